@@ -1,0 +1,1 @@
+"""Dataset loaders and preprocessing, imported as `mcutrain_datasets` (see pyproject.toml)."""

@@ -1,0 +1,54 @@
+"""The `mcutrain` command line: one module per subcommand, one place that maps errors to exit codes.
+
+Each subcommand module exposes `register(subparsers)`, which adds its parser and sets
+`func=run` on it; `run(args) -> int` does the work. To add a subcommand, add its module to
+SUBCOMMAND_MODULES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from host_tools import __version__
+from host_tools.errors import McutrainError
+
+# Imported lazily by name so that `mcutrain doctor` works even when heavy optional
+# dependencies (TensorFlow) of other subcommands are broken or missing.
+SUBCOMMAND_MODULES = [
+    "host_tools.commands.doctor",
+    "host_tools.commands.build",
+    "host_tools.commands.emulate",
+    "host_tools.commands.demo",
+    "host_tools.commands.baseline",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcutrain",
+        description="On-device learning on microcontrollers: quantize, plan, build, train on the device.",
+    )
+    parser.add_argument("--version", action="version", version=f"mcutrain {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except McutrainError as err:
+        print(f"mcutrain: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("mcutrain: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

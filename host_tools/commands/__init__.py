@@ -1,0 +1,1 @@
+"""One module per `mcutrain` subcommand (see host_tools.cli)."""

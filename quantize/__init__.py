@@ -1,0 +1,1 @@
+"""Quantization, model blob, golden reference, QAS and sparse-update planning."""
