@@ -1,0 +1,27 @@
+"""The CLI maps expected failures to one line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from host_tools import project
+
+
+def _mcutrain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True, text=True, cwd=project.ROOT)
+
+
+def test_unknown_board_is_rejected_with_the_choices():
+    proc = _mcutrain("emulate", "--board", "stm32f746g-disco")
+    assert proc.returncode == 2
+    assert "invalid choice: 'stm32f746g-disco'" in proc.stderr and "qemu-m7" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_image_is_one_line_error(tmp_path):
+    proc = _mcutrain("emulate", "--board", "qemu-m7", "--elf", str(tmp_path / "missing.elf"))
+    assert proc.returncode == 5
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mcutrain: error: firmware image")
+    assert "missing.elf does not exist" in lines[0]
