@@ -1,0 +1,56 @@
+// The model runtime: what the protocol server (src/app/) asks of the model linked into the
+// firmware. Implemented in src/runtime/ on top of the model blob (issue 5: forward pass; the
+// training engine adds train()). Every function is safe to call when no model is linked: it then
+// reports Status::kNoModel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace runtime {
+
+enum class Status : uint8_t {
+  kOk = 0,
+  kNoModel,          ///< No valid model blob is linked (or it was refused at boot).
+  kBadInputSize,     ///< Input tensor size differs from the model's input.
+  kBadLabel,         ///< Label out of range.
+  kNotInThisBuild,   ///< The feature (e.g. training) is not compiled into this firmware.
+  kInternal,
+};
+
+const char* status_name(Status status);
+
+struct ModelInfo {
+  const char* name;           ///< From the blob, e.g. "ref"; "" when no model.
+  uint32_t hash;              ///< CRC-32 of the blob as linked (the host compares it to its copy).
+  uint32_t input_bytes;       ///< int8 input tensor size.
+  uint32_t output_bytes;      ///< int8 logits size (= number of classes).
+  uint32_t arena_bytes;       ///< Activation arena the memory plan needs.
+  uint32_t trainable_bytes;   ///< Size of the trainable-parameter region (checkpoints).
+};
+
+/// Validates the blob (magic, version, CRC, every offset and size) and prepares the arena.
+/// On failure the model is refused: `why` receives a short reason, and every other call answers
+/// kNoModel. Call once at boot.
+Status init(const char** why);
+
+const ModelInfo& model_info();
+
+/// Forward pass. input: [input_bytes] int8 (NHWC, already quantized with the model's input
+/// scale and zero point). logits: receives [output_bytes] int8. predicted: argmax of logits.
+Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted);
+
+/// One training step on one sample (issue: training engine). Until then: kNotInThisBuild.
+struct TrainResult {
+  int32_t loss_q16;       ///< Cross-entropy loss, fixed point 16.16.
+  uint8_t predicted;      ///< Class predicted before the update.
+  bool correct;
+};
+Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult* result);
+
+/// The trainable parameters as one contiguous byte region in SRAM (checkpoints read and write
+/// it; RESET_PARAMS restores it from flash). Empty when no model or nothing is trainable.
+uint8_t* trainable_params();
+void reset_params();
+
+}  // namespace runtime
