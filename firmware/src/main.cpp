@@ -2,10 +2,11 @@
 #include <cstdint>
 
 #include "app/banner.h"
+#include "app/model_runner.h"
 #include "board.h"
 
 #if defined(MCUTRAIN_SELFTEST_HARDFAULT)
-// Test image only (tests/test_firmware_fault.py): proves that a fault is reported over the UART
+// Test image only (tests/test_emulator.py): proves that a fault is reported over the UART
 // and ends the emulator with a non-zero status instead of hanging or passing silently.
 static void trigger_fault() { __asm volatile("udf #0"); }
 #endif
@@ -23,6 +24,9 @@ int main() {
 #endif
 #if defined(MCUTRAIN_SELFTEST_RAM_OVERFLOW)
   g_overflow_probe[sizeof(g_overflow_probe) - 1] = 1;
+#endif
+#if defined(MCUTRAIN_SELFTEST_MODEL_RUNNER)
+  app::run_model_runner();  // test/benchmark image: raw forward passes, never returns
 #endif
   // Until the serial protocol lands, the device only drains its input so that a host writing
   // to it never blocks; host_tools reads the banner above.

@@ -1,11 +1,60 @@
-// Model runtime (see include/runtime.h). This first version has no model blob support yet: it
-// reports kNoModel for everything. The forward-pass work replaces it with the blob executor.
+// The model runtime (include/runtime.h) over the model blob.
+//
+// Where the blob comes from:
+//  - normally, `mcutrain compile` generates a C++ source defining mcutrain_model_blob (in flash)
+//    and mcutrain_model_arena (in .bss, sized by the host's memory plan, so the linker's RAM
+//    budget covers it), built in with `mcutrain build --model`. A firmware built without a model
+//    has no such symbols (they are weak) and answers kNoModel.
+//  - test images built with MCUTRAIN_SIDELOAD_BLOB_ADDRESS read a blob that QEMU's loader put at
+//    that address, so one image can be checked against many models without relinking.
 #include "runtime.h"
+
+#include <cstring>
+
+#include "board.h"
+#include "model.h"
+
+extern "C" {
+extern const uint8_t mcutrain_model_blob[] __attribute__((weak));
+extern const uint32_t mcutrain_model_blob_size __attribute__((weak));
+extern uint8_t mcutrain_model_arena[] __attribute__((weak));
+extern const uint32_t mcutrain_model_arena_size __attribute__((weak));
+}
 
 namespace runtime {
 
 namespace {
-const ModelInfo kNoModelInfo = {"", 0u, 0u, 0u, 0u, 0u};
+
+model::Model g_model;
+ModelInfo g_info = {"", 0u, 0u, 0u, 0u, 0u};
+char g_name[model::kNameLength + 1] = {};
+
+#if defined(MCUTRAIN_SIDELOAD_BLOB_ADDRESS)
+#ifndef MCUTRAIN_SIDELOAD_ARENA_BYTES
+#define MCUTRAIN_SIDELOAD_ARENA_BYTES (160 * 1024)
+#endif
+alignas(16) uint8_t g_sideload_arena[MCUTRAIN_SIDELOAD_ARENA_BYTES];
+// The side-loaded blob's own header says how long it is; the loader region is 2 MB.
+constexpr uint32_t kSideloadCapacity = 2u * 1024u * 1024u;
+#endif
+
+struct BlobSource {
+  const uint8_t* blob;
+  uint32_t blob_capacity;
+  uint8_t* arena;
+  uint32_t arena_capacity;
+};
+
+BlobSource blob_source() {
+#if defined(MCUTRAIN_SIDELOAD_BLOB_ADDRESS)
+  return {reinterpret_cast<const uint8_t*>(MCUTRAIN_SIDELOAD_BLOB_ADDRESS), kSideloadCapacity, g_sideload_arena,
+          sizeof(g_sideload_arena)};
+#else
+  if (mcutrain_model_blob == nullptr || &mcutrain_model_blob_size == nullptr) return {nullptr, 0u, nullptr, 0u};
+  return {mcutrain_model_blob, mcutrain_model_blob_size, mcutrain_model_arena, mcutrain_model_arena_size};
+#endif
+}
+
 }  // namespace
 
 const char* status_name(Status status) {
@@ -21,15 +70,45 @@ const char* status_name(Status status) {
 }
 
 Status init(const char** why) {
-  *why = "no model linked";
-  return Status::kNoModel;
+  const BlobSource source = blob_source();
+  if (source.blob == nullptr) {
+    *why = "no model linked";
+    return Status::kNoModel;
+  }
+  const model::LoadError error = g_model.load(source.blob, source.blob_capacity, source.arena, source.arena_capacity);
+  if (error != model::LoadError::kOk) {
+    *why = model::load_error_name(error);
+    return Status::kNoModel;
+  }
+  const model::BlobHeader& header = g_model.header();
+  std::memcpy(g_name, header.name, model::kNameLength);
+  g_info = {g_name, header.crc32, g_model.input_bytes(), g_model.output_bytes(), header.arena_size, header.trainable_size};
+  *why = "ok";
+  return Status::kOk;
 }
 
-const ModelInfo& model_info() { return kNoModelInfo; }
+const ModelInfo& model_info() { return g_info; }
 
-Status infer(const int8_t*, size_t, int8_t*, size_t, uint8_t*) { return Status::kNoModel; }
+model::Model& model_for_selftest() { return g_model; }
 
-Status train(const int8_t*, size_t, uint8_t, TrainResult*) { return Status::kNotInThisBuild; }
+Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted) {
+  if (!g_model.loaded()) return Status::kNoModel;
+  if (input_size != g_model.input_bytes() || logits_capacity < g_model.output_bytes()) return Status::kBadInputSize;
+  std::memcpy(g_model.input(), input, input_size);
+  g_model.invoke();
+  const int8_t* out = g_model.output();
+  uint8_t best = 0;
+  for (uint32_t i = 0; i < g_model.output_bytes(); ++i) {
+    logits[i] = out[i];
+    if (out[i] > out[best]) best = static_cast<uint8_t>(i);
+  }
+  *predicted = best;
+  return Status::kOk;
+}
+
+Status train(const int8_t*, size_t, uint8_t, TrainResult*) {
+  return g_model.loaded() ? Status::kNotInThisBuild : Status::kNoModel;
+}
 
 uint8_t* trainable_params() { return nullptr; }
 

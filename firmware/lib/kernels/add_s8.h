@@ -1,0 +1,22 @@
+// ADD of two int8 tensors of the same shape with rescaling (TFLite's int8 ADD: both inputs are
+// shifted left by left_shift (20), scaled to a common scale, summed, and scaled to the output).
+#pragma once
+
+#include "kernel_types.h"
+
+namespace kernels {
+
+struct AddParams {
+  int32_t input1_offset, input2_offset;  ///< -(zero points)
+  int32_t output_offset;                 ///< output zero point
+  int32_t left_shift;
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  ActivationRange act;
+};
+
+/// input1, input2, output: `size` int8 elements each (same shape, no broadcasting).
+Status add_s8(const AddParams& params, int32_t size, const int8_t* input1, const int8_t* input2, int8_t* output);
+
+}  // namespace kernels

@@ -1,0 +1,110 @@
+// The model blob: one versioned, checksummed binary holding the graph, the int8 weights, int32
+// biases, per-channel multipliers and shifts, zero points and the memory plan. Written by the
+// host (quantize/blob.py, which mirrors these layouts with struct format strings) and linked
+// into flash. All integers are little-endian; every record is plain data with fixed size.
+//
+//   [BlobHeader][TensorRecord x num_tensors][OpRecord x num_ops][data section]
+//
+// The CRC-32 (zlib's) covers every byte after the crc field. Offsets in TensorRecord (for
+// constant tensors) and OpRecord.params_offset are relative to the data section; arena tensors'
+// offsets are relative to the arena, whose size the host's memory planner fixed.
+#pragma once
+
+#include <cstdint>
+
+#include "add_s8.h"
+#include "conv2d_s8.h"
+#include "depthwise_conv2d_s8.h"
+#include "fully_connected_s8.h"
+#include "mean_s8.h"
+#include "pad_s8.h"
+#include "pool_s8.h"
+
+namespace model {
+
+constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
+constexpr uint16_t kBlobVersion = 1;
+constexpr uint16_t kNoTensor = 0xFFFFu;
+constexpr int kMaxOpInputs = 3;
+constexpr int kNameLength = 16;
+
+struct BlobHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t header_size;  ///< sizeof(BlobHeader): lets a reader reject a layout it does not know.
+  uint32_t total_size;   ///< Whole blob, header included.
+  uint32_t crc32;        ///< Of bytes [offsetof(name), total_size).
+  char name[kNameLength];  ///< NUL-padded model name.
+  uint16_t num_tensors;
+  uint16_t num_ops;
+  uint32_t tensors_offset;  ///< From the start of the blob.
+  uint32_t ops_offset;
+  uint32_t data_offset;
+  uint32_t data_size;
+  uint32_t arena_size;      ///< Bytes of activation arena the memory plan needs.
+  uint16_t input_tensor;
+  uint16_t output_tensor;
+  uint32_t trainable_offset;  ///< Trainable parameters, within the data section (0, 0: none).
+  uint32_t trainable_size;
+};
+static_assert(sizeof(BlobHeader) == 68, "BlobHeader layout is shared with quantize/blob.py");
+
+enum class TensorType : uint8_t { kInt8 = 0, kInt32 = 1 };
+enum class Location : uint8_t { kArena = 0, kData = 1 };
+
+struct TensorRecord {
+  uint16_t dims[4];  ///< NHWC; leading unused dims are 1.
+  TensorType type;
+  Location location;
+  uint16_t reserved;
+  int32_t zero_point;
+  uint32_t offset;  ///< In the arena or the data section, per `location`.
+  uint32_t size;    ///< Bytes; equals the product of dims times the element size.
+};
+static_assert(sizeof(TensorRecord) == 24, "TensorRecord layout is shared with quantize/blob.py");
+
+enum class OpCode : uint8_t {
+  kConv2d = 1,
+  kDepthwiseConv2d = 2,
+  kFullyConnected = 3,
+  kAdd = 4,
+  kAveragePool2d = 5,
+  kMaxPool2d = 6,
+  kMean = 7,
+  kReshape = 8,
+  kPad = 9,
+};
+
+struct OpRecord {
+  OpCode opcode;
+  uint8_t num_inputs;
+  uint16_t output;
+  uint16_t inputs[kMaxOpInputs];  ///< kNoTensor for an absent optional input (bias).
+  uint16_t reserved;
+  uint32_t params_offset;  ///< In the data section; 0 with params_size 0 for ops without.
+  uint32_t params_size;    ///< Must equal the size of the opcode's parameter struct.
+};
+static_assert(sizeof(OpRecord) == 20, "OpRecord layout is shared with quantize/blob.py");
+
+/// CONV_2D and DEPTHWISE_CONV_2D parameters: the kernel's, plus where the per-output-channel
+/// multipliers and shifts (int32 each) are in the data section.
+struct ConvOpParams {
+  kernels::ConvParams conv;
+  uint32_t multiplier_offset;
+  uint32_t shift_offset;
+};
+static_assert(sizeof(ConvOpParams) == 48, "ConvOpParams layout is shared with quantize/blob.py");
+
+struct FullyConnectedOpParams {
+  kernels::FullyConnectedParams fc;
+  uint32_t multiplier_offset;
+  uint32_t shift_offset;
+};
+static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layout is shared with quantize/blob.py");
+
+static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::MeanParams) == 16, "MeanParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");
+
+}  // namespace model

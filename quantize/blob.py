@@ -1,0 +1,161 @@
+"""The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h; the
+struct formats below mirror it field by field (the C++ side static_asserts the same sizes).
+
+    [header][tensor records][op records][data section: weights, biases, op parameters]
+
+The CRC-32 (zlib) covers every byte after the header's crc field.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAGIC = 0x4254434D  # "MCTB"
+VERSION = 1
+NAME_LENGTH = 16
+NO_TENSOR = 0xFFFF
+MAX_OP_INPUTS = 3
+
+HEADER = struct.Struct("<IHHII16sHHIIIIIHHII")
+TENSOR = struct.Struct("<4HBBHiII")
+OP = struct.Struct("<BBH3HHII")
+CRC_START = 16  # offsetof(BlobHeader, name)
+
+# Parameter blocks, one per op kind (blob_format.h / the kernels' *Params structs).
+CONV_PARAMS = struct.Struct("<10i2I")      # ConvOpParams: ConvParams + multiplier/shift offsets
+FC_PARAMS = struct.Struct("<5i2I")         # FullyConnectedOpParams
+ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
+POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
+MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
+PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
+
+assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
+assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
+assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
+
+
+class OpCode(enum.IntEnum):
+    CONV_2D = 1
+    DEPTHWISE_CONV_2D = 2
+    FULLY_CONNECTED = 3
+    ADD = 4
+    AVERAGE_POOL_2D = 5
+    MAX_POOL_2D = 6
+    MEAN = 7
+    RESHAPE = 8
+    PAD = 9
+
+
+class TensorType(enum.IntEnum):
+    INT8 = 0
+    INT32 = 1
+
+
+class Location(enum.IntEnum):
+    ARENA = 0
+    DATA = 1
+
+
+@dataclass
+class BlobTensor:
+    dims: tuple[int, int, int, int]
+    dtype: TensorType
+    zero_point: int
+    location: Location
+    offset: int = 0  # arena offset (set from the memory plan) or data offset (set by the builder)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.dims)) * (4 if self.dtype == TensorType.INT32 else 1)
+
+
+@dataclass
+class BlobOp:
+    opcode: OpCode
+    inputs: list[int | None]
+    output: int
+    params_offset: int = 0
+    params_size: int = 0
+
+
+@dataclass
+class BlobBuilder:
+    """Accumulates tensors, ops and data, then serialises them (build)."""
+
+    name: str
+    tensors: list[BlobTensor] = field(default_factory=list)
+    ops: list[BlobOp] = field(default_factory=list)
+    data: bytearray = field(default_factory=bytearray)
+    arena_size: int = 0
+    input_tensor: int = 0
+    output_tensor: int = 0
+    trainable: tuple[int, int] = (0, 0)  # (offset, size) within the data section
+
+    def add_data(self, payload: bytes, align: int = 4) -> int:
+        """Appends bytes to the data section; returns their offset."""
+        self.data.extend(b"\0" * (-len(self.data) % align))
+        offset = len(self.data)
+        self.data.extend(payload)
+        return offset
+
+    def add_const(self, array: np.ndarray, dims: tuple[int, int, int, int], zero_point: int = 0) -> int:
+        dtype = {np.dtype(np.int8): TensorType.INT8, np.dtype(np.int32): TensorType.INT32}[array.dtype]
+        tensor = BlobTensor(tuple(int(d) for d in dims), dtype, int(zero_point), Location.DATA)
+        if tensor.size != array.nbytes:
+            raise ValueError(f"constant of {array.nbytes} bytes does not match dims {dims}")
+        tensor.offset = self.add_data(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+        self.tensors.append(tensor)
+        return len(self.tensors) - 1
+
+    def add_activation(self, dims: tuple[int, int, int, int], zero_point: int) -> int:
+        self.tensors.append(BlobTensor(tuple(int(d) for d in dims), TensorType.INT8, int(zero_point), Location.ARENA))
+        return len(self.tensors) - 1
+
+    def add_op(self, opcode: OpCode, inputs: list[int | None], output: int, params: bytes = b"") -> int:
+        op = BlobOp(opcode, list(inputs), output)
+        if params:
+            op.params_offset = self.add_data(params)
+            op.params_size = len(params)
+        self.ops.append(op)
+        return len(self.ops) - 1
+
+    def build(self) -> bytes:
+        name = self.name.encode()[:NAME_LENGTH]
+        tensors_offset = HEADER.size + (-HEADER.size % 4)
+        ops_offset = tensors_offset + TENSOR.size * len(self.tensors)
+        data_offset = ops_offset + OP.size * len(self.ops)
+        data_offset += -data_offset % 16
+        total = data_offset + len(self.data)
+
+        body = bytearray(total)
+        for i, t in enumerate(self.tensors):
+            TENSOR.pack_into(body, tensors_offset + i * TENSOR.size, *t.dims, t.dtype, t.location, 0, t.zero_point, t.offset, t.size)
+        for i, op in enumerate(self.ops):
+            inputs = [NO_TENSOR if x is None else x for x in op.inputs] + [NO_TENSOR] * (MAX_OP_INPUTS - len(op.inputs))
+            OP.pack_into(body, ops_offset + i * OP.size, op.opcode, len(op.inputs), op.output, *inputs, 0,
+                         op.params_offset, op.params_size)
+        body[data_offset:] = self.data
+        HEADER.pack_into(
+            body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),
+            tensors_offset, ops_offset, data_offset, len(self.data), self.arena_size,
+            self.input_tensor, self.output_tensor, *self.trainable,
+        )
+        crc = zlib.crc32(bytes(body[CRC_START:]))
+        struct.pack_into("<I", body, 12, crc)
+        return bytes(body)
+
+
+def read_header(blob: bytes) -> dict:
+    """Decodes a blob's header (for tools and tests)."""
+    fields = HEADER.unpack_from(blob, 0)
+    keys = ("magic", "version", "header_size", "total_size", "crc32", "name", "num_tensors", "num_ops",
+            "tensors_offset", "ops_offset", "data_offset", "data_size", "arena_size", "input_tensor",
+            "output_tensor", "trainable_offset", "trainable_size")
+    header = dict(zip(keys, fields))
+    header["name"] = header["name"].rstrip(b"\0").decode()
+    return header
