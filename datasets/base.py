@@ -1,0 +1,133 @@
+"""The one dataset object every loader returns, and the checks every loader shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from host_tools.errors import McutrainError
+
+
+class DatasetError(McutrainError):
+    """A dataset file or folder is missing, unreadable or inconsistent.
+
+    The message names the file (or folder) and the problem, in one line.
+    """
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images and labels split into train and test.
+
+    x_train, x_test: float32 [N, H, W, C], pixel values in [0, 1] (C is 1 or 3).
+    y_train, y_test: int64 [N], class indices in [0, len(class_names)).
+    class_names: one name per class, index = label.
+    split: how the split was made, e.g. "official 60000/10000" or "stratified seed=0 4000/1000".
+    source: where the data came from (a path, or the package that ships it).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    split: str
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def limited(self, train: int | None = None, test: int | None = None) -> "Dataset":
+        """The same dataset with only the first `train` / `test` samples of each split.
+
+        Raises DatasetError when a split has fewer samples than asked for.
+        """
+        x_train, y_train = _first(self.x_train, self.y_train, train, f"{self.source} (train split)")
+        x_test, y_test = _first(self.x_test, self.y_test, test, f"{self.source} (test split)")
+        return Dataset(
+            name=self.name,
+            x_train=x_train,
+            y_train=y_train,
+            x_test=x_test,
+            y_test=y_test,
+            class_names=self.class_names,
+            split=self.split if train is None and test is None else f"{self.split}, limited to {len(y_train)}/{len(y_test)}",
+            source=self.source,
+        )
+
+
+def _first(x: np.ndarray, y: np.ndarray, count: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
+    if count is None:
+        return x, y
+    if count <= 0:
+        raise DatasetError(f"{where}: asked for {count} samples, expected a positive number")
+    if count > len(y):
+        raise DatasetError(f"{where}: asked for {count} samples but it has only {len(y)}")
+    return x[:count], y[:count]
+
+
+def stratified_split(
+    y: np.ndarray, test_fraction: float | None = None, test_count: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) of a deterministic stratified split.
+
+    Exactly one of test_fraction / test_count. Each class contributes its share of the test split
+    (rounded), the rest goes to train; the same seed gives the same indices on every machine.
+    """
+    from sklearn.model_selection import train_test_split
+
+    size = test_count if test_count is not None else test_fraction
+    indices = np.arange(len(y))
+    train, test = train_test_split(indices, test_size=size, stratify=y, random_state=seed, shuffle=True)
+    return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+
+
+def check_images_and_labels(x: np.ndarray, y: np.ndarray, num_classes: int, where: str) -> None:
+    """Raise DatasetError unless x is [N, H, W, C] in [0, 1], y is [N] with every class present."""
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DatasetError(f"{where}: images have shape {x.shape}, expected [N, H, W] or [N, H, W, 1 or 3]")
+    check_labels(y, len(x), num_classes, where)
+    if len(y) == 0:
+        raise DatasetError(f"{where}: no samples")
+    if not np.all(np.isfinite(x)) or x.min() < 0.0 or x.max() > 1.0:
+        raise DatasetError(f"{where}: pixel values outside [0, 1] after scaling")
+    counts = np.bincount(y, minlength=num_classes)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        raise DatasetError(f"{where}: class {int(empty[0])} has no samples, every class needs at least one")
+
+
+def check_labels(y: np.ndarray, count: int, num_classes: int, where: str) -> None:
+    """Raise DatasetError unless y is [count] with every label in [0, num_classes)."""
+    if y.ndim != 1 or len(y) != count:
+        raise DatasetError(f"{where}: {count} images but labels have shape {y.shape}, expected [{count}]")
+    bad = (y < 0) | (y >= num_classes)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"{where}: label {int(y[first])} at index {first} is out of range, expected 0..{num_classes - 1}"
+        )
+
+
+def split_dataset(
+    name: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], train: np.ndarray, test: np.ndarray,
+    seed: int, source: str,
+) -> Dataset:
+    """The Dataset made of x[train], x[test] (a stratified split made with `seed`)."""
+    return Dataset(
+        name=name,
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
+        class_names=class_names,
+        split=f"stratified seed={seed} {len(train)}/{len(test)}",
+        source=source,
+    )

@@ -1,0 +1,39 @@
+"""`load_dataset(name)`: one entry point for the built-in names and the user's files."""
+
+from __future__ import annotations
+
+from mcutrain_datasets import builtin, user
+from mcutrain_datasets.base import Dataset, DatasetError
+
+BUILTIN_NAMES = ("fashion-mnist", "mnist5k", "digits")
+USER_PREFIXES = ("npz:", "folder:")
+
+
+def load_dataset(
+    name: str,
+    image_shape: tuple[int, int, int] | None = None,
+    limit: int | None = None,
+    test_limit: int | None = None,
+) -> Dataset:
+    """The dataset called `name`: one of BUILTIN_NAMES, `npz:PATH` or `folder:PATH`.
+
+    image_shape: (H, W, C) that `folder:` images are resized to (other sources keep their shape;
+        fit them to a model with mcutrain_datasets.preprocess).
+    limit, test_limit: keep only the first samples of the train / test split; asking for more
+        than there are is an error.
+    """
+    if name == "fashion-mnist":
+        dataset = builtin.load_fashion_mnist()
+    elif name == "mnist5k":
+        dataset = builtin.load_mnist5k()
+    elif name == "digits":
+        dataset = builtin.load_digits()
+    elif name.startswith("npz:"):
+        dataset = user.load_npz(name[len("npz:"):])
+    elif name.startswith("folder:"):
+        dataset = user.load_folder(name[len("folder:"):], image_shape)
+    else:
+        raise DatasetError(
+            f"unknown dataset '{name}', expected one of {', '.join(BUILTIN_NAMES)}, npz:PATH or folder:PATH"
+        )
+    return dataset.limited(limit, test_limit)
