@@ -39,17 +39,24 @@ def build(
     *,
     extra_flags: list[str] | None = None,
     build_dir: Path | None = None,
+    model_dir: Path | None = None,
     verbose: bool = False,
 ) -> BuildResult:
     """Builds one environment; raises BuildError with the linker's own words on failure.
 
     extra_flags: additional compiler flags (e.g. ["-DMCUTRAIN_SELFTEST_HARDFAULT"]); builds with
         extra flags should use their own build_dir so they never mix objects with the normal build.
+    model_dir: a folder written by `mcutrain compile`; its generated source (blob and arena) is
+        linked in. Builds with a model default to a build folder of their own under .pio/models/.
     """
     target = get_target(target_name)
     env = project.pio_environment()
     if extra_flags:
         env["PLATFORMIO_BUILD_FLAGS"] = " ".join(extra_flags)
+    if model_dir is not None:
+        env["MCUTRAIN_MODEL_DIR"] = str(Path(model_dir).resolve())
+        if build_dir is None:
+            build_dir = project.ROOT / ".pio" / "models" / Path(model_dir).resolve().name
     if build_dir is not None:
         env["PLATFORMIO_BUILD_DIR"] = str(build_dir)
     cmd = [project.pio_executable(), "run", "-d", str(project.ROOT), "-e", target.name]

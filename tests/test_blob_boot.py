@@ -1,0 +1,105 @@
+"""The firmware validates a model blob at boot and refuses a bad one with a clear message.
+
+The blob here is built by hand (one FULLY_CONNECTED op), so this checks the format and the
+validator independently of the TFLite import; tests/test_forward_fidelity.py checks the maths.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from host_tools.errors import EmulatorError
+from host_tools.model_runner import ModelRunner, runner_flags
+from quantize import blob as fmt
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
+
+def _fc_blob(name: str = "fc-test") -> bytes:
+    b = fmt.BlobBuilder(name)
+    x = b.add_activation((1, 1, 1, 8), zero_point=-3)
+    w = b.add_const(np.arange(-16, 16, dtype=np.int8).reshape(4, 8), (1, 1, 4, 8))
+    bias = b.add_const(np.array([100, -100, 0, 7], dtype=np.int32), (1, 1, 1, 4))
+    y = b.add_activation((1, 1, 1, 4), zero_point=5)
+    multipliers = b.add_data(np.full(4, 1 << 30, dtype="<i4").tobytes())
+    shifts = b.add_data(np.full(4, -6, dtype="<i4").tobytes())
+    params = fmt.FC_PARAMS.pack(3, 0, 5, -128, 127, multipliers, shifts)
+    b.add_op(fmt.OpCode.FULLY_CONNECTED, [x, w, bias], y, params)
+    b.tensors[x].offset, b.tensors[y].offset = 0, 16
+    b.arena_size = 32
+    b.input_tensor, b.output_tensor = x, y
+    return b.build()
+
+
+def _recrc(blob: bytearray) -> bytes:
+    struct.pack_into("<I", blob, 12, zlib.crc32(bytes(blob[fmt.CRC_START:])))
+    return bytes(blob)
+
+
+def _corrupt_data_byte(blob: bytes) -> bytes:
+    damaged = bytearray(blob)
+    damaged[-1] ^= 0x40  # one bit of the data section; CRC left as it was
+    return bytes(damaged)
+
+
+def _bad_magic(blob: bytes) -> bytes:
+    damaged = bytearray(blob)
+    damaged[0:4] = b"XXXX"
+    return bytes(damaged)
+
+
+def _future_version(blob: bytes) -> bytes:
+    damaged = bytearray(blob)
+    struct.pack_into("<H", damaged, 4, fmt.VERSION + 1)
+    return _recrc(damaged)
+
+
+def _tensor_outside_arena(blob: bytes) -> bytes:
+    # A well-formed, correctly checksummed blob whose output tensor lies beyond the arena.
+    damaged = bytearray(blob)
+    header = fmt.read_header(blob)
+    record = header["tensors_offset"] + 3 * fmt.TENSOR.size
+    struct.pack_into("<I", damaged, record + 16, header["arena_size"])  # TensorRecord.offset
+    return _recrc(damaged)
+
+
+def _wrong_params_size(blob: bytes) -> bytes:
+    damaged = bytearray(blob)
+    header = fmt.read_header(blob)
+    struct.pack_into("<I", damaged, header["ops_offset"] + 16, fmt.FC_PARAMS.size - 4)  # OpRecord.params_size
+    return _recrc(damaged)
+
+
+@pytest.fixture(scope="module")
+def runner_image(firmware):
+    return firmware.get("qemu-m7", *runner_flags("qemu-m7")).elf
+
+
+def test_valid_blob_is_accepted(runner_image):
+    blob = _fc_blob()
+    with ModelRunner("qemu-m7", runner_image, blob) as runner:
+        assert runner.info["name"] == "fc-test"
+        assert (runner.info["input"], runner.info["output"], runner.info["ops"]) == ("8", "4", "1")
+        result = runner.invoke(np.arange(8, dtype=np.int8))
+    assert result.output.shape == (4,)
+    assert len(result.op_ticks) == 1 and result.op_ticks[0] > 0
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_corrupt_data_byte, "CRC mismatch"),
+        (_bad_magic, "bad magic"),
+        (_future_version, "unsupported blob version"),
+        (_tensor_outside_arena, "invalid tensor"),
+        (_wrong_params_size, "invalid operator"),
+    ],
+)
+def test_bad_blob_is_refused_at_boot_with_its_reason(runner_image, damage, reason):
+    with pytest.raises(EmulatorError, match=f"model refused: {reason}"):
+        with ModelRunner("qemu-m7", runner_image, damage(_fc_blob())):
+            pass
