@@ -8,12 +8,13 @@
 namespace kernels {
 
 /// round(a * b / 2^31) with ties away from zero, saturating the single overflow case.
+/// The reference computes (ab + nudge) / 2^31 truncated toward zero, with nudge = 2^30 for
+/// ab >= 0 and 1 - 2^30 otherwise; for every sign that equals floor((ab + 2^30) / 2^31), which
+/// is a shift: no 64-bit division (a library call on Cortex-M).
 inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
   const int64_t ab = static_cast<int64_t>(a) * static_cast<int64_t>(b);
-  const int64_t nudge = ab >= 0 ? (int64_t{1} << 30) : (1 - (int64_t{1} << 30));
-  // Division (truncating toward zero), not a shift: this is what the reference computes.
-  return static_cast<int32_t>((ab + nudge) / (int64_t{1} << 31));
+  return static_cast<int32_t>((ab + (int64_t{1} << 30)) >> 31);
 }
 
 /// x / 2^exponent rounded to nearest, ties away from zero. exponent in [0, 31].
