@@ -31,12 +31,12 @@ CONV_PARAMS = struct.Struct("<10i2I")      # ConvOpParams: ConvParams + multipli
 FC_PARAMS = struct.Struct("<5i2I")         # FullyConnectedOpParams
 ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
 POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
-MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
+MEAN_PARAMS = struct.Struct("<5i2f")       # kernels::MeanParams
 PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
-assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
+assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 28, 36)
 
 
 class OpCode(enum.IntEnum):
@@ -49,6 +49,14 @@ class OpCode(enum.IntEnum):
     MEAN = 7
     RESHAPE = 8
     PAD = 9
+
+
+class MeanMode(enum.IntEnum):
+    """kernels::MeanMode: which of TFLite Micro's three int8 MEAN paths applies."""
+
+    REQUANTIZE = 0  # keep_dims
+    SAME_SCALE = 1  # no keep_dims, same input and output quantization
+    FLOAT = 2       # no keep_dims otherwise
 
 
 class TensorType(enum.IntEnum):
