@@ -13,6 +13,7 @@ import sys
 
 from host_tools import __version__
 from host_tools.errors import McutrainError
+from quantize.errors import QuantizeError
 
 # Imported lazily by name so that `mcutrain doctor` works even when heavy optional
 # dependencies (TensorFlow) of other subcommands are broken or missing.
@@ -21,6 +22,8 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.build",
     "host_tools.commands.emulate",
     "host_tools.commands.demo",
+    "host_tools.commands.quantize",
+    "host_tools.commands.compile",
     "host_tools.commands.baseline",
 ]
 
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except McutrainError as err:
         print(f"mcutrain: error: {err}", file=sys.stderr)
         return err.exit_code
+    except QuantizeError as err:
+        print(f"mcutrain: error: {err}", file=sys.stderr)
+        return McutrainError.exit_code
     except KeyboardInterrupt:
         print("mcutrain: interrupted", file=sys.stderr)
         return 130

@@ -81,3 +81,16 @@ def _failure_reason(log: str) -> str:
         return f"static memory exceeds the {region} region (SRAM budget) by {excess} bytes"
     errors = [line.strip() for line in log.splitlines() if "error" in line.lower() and "Error 1" not in line]
     return errors[0] if errors else log.strip().splitlines()[-1] if log.strip() else "no output"
+
+
+def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "", verbose: bool = False) -> BuildResult:
+    """Compiles the model into .pio/models/<name>-<crc>/ (once per distinct model) and builds the
+    firmware with its blob linked into flash and its arena in .bss."""
+    import zlib
+
+    from quantize.compile import compile_tflite
+
+    model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(tflite):08x}"
+    if not (model_dir / "model_blob.cpp").is_file():
+        compile_tflite(tflite, name, model_dir, origin or name)
+    return build(target_name, model_dir=model_dir, build_dir=model_dir / "build", verbose=verbose)

@@ -15,6 +15,7 @@ import numpy as np
 import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize import blob as fmt
+from quantize.errors import UnsupportedModelError
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 
 INT8, INT32, INT64 = schema.TensorType.INT8, schema.TensorType.INT32, schema.TensorType.INT64
@@ -24,10 +25,6 @@ SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVER
                  "MEAN", "RESHAPE", "PAD")
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")
 ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD scales both inputs up by 2^20 before rescaling
-
-
-class UnsupportedModelError(ValueError):
-    """The model uses an op, option or tensor type the firmware does not implement."""
 
 
 @dataclass

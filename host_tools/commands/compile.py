@@ -1,0 +1,26 @@
+"""`mcutrain compile model.tflite -o OUTDIR`: validate the model and write its blob and C++ source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("compile", help="compile an int8 .tflite (or a reference model) into a firmware model blob")
+    parser.add_argument("model", help="an int8 .tflite file or a reference model name (ref, mbv2-w0.35-128)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (written all-or-nothing)")
+    parser.add_argument("--name", help="model name stored in the blob (default: the file's stem)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from host_tools.model_source import resolve_model
+    from quantize.compile import compile_tflite
+
+    source = resolve_model(args.model)
+    compiled = compile_tflite(source.tflite, args.name or source.name, args.out, source.origin)
+    lowered = compiled.lowered
+    print(f"{source.origin}: {len(lowered.op_names)} ops, {sum(lowered.macs)} MACs, "
+          f"blob {len(lowered.blob)} bytes, arena {lowered.plan.arena_size} bytes")
+    print(f"wrote {compiled.out_dir}/ (model.blob, model_blob.cpp, memory_plan.txt)")
+    return 0

@@ -1,0 +1,83 @@
+"""Bringing a user's model in: Keras (.keras/.h5), a SavedModel folder, or an int8 .tflite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
+
+from quantize.convert import convert_keras_to_int8, convert_saved_model_to_int8
+from quantize.errors import ModelImportError
+
+
+def model_kind(path: Path) -> str:
+    """'keras', 'savedmodel' or 'tflite' from the path; raises ModelImportError otherwise."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        raise ModelImportError(f"{path}: a folder but not a SavedModel (no saved_model.pb)")
+    if not path.exists():
+        raise ModelImportError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".keras", ".h5"):
+        return "keras"
+    if suffix == ".tflite":
+        return "tflite"
+    raise ModelImportError(f"{path}: unknown model format '{suffix}', expected .keras, .h5, .tflite or a SavedModel folder")
+
+
+def model_input_shape(path: Path) -> tuple[int, ...]:
+    """The input shape (without the batch) of a model file."""
+    kind = model_kind(path)
+    if kind == "tflite":
+        model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+        graph = model.subgraphs[0]
+        return tuple(int(d) for d in graph.tensors[graph.inputs[0]].shape[1:])
+    if kind == "keras":
+        return tuple(_load_keras(path).input_shape[1:])
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    spec = list(signature.structured_input_signature[1].values())[0]
+    return tuple(int(d) for d in spec.shape[1:])
+
+
+def check_int8_tflite(tflite: bytes, where: str) -> None:
+    """Raises ModelImportError unless the flatbuffer is a full-integer int8 model."""
+    try:
+        model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    except Exception as err:  # the flatbuffer library raises assorted errors on garbage
+        raise ModelImportError(f"{where}: not a TFLite flatbuffer ({err.__class__.__name__})") from None
+    graph = model.subgraphs[0]
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for index in indices:
+            tensor = graph.tensors[index]
+            if tensor.type != schema.TensorType.INT8:
+                raise ModelImportError(
+                    f"{where}: {role} tensor '{tensor.name.decode()}' is not int8; "
+                    "convert with full-integer quantization (mcutrain quantize does)")
+
+
+def quantize_model(path: Path, calibration: np.ndarray | None) -> bytes:
+    """An int8 .tflite for the model at `path`. calibration: float32 inputs [N, ...] already
+    preprocessed as at training (ignored for a .tflite, which is validated and passed through)."""
+    kind = model_kind(path)
+    if kind == "tflite":
+        tflite = path.read_bytes()
+        check_int8_tflite(tflite, str(path))
+        return tflite
+    if calibration is None:
+        raise ModelImportError(f"{path}: a float model needs calibration data (--calib)")
+    if kind == "keras":
+        return convert_keras_to_int8(_load_keras(path), calibration)
+    return convert_saved_model_to_int8(str(path), calibration)
+
+
+def _load_keras(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:
+        raise ModelImportError(f"{path}: cannot load the Keras model ({err})") from None

@@ -1,0 +1,114 @@
+"""`mcutrain compile` / `mcutrain quantize`: what they write, and how they refuse bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from host_tools import project
+from quantize import blob as fmt
+from quantize.compile import compile_tflite
+from quantize.convert import convert_keras_to_int8
+from quantize.errors import ModelImportError, UnsupportedModelError
+from quantize.importer import check_int8_tflite
+from quantize.lower import lower_tflite
+from quantize.memory_plan import find_overlaps
+from quantize.models import load_reference_model
+
+
+def _mcutrain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True, text=True, cwd=project.ROOT)
+
+
+@pytest.fixture(scope="module")
+def tanh_model() -> bytes:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        tf.keras.Input((6, 6, 2)),
+        tf.keras.layers.Conv2D(3, 3, activation="relu"),
+        tf.keras.layers.Activation("tanh"),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(2),
+    ])
+    return convert_keras_to_int8(model, np.random.default_rng(0).random((16, 6, 6, 2), dtype=np.float32))
+
+
+def test_ref_compiles_with_a_valid_memory_plan(tmp_path):
+    ref = load_reference_model("ref")
+    compiled = compile_tflite(ref.tflite_bytes(), "ref", tmp_path / "out")
+    header = fmt.read_header(compiled.blob_path.read_bytes())
+    assert header["name"] == "ref" and header["num_ops"] == len(compiled.lowered.op_names)
+    assert find_overlaps(compiled.lowered.plan) == []
+    assert header["arena_size"] == compiled.lowered.plan.arena_size
+    # The blob's MACs agree with the model's manifest (computed independently from layer shapes).
+    assert sum(compiled.lowered.macs) == ref.manifest["macs"]
+    source = (tmp_path / "out" / "model_blob.cpp").read_text()
+    assert "mcutrain_model_blob[" in source and f"mcutrain_model_arena[{header['arena_size']}]" in source
+
+
+def test_unsupported_op_names_the_op_its_index_and_what_is_supported(tanh_model):
+    with pytest.raises(UnsupportedModelError) as err:
+        lower_tflite(tanh_model, "tanh")
+    message = str(err.value)
+    assert "operator 1 is TANH" in message
+    assert "supported: CONV_2D, DEPTHWISE_CONV_2D" in message
+
+
+def test_compile_writes_nothing_on_error(tanh_model, tmp_path):
+    source = tmp_path / "tanh.tflite"
+    source.write_bytes(tanh_model)
+    out = tmp_path / "out"
+    proc = _mcutrain("compile", str(source), "-o", str(out))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "operator 1 is TANH" in proc.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tanh.tflite"]  # no staging folder left behind
+
+
+def test_float_tflite_is_refused(tmp_path):
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    float_tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with pytest.raises(ModelImportError, match="input tensor .* is not int8"):
+        check_int8_tflite(float_tflite, "float.tflite")
+
+
+def test_garbage_file_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "junk.tflite"
+    bad.write_bytes(b"\x00not a flatbuffer" * 3)
+    proc = _mcutrain("compile", str(bad), "-o", str(tmp_path / "out"))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "junk.tflite" in proc.stderr
+
+
+def test_quantize_keras_model_end_to_end(tmp_path):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        tf.keras.Input((8, 8, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu6"),
+        tf.keras.layers.GlobalAveragePooling2D(), tf.keras.layers.Dense(10),
+    ])
+    keras_path = tmp_path / "m.keras"
+    model.save(keras_path)
+    out = tmp_path / "m.tflite"
+    proc = _mcutrain("quantize", str(keras_path), "--calib", "digits", "--samples", "20", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    check_int8_tflite(out.read_bytes(), str(out))
+    assert not out.with_name("m.tflite.partial").exists()
+
+
+def test_quantize_float_model_without_calibration_is_refused(tmp_path):
+    import tensorflow as tf
+
+    keras_path = tmp_path / "m.keras"
+    tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Flatten(), tf.keras.layers.Dense(2)]).save(keras_path)
+    proc = _mcutrain("quantize", str(keras_path), "-o", str(tmp_path / "m.tflite"))
+    assert proc.returncode == 1 and "needs calibration data" in proc.stderr
+    assert not (tmp_path / "m.tflite").exists()
