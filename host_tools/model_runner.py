@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools.banner import parse_banner
 from host_tools.emulator import Emulator
 from host_tools.errors import EmulatorError
 from host_tools.firmware_build import BuildResult, build
@@ -51,12 +52,15 @@ class ModelRunner:
         loader = f"loader,file={self._blob_file.name},addr=0x{SIDELOAD_ADDRESS[board]:08x},force-raw=on"
         self.emulator = Emulator(board, runner_elf, extra_args=["-device", loader])
         self.info: dict[str, str] = {}
+        self.counter_hz = 0  # from the boot banner
 
     def __enter__(self) -> "ModelRunner":
         self.emulator.start()
         link = self.emulator.connect(timeout=INVOKE_TIMEOUT_S)
         for _ in range(4):  # banner, then the model line
             line = link.readline().decode(errors="replace").strip()
+            if line.startswith("mcutrain "):
+                self.counter_hz = int(parse_banner(line)["counter_hz"])
             if line.startswith("model refused"):
                 raise EmulatorError(f"the firmware refused the model blob: {line}")
             if line.startswith("model ok"):

@@ -33,6 +33,7 @@ ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
 POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
 MEAN_PARAMS = struct.Struct("<5i2f")       # kernels::MeanParams
 PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
+REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
@@ -49,6 +50,7 @@ class OpCode(enum.IntEnum):
     MEAN = 7
     RESHAPE = 8
     PAD = 9
+    REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
 
 
 class MeanMode(enum.IntEnum):

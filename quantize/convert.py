@@ -31,7 +31,13 @@ def convert_keras_to_int8(model, calibration: np.ndarray, max_samples: int = 500
         for sample in samples:
             yield [sample[None, ...]]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # A fixed batch of 1: with a dynamic batch, Flatten and similar layers become SHAPE /
+    # STRIDED_SLICE / PACK ops computing the batch at run time; with batch 1 they are one RESHAPE.
+    import keras
+
+    inputs = keras.Input(batch_size=1, shape=model.input_shape[1:])
+    fixed_batch = keras.Model(inputs, model(inputs))
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed_batch)
     return _convert_int8(converter, representative)
 
 

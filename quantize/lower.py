@@ -22,7 +22,8 @@ INT8, INT32, INT64 = schema.TensorType.INT8, schema.TensorType.INT32, schema.Ten
 BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 ACTIVATION_NAMES = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "MEAN", "RESHAPE", "PAD")
+                 "MEAN", "RESHAPE", "PAD", "QUANTIZE", "DEQUANTIZE (at the output)")
+FLOAT32 = schema.TensorType.FLOAT32
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")
 ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD scales both inputs up by 2^20 before rescaling
 
@@ -156,10 +157,20 @@ class _Lowering:
         g = self.graph
         if len(g.inputs) != 1 or len(g.outputs) != 1:
             raise UnsupportedModelError(f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; 1 and 1 are supported")
+        # A float model's QUANTIZE of its input and DEQUANTIZE of its output are left to the host
+        # (mcutrain_datasets.preprocess quantizes the input; logits are read as int8): the
+        # device's input and output are the int8 tensors inside them.
+        model_input, model_output = g.inputs[0], g.outputs[0]
         for op_index, op in enumerate(g.operators):
             code = self.model.operatorCodes[op.opcodeIndex]
             builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
             name = BUILTIN_NAMES.get(builtin, f"builtin {builtin}")
+            if name == "QUANTIZE" and op.inputs[0] == g.inputs[0] and self.tensor(op.inputs[0]).type == FLOAT32:
+                model_input = op.outputs[0]
+                continue
+            if name == "DEQUANTIZE" and op.outputs[0] == g.outputs[0]:
+                model_output = op.inputs[0]
+                continue
             handler = getattr(self, f"_op_{name.lower()}", None)
             if handler is None:
                 raise UnsupportedModelError(
@@ -172,11 +183,11 @@ class _Lowering:
                 raise UnsupportedModelError(f"operator {op_index} ({name}): {err}") from None
             self.op_names.append(name)
 
-        self.builder.input_tensor = self.activation(g.inputs[0])
-        self.builder.output_tensor = self.activation(g.outputs[0])
+        self.builder.input_tensor = self.activation(model_input)
+        self.builder.output_tensor = self.activation(model_output)
         plan = self._plan()
-        in_scale, in_zp = self.scale_zp(g.inputs[0])
-        out_scale, out_zp = self.scale_zp(g.outputs[0])
+        in_scale, in_zp = self.scale_zp(model_input)
+        out_scale, out_zp = self.scale_zp(model_output)
         return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, in_scale, in_zp, out_scale, out_zp)
 
     def _conv_like(self, op, depthwise: bool) -> None:
@@ -339,6 +350,17 @@ class _Lowering:
             raise UnsupportedModelError("input and output quantization differ")
         params = fmt.PAD_PARAMS.pack(*pads[:, 0].tolist(), *pads[:, 1].tolist(), zo)
         self.builder.add_op(fmt.OpCode.PAD, [self.activation(x)], self.activation(y), params)
+        self.macs.append(0)
+
+    def _op_quantize(self, op) -> None:
+        x, y = op.inputs[0], op.outputs[0]
+        if self.tensor(x).type != INT8 or self.tensor(y).type != INT8:
+            raise UnsupportedModelError("only int8 -> int8 inside the graph (float -> int8 only at the model input)")
+        si, zi = self.scale_zp(x)
+        so, zo = self.scale_zp(y)
+        m, s = quantize_multiplier(float(si) / float(so))
+        params = fmt.REQUANTIZE_PARAMS.pack(zi, zo, m, s)
+        self.builder.add_op(fmt.OpCode.REQUANTIZE, [self.activation(x)], self.activation(y), params)
         self.macs.append(0)
 
     # memory

@@ -19,6 +19,7 @@
 #include "mean_s8.h"
 #include "pad_s8.h"
 #include "pool_s8.h"
+#include "requantize_s8.h"
 
 namespace model {
 
@@ -73,6 +74,7 @@ enum class OpCode : uint8_t {
   kMean = 7,
   kReshape = 8,
   kPad = 9,
+  kRequantize = 10,  ///< TFLite QUANTIZE from int8 to int8
 };
 
 struct OpRecord {
@@ -105,6 +107,7 @@ static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layo
 static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::MeanParams) == 28, "MeanParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::RequantizeParams) == 16, "RequantizeParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");
 
 }  // namespace model

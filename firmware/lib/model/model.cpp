@@ -33,6 +33,7 @@ uint32_t expected_params_size(OpCode code) {
     case OpCode::kMean: return sizeof(kernels::MeanParams);
     case OpCode::kPad: return sizeof(kernels::PadParams);
     case OpCode::kReshape: return 0;
+    case OpCode::kRequantize: return sizeof(kernels::RequantizeParams);
   }
   return UINT32_MAX;  // unknown opcode
 }
@@ -195,6 +196,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
       return mode_ok && out.size == uint32_t{in.dims[0]} * in.dims[3] ? LoadError::kOk : LoadError::kBadOp;
     }
     case OpCode::kReshape:
+    case OpCode::kRequantize:
       return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
     case OpCode::kPad: {
       const auto& p = params_as<kernels::PadParams>(data_, op);
@@ -272,6 +274,9 @@ void Model::run_op(const OpRecord& op) {
       return;
     case OpCode::kPad:
       kernels::pad_s8(params_as<kernels::PadParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
+      return;
+    case OpCode::kRequantize:
+      kernels::requantize_s8(params_as<kernels::RequantizeParams>(data_, op), static_cast<int32_t>(out_t.size), in, out);
       return;
   }
 }

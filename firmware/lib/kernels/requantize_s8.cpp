@@ -1,0 +1,15 @@
+#include "requantize_s8.h"
+
+#include "requantize.h"
+
+namespace kernels {
+
+Status requantize_s8(const RequantizeParams& p, int32_t size, const int8_t* input, int8_t* output) {
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t value = multiply_by_quantized_multiplier(input[i] - p.input_zero_point, p.multiplier, p.shift);
+    output[i] = clamp_to_int8(value + p.output_zero_point, -128, 127);
+  }
+  return Status::kOk;
+}
+
+}  // namespace kernels
