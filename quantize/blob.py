@@ -34,6 +34,7 @@ POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
 MEAN_PARAMS = struct.Struct("<5i2f")       # kernels::MeanParams
 PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
 REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
+SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
@@ -51,6 +52,7 @@ class OpCode(enum.IntEnum):
     RESHAPE = 8
     PAD = 9
     REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
+    SOFTMAX = 11
 
 
 class MeanMode(enum.IntEnum):

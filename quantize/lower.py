@@ -22,7 +22,8 @@ INT8, INT32, INT64 = schema.TensorType.INT8, schema.TensorType.INT32, schema.Ten
 BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 ACTIVATION_NAMES = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "MEAN", "RESHAPE", "PAD", "QUANTIZE", "DEQUANTIZE (at the output)")
+                 "MEAN", "RESHAPE", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE (at the output)")
+SOFTMAX_INPUT_INTEGER_BITS = 5  # TFLite's kScaledDiffIntegerBits: exp() works on Q5.26
 FLOAT32 = schema.TensorType.FLOAT32
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")
 ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD scales both inputs up by 2^20 before rescaling
@@ -350,6 +351,21 @@ class _Lowering:
             raise UnsupportedModelError("input and output quantization differ")
         params = fmt.PAD_PARAMS.pack(*pads[:, 0].tolist(), *pads[:, 1].tolist(), zo)
         self.builder.add_op(fmt.OpCode.PAD, [self.activation(x)], self.activation(y), params)
+        self.macs.append(0)
+
+    def _op_softmax(self, op) -> None:
+        x, y = op.inputs[0], op.outputs[0]
+        so, zo = self.scale_zp(y)
+        if zo != -128 or abs(so - 1 / 256) > 1e-9:
+            raise UnsupportedModelError(f"int8 output quantization {so}, {zo} (TFLite requires 1/256, -128)")
+        si, _ = self.scale_zp(x)
+        bits = SOFTMAX_INPUT_INTEGER_BITS
+        # PreprocessSoftmaxScaling (double rounding build) and CalculateInputRadius.
+        real = min(float(np.float32(op.builtinOptions.beta)) * float(si) * (1 << (31 - bits)), (1 << 31) - 1.0)
+        multiplier, left_shift = quantize_multiplier(real)
+        radius = math.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
+        params = fmt.SOFTMAX_PARAMS.pack(multiplier, left_shift, -radius)
+        self.builder.add_op(fmt.OpCode.SOFTMAX, [self.activation(x)], self.activation(y), params)
         self.macs.append(0)
 
     def _op_quantize(self, op) -> None:

@@ -20,6 +20,7 @@
 #include "pad_s8.h"
 #include "pool_s8.h"
 #include "requantize_s8.h"
+#include "softmax_s8.h"
 
 namespace model {
 
@@ -75,6 +76,7 @@ enum class OpCode : uint8_t {
   kReshape = 8,
   kPad = 9,
   kRequantize = 10,  ///< TFLite QUANTIZE from int8 to int8
+  kSoftmax = 11,
 };
 
 struct OpRecord {
@@ -107,6 +109,7 @@ static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layo
 static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::MeanParams) == 28, "MeanParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::SoftmaxParams) == 12, "SoftmaxParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::RequantizeParams) == 16, "RequantizeParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");
 

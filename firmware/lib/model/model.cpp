@@ -34,6 +34,7 @@ uint32_t expected_params_size(OpCode code) {
     case OpCode::kPad: return sizeof(kernels::PadParams);
     case OpCode::kReshape: return 0;
     case OpCode::kRequantize: return sizeof(kernels::RequantizeParams);
+    case OpCode::kSoftmax: return sizeof(kernels::SoftmaxParams);
   }
   return UINT32_MAX;  // unknown opcode
 }
@@ -198,6 +199,10 @@ LoadError Model::validate_op(const OpRecord& op) const {
     case OpCode::kReshape:
     case OpCode::kRequantize:
       return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
+    case OpCode::kSoftmax: {
+      const auto& p = params_as<kernels::SoftmaxParams>(data_, op);
+      return in.size == out.size && p.input_left_shift >= 0 && p.input_left_shift < 31 ? LoadError::kOk : LoadError::kBadOp;
+    }
     case OpCode::kPad: {
       const auto& p = params_as<kernels::PadParams>(data_, op);
       for (int d = 0; d < 4; ++d)
@@ -274,6 +279,10 @@ void Model::run_op(const OpRecord& op) {
       return;
     case OpCode::kPad:
       kernels::pad_s8(params_as<kernels::PadParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
+      return;
+    case OpCode::kSoftmax:
+      kernels::softmax_s8(params_as<kernels::SoftmaxParams>(data_, op), static_cast<int32_t>(out_t.size) / out_t.dims[3],
+                          out_t.dims[3], in, out);
       return;
     case OpCode::kRequantize:
       kernels::requantize_s8(params_as<kernels::RequantizeParams>(data_, op), static_cast<int32_t>(out_t.size), in, out);
