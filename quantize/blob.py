@@ -31,14 +31,14 @@ CONV_PARAMS = struct.Struct("<10i2I")      # ConvOpParams: ConvParams + multipli
 FC_PARAMS = struct.Struct("<5i2I")         # FullyConnectedOpParams
 ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
 POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
-MEAN_PARAMS = struct.Struct("<5i2f")       # kernels::MeanParams
+MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
 PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
 REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
 SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
-assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 28, 36)
+assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
 
 
 class OpCode(enum.IntEnum):
@@ -53,14 +53,6 @@ class OpCode(enum.IntEnum):
     PAD = 9
     REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
     SOFTMAX = 11
-
-
-class MeanMode(enum.IntEnum):
-    """kernels::MeanMode: which of TFLite Micro's three int8 MEAN paths applies."""
-
-    REQUANTIZE = 0  # keep_dims
-    SAME_SCALE = 1  # no keep_dims, same input and output quantization
-    FLOAT = 2       # no keep_dims otherwise
 
 
 class TensorType(enum.IntEnum):

@@ -62,6 +62,15 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
+def mean_multiplier(real: float, count: int) -> tuple[int, int]:
+    """The multiplier of real / count that TFLite's integer MEAN uses: QuantizeMultiplier(real)
+    divided by count with truncation after a left shift by k = min(floor(log2 count), 32, 31 +
+    shift), the shift reduced by k. Matches the pinned TFLM bit for bit."""
+    multiplier, shift = quantize_multiplier(real)
+    k = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << k) // count, shift - k
+
+
 def activation_range(activation: int, scale: float, zero_point: int) -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized for int8 (the division is done in float32)."""
     def quantize(value: float) -> int:
@@ -316,18 +325,8 @@ class _Lowering:
                 "(only over H and W of NHWC is supported)")
         si, zi = self.scale_zp(x)
         so, zo = self.scale_zp(y)
-        m, s = quantize_multiplier(float(si) / float(so))
-        # TFLM picks its path from keep_dims and whether the quantization changes
-        # (reduce_common.cc, EvalMeanHelper); the float path's constants are float32.
-        scale = np.float32(si) / np.float32(so)
-        bias = np.float32(-zi) * scale
-        if op.builtinOptions.keepDims:
-            mode = fmt.MeanMode.REQUANTIZE
-        elif zi == zo and np.float32(si) == np.float32(so):
-            mode = fmt.MeanMode.SAME_SCALE
-        else:
-            mode = fmt.MeanMode.FLOAT
-        params = fmt.MEAN_PARAMS.pack(mode, zi, zo, m, s, float(scale), float(bias))
+        m, s = mean_multiplier(float(si) / float(so), int(self.tensor(x).shape[1] * self.tensor(x).shape[2]))
+        params = fmt.MEAN_PARAMS.pack(zi, zo, m, s)
         self.builder.add_op(fmt.OpCode.MEAN, [self.activation(x)], self.activation(y), params)
         self.macs.append(0)
 

@@ -1,26 +1,18 @@
-// MEAN over H and W of an int8 NHWC tensor (global average pooling), reproducing the three paths
-// TFLite Micro's int8 MEAN takes (reduce_common.cc, EvalMeanHelper):
-//  kRequantize  keep_dims: integer sum of (x - zp_in), MultiplyByQuantizedMultiplier(in/out
-//               scale), rounded division by the count, + zp_out.
-//  kSameScale   no keep_dims, same input/output quantization: integer sum / count, truncated.
-//  kFloat       no keep_dims otherwise: float32 round(sum / count * scale + bias) + zp_out, with
-//               scale = in_scale / out_scale and bias = -zp_in * scale, both computed by the host
-//               in float32 exactly as TFLM does. Compiled without FMA contraction so the device
-//               rounds each float operation as the reference does.
+// MEAN over H and W of an int8 NHWC tensor (global average pooling), bit-exact with the pinned
+// TFLite Micro (checked against it for keep_dims true and false): the sum of (x - zp_in) over the
+// n = H*W elements goes through MultiplyByQuantizedMultiplier once, with the multiplier of
+// input_scale / output_scale divided by n on the host (m' = (m << k) / n, shift' = shift - k,
+// k = min(floor(log2 n), 32, 31 + shift)), then + zp_out, clamped to int8.
 #pragma once
 
 #include "kernel_types.h"
 
 namespace kernels {
 
-enum class MeanMode : int32_t { kRequantize = 0, kSameScale = 1, kFloat = 2 };
-
 struct MeanParams {
-  MeanMode mode;
   int32_t input_zero_point;
   int32_t output_zero_point;
-  int32_t multiplier, shift;  ///< kRequantize: QuantizeMultiplier(input_scale / output_scale)
-  float scale, bias;          ///< kFloat
+  int32_t multiplier, shift;  ///< Already divided by the element count (see above).
 };
 
 /// input [N, H, W, C]; output [N, C] (keep_dims or not: same bytes).

@@ -108,7 +108,7 @@ static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layo
 
 static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::MeanParams) == 28, "MeanParams layout is shared with quantize/blob.py");
+static_assert(sizeof(kernels::MeanParams) == 16, "MeanParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::SoftmaxParams) == 12, "SoftmaxParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::RequantizeParams) == 16, "RequantizeParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");

@@ -190,12 +190,8 @@ LoadError Model::validate_op(const OpRecord& op) const {
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
-    case OpCode::kMean: {
-      const auto& p = params_as<kernels::MeanParams>(data_, op);
-      const bool mode_ok = p.mode == kernels::MeanMode::kRequantize || p.mode == kernels::MeanMode::kSameScale ||
-                           p.mode == kernels::MeanMode::kFloat;
-      return mode_ok && out.size == uint32_t{in.dims[0]} * in.dims[3] ? LoadError::kOk : LoadError::kBadOp;
-    }
+    case OpCode::kMean:
+      return out.size == uint32_t{in.dims[0]} * in.dims[3] ? LoadError::kOk : LoadError::kBadOp;
     case OpCode::kReshape:
     case OpCode::kRequantize:
       return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
