@@ -1,0 +1,205 @@
+"""A generated suite of small int8 models covering every op and option the firmware implements.
+
+Each entry is a Keras model built with a fixed seed and converted by the real TFLite converter
+(quantize.convert) with random calibration data; the TFLite Micro interpreter is the oracle the
+tests compare against. Shapes are deliberately odd (7x5 images, 3 or 13 channels) so that
+padding and edge handling are exercised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+SEED = 1234
+CALIBRATION_SAMPLES = 32
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str
+    input_shape: tuple[int, ...]
+    build: Callable  # (keras) -> keras.Model
+    covers: tuple[str, ...]  # TFLite ops it exercises, for the coverage check
+
+
+def _seq(keras, shape, *layers):
+    return keras.Sequential([keras.Input(shape), *layers])
+
+
+def _conv_models() -> list[ZooModel]:
+    models = []
+    combos = [
+        # (kernel, stride, padding, activation, in shape, filters)
+        (1, 1, "valid", None, (5, 7, 3), 4), (1, 2, "same", "relu", (7, 5, 3), 6),
+        (3, 1, "same", "relu6", (7, 5, 3), 8), (3, 1, "valid", None, (7, 5, 3), 5),
+        (3, 2, "same", "relu", (9, 7, 2), 4), (3, 2, "valid", "relu6", (9, 8, 2), 7),
+        (5, 1, "same", None, (8, 6, 1), 3), (5, 2, "same", "relu6", (11, 9, 3), 4),
+        (5, 1, "valid", "relu", (9, 9, 2), 2), (3, 1, "same", None, (4, 4, 16), 13),
+        (1, 1, "same", "relu6", (6, 6, 32), 24), (3, 2, "same", None, (6, 6, 1), 16),
+        (5, 2, "valid", None, (12, 10, 4), 6), (1, 2, "valid", "relu", (8, 8, 5), 3),
+        (3, 1, "same", "relu", (1, 9, 3), 4), (3, 1, "same", "relu6", (9, 1, 3), 4),
+    ]
+    for i, (k, s, pad, act, shape, filters) in enumerate(combos):
+        models.append(ZooModel(
+            f"conv{i:02d}_k{k}s{s}{pad[0]}_{act or 'none'}", shape,
+            lambda keras, k=k, s=s, pad=pad, act=act, shape=shape, f=filters: _seq(
+                keras, shape, keras.layers.Conv2D(f, k, strides=s, padding=pad, activation=act)),
+            ("CONV_2D",)))
+    return models
+
+
+def _depthwise_models() -> list[ZooModel]:
+    combos = [
+        (3, 1, "same", "relu6", (7, 5, 4)), (3, 2, "same", "relu", (9, 7, 3)),
+        (3, 1, "valid", None, (6, 6, 8)), (3, 2, "valid", "relu6", (9, 8, 2)),
+        (5, 1, "same", None, (7, 7, 5)), (5, 2, "same", "relu6", (11, 9, 6)),
+        (3, 1, "same", None, (1, 8, 4)), (3, 2, "same", "relu6", (8, 8, 32)),
+    ]
+    return [
+        ZooModel(f"dw{i:02d}_k{k}s{s}{pad[0]}_{act or 'none'}", shape,
+                 lambda keras, k=k, s=s, pad=pad, act=act, shape=shape: _seq(
+                     keras, shape, keras.layers.DepthwiseConv2D(k, strides=s, padding=pad, activation=act)),
+                 ("DEPTHWISE_CONV_2D",))
+        for i, (k, s, pad, act, shape) in enumerate(combos)
+    ]
+
+
+def _dense_models() -> list[ZooModel]:
+    return [
+        ZooModel("fc00_vector", (12,), lambda keras: _seq(keras, (12,), keras.layers.Dense(5)), ("FULLY_CONNECTED",)),
+        ZooModel("fc01_relu_nobias", (20,), lambda keras: _seq(keras, (20,), keras.layers.Dense(7, activation="relu", use_bias=False)),
+                 ("FULLY_CONNECTED",)),
+        ZooModel("fc02_flatten", (4, 3, 2), lambda keras: _seq(keras, (4, 3, 2), keras.layers.Flatten(), keras.layers.Dense(6)),
+                 ("RESHAPE", "FULLY_CONNECTED")),
+        ZooModel("fc03_two_layers", (16,), lambda keras: _seq(keras, (16,), keras.layers.Dense(32, activation="relu"),
+                                                              keras.layers.Dense(10)), ("FULLY_CONNECTED",)),
+        ZooModel("fc04_reshape_layer", (6, 4, 1), lambda keras: _seq(keras, (6, 4, 1), keras.layers.Reshape((24,)),
+                                                                    keras.layers.Dense(3)), ("RESHAPE", "FULLY_CONNECTED")),
+    ]
+
+
+def _residual(keras, shape, expand, activation=None):
+    inputs = keras.Input(shape)
+    x = keras.layers.Conv2D(shape[-1] * expand, 1, activation="relu6")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(shape[-1], 1)(x)
+    x = keras.layers.Add()([inputs, x])
+    if activation:
+        x = keras.layers.Activation(activation)(x)
+    return keras.Model(inputs, x)
+
+
+def _add_models() -> list[ZooModel]:
+    return [
+        ZooModel("add00_residual", (6, 6, 4), lambda keras: _residual(keras, (6, 6, 4), 2), ("ADD",)),
+        ZooModel("add01_residual_relu", (5, 7, 3), lambda keras: _residual(keras, (5, 7, 3), 3, "relu"), ("ADD",)),
+        ZooModel("add02_scaled_branches", (4, 4, 2), lambda keras: (lambda i: keras.Model(
+            i, keras.layers.Add()([keras.layers.Conv2D(2, 1)(i), keras.layers.Conv2D(2, 3, padding="same")(i)])))(
+            keras.Input((4, 4, 2))), ("ADD",)),
+        ZooModel("add03_relu6_fused", (3, 5, 6), lambda keras: (lambda i: keras.Model(
+            i, keras.layers.ReLU(6.0)(keras.layers.Add()([i, keras.layers.Conv2D(6, 1)(i)]))))(
+            keras.Input((3, 5, 6))), ("ADD",)),
+    ]
+
+
+def _pool_models() -> list[ZooModel]:
+    combos = [
+        ("avg", 2, 2, "valid", (8, 6, 3)), ("avg", 3, 2, "same", (7, 5, 4)), ("avg", 3, 1, "same", (5, 5, 2)),
+        ("avg", 2, 1, "valid", (4, 7, 5)), ("max", 2, 2, "valid", (8, 6, 3)), ("max", 3, 2, "same", (7, 5, 4)),
+        ("max", 3, 1, "same", (5, 5, 2)), ("max", 2, 1, "valid", (6, 3, 1)),
+    ]
+    models = []
+    for i, (kind, k, s, pad, shape) in enumerate(combos):
+        layer = "AveragePooling2D" if kind == "avg" else "MaxPooling2D"
+        op = "AVERAGE_POOL_2D" if kind == "avg" else "MAX_POOL_2D"
+        models.append(ZooModel(
+            f"pool{i:02d}_{kind}_k{k}s{s}{pad[0]}", shape,
+            lambda keras, layer=layer, k=k, s=s, pad=pad, shape=shape: _seq(
+                keras, shape, keras.layers.Conv2D(shape[-1], 1), getattr(keras.layers, layer)(k, strides=s, padding=pad)),
+            (op,)))
+    return models
+
+
+def _mean_models() -> list[ZooModel]:
+    combos = [((7, 5, 3), False), ((4, 4, 8), True), ((1, 6, 2), False), ((9, 9, 5), True), ((3, 2, 16), False)]
+    return [
+        ZooModel(f"mean{i:02d}_{'keep' if keep else 'flat'}", shape,
+                 lambda keras, shape=shape, keep=keep: _seq(
+                     keras, shape, keras.layers.Conv2D(shape[-1], 1, activation="relu"),
+                     keras.layers.GlobalAveragePooling2D(keepdims=keep)),
+                 ("MEAN",))
+        for i, (shape, keep) in enumerate(combos)
+    ]
+
+
+def _pad_models() -> list[ZooModel]:
+    combos = [((5, 5, 2), ((1, 1), (1, 1))), ((4, 6, 3), ((2, 0), (0, 3))), ((3, 3, 1), ((0, 1), (1, 0)))]
+    return [
+        ZooModel(f"pad{i:02d}", shape,
+                 lambda keras, shape=shape, p=p: _seq(
+                     # A max pool after the pad: a conv would absorb the padding into its own.
+                     keras, shape, keras.layers.Conv2D(shape[-1], 1), keras.layers.ZeroPadding2D(p),
+                     keras.layers.MaxPooling2D(2)),
+                 ("PAD", "MAX_POOL_2D"))
+        for i, (shape, p) in enumerate(combos)
+    ]
+
+
+def _softmax_models() -> list[ZooModel]:
+    return [
+        ZooModel("softmax00_classes10", (16,), lambda keras: _seq(keras, (16,), keras.layers.Dense(10), keras.layers.Softmax()),
+                 ("SOFTMAX",)),
+        ZooModel("softmax01_classes3", (5,), lambda keras: _seq(keras, (5,), keras.layers.Dense(3, activation="softmax")),
+                 ("SOFTMAX",)),
+        ZooModel("softmax02_cnn", (8, 8, 1), lambda keras: _seq(
+            keras, (8, 8, 1), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(7), keras.layers.Softmax()), ("SOFTMAX", "MEAN")),
+    ]
+
+
+def _network_models() -> list[ZooModel]:
+    def mini_mbv2(keras, shape):
+        inputs = keras.Input(shape)
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inputs)
+        for expand, out, stride in ((2, 8, 1), (3, 12, 2), (3, 12, 1)):
+            block_input = x
+            x = keras.layers.Conv2D(x.shape[-1] * expand, 1, activation="relu6")(x)
+            x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(x)
+            x = keras.layers.Conv2D(out, 1)(x)
+            if stride == 1 and out == block_input.shape[-1]:
+                x = keras.layers.Add()([block_input, x])
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(5)(x))
+
+    return [
+        ZooModel("net00_mini_mbv2_16", (16, 16, 1), lambda keras: mini_mbv2(keras, (16, 16, 1)),
+                 ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED")),
+        ZooModel("net01_mini_mbv2_13x11x3", (13, 11, 3), lambda keras: mini_mbv2(keras, (13, 11, 3)),
+                 ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED")),
+        ZooModel("net02_lenet", (12, 12, 1), lambda keras: _seq(
+            keras, (12, 12, 1), keras.layers.Conv2D(6, 5, activation="relu"), keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.AveragePooling2D(2), keras.layers.Flatten(),
+            keras.layers.Dense(10)), ("CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED")),
+    ]
+
+
+def zoo() -> list[ZooModel]:
+    return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
+            + _mean_models() + _pad_models() + _softmax_models() + _network_models())
+
+
+def convert(model: ZooModel) -> bytes:
+    """The model's int8 .tflite (deterministic for a given TensorFlow version)."""
+    import keras
+
+    from quantize.convert import convert_keras_to_int8
+
+    keras.utils.set_random_seed(SEED)
+    built = model.build(keras)
+    rng = np.random.default_rng(SEED)
+    # Calibration spans a range wider than [0, 1] so that zero points are not all -128.
+    calibration = (rng.random((CALIBRATION_SAMPLES, *model.input_shape), dtype=np.float32) * 3.0 - 1.0)
+    return convert_keras_to_int8(built, calibration)

@@ -1,0 +1,119 @@
+"""The firmware's forward pass is bit-exact with the TFLite Micro reference interpreter.
+
+Every model of the generated suite (tests/model_zoo.py) plus the reference models is converted
+with the real TFLite converter, lowered to a blob, and run on random int8 inputs by TFLM and by
+the firmware: in the native build (all models in one `pio test` run) and on qemu-m7 (each blob
+side-loaded into the model-runner image). Outputs must be equal byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from host_tools import project
+from host_tools.model_runner import ModelRunner, runner_flags
+from quantize.lower import lower_tflite
+from quantize.models import load_reference_model
+from tests import model_zoo
+
+INPUTS_PER_MODEL = 4
+QEMU_ARENA_LIMIT = 160 * 1024  # the runner image's side-load arena (MCUTRAIN_SIDELOAD_ARENA_BYTES)
+ZOO = model_zoo.zoo()
+REFERENCE = ("ref", "mbv2-w0.35-128")
+
+
+class Case:
+    def __init__(self, name: str, tflite: bytes, seed: int):
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.name = name
+        self.tflite = tflite
+        self.lowered = lower_tflite(tflite, name[:16])
+        interpreter = runtime.Interpreter.from_bytes(tflite)
+        shape = interpreter.get_input_details(0)["shape"]
+        rng = np.random.default_rng(seed)
+        self.inputs = rng.integers(-128, 128, (INPUTS_PER_MODEL, *shape[1:]), dtype=np.int8)
+        outputs = []
+        for x in self.inputs:
+            interpreter.set_input(x[None], 0)
+            interpreter.invoke()
+            outputs.append(interpreter.get_output(0).copy())
+        self.expected = np.stack(outputs).astype(np.int8)
+
+
+@pytest.fixture(scope="session")
+def cases() -> dict[str, Case]:
+    built = {m.name: Case(m.name, model_zoo.convert(m), i) for i, m in enumerate(ZOO)}
+    for name in REFERENCE:
+        built[name] = Case(name, load_reference_model(name).tflite_bytes(), 99)
+    return built
+
+
+@pytest.fixture(scope="session")
+def native_results(cases, tmp_path_factory) -> dict[str, str]:
+    """Runs every case in one native `pio test`; returns name -> "PASSED" or the failure line."""
+    folder = tmp_path_factory.mktemp("fidelity")
+    lines = []
+    for name, case in cases.items():
+        (folder / f"{name}.blob").write_bytes(case.lowered.blob)
+        case.inputs.tofile(folder / f"{name}.in")
+        case.expected.tofile(folder / f"{name}.out")
+        lines.append(f"{name} {name}.blob {name}.in {name}.out {INPUTS_PER_MODEL}")
+    (folder / "cases.txt").write_text("\n".join(lines) + "\n")
+    env = project.pio_environment()
+    env["MCUTRAIN_FIDELITY_DIR"] = str(folder)
+    proc = subprocess.run(
+        [project.pio_executable(), "test", "-e", "native", "-f", "test_model_fidelity", "-d", str(project.ROOT)],
+        env=env, capture_output=True, text=True, cwd=project.ROOT,
+    )
+    results = {}
+    for line in proc.stdout.splitlines():
+        match = re.search(r"test_model_fidelity\.cpp:\d+: ([\w.\-]+)(.*)\[(PASSED|FAILED)\]", line)
+        if match:
+            results[match.group(1).split(":")[0]] = "PASSED" if match.group(3) == "PASSED" else line
+    assert results, f"no results from the native fidelity run:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
+    return results
+
+
+def test_suite_has_at_least_50_models_covering_every_op():
+    assert len(ZOO) >= 50
+    covered = {op for model in ZOO for op in model.covers}
+    assert covered >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D",
+                       "MAX_POOL_2D", "MEAN", "RESHAPE", "PAD", "SOFTMAX"}
+
+
+def test_suite_models_lower_to_the_ops_they_claim(cases):
+    for model in ZOO:
+        ops = set(cases[model.name].lowered.op_names)
+        assert set(model.covers) <= ops, f"{model.name}: lowered to {sorted(ops)}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [m.name for m in ZOO] + list(REFERENCE))
+def test_native_forward_is_bit_exact_with_tflm(native_results, name):
+    assert native_results.get(name) == "PASSED", native_results.get(name, "no result")
+
+
+@pytest.fixture(scope="session")
+def runner_image(firmware):
+    return firmware.get("qemu-m7", *runner_flags("qemu-m7")).elf
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.parametrize("name", [m.name for m in ZOO] + ["ref"])
+def test_qemu_m7_forward_is_bit_exact_with_tflm(cases, runner_image, name):
+    case = cases[name]
+    assert case.lowered.plan.arena_size <= QEMU_ARENA_LIMIT
+    with ModelRunner("qemu-m7", runner_image, case.lowered.blob) as runner:
+        for i, x in enumerate(case.inputs):
+            got = runner.invoke(x).output
+            want = case.expected[i].ravel()
+            mismatch = np.flatnonzero(got != want)
+            assert mismatch.size == 0, (
+                f"{name}, input {i}: first mismatch at output index {mismatch[0]}: "
+                f"device {got[mismatch[0]]}, TFLM {want[mismatch[0]]}")
