@@ -1,0 +1,84 @@
+"""`mcutrain baseline`: the fp32 yardstick, fine-tuning a reference model in TensorFlow.
+
+The work is done by quantize.finetune.run_baseline; this module only parses and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Fine-tune a reference model in fp32 (TensorFlow), updating only the chosen parameters, and report
+test accuracy and wall time. The model's classification head is replaced by a fresh one for the
+target data.
+
+--update:
+  head       the new head only
+  bias       all biases plus the head
+  last:N     the last N layers with weights plus the head
+  full       every parameter
+  plan:PATH  the parameters a sparse-update plan file names
+"""
+
+
+def register(subparsers) -> None:
+    from quantize.finetune import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_EPOCHS,
+        DEFAULT_LEARNING_RATE,
+        DEFAULT_SEED,
+        FULL_UPDATE_LEARNING_RATE,
+        PLAN_SCHEMA,
+    )
+    from quantize.models import REFERENCE_MODELS
+
+    parser = subparsers.add_parser(
+        "baseline",
+        help="fp32 fine-tuning yardstick (TensorFlow)",
+        description=DESCRIPTION,
+        epilog=PLAN_SCHEMA,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", default="ref", help=f"reference model: {', '.join(REFERENCE_MODELS)} (default ref)")
+    parser.add_argument(
+        "--data", default="mnist5k", help="fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default mnist5k)"
+    )
+    parser.add_argument("--update", default="head", help="head, bias, last:N, full or plan:PATH (default head)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
+    parser.add_argument("--test-limit", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"default {DEFAULT_BATCH_SIZE}")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE}, {FULL_UPDATE_LEARNING_RATE} for --update full)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from quantize.finetune import run_baseline
+
+    result = run_baseline(
+        args.model,
+        args.data,
+        args.update,
+        epochs=args.epochs,
+        limit=args.limit,
+        test_limit=args.test_limit,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+    )
+    if args.json:
+        print(result.to_json())
+    else:
+        print(
+            f"{result.model} on {result.data}, update {result.update}, {result.epochs} epochs: "
+            f"test accuracy {result.test_accuracy:.4f}, {result.trainable_params} trained parameters, "
+            f"{result.seconds:.1f} s"
+        )
+    return 0
