@@ -130,7 +130,7 @@ def with_fresh_head(model, num_classes: int, seed: int):
         raise McutrainError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
     keras.utils.set_random_seed(seed)
     outputs = keras.layers.Dense(num_classes, name=head.name)(head.input)
-    return keras.Model(model.inputs, outputs, name=model.name)
+    return keras.Model(model.input, outputs, name=model.name)
 
 
 def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarray | None]]:
