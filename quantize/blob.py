@@ -35,10 +35,14 @@ MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
 PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
 REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
 SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
+# InvertedResidualParams = 3 x ConvOpParams + AddParams + this tail: six tensor indices,
+# has_expand, residual, then window_offset and row_offset (patched after memory planning).
+FUSED_TAIL = struct.Struct("<8H2I")
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
 assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
+assert 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
 
 
 class OpCode(enum.IntEnum):
@@ -53,6 +57,7 @@ class OpCode(enum.IntEnum):
     PAD = 9
     REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
     SOFTMAX = 11
+    INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
 
 
 class TensorType(enum.IntEnum):

@@ -9,12 +9,15 @@ rescaling), plans the activation arena and writes the blob (quantize/blob.py).
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize import blob as fmt
+from quantize import requant
+from quantize.requant import mean_multiplier, quantize_multiplier
 from quantize.errors import UnsupportedModelError
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 
@@ -44,46 +47,12 @@ class LoweredModel:
 
 # -- TFLite's quantization arithmetic (tensorflow/lite/kernels/internal/quantization_util.cc) --
 
-def _round_half_away(x: float) -> int:
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31)."""
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    q_fixed = _round_half_away(q * (1 << 31))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return q_fixed, shift
-
-
-def mean_multiplier(real: float, count: int) -> tuple[int, int]:
-    """The multiplier of real / count that TFLite's integer MEAN uses: QuantizeMultiplier(real)
-    divided by count with truncation after a left shift by k = min(floor(log2 count), 32, 31 +
-    shift), the shift reduced by k. Matches the pinned TFLM bit for bit."""
-    multiplier, shift = quantize_multiplier(real)
-    k = min(count.bit_length() - 1, 32, 31 + shift)
-    return (multiplier << k) // count, shift - k
-
-
 def activation_range(activation: int, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLite's CalculateActivationRangeQuantized for int8 (the division is done in float32)."""
-    def quantize(value: float) -> int:
-        return zero_point + _round_half_away(float(np.float32(value) / np.float32(scale)))
-
+    """The int8 clamp of a fused activation given by its schema code."""
     name = ACTIVATION_NAMES.get(activation, str(activation))
-    if name == "NONE":
-        return -128, 127
-    if name == "RELU":
-        return max(-128, quantize(0.0)), 127
-    if name == "RELU6":
-        return max(-128, quantize(0.0)), min(127, quantize(6.0))
-    raise UnsupportedModelError(f"fused activation {name} (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
+    if name not in SUPPORTED_ACTIVATIONS:
+        raise UnsupportedModelError(f"fused activation {name} (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
+    return requant.activation_range(name, scale, zero_point)
 
 
 def same_padding(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int) -> int:
@@ -95,8 +64,37 @@ def same_padding(in_size: int, filter_size: int, stride: int, dilation: int, out
 
 # -- the lowering ---------------------------------------------------------------------------
 
+# Activation SRAM a model may plan before its inverted-residual blocks are row-streamed
+# (firmware/lib/model/fused_block.h); the issue's target for mbv2-w0.35-128 inference.
+ACTIVATION_BUDGET = 128 * 1024
+STREAM_POLICIES = ("auto", "all", "none")
+
+
+@dataclass
+class _ConvParts:
+    params: bytes
+    filter: int
+    bias: int | None
+    macs: int
+
+
+@dataclass
+class _Block:
+    """An inverted-residual block found in the graph: TFLite operator indices of its members."""
+
+    expand: int | None
+    depthwise: int
+    project: int
+    add: int | None
+    input: int   # TFLite tensor the block reads (the expand's input, or the depthwise's)
+    output: int  # TFLite tensor the block writes (the add's output, or the project's)
+
+    @property
+    def members(self) -> list[int]:
+        return [i for i in (self.expand, self.depthwise, self.project, self.add) if i is not None]
+
 class _Lowering:
-    def __init__(self, tflite: bytes, name: str):
+    def __init__(self, tflite: bytes, name: str, fuse: bool = False):
         self.model = schema.ModelT.InitFromPackedBuf(tflite, 0)
         if len(self.model.subgraphs) != 1:
             raise UnsupportedModelError(f"the model has {len(self.model.subgraphs)} subgraphs; exactly 1 is supported")
@@ -106,6 +104,8 @@ class _Lowering:
         self.aliases: dict[int, int] = {}      # RESHAPE output -> the tensor whose bytes it shares
         self.op_names: list[str] = []
         self.macs: list[int] = []
+        self.fuse = fuse
+        self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
 
     # tensors
     def tensor(self, index: int):
@@ -171,10 +171,17 @@ class _Lowering:
         # (mcutrain_datasets.preprocess quantizes the input; logits are read as int8): the
         # device's input and output are the int8 tensors inside them.
         model_input, model_output = g.inputs[0], g.outputs[0]
+        blocks = self.find_blocks() if self.fuse else []
+        block_at = {b.members[-1]: b for b in blocks}  # emitted where its last member was
+        fused_members = {i for b in blocks for i in b.members}
         for op_index, op in enumerate(g.operators):
-            code = self.model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-            name = BUILTIN_NAMES.get(builtin, f"builtin {builtin}")
+            name = self.op_name(op_index)
+            if op_index in block_at:
+                self._fused_block(block_at[op_index])
+                self.op_names.append("INVERTED_RESIDUAL")
+                continue
+            if op_index in fused_members:
+                continue
             if name == "QUANTIZE" and op.inputs[0] == g.inputs[0] and self.tensor(op.inputs[0]).type == FLOAT32:
                 model_input = op.outputs[0]
                 continue
@@ -200,7 +207,95 @@ class _Lowering:
         out_scale, out_zp = self.scale_zp(model_output)
         return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, in_scale, in_zp, out_scale, out_zp)
 
+    def op_name(self, op_index: int) -> str:
+        code = self.model.operatorCodes[self.graph.operators[op_index].opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        return BUILTIN_NAMES.get(builtin, f"builtin {builtin}")
+
+    def find_blocks(self) -> list[_Block]:
+        """Inverted-residual blocks: [CONV_2D 1x1 s1 ->] DEPTHWISE_CONV_2D -> CONV_2D 1x1 s1
+        [-> ADD with the block input], each intermediate read by the next member only."""
+        ops = self.graph.operators
+        consumers: dict[int, list[int]] = {}
+        producer: dict[int, int] = {}
+        for i, op in enumerate(ops):
+            for t in op.inputs:
+                if t >= 0:
+                    consumers.setdefault(t, []).append(i)
+            for t in op.outputs:
+                producer[t] = i
+        outputs = set(self.graph.outputs)
+
+        def only_consumer(tensor: int) -> int | None:
+            users = consumers.get(tensor, [])
+            return users[0] if len(users) == 1 and tensor not in outputs else None
+
+        def is_pointwise(i: int) -> bool:
+            op = ops[i]
+            shape = self.tensor(op.inputs[1]).shape
+            return (self.op_name(i) == "CONV_2D" and shape[1] == 1 and shape[2] == 1
+                    and op.builtinOptions.strideH == 1 and op.builtinOptions.strideW == 1)
+
+        blocks = []
+        for d, op in enumerate(ops):
+            if self.op_name(d) != "DEPTHWISE_CONV_2D" or self.dims4(self.tensor(op.inputs[0]).shape)[0] != 1:
+                continue
+            project = only_consumer(op.outputs[0])
+            if project is None or not is_pointwise(project):
+                continue
+            expand = producer.get(op.inputs[0])
+            if expand is None or not is_pointwise(expand) or only_consumer(ops[expand].outputs[0]) != d:
+                expand = None
+            block_input = ops[expand].inputs[0] if expand is not None else op.inputs[0]
+            add = only_consumer(ops[project].outputs[0])
+            if add is not None and not (self.op_name(add) == "ADD" and block_input in ops[add].inputs):
+                add = None
+            output = ops[add].outputs[0] if add is not None else ops[project].outputs[0]
+            blocks.append(_Block(expand, d, project, add, block_input, output))
+        return blocks
+
+    def _fused_block(self, block: _Block) -> None:
+        ops = self.graph.operators
+        expand = self._conv_parts(ops[block.expand], depthwise=False) if block.expand is not None else None
+        dw = self._conv_parts(ops[block.depthwise], depthwise=True)
+        project = self._conv_parts(ops[block.project], depthwise=False)
+        no_params = fmt.CONV_PARAMS.pack(*([0] * 12))
+        residual, add_params = 0, fmt.ADD_PARAMS.pack(*([0] * 12))
+        if block.add is not None:
+            residual = 1 if ops[block.add].inputs[0] == block.input else 2
+            add_params = self._add_params(ops[block.add])
+        none = fmt.NO_TENSOR
+        _, h, w, c_in = self.dims4(self.tensor(block.input).shape)
+        dw_in = self.dims4(self.tensor(ops[block.depthwise].inputs[0]).shape)
+        dw_out = self.dims4(self.tensor(ops[block.depthwise].outputs[0]).shape)
+        kh = int(self.tensor(ops[block.depthwise].inputs[1]).shape[1])
+        expanded_c = dw_in[3]
+        params = (
+            (expand.params if expand else no_params) + dw.params + project.params + add_params
+            + fmt.FUSED_TAIL.pack(
+                expand.filter if expand else none,
+                expand.bias if expand and expand.bias is not None else none,
+                dw.filter, dw.bias if dw.bias is not None else none,
+                project.filter, project.bias if project.bias is not None else none,
+                1 if expand else 0, residual, 0, 0)
+        )
+        op_index = self.builder.add_op(fmt.OpCode.INVERTED_RESIDUAL, [self.activation(block.input)],
+                                       self.activation(block.output), params)
+        tail = self.builder.ops[op_index].params_offset + len(params) - 8
+        if expand is not None:
+            self.scratch.append((op_index, tail, kh * w * expanded_c))  # window of expanded rows
+        self.scratch.append((op_index, tail + 4, dw_out[2] * expanded_c))  # one depthwise row
+        self.macs.append((expand.macs if expand else 0) + dw.macs + project.macs)
+
     def _conv_like(self, op, depthwise: bool) -> None:
+        parts = self._conv_parts(op, depthwise)
+        opcode = fmt.OpCode.DEPTHWISE_CONV_2D if depthwise else fmt.OpCode.CONV_2D
+        self.builder.add_op(opcode, [self.activation(op.inputs[0]), parts.filter, parts.bias],
+                            self.activation(op.outputs[0]), parts.params)
+        self.macs.append(parts.macs)
+
+    def _conv_parts(self, op, depthwise: bool) -> "_ConvParts":
+        """Validates a CONV_2D / DEPTHWISE_CONV_2D and returns its parameter block and constants."""
         opts = op.builtinOptions
         x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
         bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
@@ -235,11 +330,12 @@ class _Lowering:
         m_off, s_off = self.channel_arrays(multipliers, shifts)
         params = fmt.CONV_PARAMS.pack(opts.strideH, opts.strideW, pad_top, pad_left, 1, 1, -in_zp, out_zp,
                                       act_min, act_max, m_off, s_off)
-        inputs = [self.activation(x), self.const(w, tuple(f_shape)),
-                  self.const(bias, (1, 1, 1, c_out)) if bias is not None else None]
-        opcode = fmt.OpCode.DEPTHWISE_CONV_2D if depthwise else fmt.OpCode.CONV_2D
-        self.builder.add_op(opcode, inputs, self.activation(y), params)
-        self.macs.append(n * oh * ow * c_out * kh * kw * (1 if depthwise else c_in))
+        return _ConvParts(
+            params=params,
+            filter=self.const(w, tuple(f_shape)),
+            bias=self.const(bias, (1, 1, 1, c_out)) if bias is not None else None,
+            macs=n * oh * ow * c_out * kh * kw * (1 if depthwise else c_in),
+        )
 
     def _op_conv_2d(self, op) -> None:
         self._conv_like(op, depthwise=False)
@@ -273,6 +369,12 @@ class _Lowering:
         self.macs.append(int(np.prod(self.tensor(x).shape)) // depth * units * depth)
 
     def _op_add(self, op) -> None:
+        a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        self.builder.add_op(fmt.OpCode.ADD, [self.activation(a), self.activation(b)], self.activation(y),
+                            self._add_params(op))
+        self.macs.append(0)
+
+    def _add_params(self, op) -> bytes:
         opts = op.builtinOptions
         a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
         if list(self.tensor(a).shape) != list(self.tensor(b).shape):
@@ -286,9 +388,7 @@ class _Lowering:
         m2, sh2 = quantize_multiplier(float(s2) / twice_max)
         mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(so)))
         act_min, act_max = activation_range(opts.fusedActivationFunction, so, zo)
-        params = fmt.ADD_PARAMS.pack(-z1, -z2, zo, ADD_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, act_min, act_max)
-        self.builder.add_op(fmt.OpCode.ADD, [self.activation(a), self.activation(b)], self.activation(y), params)
-        self.macs.append(0)
+        return fmt.ADD_PARAMS.pack(-z1, -z2, zo, ADD_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, act_min, act_max)
 
     def _pool(self, op, opcode: fmt.OpCode) -> None:
         opts = op.builtinOptions
@@ -408,7 +508,10 @@ class _Lowering:
         first[graph_in] = -1
         last[graph_out] = num_ops
         buffers = [Buffer(f"t{r}", size[r], first.get(r, -1), last.get(r, num_ops)) for r in size]
+        buffers += [Buffer(f"scratch{k}", nbytes, op, op) for k, (op, _, nbytes) in enumerate(self.scratch)]
         plan = plan_memory(buffers)
+        for k, (_, field, _) in enumerate(self.scratch):
+            struct.pack_into("<I", self.builder.data, field, plan.offsets[f"scratch{k}"])
         for t, rec in enumerate(self.builder.tensors):
             if rec.location == fmt.Location.ARENA:
                 rec.offset = plan.offsets[f"t{find(t)}"]
@@ -416,6 +519,16 @@ class _Lowering:
         return plan
 
 
-def lower_tflite(tflite: bytes, name: str) -> LoweredModel:
-    """Validates `tflite` and returns its blob; raises UnsupportedModelError naming the op at fault."""
-    return _Lowering(tflite, name).run()
+def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET) -> LoweredModel:
+    """Validates `tflite` and returns its blob; raises UnsupportedModelError naming the op at fault.
+
+    stream: "none" runs every op on whole tensors; "all" row-streams every inverted-residual
+    block; "auto" (default) streams only when the whole-tensor plan needs more than `budget`
+    bytes of arena, so small models keep one blob op per TFLite op.
+    """
+    if stream not in STREAM_POLICIES:
+        raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
+    lowered = _Lowering(tflite, name, fuse=stream == "all").run()
+    if stream == "auto" and lowered.plan.arena_size > budget:
+        lowered = _Lowering(tflite, name, fuse=True).run()
+    return lowered

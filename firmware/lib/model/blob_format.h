@@ -77,6 +77,7 @@ enum class OpCode : uint8_t {
   kPad = 9,
   kRequantize = 10,  ///< TFLite QUANTIZE from int8 to int8
   kSoftmax = 11,
+  kInvertedResidual = 12,  ///< fused [expand 1x1] -> depthwise -> project 1x1 [-> add], row-streamed
 };
 
 struct OpRecord {
@@ -105,6 +106,24 @@ struct FullyConnectedOpParams {
   uint32_t shift_offset;
 };
 static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layout is shared with quantize/blob.py");
+
+/// A MobileNetV2 inverted-residual block executed row by row (fused_block.h): the expanded tensor
+/// and the depthwise output are never materialised, only a window of kh expanded rows and one
+/// depthwise output row, both in the arena.
+struct InvertedResidualParams {
+  ConvOpParams expand;     ///< 1x1, stride 1; unused when has_expand == 0
+  ConvOpParams depthwise;  ///< kh x kw, stride 1 or 2
+  ConvOpParams project;    ///< 1x1, stride 1
+  kernels::AddParams add;  ///< used when residual != 0
+  uint16_t expand_filter, expand_bias;  ///< tensor indices; kNoTensor for an absent bias
+  uint16_t depthwise_filter, depthwise_bias;
+  uint16_t project_filter, project_bias;
+  uint16_t has_expand;
+  uint16_t residual;       ///< 0: none; 1: ADD(block input, branch); 2: ADD(branch, block input)
+  uint32_t window_offset;  ///< arena: kh rows x W x C_expanded (only when has_expand)
+  uint32_t row_offset;     ///< arena: one depthwise output row, W_out x C_expanded
+};
+static_assert(sizeof(InvertedResidualParams) == 216, "InvertedResidualParams layout is shared with quantize/blob.py");
 
 static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
 static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");

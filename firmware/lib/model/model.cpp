@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "crc32.h"
+#include "fused_block.h"
 
 namespace model {
 
@@ -35,6 +36,7 @@ uint32_t expected_params_size(OpCode code) {
     case OpCode::kReshape: return 0;
     case OpCode::kRequantize: return sizeof(kernels::RequantizeParams);
     case OpCode::kSoftmax: return sizeof(kernels::SoftmaxParams);
+    case OpCode::kInvertedResidual: return sizeof(InvertedResidualParams);
   }
   return UINT32_MAX;  // unknown opcode
 }
@@ -195,6 +197,11 @@ LoadError Model::validate_op(const OpRecord& op) const {
     case OpCode::kReshape:
     case OpCode::kRequantize:
       return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
+    case OpCode::kInvertedResidual:
+      return validate_inverted_residual(params_as<InvertedResidualParams>(data_, op), in, out, tensors_,
+                                        header_->num_tensors, header_->data_size, header_->arena_size)
+                 ? LoadError::kOk
+                 : LoadError::kBadOp;
     case OpCode::kSoftmax: {
       const auto& p = params_as<kernels::SoftmaxParams>(data_, op);
       return in.size == out.size && p.input_left_shift >= 0 && p.input_left_shift < 31 ? LoadError::kOk : LoadError::kBadOp;
@@ -275,6 +282,10 @@ void Model::run_op(const OpRecord& op) {
       return;
     case OpCode::kPad:
       kernels::pad_s8(params_as<kernels::PadParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
+      return;
+    case OpCode::kInvertedResidual:
+      run_inverted_residual(params_as<InvertedResidualParams>(data_, op),
+                            {&in_t, in, &out_t, out, arena_, data_, tensors_});
       return;
     case OpCode::kSoftmax:
       kernels::softmax_s8(params_as<kernels::SoftmaxParams>(data_, op), static_cast<int32_t>(out_t.size) / out_t.dims[3],
