@@ -3,7 +3,9 @@
 Every model of the generated suite (tests/model_zoo.py) plus the reference models is converted
 with the real TFLite converter, lowered to a blob, and run on random int8 inputs by TFLM and by
 the firmware: in the native build (all models in one `pio test` run) and on qemu-m7 (each blob
-side-loaded into the model-runner image). Outputs must be equal byte for byte.
+side-loaded into the model-runner image). Outputs must be equal byte for byte. Models with
+inverted-residual blocks are also checked row-streamed (fused blocks, fused_block.h), which must
+not change a single output byte.
 """
 
 from __future__ import annotations
@@ -16,23 +18,27 @@ import pytest
 
 from host_tools import project
 from host_tools.model_runner import ModelRunner, runner_flags
+from quantize.golden import run_output
 from quantize.lower import lower_tflite
 from quantize.models import load_reference_model
+from quantize.tflite_model import parse_tflite
 from tests import model_zoo
 
 INPUTS_PER_MODEL = 4
 QEMU_ARENA_LIMIT = 160 * 1024  # the runner image's side-load arena (MCUTRAIN_SIDELOAD_ARENA_BYTES)
 ZOO = model_zoo.zoo()
 REFERENCE = ("ref", "mbv2-w0.35-128")
+# Checked a second time with every inverted-residual block row-streamed (stream="all").
+STREAMED = ("net00_mini_mbv2_16", "net01_mini_mbv2_13x11x3", "add00_residual", "add01_residual_relu", "ref")
 
 
 class Case:
-    def __init__(self, name: str, tflite: bytes, seed: int):
+    def __init__(self, name: str, tflite: bytes, seed: int, stream: str = "auto"):
         from tflite_micro.python.tflite_micro import runtime
 
         self.name = name
         self.tflite = tflite
-        self.lowered = lower_tflite(tflite, name[:16])
+        self.lowered = lower_tflite(tflite, name[:16], stream=stream)
         interpreter = runtime.Interpreter.from_bytes(tflite)
         shape = interpreter.get_input_details(0)["shape"]
         rng = np.random.default_rng(seed)
@@ -50,6 +56,8 @@ def cases() -> dict[str, Case]:
     built = {m.name: Case(m.name, model_zoo.convert(m), i) for i, m in enumerate(ZOO)}
     for name in REFERENCE:
         built[name] = Case(name, load_reference_model(name).tflite_bytes(), 99)
+    for name in STREAMED:
+        built[f"{name}-streamed"] = Case(f"{name}-streamed", built[name].tflite, 7, stream="all")
     return built
 
 
@@ -90,10 +98,19 @@ def test_suite_models_lower_to_the_ops_they_claim(cases):
     for model in ZOO:
         ops = set(cases[model.name].lowered.op_names)
         assert set(model.covers) <= ops, f"{model.name}: lowered to {sorted(ops)}"
+    for name in STREAMED:
+        assert "INVERTED_RESIDUAL" in cases[f"{name}-streamed"].lowered.op_names, name
+
+
+def test_mbv2_inference_plans_at_most_128_kb_of_arena(cases):
+    lowered = cases["mbv2-w0.35-128"].lowered
+    assert lowered.plan.arena_size <= 128 * 1024
+    assert "INVERTED_RESIDUAL" in lowered.op_names
+    assert "INVERTED_RESIDUAL" not in cases["ref"].lowered.op_names  # small models stay unfused
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [m.name for m in ZOO] + list(REFERENCE))
+@pytest.mark.parametrize("name", [m.name for m in ZOO] + list(REFERENCE) + [f"{n}-streamed" for n in STREAMED])
 def test_native_forward_is_bit_exact_with_tflm(native_results, name):
     assert native_results.get(name) == "PASSED", native_results.get(name, "no result")
 
@@ -105,7 +122,7 @@ def runner_image(firmware):
 
 @pytest.mark.slow
 @pytest.mark.emulator
-@pytest.mark.parametrize("name", [m.name for m in ZOO] + ["ref"])
+@pytest.mark.parametrize("name", [m.name for m in ZOO] + list(REFERENCE) + [f"{n}-streamed" for n in STREAMED])
 def test_qemu_m7_forward_is_bit_exact_with_tflm(cases, runner_image, name):
     case = cases[name]
     assert case.lowered.plan.arena_size <= QEMU_ARENA_LIMIT
@@ -117,3 +134,11 @@ def test_qemu_m7_forward_is_bit_exact_with_tflm(cases, runner_image, name):
             assert mismatch.size == 0, (
                 f"{name}, input {i}: first mismatch at output index {mismatch[0]}: "
                 f"device {got[mismatch[0]]}, TFLM {want[mismatch[0]]}")
+
+
+@pytest.mark.parametrize("name", [m.name for m in ZOO] + list(REFERENCE))
+def test_golden_reference_is_bit_exact_with_tflm(cases, name):
+    case = cases[name]
+    graph = parse_tflite(case.tflite)
+    for x, expected in zip(case.inputs, case.expected):
+        np.testing.assert_array_equal(run_output(graph, x).reshape(expected.shape), expected)
