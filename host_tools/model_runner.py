@@ -56,6 +56,15 @@ class ModelRunner:
 
     def __enter__(self) -> "ModelRunner":
         self.emulator.start()
+        try:
+            self._read_model_line()
+        except BaseException:
+            # __exit__ does not run when __enter__ raises: stop QEMU here.
+            self.__exit__()
+            raise
+        return self
+
+    def _read_model_line(self) -> None:
         link = self.emulator.connect(timeout=INVOKE_TIMEOUT_S)
         for _ in range(4):  # banner, then the model line
             line = link.readline().decode(errors="replace").strip()
@@ -65,7 +74,7 @@ class ModelRunner:
                 raise EmulatorError(f"the firmware refused the model blob: {line}")
             if line.startswith("model ok"):
                 self.info = dict(item.split("=", 1) for item in line.split()[2:])
-                return self
+                return
         raise EmulatorError(f"no model line from the runner image: {self.emulator.stderr_text()}")
 
     def __exit__(self, *exc) -> None:
