@@ -2,7 +2,8 @@
 
 It defines the symbols the runtime looks for (firmware/src/runtime/runtime.cpp): the blob as a
 const array (flash) and the activation arena, sized by the memory plan, in .bss (so the linker's
-RAM region, the SRAM budget, accounts for it).
+RAM region, the SRAM budget, accounts for it), and the SRAM copy of the trainable parameters (the region the
+device updates and checkpoints; the flashed blob keeps the pretrained values).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ def blob_to_cpp(blob: bytes, source_name: str) -> str:
         chunk = blob[start:start + BYTES_PER_LINE]
         lines.append("    " + ", ".join(f"0x{b:02x}" for b in chunk) + ",")
     arena = max(header["arena_size"], 16)
+    trainable = max(header["trainable_size"], 16)
     lines += [
         "};",
         f"extern const uint32_t mcutrain_model_blob_size = {len(blob)}u;",
         f"alignas(16) uint8_t mcutrain_model_arena[{arena}];",
         f"extern const uint32_t mcutrain_model_arena_size = {arena}u;",
+        f"alignas(16) uint8_t mcutrain_model_trainable[{trainable}];",
+        f"extern const uint32_t mcutrain_model_trainable_size = {trainable}u;",
         "}",
         "",
     ]

@@ -203,9 +203,21 @@ class _Lowering:
         self.builder.input_tensor = self.activation(model_input)
         self.builder.output_tensor = self.activation(model_output)
         plan = self._plan()
+        self.builder.trainable = self._head_region()
         in_scale, in_zp = self.scale_zp(model_input)
         out_scale, out_zp = self.scale_zp(model_output)
         return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, in_scale, in_zp, out_scale, out_zp)
+
+    def _head_region(self) -> tuple[int, int]:
+        """The trainable region: (offset, size) in the data section of the classifier head, the
+        last FULLY_CONNECTED's int8 weights and its int32 bias if any (stored back to back by
+        _op_fully_connected). The device keeps this region in SRAM, checkpoints carry it, and
+        RESET_PARAMS copies it back from flash. (0, 0) when the model has no such head."""
+        heads = [op for op in self.builder.ops if op.opcode == fmt.OpCode.FULLY_CONNECTED]
+        if not heads:
+            return (0, 0)
+        params = [self.builder.tensors[i] for i in heads[-1].inputs[1:3] if i is not None]
+        return (params[0].offset, params[-1].offset + params[-1].size - params[0].offset)
 
     def op_name(self, op_index: int) -> str:
         code = self.model.operatorCodes[self.graph.operators[op_index].opcodeIndex]

@@ -51,6 +51,25 @@ def test_ref_compiles_with_a_valid_memory_plan(tmp_path):
     assert "mcutrain_model_blob[" in source and f"mcutrain_model_arena[{header['arena_size']}]" in source
 
 
+def test_trainable_region_is_the_classifier_head():
+    import tensorflow as tf
+
+    tflite = load_reference_model("ref").tflite_bytes()
+    blob = lower_tflite(tflite, "ref").blob
+    header = fmt.read_header(blob)
+    start = header["data_offset"] + header["trainable_offset"]
+    region = blob[start:start + header["trainable_size"]]
+    interpreter = tf.lite.Interpreter(model_content=tflite)
+    head = [d for d in interpreter.get_tensor_details()
+            if d["dtype"] == np.int8 and len(d["shape"]) == 2 and d["shape"][0] > 1]  # not [1, N] activations
+    assert len(head) == 1, "ref has one dense layer"
+    units, depth = head[0]["shape"]
+    weights = interpreter.get_tensor(head[0]["index"])
+    # int8 weights [units, depth], then the int32 bias (4-aligned; 10 x 128 needs no padding)
+    assert header["trainable_size"] == units * depth + 4 * units
+    assert region[:units * depth] == weights.tobytes()
+
+
 def test_unsupported_op_names_the_op_its_index_and_what_is_supported(tanh_model):
     with pytest.raises(UnsupportedModelError) as err:
         lower_tflite(tanh_model, "tanh")

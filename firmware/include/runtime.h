@@ -49,7 +49,9 @@ struct TrainResult {
 Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult* result);
 
 /// The trainable parameters as one contiguous byte region in SRAM (checkpoints read and write
-/// it; RESET_PARAMS restores it from flash). Empty when no model or nothing is trainable.
+/// it; RESET_PARAMS restores it from flash): model_info().trainable_bytes long, null when no
+/// model. Until the sparse-update plan chooses parameters it is the classifier head (the last
+/// FULLY_CONNECTED's weights and bias, quantize/lower.py).
 uint8_t* trainable_params();
 void reset_params();
 

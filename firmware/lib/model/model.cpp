@@ -61,6 +61,7 @@ const char* load_error_name(LoadError error) {
 LoadError Model::load(const uint8_t* blob, uint32_t capacity, uint8_t* arena, uint32_t arena_capacity,
                       uint16_t* bad_index) {
   header_ = nullptr;
+  trainable_ = nullptr;
   if (blob == nullptr || capacity < sizeof(BlobHeader)) return LoadError::kTooSmall;
   if ((reinterpret_cast<uintptr_t>(blob) & 3u) != 0) return LoadError::kBadTable;
   const auto* header = reinterpret_cast<const BlobHeader*>(blob);
@@ -74,7 +75,8 @@ LoadError Model::load(const uint8_t* blob, uint32_t capacity, uint8_t* arena, ui
       !fits(header->ops_offset, header->num_ops * uint32_t{sizeof(OpRecord)}, total) ||
       !fits(header->data_offset, header->data_size, total) || (header->tensors_offset & 3u) != 0 ||
       (header->ops_offset & 3u) != 0 || (header->data_offset & 3u) != 0 ||
-      !fits(header->trainable_offset, header->trainable_size, header->data_size))
+      !fits(header->trainable_offset, header->trainable_size, header->data_size) ||
+      (header->trainable_offset & 3u) != 0)
     return LoadError::kBadTable;
   if (header->arena_size > arena_capacity) return LoadError::kArenaTooSmall;
 
@@ -219,8 +221,19 @@ LoadError Model::validate_op(const OpRecord& op) const {
 
 void* Model::address(uint16_t index) {
   const TensorRecord& t = tensors_[index];
-  return t.location == Location::kArena ? static_cast<void*>(arena_ + t.offset)
-                                        : const_cast<uint8_t*>(data_ + t.offset);
+  if (t.location == Location::kArena) return arena_ + t.offset;
+  const uint32_t into_trainable = t.offset - header_->trainable_offset;  // wraps when below
+  if (trainable_ != nullptr && into_trainable < header_->trainable_size) return trainable_ + into_trainable;
+  return const_cast<uint8_t*>(data_ + t.offset);
+}
+
+void Model::attach_trainable(uint8_t* sram) {
+  trainable_ = sram;
+  restore_trainable();
+}
+
+void Model::restore_trainable() {
+  if (trainable_ != nullptr) std::memcpy(trainable_, data_ + header_->trainable_offset, header_->trainable_size);
 }
 
 void Model::invoke(OpTimer timer, uint64_t (*counter)()) {

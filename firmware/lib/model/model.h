@@ -43,6 +43,15 @@ class Model {
   uint32_t input_bytes() const { return tensors_[header_->input_tensor].size; }
   uint32_t output_bytes() const { return tensors_[header_->output_tensor].size; }
 
+  /// The trainable region (header trainable_offset/size: the parameters the device updates and
+  /// checkpoints carry) is read from flash until attach_trainable() gives it an SRAM copy of
+  /// at least trainable_bytes(); from then on every op reads those parameters from the copy.
+  uint32_t trainable_bytes() const { return header_->trainable_size; }
+  void attach_trainable(uint8_t* sram);
+  uint8_t* trainable() { return trainable_; }
+  /// Copies the flashed (pretrained) parameters back over the SRAM copy.
+  void restore_trainable();
+
   /// Runs every op in order on the input already written to input(). `timer` may be null.
   /// `counter` is the tick source used for timing (board::counter).
   void invoke(OpTimer timer = nullptr, uint64_t (*counter)() = nullptr);
@@ -59,6 +68,7 @@ class Model {
   const OpRecord* ops_ = nullptr;
   const uint8_t* data_ = nullptr;
   uint8_t* arena_ = nullptr;
+  uint8_t* trainable_ = nullptr;
 };
 
 }  // namespace model

@@ -19,6 +19,8 @@ extern const uint8_t mcutrain_model_blob[] __attribute__((weak));
 extern const uint32_t mcutrain_model_blob_size __attribute__((weak));
 extern uint8_t mcutrain_model_arena[] __attribute__((weak));
 extern const uint32_t mcutrain_model_arena_size __attribute__((weak));
+extern uint8_t mcutrain_model_trainable[] __attribute__((weak));
+extern const uint32_t mcutrain_model_trainable_size __attribute__((weak));
 }
 
 namespace runtime {
@@ -33,7 +35,11 @@ char g_name[model::kNameLength + 1] = {};
 #ifndef MCUTRAIN_SIDELOAD_ARENA_BYTES
 #define MCUTRAIN_SIDELOAD_ARENA_BYTES (160 * 1024)
 #endif
+#ifndef MCUTRAIN_SIDELOAD_TRAINABLE_BYTES
+#define MCUTRAIN_SIDELOAD_TRAINABLE_BYTES (16 * 1024)
+#endif
 alignas(16) uint8_t g_sideload_arena[MCUTRAIN_SIDELOAD_ARENA_BYTES];
+alignas(16) uint8_t g_sideload_trainable[MCUTRAIN_SIDELOAD_TRAINABLE_BYTES];
 // The side-loaded blob's own header says how long it is; the loader region is 2 MB.
 constexpr uint32_t kSideloadCapacity = 2u * 1024u * 1024u;
 #endif
@@ -43,15 +49,19 @@ struct BlobSource {
   uint32_t blob_capacity;
   uint8_t* arena;
   uint32_t arena_capacity;
+  uint8_t* trainable;  ///< SRAM for the trainable parameters (Model::attach_trainable)
+  uint32_t trainable_capacity;
 };
 
 BlobSource blob_source() {
 #if defined(MCUTRAIN_SIDELOAD_BLOB_ADDRESS)
   return {reinterpret_cast<const uint8_t*>(MCUTRAIN_SIDELOAD_BLOB_ADDRESS), kSideloadCapacity, g_sideload_arena,
-          sizeof(g_sideload_arena)};
+          sizeof(g_sideload_arena), g_sideload_trainable, sizeof(g_sideload_trainable)};
 #else
-  if (mcutrain_model_blob == nullptr || &mcutrain_model_blob_size == nullptr) return {nullptr, 0u, nullptr, 0u};
-  return {mcutrain_model_blob, mcutrain_model_blob_size, mcutrain_model_arena, mcutrain_model_arena_size};
+  if (mcutrain_model_blob == nullptr || &mcutrain_model_blob_size == nullptr) return {};
+  const bool has_trainable = mcutrain_model_trainable != nullptr && &mcutrain_model_trainable_size != nullptr;
+  return {mcutrain_model_blob, mcutrain_model_blob_size, mcutrain_model_arena, mcutrain_model_arena_size,
+          has_trainable ? mcutrain_model_trainable : nullptr, has_trainable ? mcutrain_model_trainable_size : 0u};
 #endif
 }
 
@@ -80,6 +90,12 @@ Status init(const char** why) {
     *why = model::load_error_name(error);
     return Status::kNoModel;
   }
+  if (g_model.trainable_bytes() > source.trainable_capacity) {
+    g_model = model::Model();
+    *why = "trainable region larger than the SRAM reserved for it";
+    return Status::kNoModel;
+  }
+  g_model.attach_trainable(source.trainable);
   const model::BlobHeader& header = g_model.header();
   std::memcpy(g_name, header.name, model::kNameLength);
   g_info = {g_name, header.crc32, g_model.input_bytes(), g_model.output_bytes(), header.arena_size, header.trainable_size};
@@ -110,8 +126,10 @@ Status train(const int8_t*, size_t, uint8_t, TrainResult*) {
   return g_model.loaded() ? Status::kNotInThisBuild : Status::kNoModel;
 }
 
-uint8_t* trainable_params() { return nullptr; }
+uint8_t* trainable_params() { return g_model.loaded() ? g_model.trainable() : nullptr; }
 
-void reset_params() {}
+void reset_params() {
+  if (g_model.loaded()) g_model.restore_trainable();
+}
 
 }  // namespace runtime
