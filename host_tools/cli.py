@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.quantize",
     "host_tools.commands.compile",
     "host_tools.commands.baseline",
+    "host_tools.commands.bench",
 ]
 
 

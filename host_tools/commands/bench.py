@@ -1,0 +1,45 @@
+"""`mcutrain bench ...`: benchmarks that print figures (JSON with --json), never pass or fail.
+
+bench forward  per-layer MACs, QEMU instruction counts and arena use of one forward pass
+               (host_tools/bench_forward.py).
+Each benchmark is one sub-subcommand registered here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from host_tools.targets import EMULATED
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="benchmarks on the emulated device (deterministic instruction counts)")
+    benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+
+    forward = benches.add_parser("forward", help="instructions, MACs and arena of one forward pass, per layer")
+    forward.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    forward.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    forward.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    forward.set_defaults(func=run_forward)
+
+
+def run_forward(args) -> int:
+    from host_tools.bench_forward import bench_forward
+    from host_tools.model_source import resolve_model
+
+    source = resolve_model(args.model)
+    figures = bench_forward(args.board, source.tflite, source.name)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"{figures['model']} on {figures['board']} ({figures['clock']})")
+    print(f"{'#':>3} {'op':<18} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} {'arena B':>8}")
+    for layer in figures["layers"]:
+        per_mac = "" if layer["instr_per_mac"] is None else f"{layer['instr_per_mac']:.3f}"
+        print(f"{layer['index']:>3} {layer['op']:<18} {layer['macs']:>11} {layer['instructions']:>13} "
+              f"{per_mac:>9} {layer['arena_bytes']:>8}")
+    total, conv = figures["total"], figures["conv_and_depthwise"]
+    print(f"total: {total['macs']} MACs, {total['instructions']} instructions, {total['instr_per_mac']} instr/MAC, "
+          f"peak arena {total['peak_arena_bytes']} B")
+    print(f"conv + depthwise: {conv['instr_per_mac']} instr/MAC")
+    return 0
