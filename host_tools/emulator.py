@@ -94,7 +94,7 @@ class Emulator:
             "-nographic",
             "-monitor", "none",
             "-kernel", str(self.elf),
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
             "-semihosting-config", "enable=on,target=native",
         ]
         if self.icount:

@@ -52,8 +52,10 @@ def test_firmware_boots_and_reports_its_banner_over_tcp_serial(firmware, board):
     assert banner["fw"] == "0.1.0"
     assert banner["ram_budget"] == TARGETS[board].ram_budget_bytes
     assert banner["stack"] == 16 * 1024
-    # Static RAM on the device equals .data + .bss of the image: RAM use minus the stack section.
-    assert banner["static_ram"] == image.ram_used - banner["stack"]
+    # Static RAM on the device equals .data + .bss of the image: RAM use minus the stack section,
+    # plus the alignment padding the linker puts between .data and .bss (under 8 bytes), which
+    # the section sizes PlatformIO adds up do not count.
+    assert 0 <= banner["static_ram"] - (image.ram_used - banner["stack"]) < 8
     # Stack painting works: some stack was used by boot, far less than all of it.
     assert 0 < banner["stack_used"] < banner["stack"] // 2
     assert banner["clock_hz"] > 0 and banner["counter_hz"] > 0

@@ -3,6 +3,7 @@
 
 #include "app/banner.h"
 #include "app/model_runner.h"
+#include "app/protocol_loop.h"
 #include "board.h"
 
 #if defined(MCUTRAIN_SELFTEST_HARDFAULT)
@@ -28,10 +29,5 @@ int main() {
 #if defined(MCUTRAIN_SELFTEST_MODEL_RUNNER)
   app::run_model_runner();  // test/benchmark image: raw forward passes, never returns
 #endif
-  // Until the serial protocol lands, the device only drains its input so that a host writing
-  // to it never blocks; host_tools reads the banner above.
-  for (;;) {
-    uint8_t byte;
-    board::read(&byte, 1, 1000);
-  }
+  app::serve_protocol();  // never returns
 }

@@ -1,0 +1,111 @@
+// The protocol server: turns received bytes into requests, runs them on the model runtime
+// (include/runtime.h) and writes the replies over the board link (include/board.h).
+//
+// Robustness rules (README "Protocol"):
+// - a damaged frame (bad CRC, oversize, truncated, stalled past kStallTimeoutMs) is counted by
+//   kind and answered with ERROR when its header is readable; an empty frame is ignored;
+// - a request that is valid but wrong (unknown type, version, length, label, value) is answered
+//   with ERROR and changes nothing;
+// - a request whose seq and CRC equal the last executed one is a retry: the last reply is sent
+//   again and the request is not executed again (a retried TRAIN does not train twice);
+// - CHECKPOINT_WRITE assembles the chunks in a staging area and copies them over the trainable
+//   parameters only when all bytes have arrived and their CRC matches the announced one.
+// All memory is static (members of the one Server object); nothing is allocated.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "frame.h"
+#include "protocol.h"
+#include "runtime.h"
+
+namespace protocol {
+
+/// Training settings from SET_CONFIG (held here and reported in INFO until the training engine
+/// takes them).
+struct Config {
+  float learning_rate;
+  uint8_t gradient_filter;  ///< 0 off, 1 on.
+  uint32_t seed;            ///< Non-zero.
+};
+
+/// Running counters, reported by STATS (and some by INFO).
+struct Counters {
+  uint32_t frames_ok;          ///< Valid frames received (retries included).
+  uint32_t retries_answered;   ///< Requests answered from the last reply.
+  uint32_t samples_trained;
+  uint32_t samples_correct;    ///< Of the samples trained: predicted right before the update.
+  uint64_t loss_sum_q16;       ///< Sum of training losses, 16.16 fixed point.
+  uint32_t samples_inferred;
+  uint32_t errors[kErrorCodeCount];  ///< ERRORs by code (index = ErrorCode).
+  uint32_t peak_sram_last_step;      ///< Bytes; 0 until a training step ran.
+};
+
+class Server {
+ public:
+  Server() = default;
+  Server(const Server&) = delete;  // the decoder points into rx_
+  Server& operator=(const Server&) = delete;
+
+  /// Starts (or restarts) serving with cleared counters, cache and staging. model_status /
+  /// model_why: what runtime::init() answered at boot (INFO reports them; every model request
+  /// is refused with kNoModel when it is not kOk).
+  void begin(runtime::Status model_status, const char* model_why);
+
+  /// Feeds received bytes; complete requests are executed and answered before this returns.
+  void receive(const uint8_t* data, size_t size);
+
+  /// Call when the line is idle: drops a partial frame that stalled past kStallTimeoutMs.
+  void poll();
+
+  const Counters& counters() const { return counters_; }
+  const Config& config() const { return config_; }
+
+ private:
+  void handle(const FrameResult& frame);
+  void reply_link_error(const FrameResult& frame);
+  ErrorCode execute(uint8_t type, const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode info(size_t* reply_size);
+  ErrorCode set_config(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode infer(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode train(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode stats(size_t* reply_size);
+  ErrorCode checkpoint_read(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode checkpoint_write(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode reset_params(size_t* reply_size);
+  ErrorCode fail(ErrorCode code, const char* reason);
+  size_t error_payload(uint8_t* out, ErrorCode code, uint8_t request_type, const char* reason);
+  void send(uint8_t* frame, const FrameHeader& header);
+  uint32_t now_ms() const;
+  uint8_t* reply_payload() { return tx_ + kHeaderBytes; }
+
+  runtime::Status model_status_ = runtime::Status::kNoModel;
+  const char* model_why_ = "not started";
+  Config config_ = {0.01f, 0u, 1u};
+  Counters counters_ = {};
+
+  uint8_t rx_[kMaxFrameBytes] = {};
+  FrameDecoder decoder_{rx_, sizeof(rx_)};
+  uint32_t last_byte_ms_ = 0;
+
+  // The last reply, kept whole for retries: tx_ holds header, payload and CRC.
+  uint8_t tx_[kMaxFrameBytes] = {};
+  FrameHeader last_reply_ = {};
+  bool have_last_ = false;
+  uint16_t last_seq_ = 0;
+  uint32_t last_request_crc_ = 0;
+  const char* reason_ = "";  ///< Reason of the ERROR execute() is about to return.
+
+  // ERROR replies to damaged frames are built here, so they never replace the cached reply.
+  uint8_t link_error_tx_[kHeaderBytes + kErrorReplyFixedBytes + kMaxReasonBytes + kCrcBytes] = {};
+
+  // CHECKPOINT_WRITE staging.
+  uint8_t staging_[kCheckpointStagingBytes] = {};
+  uint32_t staged_bytes_ = 0;
+  uint32_t staging_total_ = 0;
+  uint32_t staging_crc_ = 0;
+  bool staging_open_ = false;
+};
+
+}  // namespace protocol

@@ -1,0 +1,123 @@
+// Fuzz target of the protocol server: arbitrary bytes go through the frame decoder and every
+// request handler (with the fake board and model of ../test_protocol/fakes.h).
+//
+// Built two ways:
+// - by tests/test_fuzz_protocol.py with clang, -fsanitize=fuzzer,address,undefined and
+//   -DMCUTRAIN_LIBFUZZER: libFuzzer drives LLVMFuzzerTestOneInput for a bounded time, and any
+//   sanitizer report or crash fails the test;
+// - by `pio test -e native` as a plain program: main() below replays a fixed set of
+//   pseudo-random and mutated-valid inputs, so the native unit tests exercise the same target.
+//
+// Input format: byte 0 picks the model state (loaded or not, training or not); the rest is
+// split at 0xFE bytes into pieces that are fed to Server::receive, each piece followed by a
+// poll() after a time step taken from the piece's length (so stall timeouts fire too).
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "../test_protocol/fakes.h"
+#include "crc32.h"
+#include "frame.h"
+#include "server.h"
+
+namespace {
+
+protocol::Server g_server;
+
+void check_invariants() {
+  // Parameters change only through a complete, CRC-checked checkpoint, a training step or a
+  // reset; none of them can leave the fake's region partially written, which the fuzzer
+  // cannot see directly, so here we check what must always hold.
+  const protocol::Counters& c = g_server.counters();
+  if (c.samples_correct > c.samples_trained) __builtin_trap();
+  if (c.samples_trained != fakes::g_model.train_calls) __builtin_trap();  // never executed twice
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fakes::reset();
+  if (size > 0) {
+    fakes::g_model.loaded = (data[0] & 1) == 0;
+    fakes::g_model.training = (data[0] & 2) == 0;
+    ++data;
+    --size;
+  }
+  const char* why = "";
+  g_server.begin(runtime::init(&why), why);
+  size_t start = 0;
+  for (size_t i = 0; i <= size; ++i) {
+    if (i == size || data[i] == 0xFE) {
+      g_server.receive(data + start, i - start);
+      fakes::g_link.now_ns += static_cast<uint64_t>(i - start) * 10000000ull;  // 10 ms per byte of piece
+      g_server.poll();
+      fakes::g_link.out_size = 0;
+      check_invariants();
+      start = i + 1;
+    }
+  }
+  return 0;
+}
+
+#if !defined(MCUTRAIN_LIBFUZZER)
+#include "../unit_test.h"
+
+namespace {
+
+uint32_t g_rng = 0x12345678u;
+uint32_t next_random() {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 17;
+  g_rng ^= g_rng << 5;
+  return g_rng;
+}
+
+struct Buffer {
+  uint8_t data[4096];
+  size_t size = 0;
+};
+
+void append(const uint8_t* data, size_t size, void* context) {
+  Buffer* b = static_cast<Buffer*>(context);
+  for (size_t i = 0; i < size && b->size < sizeof(b->data); ++i) b->data[b->size++] = data[i];
+}
+
+void test_random_bytes_never_crash() {
+  static uint8_t input[3000];
+  for (int round = 0; round < 300; ++round) {
+    const size_t size = next_random() % sizeof(input);
+    for (size_t i = 0; i < size; ++i) input[i] = static_cast<uint8_t>(next_random());
+    LLVMFuzzerTestOneInput(input, size);
+  }
+  EXPECT_TRUE(true);
+}
+
+void test_mutated_valid_frames_never_crash() {
+  static uint8_t body[protocol::kMaxFrameBytes];
+  Buffer input;
+  for (int round = 0; round < 2000; ++round) {
+    input.size = 0;
+    input.data[input.size++] = static_cast<uint8_t>(next_random() & 3);
+    for (int frame = 0; frame < 4; ++frame) {
+      const uint8_t type = static_cast<uint8_t>(1 + next_random() % 9);
+      const uint16_t length = static_cast<uint16_t>(next_random() % 40);
+      for (uint16_t i = 0; i < length; ++i) body[protocol::kHeaderBytes + i] = static_cast<uint8_t>(next_random() % 5);
+      const size_t before = input.size;
+      protocol::encode_frame(body, {protocol::kVersion, type, static_cast<uint16_t>(round), length}, append, &input);
+      if (next_random() % 3 == 0 && input.size > before + 1) {  // damage one byte of the frame
+        input.data[before + next_random() % (input.size - before - 1)] = static_cast<uint8_t>(next_random());
+      }
+    }
+    LLVMFuzzerTestOneInput(input.data, input.size);
+  }
+  EXPECT_TRUE(true);
+}
+
+}  // namespace
+
+int main() {
+  RUN_TEST(test_random_bytes_never_crash);
+  RUN_TEST(test_mutated_valid_frames_never_crash);
+  return unit_test::finish();
+}
+#endif
