@@ -1,0 +1,120 @@
+"""Opening a device for a CLI command: `--port URL` (a real board, or an emulator already
+running), or `--board qemu-m7|qemu-stm32f405`, which builds the firmware with the model linked in
+(once per model and board) and starts QEMU for the duration of the command.
+
+    with open_device(args) as device:      # a host_tools.protocol.Session
+        print(device.info().model_name)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from host_tools.errors import McutrainError
+from host_tools.protocol.session import READ_SLICE_S, Session
+from host_tools.protocol.trace import Tracer
+from host_tools.targets import EMULATED
+
+DEFAULT_BOARD = "qemu-m7"
+DEFAULT_MODEL = "ref"
+
+
+def add_device_arguments(parser, *, json_output: bool = True) -> None:
+    """--port / --board / --model / --trace (and --json) for a subcommand that talks to a device."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--port", metavar="URL",
+                       help="serial port or pyserial URL of a running device (/dev/ttyACM0, socket://127.0.0.1:PORT)")
+    where.add_argument("--board", choices=EMULATED,
+                       help=f"start this board in QEMU for the command (default {DEFAULT_BOARD} when no --port)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="model linked into the emulated firmware, and the host's reference for data and "
+                             f"checks: a reference model name or an int8 .tflite (default {DEFAULT_MODEL})")
+    parser.add_argument("--trace", action="store_true", help="hex-dump the link's traffic with time stamps to stderr")
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def add_progress_argument(parser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def status(message: str) -> None:
+    """A progress note for the user: stderr, so --json output on stdout stays clean."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class HostModel:
+    """The host's copy of the model the device runs: its int8 .tflite and input preprocessing."""
+
+    name: str
+    tflite: bytes
+    origin: str
+    model_dir: Path  # .pio/models/<name>-<crc>/: compiled blob and generated source
+
+    @property
+    def blob_hash(self) -> int:
+        """CRC-32 of the blob as the firmware reports it in INFO (model hash)."""
+        from quantize import blob as blob_format
+
+        return int(blob_format.read_header(self.compiled_blob())["crc32"])
+
+    def compiled_blob(self) -> bytes:
+        from quantize.compile import BLOB_FILE, compile_tflite
+
+        path = self.model_dir / BLOB_FILE
+        if not path.is_file():
+            compile_tflite(self.tflite, self.name, self.model_dir, self.origin)
+        return path.read_bytes()
+
+
+def host_model(spec: str) -> HostModel:
+    import zlib
+
+    from host_tools import project
+    from host_tools.model_source import resolve_model
+
+    source = resolve_model(spec)
+    model_dir = project.ROOT / ".pio" / "models" / f"{source.name}-{zlib.crc32(source.tflite):08x}"
+    return HostModel(source.name, source.tflite, source.origin, model_dir)
+
+
+@contextlib.contextmanager
+def open_device(args, *, quiet: bool = False) -> Iterator[Session]:
+    """A Session on the device the command's arguments name; the emulator (if any) stops on exit."""
+    tracer = Tracer(bool(getattr(args, "trace", False)))
+    if getattr(args, "port", None):
+        with Session.open(args.port, trace=tracer) as session:
+            yield session
+        return
+    board = getattr(args, "board", None) or DEFAULT_BOARD
+    elf = emulated_firmware(board, getattr(args, "model", DEFAULT_MODEL) or DEFAULT_MODEL, quiet=quiet)
+    from host_tools.emulator import Emulator
+
+    with Emulator(board, elf) as emulator:
+        if not quiet:
+            status(f"{board}: QEMU {emulator.target.qemu_machine}, serial port {emulator.url}")
+        session = Session(emulator.connect(timeout=READ_SLICE_S), trace=tracer, url=emulator.url)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def emulated_firmware(board: str, model_spec: str, *, quiet: bool = False) -> Path:
+    """The firmware image for `board` with `model_spec` linked in, built when missing or stale
+    (PlatformIO rebuilds only what changed)."""
+    from host_tools.firmware_build import build_with_model
+
+    model = host_model(model_spec)
+    if not quiet:
+        status(f"building firmware for {board} with model {model.name} ...")
+    try:
+        result = build_with_model(board, model.tflite, model.name, model.origin)
+    except McutrainError:
+        raise
+    return result.elf

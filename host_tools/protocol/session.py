@@ -1,0 +1,274 @@
+"""One device session over any pyserial URL (`/dev/ttyACM0`, `socket://127.0.0.1:PORT`, `loop://`).
+
+    with Session.open("socket://127.0.0.1:4000") as device:
+        info = device.info()
+        result = device.infer(x_int8)
+
+A request is sent with a fresh sequence number and waited for; a reply that does not arrive in
+time, arrives damaged, or is an ERROR saying the request was damaged is retried with the same
+sequence number, which the device answers from its last reply without executing the request
+again. Any other ERROR raises DeviceError at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from typing import Callable
+
+import numpy as np
+import serial
+
+from host_tools.protocol import messages as msg
+from host_tools.protocol.errors import (
+    CrcError,
+    DeviceError,
+    LinkTimeoutError,
+    NoDeviceError,
+    VersionMismatchError,
+)
+from host_tools.protocol.framing import DELIMITER, Frame, FrameDecodeError, decode_frame, encode_frame
+from host_tools.protocol.trace import Tracer
+
+# Seconds to wait for the reply to a control request (INFO, STATS, checkpoints, ...).
+REPLY_TIMEOUT_S = 2.0
+# Seconds to wait for the reply to INFER / TRAIN: a forward pass of a large model takes seconds
+# under QEMU, a training step longer.
+COMPUTE_TIMEOUT_S = 60.0
+# Resends of one request (same seq) after a timeout, a damaged reply or a link ERROR.
+MAX_RETRIES = 3
+# Seconds one pyserial read blocks at most, so deadlines are checked often.
+READ_SLICE_S = 0.05
+# Bytes of a checkpoint asked for per CHECKPOINT_READ (the device sends at most what fits).
+CHECKPOINT_CHUNK_BYTES = 1024
+
+
+class Session:
+    """A framed request/reply session with one device. Not thread-safe."""
+
+    def __init__(self, link, *, trace: bool | Tracer = False, url: str = ""):
+        self.link = link
+        self.url = url or getattr(link, "name", "") or "link"
+        self.tracer = trace if isinstance(trace, Tracer) else Tracer(bool(trace))
+        self._rx = bytearray()
+        self._seq = random.randrange(0, msg.UNKNOWN_SEQ)  # a new session never matches the device's last request
+        self.retries = 0          # resends so far (benchmarks and tests read it)
+        self.noise_frames = 0     # delimited chunks that were not valid frames (banner text, line noise)
+        self.max_payload = 256    # until INFO says otherwise
+        self._info: msg.DeviceInfo | None = None
+        self._resynced = False
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, *, trace: bool | Tracer = False, baudrate: int = 115200) -> "Session":
+        try:
+            link = serial.serial_for_url(url, baudrate=baudrate, timeout=READ_SLICE_S, write_timeout=REPLY_TIMEOUT_S)
+        except (serial.SerialException, ValueError, OSError) as err:
+            raise NoDeviceError(f"cannot open {url}: {err}") from None
+        return cls(link, trace=trace, url=url)
+
+    def close(self) -> None:
+        try:
+            self.link.close()
+        except (serial.SerialException, OSError):
+            pass
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- frames ----------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % msg.UNKNOWN_SEQ  # never UNKNOWN_SEQ itself
+        return self._seq
+
+    def _write(self, data: bytes, what: str) -> None:
+        self.tracer.dump("TX", data, what)
+        try:
+            self.link.write(data)
+            self.link.flush()
+        except (serial.SerialException, OSError) as err:
+            raise NoDeviceError(f"writing to {self.url} failed: {err}") from None
+
+    def _read_chunk(self, deadline: float) -> bytes | None:
+        """The next delimited chunk (without delimiter), or None at the deadline."""
+        while True:
+            end = self._rx.find(DELIMITER)
+            if end >= 0:
+                chunk = bytes(self._rx[:end])
+                del self._rx[: end + 1]
+                return chunk
+            if time.monotonic() >= deadline:
+                return None
+            try:
+                data = self.link.read(max(1, self.link.in_waiting))
+            except (serial.SerialException, OSError) as err:
+                raise NoDeviceError(f"reading from {self.url} failed: {err}") from None
+            if data:
+                self.tracer.dump("RX", data)
+                self._rx += data
+
+    def send_raw(self, data: bytes, what: str = "raw") -> None:
+        """Writes bytes as they are (fault tests send damaged frames with it)."""
+        self._write(bytes(data), what)
+
+    def read_frame(self, timeout: float) -> Frame | None:
+        """The next valid frame within `timeout` s, skipping noise; None if none came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            chunk = self._read_chunk(deadline)
+            if chunk is None:
+                return None
+            if not chunk:
+                continue
+            try:
+                return decode_frame(chunk)
+            except FrameDecodeError as err:
+                self.noise_frames += 1
+                self.tracer.note(f"skipped {len(chunk)} bytes that are not a frame ({err})")
+
+    def request(self, type_: msg.MessageType, payload: bytes = b"", *, timeout: float | None = None,
+                retries: int | None = None) -> bytes:
+        """Sends one request and returns its reply's payload (see the module docstring).
+        timeout: seconds per attempt (default REPLY_TIMEOUT_S); retries: default MAX_RETRIES."""
+        timeout = REPLY_TIMEOUT_S if timeout is None else timeout
+        retries = MAX_RETRIES if retries is None else retries
+        name = msg.MessageType(type_).name
+        if len(payload) > self.max_payload and self._info is not None:
+            raise DeviceError(msg.ErrorCode.OVERSIZE, f"{len(payload)} payload bytes, the device takes at most "
+                              f"{self.max_payload}", name)
+        if not self._resynced:
+            # A lone delimiter ends whatever partial frame the device may hold from before.
+            self._write(DELIMITER, "resync")
+            self._resynced = True
+        seq = self._next_seq()
+        wire = encode_frame(type_, seq, payload)
+        last_problem = ""
+        damaged = 0
+        for attempt in range(retries + 1):
+            if attempt:
+                self.retries += 1
+                self.tracer.note(f"retry {attempt}/{retries} of {name} seq={seq}: {last_problem}")
+            self._write(wire, f"{name} seq={seq}")
+            deadline = time.monotonic() + timeout
+            while True:
+                noise_before = self.noise_frames
+                frame = self.read_frame(max(0.0, deadline - time.monotonic()))
+                damaged += self.noise_frames - noise_before
+                if frame is None:
+                    last_problem = f"no reply within {timeout:g} s"
+                    break
+                if frame.version != msg.PROTOCOL_VERSION:
+                    raise VersionMismatchError(
+                        f"{self.url} speaks protocol version {frame.version}, this host speaks "
+                        f"{msg.PROTOCOL_VERSION}: flash matching firmware (mcutrain build)")
+                if frame.seq != seq:
+                    self.tracer.note(f"ignored {frame} (waiting for seq={seq})")
+                    continue
+                if frame.type == msg.MessageType.ERROR:
+                    code, _ = msg.ERROR_REPLY.unpack_from(frame.payload)
+                    reason = frame.payload[msg.ERROR_REPLY.size :].decode(errors="replace")
+                    if code in msg.LINK_ERRORS:
+                        last_problem = f"device saw the request damaged ({msg.error_name(code)})"
+                        break
+                    if code == msg.ErrorCode.BAD_VERSION:
+                        raise VersionMismatchError(f"the device at {self.url} refused protocol version "
+                                                   f"{msg.PROTOCOL_VERSION}: {reason}")
+                    raise DeviceError(code, reason, name)
+                if frame.type != (type_ | msg.REPLY_FLAG):
+                    self.tracer.note(f"ignored {frame}: not a reply to {name}")
+                    continue
+                return frame.payload
+        if damaged and "no reply" in last_problem:
+            raise CrcError(f"{name} to {self.url}: {damaged} damaged replies, no valid one after {retries} retries")
+        raise LinkTimeoutError(f"{name} to {self.url}: {last_problem} after {retries} retries "
+                               f"(is mcutrain firmware running there?)")
+
+    # -- messages --------------------------------------------------------------------------
+    def info(self) -> msg.DeviceInfo:
+        info = msg.DeviceInfo.parse(self.request(msg.MessageType.INFO))
+        if info.protocol_version != msg.PROTOCOL_VERSION:
+            raise VersionMismatchError(f"device protocol version {info.protocol_version}, host {msg.PROTOCOL_VERSION}")
+        self._info = info
+        self.max_payload = info.max_payload
+        return info
+
+    def device_info(self) -> msg.DeviceInfo:
+        """INFO, asked once per session."""
+        return self._info or self.info()
+
+    def set_config(self, learning_rate: float, gradient_filter: bool, seed: int) -> msg.Config:
+        config = msg.Config(learning_rate, gradient_filter, seed)
+        return msg.Config.parse(self.request(msg.MessageType.SET_CONFIG, config.pack()))
+
+    def infer(self, x: np.ndarray | bytes) -> msg.InferResult:
+        return msg.InferResult.parse(self.request(msg.MessageType.INFER, _tensor_bytes(x), timeout=COMPUTE_TIMEOUT_S))
+
+    def train(self, x: np.ndarray | bytes, label: int) -> msg.TrainResult:
+        if not 0 <= int(label) <= 255:
+            raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
+        payload = bytes([int(label)]) + _tensor_bytes(x)
+        return msg.TrainResult.parse(self.request(msg.MessageType.TRAIN, payload, timeout=COMPUTE_TIMEOUT_S))
+
+    def stats(self) -> msg.Stats:
+        return msg.Stats.parse(self.request(msg.MessageType.STATS))
+
+    def reset_params(self) -> tuple[int, int]:
+        """Restores the flashed parameters; returns (trainable bytes, their CRC)."""
+        return msg.RESET_PARAMS_REPLY.unpack(self.request(msg.MessageType.RESET_PARAMS))
+
+    def checkpoint_read(self, progress: Callable[[int, int], None] | None = None) -> bytes:
+        """The trainable parameters, read in chunks and checked against the device's CRC."""
+        data = bytearray()
+        total = None
+        total_crc = 0
+        while total is None or len(data) < total:
+            reply = self.request(msg.MessageType.CHECKPOINT_READ,
+                                 msg.CHECKPOINT_READ_REQUEST.pack(len(data), CHECKPOINT_CHUNK_BYTES))
+            total, total_crc, offset = msg.CHECKPOINT_READ_REPLY.unpack_from(reply)
+            chunk = reply[msg.CHECKPOINT_READ_REPLY.size :]
+            if offset != len(data) or (not chunk and len(data) < total):
+                raise DeviceError(msg.ErrorCode.BAD_SEQUENCE, f"chunk at offset {offset}, expected {len(data)}",
+                                  "CHECKPOINT_READ")
+            data += chunk
+            if progress:
+                progress(len(data), total)
+        if zlib.crc32(data) != total_crc:
+            raise CrcError(f"checkpoint read from {self.url} does not match the device's CRC "
+                           f"(0x{zlib.crc32(data):08x} != 0x{total_crc:08x}): parameters changed while reading?")
+        return bytes(data)
+
+    def checkpoint_write(self, data: bytes, progress: Callable[[int, int], None] | None = None,
+                         chunk_bytes: int | None = None) -> None:
+        """Sends the whole parameter region in chunks; the device applies it only once all bytes
+        have arrived and their CRC matches, so an interrupted write leaves the old ones."""
+        total, total_crc = len(data), zlib.crc32(data)
+        room = self.max_payload - msg.CHECKPOINT_WRITE_REQUEST.size
+        step = max(1, min(chunk_bytes or room, room))
+        offset = 0
+        applied = False
+        while offset < total or total == 0:
+            chunk = data[offset : offset + step]
+            reply = self.request(msg.MessageType.CHECKPOINT_WRITE,
+                                 msg.CHECKPOINT_WRITE_REQUEST.pack(offset, total, total_crc) + chunk)
+            received, applied = msg.CHECKPOINT_WRITE_REPLY.unpack(reply)
+            offset += len(chunk)
+            if received != offset:
+                raise DeviceError(msg.ErrorCode.BAD_SEQUENCE, f"device holds {received} bytes, sent {offset}",
+                                  "CHECKPOINT_WRITE")
+            if progress:
+                progress(offset, total)
+            if total == 0:
+                break
+        if not applied:
+            raise DeviceError(msg.ErrorCode.INTERNAL, "the device did not apply the complete checkpoint",
+                              "CHECKPOINT_WRITE")
+
+
+def _tensor_bytes(x: np.ndarray | bytes) -> bytes:
+    if isinstance(x, (bytes, bytearray)):
+        return bytes(x)
+    return np.ascontiguousarray(x, dtype=np.int8).tobytes()
