@@ -1,0 +1,210 @@
+"""The protocol against the real firmware on qemu-m7 with the `ref` model linked in: robustness
+under a storm of damaged frames, retries that never execute twice, checkpoints that are applied
+whole or not at all, and INFO without a model."""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+
+import numpy as np
+import pytest
+import serial
+from cobs import cobs
+
+from host_tools.emulator import Emulator
+from host_tools.protocol import DeviceError, ErrorCode, MessageType, Session
+from host_tools.protocol import messages as msg
+from host_tools.protocol.device import emulated_firmware
+from host_tools.protocol.framing import encode_frame, frame_body
+from host_tools.protocol.session import READ_SLICE_S
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
+BOARD = "qemu-m7"
+# Seconds to wait for the device's own report of a stalled frame (200 ms of device time).
+STALL_REPORT_TIMEOUT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def ref_image():
+    return emulated_firmware(BOARD, "ref", quiet=True)
+
+
+@pytest.fixture(scope="module")
+def device(ref_image):
+    with Emulator(BOARD, ref_image) as emulator:
+        session = Session(emulator.connect(timeout=READ_SLICE_S), url=emulator.url, first_seq=0)
+        yield session
+
+
+def _sample(seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(-128, 128, 784, dtype=np.int8).tobytes()
+
+
+def test_info_reports_the_linked_model(device):
+    info = device.info()
+    assert (info.protocol_version, info.model_status, info.model_name) == (1, "ok", "ref")
+    assert (info.input_bytes, info.output_bytes, info.board) == (784, 10, BOARD)
+    assert info.max_payload >= 785 and info.ram_budget == 256 * 1024
+    assert 0 < info.trainable_bytes <= info.checkpoint_staging_bytes
+    assert 0 < info.stack_high_water < info.stack
+
+
+def test_set_config_is_range_checked(device):
+    assert device.set_config(0.05, True, 7) == msg.Config(pytest.approx(0.05), True, 7)
+    for bad in ((0.0, False, 1), (1.5, False, 1), (float("nan"), False, 1), (0.1, False, 0)):
+        with pytest.raises(DeviceError) as err:
+            device.set_config(*bad)
+        assert err.value.code == ErrorCode.BAD_VALUE
+    info = device.info()
+    assert (info.learning_rate, info.gradient_filter, info.seed) == (pytest.approx(0.05), True, 7)
+
+
+def test_wrong_tensor_size_and_label_are_refused(device):
+    with pytest.raises(DeviceError) as err:
+        device.infer(bytes(783))
+    assert err.value.code == ErrorCode.BAD_LENGTH
+    with pytest.raises(DeviceError) as err:
+        device.train(_sample(), 10)
+    assert err.value.code == ErrorCode.BAD_LABEL
+
+
+def test_retried_request_is_answered_from_the_last_reply(device):
+    before = device.stats()
+    seq = 30000
+    replies = []
+    for _ in range(2):
+        for type_, payload in ((MessageType.INFER, _sample(1)),):
+            device.send_raw(encode_frame(type_, seq, payload))
+            frame = device.read_frame(10.0)
+            assert frame is not None and frame.seq == seq and frame.type == MessageType.INFER | msg.REPLY_FLAG
+            replies.append(frame.payload)
+    assert replies[0] == replies[1]
+    train_replies = []
+    for _ in range(2):  # TRAIN: trained once (or refused once while training is not in this build)
+        device.send_raw(encode_frame(MessageType.TRAIN, seq + 1, bytes([3]) + _sample(2)))
+        frame = device.read_frame(30.0)
+        assert frame is not None and frame.seq == seq + 1
+        train_replies.append(frame)
+    assert train_replies[0] == train_replies[1]
+    after = device.stats()
+    assert after.samples_inferred - before.samples_inferred == 1
+    assert after.retries_answered - before.retries_answered == 2
+    executed = (after.samples_trained - before.samples_trained) + (
+        after.errors["not_in_this_build"] - before.errors["not_in_this_build"])
+    assert executed == 1
+
+
+def _damaged_crc(rng: random.Random, seq: int) -> bytes:
+    body = bytearray(frame_body(MessageType.CHECKPOINT_WRITE, seq, bytes(rng.randrange(256) for _ in range(20))))
+    body[rng.randrange(6, len(body))] ^= 1 << rng.randrange(8)  # payload or CRC: length stays right
+    return cobs.encode(bytes(body)) + b"\x00"
+
+
+def _truncated(rng: random.Random, seq: int) -> bytes:
+    body = frame_body(MessageType.STATS, seq, bytes(rng.randrange(1, 256) for _ in range(12)))
+    return cobs.encode(body[: rng.randrange(10, len(body) - 1)]) + b"\x00"
+
+
+def _noise(rng: random.Random, seq: int) -> bytes:
+    return bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 30))) + b"\x00"
+
+
+def test_storm_of_damaged_frames_leaves_the_device_responsive_and_untouched(device):
+    rng = random.Random(6)
+    checkpoint_before = device.checkpoint_read()
+    stats_before = device.stats()
+    max_payload = device.info().max_payload
+    crafted = {
+        "bad_crc": lambda seq: _damaged_crc(rng, seq),
+        "truncated": lambda seq: _truncated(rng, seq),
+        "noise": lambda seq: _noise(rng, seq),
+        "unknown_type": lambda seq: encode_frame(rng.choice([0x00, 0x09, 0x40, 0x7F, 0x85]), seq, b"x"),
+        "bad_version": lambda seq: encode_frame(MessageType.INFO, seq, b"", version=rng.choice([0, 2, 255])),
+        "bad_length": lambda seq: encode_frame(MessageType.INFER, seq, bytes(rng.randrange(0, 40))),
+        "bad_sequence": lambda seq: encode_frame(MessageType.CHECKPOINT_WRITE, seq,
+                                                 msg.CHECKPOINT_WRITE_REQUEST.pack(rng.randrange(1, 1000),
+                                                                                   len(checkpoint_before), 0) + b"zz"),
+    }
+    rare = {  # large frames: few, the emulated UART moves ~10 KB/s
+        "oversize": lambda seq: encode_frame(MessageType.INFER, seq, bytes(max_payload + 1 + rng.randrange(64))),
+        "bad_label": lambda seq: encode_frame(MessageType.TRAIN, seq, bytes([rng.randrange(10, 256)]) + _sample(3)),
+    }
+    sent = dict.fromkeys(list(crafted) + list(rare), 0)
+    frames = 0
+    valid = 0
+    seq = 40000
+    while frames < 1100:
+        for _ in range(10):
+            kind = rng.choice(list(rare)) if frames % 100 == 99 else rng.choice(list(crafted))
+            device.send_raw(crafted.get(kind, rare.get(kind))(seq))
+            sent[kind] += 1
+            seq += 1
+            frames += 1
+        if rng.random() < 0.5:
+            assert device.info().model_name == "ref"
+        else:
+            device.stats()
+        valid += 1
+    # Two frames that stall before their delimiter: the device reports each after its timeout.
+    for stall_seq in (60000, 60001):
+        device.send_raw(encode_frame(MessageType.STATS, stall_seq)[:-3])
+        deadline = time.monotonic() + STALL_REPORT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            frame = device.read_frame(1.0)
+            if frame is not None and frame.seq == stall_seq:
+                assert frame.type == MessageType.ERROR and frame.payload[0] == ErrorCode.TIMEOUT
+                break
+        else:
+            pytest.fail(f"no timeout report for the stalled frame seq={stall_seq}")
+    info = device.info()
+    assert info.model_name == "ref" and info.has_model
+    stats = device.stats()
+    seen = {name: stats.errors[name] - stats_before.errors[name] for name in stats.errors}
+    for kind in ("unknown_type", "bad_version", "bad_length", "bad_sequence", "oversize", "bad_label"):
+        assert seen[kind] == sent[kind], (kind, seen, sent)
+    assert seen["bad_crc"] + seen["truncated"] == sent["bad_crc"] + sent["truncated"] + sent["noise"], (seen, sent)
+    assert seen["timeout"] == 2
+    assert stats.frames_ok - stats_before.frames_ok >= valid + 1
+    assert device.checkpoint_read() == checkpoint_before
+    assert frames + 2 >= 1000
+
+
+def test_link_killed_mid_checkpoint_write_leaves_old_parameters(ref_image):
+    with Emulator(BOARD, ref_image) as emulator:
+        link = emulator.connect(timeout=READ_SLICE_S)
+        first = Session(link, url=emulator.url)
+        old = first.checkpoint_read()
+        new = bytes((b + 1) & 0xFF for b in old)
+        total_crc = zlib.crc32(new)
+        chunk = 512
+        reply = first.request(MessageType.CHECKPOINT_WRITE,
+                              msg.CHECKPOINT_WRITE_REQUEST.pack(0, len(new), total_crc) + new[:chunk])
+        assert msg.CHECKPOINT_WRITE_REPLY.unpack(reply) == (chunk, 0)
+        second_chunk = encode_frame(MessageType.CHECKPOINT_WRITE, 1234,
+                                    msg.CHECKPOINT_WRITE_REQUEST.pack(chunk, len(new), total_crc) + new[chunk:2 * chunk])
+        first.send_raw(second_chunk[: len(second_chunk) // 2])
+        link.close()  # the cable is pulled in the middle of a frame
+
+        with Session(serial.serial_for_url(emulator.url, timeout=READ_SLICE_S), url=emulator.url) as second:
+            assert second.checkpoint_read() == old
+            second.checkpoint_write(new, chunk_bytes=chunk)
+            assert second.checkpoint_read() == new
+            size, crc = second.reset_params()
+            assert (size, crc) == (len(old), zlib.crc32(old))
+            assert second.checkpoint_read() == old
+
+
+def test_info_answers_without_a_model(firmware):
+    image = firmware.get(BOARD)  # no model linked
+    with Emulator(BOARD, image.elf) as emulator:
+        with Session(emulator.connect(timeout=READ_SLICE_S), url=emulator.url) as session:
+            info = session.info()
+            assert (info.model_status, info.model_reason, info.model_name) == ("no model", "no model linked", "")
+            for call in (lambda: session.infer(bytes(784)), session.checkpoint_read, session.reset_params):
+                with pytest.raises(DeviceError) as err:
+                    call()
+                assert err.value.code == ErrorCode.NO_MODEL
+            assert session.stats().errors["no_model"] == 3
