@@ -26,6 +26,14 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.compile",
     "host_tools.commands.baseline",
     "host_tools.commands.bench",
+    "host_tools.commands.info",
+    "host_tools.commands.infer",
+    "host_tools.commands.eval",
+    "host_tools.commands.train",
+    "host_tools.commands.checkpoint",
+    "host_tools.commands.reset",
+    "host_tools.commands.monitor",
+    "host_tools.commands.plot",
 ]
 
 

@@ -2,6 +2,8 @@
 
 bench forward  per-layer MACs, QEMU instruction counts and arena use of one forward pass
                (host_tools/bench_forward.py).
+bench link     frames and payload bytes per second of the serial link, and the share of a
+               training step's wall time the host and the link take (host_tools/protocol/bench_link.py).
 Each benchmark is one sub-subcommand registered here.
 """
 
@@ -21,6 +23,12 @@ def register(subparsers) -> None:
     forward.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
     forward.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     forward.set_defaults(func=run_forward)
+
+    from host_tools.protocol.device import add_device_arguments
+
+    link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
+    add_device_arguments(link)
+    link.set_defaults(func=run_link)
 
 
 def run_forward(args) -> int:
@@ -42,4 +50,21 @@ def run_forward(args) -> int:
     print(f"total: {total['macs']} MACs, {total['instructions']} instructions, {total['instr_per_mac']} instr/MAC, "
           f"peak arena {total['peak_arena_bytes']} B")
     print(f"conv + depthwise: {conv['instr_per_mac']} instr/MAC")
+    return 0
+
+
+def run_link(args) -> int:
+    from host_tools.protocol.bench_link import bench_link
+    from host_tools.protocol.device import host_model, open_device
+    from host_tools.protocol.workload import load_samples
+
+    model = host_model(args.model)
+    samples = load_samples(model, "fashion-mnist", "test", 10) if model.name == "ref" else None
+    with open_device(args, quiet=args.json) as device:
+        figures = bench_link(device, *((samples.x, samples.y) if samples else (None, None)))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    for key, value in figures.items():
+        print(f"{key:<24} {value}")
     return 0

@@ -1,0 +1,166 @@
+"""The device-facing CLI (info, infer, eval, train, checkpoint, reset, monitor, plot, bench link)
+against the firmware on QEMU, run in-process through host_tools.cli.main."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import threading
+
+import pytest
+
+from host_tools import cli
+from host_tools.emulator import Emulator
+from host_tools.protocol import session as session_module
+from host_tools.protocol.device import emulated_firmware
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
+
+def mcutrain(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def running_device():
+    """One emulated device shared by the --port tests (state carries over between commands)."""
+    with Emulator("qemu-m7", emulated_firmware("qemu-m7", "ref", quiet=True)) as emulator:
+        yield emulator.url
+
+
+def test_info_json_on_qemu_m7(capsys):
+    code, out, err = mcutrain(capsys, "info", "--board", "qemu-m7", "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert (info["board"], info["model_name"], info["model_status"]) == ("qemu-m7", "ref", "ok")
+    assert info["trainable_bytes"] > 0 and info["max_payload"] >= 785 and info["model_hash"].startswith("0x")
+
+
+def test_info_text_on_qemu_stm32f405_with_trace(capsys):
+    code, out, err = mcutrain(capsys, "info", "--board", "qemu-stm32f405", "--trace")
+    assert code == 0, err
+    assert "board     qemu-stm32f405 (cortex-m4" in out and "model     ref (hash 0x" in out
+    assert "TRACE +" in err and "TX 12 bytes INFO seq=" in err and "0000  " in err
+
+
+def test_infer_agrees_bit_exactly_with_the_host_reference(capsys):
+    code, out, err = mcutrain(capsys, "infer", "--board", "qemu-m7", "--data", "fashion-mnist", "--split", "test",
+                              "--limit", "12", "--json", "--no-progress")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["samples"] == 12 and report["reference_agrees_logits"] == 12
+    assert report["reference_agrees_predictions"] == 12
+    assert report["accuracy"] >= 0.5 and report["mean_instructions"] > 0
+
+
+def test_eval_writes_per_step_csv_and_plot_draws_it(capsys, tmp_path):
+    metrics = tmp_path / "eval.csv"
+    code, out, err = mcutrain(capsys, "eval", "--data", "fashion-mnist", "--split", "test", "--limit", "8",
+                              "--csv", str(metrics), "--no-progress")
+    assert code == 0, err
+    assert out.startswith("accuracy ") and "(first 8 of 10000)" in out
+    with metrics.open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 8 and {"step", "label", "predicted", "correct", "running_accuracy", "instructions"} <= set(rows[0])
+    curve = tmp_path / "curve.png"
+    code, out, err = mcutrain(capsys, "plot", str(metrics), "-o", str(curve))
+    assert code == 0, err
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_until_training_lands_says_so_clearly(capsys, tmp_path):
+    metrics = tmp_path / "train.csv"
+    code, out, err = mcutrain(capsys, "train", "--board", "qemu-m7", "--data", "fashion-mnist", "--limit", "3",
+                              "--epochs", "1", "--csv", str(metrics), "--no-progress")
+    if code == 0:  # the training engine is in this firmware
+        with metrics.open() as file:
+            assert len(list(csv.DictReader(file))) == 3
+        assert out.startswith("trained 3 steps")
+    else:
+        assert code == 8
+        assert "not_in_this_build to TRAIN" in err and "no on-device training in this build" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 300
+
+
+def test_checkpoint_save_load_reset_and_monitor_over_port(capsys, tmp_path, running_device):
+    saved = tmp_path / "ref.ckpt"
+    code, out, err = mcutrain(capsys, "checkpoint", "save", str(saved), "--port", running_device, "--no-progress")
+    assert code == 0, err
+    assert "parameter bytes of ref saved to" in out and saved.stat().st_size > 40
+    code, out, err = mcutrain(capsys, "checkpoint", "load", str(saved), "--port", running_device, "--no-progress",
+                              "--json")
+    assert code == 0, err
+    assert json.loads(out)["action"] == "load"
+
+    damaged = tmp_path / "damaged.ckpt"
+    raw = bytearray(saved.read_bytes())
+    raw[-1] ^= 0xFF
+    damaged.write_bytes(bytes(raw))
+    code, _, err = mcutrain(capsys, "checkpoint", "load", str(damaged), "--port", running_device, "--no-progress")
+    assert code == 1 and "is damaged" in err and "Traceback" not in err
+
+    other = tmp_path / "other.ckpt"
+    raw = bytearray(saved.read_bytes())
+    raw[24:28] = b"\x01\x02\x03\x04"  # the model hash field
+    other.write_bytes(bytes(raw))
+    code, _, err = mcutrain(capsys, "checkpoint", "load", str(other), "--port", running_device, "--no-progress")
+    assert code == 1 and "the device runs ref" in err
+
+    code, out, err = mcutrain(capsys, "reset", "--port", running_device)
+    assert code == 0, err
+    assert out.startswith("parameters reset to the flashed state:")
+
+    code, out, err = mcutrain(capsys, "monitor", "--port", running_device, "--count", "2", "--interval", "0.1",
+                              "--json")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2 and "errors" in lines[0] and lines[1]["frames_ok"] > lines[0]["frames_ok"]
+
+
+def test_bench_link_reports_the_three_figures(capsys, running_device, monkeypatch):
+    from host_tools.protocol import bench_link
+
+    monkeypatch.setattr(bench_link, "SMALL_REQUESTS", 20)
+    monkeypatch.setattr(bench_link, "BULK_REQUESTS", 4)
+    monkeypatch.setattr(bench_link, "STEP_SAMPLES", 3)
+    code, out, err = mcutrain(capsys, "bench", "link", "--port", running_device, "--json")
+    assert code == 0, err
+    figures = json.loads(out)
+    assert figures["frames_per_s"] > 0 and figures["payload_bytes_per_s"] > 0
+    assert 0 < figures["host_overhead_fraction"] <= 1
+
+
+def test_no_device_is_one_line_and_exit_6(capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = mcutrain(capsys, "info", "--port", f"socket://127.0.0.1:{port}")
+    assert code == 6
+    assert err.startswith(f"mcutrain: error: cannot open socket://127.0.0.1:{port}") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_wrong_firmware_times_out_with_a_hint(capsys, monkeypatch):
+    monkeypatch.setattr(session_module, "REPLY_TIMEOUT_S", 0.2)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def silent_device():  # a serial device that prints text and never answers a frame
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"hello from some other firmware\r\n")
+            while conn.recv(1024):
+                pass
+
+    thread = threading.Thread(target=silent_device, daemon=True)
+    thread.start()
+    code, _, err = mcutrain(capsys, "info", "--port", f"socket://127.0.0.1:{server.getsockname()[1]}")
+    server.close()
+    assert code == 6
+    assert "no reply within 0.2 s after 3 retries (is mcutrain firmware running there?)" in err
+    assert "Traceback" not in err
