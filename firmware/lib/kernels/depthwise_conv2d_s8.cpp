@@ -1,21 +1,91 @@
 #include "depthwise_conv2d_s8.h"
 
+#include "dsp.h"
+#include "output_stage.h"
 #include "requantize.h"
 
 namespace kernels {
 
-Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
-                           const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
-                           int8_t* output) {
+namespace {
+
+// Depthwise work runs along channels, not along a dot product, so SMLAD has no pair of taps of one
+// channel in one register. The kernel takes four channels at a time straight from NHWC memory: one
+// word of input per tap, widened with the input offset by two SXTAB16 into lanes (c0, c2) and
+// (c1, c3), multiplied by the matching lanes of the doubled weights with SMLABB / SMLATT. The
+// weights of the four channels are widened once per channel group into a small table.
+
+constexpr int32_t kMaxTaps = 64;  // 3x3, 5x5 and 7x7 filters; larger ones use the reference loops
+
+/// Doubled weights of channels c0..c0+3 of every tap: (w[c0], w[c0+2]) then (w[c0+1], w[c0+3]).
+void widen_weights(const int8_t* filter, int32_t taps, int32_t channels, int32_t c0, uint32_t* table) {
+  for (int32_t t = 0; t < taps; ++t) {
+    const int8_t* w = filter + t * channels + c0;
+    table[2 * t] = dsp::pack(2 * w[0], 2 * w[2]);
+    table[2 * t + 1] = dsp::pack(2 * w[1], 2 * w[3]);
+  }
+}
+
+template <OutputPath kPath>
+void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
+                       const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
+                       int32_t channels_by_four, int8_t* output) {
+  const int32_t c = in.c, kh = filter_dims.h, kw = filter_dims.w;
+  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  uint32_t table[2 * kMaxTaps];
+  for (int32_t c0 = 0; c0 < channels_by_four; c0 += 4) {
+    widen_weights(filter, kh * kw, c, c0, table);
+    ChannelScale scale[4];
+    int32_t start[4];
+    for (int32_t i = 0; i < 4; ++i) {
+      scale[i] = stage.channel(c0 + i, kPath);
+      start[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
+    }
+    int8_t* out_pixel = output + c0;
+    for (int32_t b = 0; b < out.n; ++b) {
+      for (int32_t oy = 0; oy < out.h; ++oy) {
+        const int32_t in_y0 = oy * p.stride_h - p.pad_top;
+        const int32_t fy_lo = in_y0 < 0 ? -in_y0 : 0;
+        const int32_t fy_hi = in.h - in_y0 < kh ? in.h - in_y0 : kh;
+        for (int32_t ox = 0; ox < out.w; ++ox, out_pixel += c) {
+          const int32_t in_x0 = ox * p.stride_w - p.pad_left;
+          const int32_t fx_lo = in_x0 < 0 ? -in_x0 : 0;
+          const int32_t fx_hi = in.w - in_x0 < kw ? in.w - in_x0 : kw;
+          int32_t acc0 = start[0], acc1 = start[1], acc2 = start[2], acc3 = start[3];
+          for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {  // taps outside the input are skipped
+            const int8_t* x = input + ((b * in.h + in_y0 + fy) * in.w + in_x0 + fx_lo) * c + c0;
+            const uint32_t* w = table + 2 * (fy * kw + fx_lo);
+            for (int32_t fx = fx_lo; fx < fx_hi; ++fx, x += c, w += 2) {
+              const uint32_t v = dsp::read_u32(x);
+              const uint32_t even = dsp::sxtab16(off, v), odd = dsp::sxtab16_ror8(off, v);
+              acc0 = dsp::smlabb(even, w[0], acc0);
+              acc2 = dsp::smlatt(even, w[0], acc2);
+              acc1 = dsp::smlabb(odd, w[1], acc1);
+              acc3 = dsp::smlatt(odd, w[1], acc3);
+            }
+          }
+          out_pixel[0] = stage.apply<kPath>(scale[0], acc0);
+          out_pixel[1] = stage.apply<kPath>(scale[1], acc1);
+          out_pixel[2] = stage.apply<kPath>(scale[2], acc2);
+          out_pixel[3] = stage.apply<kPath>(scale[3], acc3);
+        }
+      }
+    }
+  }
+}
+
+/// TFLite's reference loops over channels [c_first, c.c): channels that do not fill a group of
+/// four, dilated filters, filters beyond kMaxTaps, or accumulators the fast path cannot double.
+void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
+                         const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
+                         int32_t c_first, int8_t* output) {
   const int32_t kh = filter_dims.h, kw = filter_dims.w, c = in.c;
-  if (filter_dims.n != 1 || filter_dims.c != c || out.c != c || in.n != out.n) return Status::kBadShape;
   for (int32_t b = 0; b < out.n; ++b) {
     for (int32_t oy = 0; oy < out.h; ++oy) {
       const int32_t in_y0 = oy * p.stride_h - p.pad_top;
       for (int32_t ox = 0; ox < out.w; ++ox) {
         const int32_t in_x0 = ox * p.stride_w - p.pad_left;
         int8_t* out_pixel = output + ((b * out.h + oy) * out.w + ox) * c;
-        for (int32_t ch = 0; ch < c; ++ch) {
+        for (int32_t ch = c_first; ch < c; ++ch) {
           int32_t acc = 0;
           for (int32_t fy = 0; fy < kh; ++fy) {
             const int32_t iy = in_y0 + fy * p.dilation_h;
@@ -34,6 +104,34 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
       }
     }
   }
+}
+
+}  // namespace
+
+Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
+                           const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
+                           int8_t* output) {
+  const int32_t c = in.c, taps = filter_dims.h * filter_dims.w;
+  if (filter_dims.n != 1 || filter_dims.c != c || out.c != c || in.n != out.n) return Status::kBadShape;
+  const bool fast = p.dilation_h == 1 && p.dilation_w == 1 && taps <= kMaxTaps &&
+                    doubled_accumulator_fits(bias, c, taps);
+  const int32_t by_four = fast ? c - c % 4 : 0;
+  if (by_four > 0) {
+    const OutputStage stage{quant, p.output_offset, p.act};
+    switch (choose_output_path(stage, by_four)) {
+      case OutputPath::kFastRelu:
+        depthwise_by_four<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+        break;
+      case OutputPath::kFast:
+        depthwise_by_four<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+        break;
+      case OutputPath::kReference:
+        depthwise_by_four<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
+                                                  output);
+        break;
+    }
+  }
+  if (by_four < c) depthwise_reference(p, quant, in, input, filter_dims, filter, bias, out, by_four, output);
   return Status::kOk;
 }
 

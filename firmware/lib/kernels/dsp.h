@@ -1,0 +1,159 @@
+// The few Cortex-M DSP-extension instructions the int8 kernels use, each with a portable twin that
+// computes exactly the same bits. Kernels call only these wrappers, so the native build runs the
+// same loops, tiling and packing as the device; only the instruction behind each call differs.
+//
+// Lane convention (as on the device, little-endian): a uint32_t holds two int16 lanes, lane 0 in
+// bits 0..15 ("bottom"), lane 1 in bits 16..31 ("top"). SXTB16 of the four int8 bytes b0 b1 b2 b3
+// gives the lanes (b0, b2); SXTB16 ROR #8 gives (b1, b3). A dot product over four int8 values is
+// therefore two SMLADs: (a0, a2)·(w0, w2) + (a1, a3)·(w1, w3), as long as both operands use the
+// same permutation.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+
+namespace kernels {
+namespace dsp {
+
+/// Four bytes from any address (LDR on Cortex-M4/M7, which allow unaligned word loads).
+inline uint32_t read_u32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// Two consecutive words at p + words of a 4-byte aligned buffer, as one LDRD with an immediate
+/// offset: `words` must fold to a constant after unrolling. (GCC's Cortex-M7 tuning never pairs two
+/// word loads into an LDRD by itself.)
+struct Pair {
+  uint32_t first, second;
+};
+typedef uint64_t __attribute__((may_alias)) AliasedU64;
+__attribute__((always_inline)) inline Pair read_pair(const uint32_t* p, int words) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t first, second;
+  __asm__("ldrd %0, %1, [%2, %3]"
+          : "=r"(first), "=r"(second)
+          : "r"(p), "i"(words * 4), "m"(*reinterpret_cast<const AliasedU64*>(p + words)));
+  return {first, second};
+#else
+  return {p[words], p[words + 1]};
+#endif
+}
+
+inline int32_t bottom(uint32_t x) { return static_cast<int16_t>(x & 0xFFFFu); }
+inline int32_t top(uint32_t x) { return static_cast<int16_t>(x >> 16); }
+/// Two int16 lanes from two values (truncated to 16 bits each).
+inline uint32_t pack(int32_t lane0, int32_t lane1) {
+  return (static_cast<uint32_t>(lane0) & 0xFFFFu) | (static_cast<uint32_t>(lane1) << 16);
+}
+
+/// Per lane: a + sign-extended bytes 0 and 2 of b (SXTAB16).
+inline uint32_t sxtab16(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  return static_cast<uint32_t>(__sxtab16(static_cast<int32_t>(a), static_cast<int32_t>(b)));
+#else
+  return pack(bottom(a) + static_cast<int8_t>(b & 0xFFu), top(a) + static_cast<int8_t>((b >> 16) & 0xFFu));
+#endif
+}
+
+/// Per lane: a + sign-extended bytes 1 and 3 of b (SXTAB16 with ROR #8).
+inline uint32_t sxtab16_ror8(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return pack(bottom(a) + static_cast<int8_t>((b >> 8) & 0xFFu), top(a) + static_cast<int8_t>(b >> 24));
+#endif
+}
+
+/// Sign-extended bytes 0 and 2 (SXTB16).
+inline uint32_t sxtb16(uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  return static_cast<uint32_t>(__sxtb16(static_cast<int32_t>(b)));
+#else
+  return sxtab16(0u, b);
+#endif
+}
+
+/// Sign-extended bytes 1 and 3 (SXTB16 with ROR #8).
+inline uint32_t sxtb16_ror8(uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(b));
+  return r;
+#else
+  return sxtab16_ror8(0u, b);
+#endif
+}
+
+/// acc + x.bottom * y.bottom + x.top * y.top (SMLAD; wraps modulo 2^32 like the instruction).
+inline int32_t smlad(uint32_t x, uint32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlad(static_cast<int32_t>(x), static_cast<int32_t>(y), acc);
+#else
+  const uint32_t sum = static_cast<uint32_t>(bottom(x) * bottom(y)) + static_cast<uint32_t>(top(x) * top(y));
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + sum);
+#endif
+}
+
+/// acc + x.bottom * y.bottom (SMLABB) and its lane variants: one MAC, for the odd tap of a window.
+inline int32_t smlabb(uint32_t x, uint32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlabb(static_cast<int32_t>(x), static_cast<int32_t>(y), acc);
+#else
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(bottom(x) * bottom(y)));
+#endif
+}
+inline int32_t smlabt(uint32_t x, uint32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlabt(static_cast<int32_t>(x), static_cast<int32_t>(y), acc);
+#else
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(bottom(x) * top(y)));
+#endif
+}
+inline int32_t smlatb(uint32_t x, uint32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlatb(static_cast<int32_t>(x), static_cast<int32_t>(y), acc);
+#else
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(top(x) * bottom(y)));
+#endif
+}
+
+inline int32_t smlatt(uint32_t x, uint32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlatt(static_cast<int32_t>(x), static_cast<int32_t>(y), acc);
+#else
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(top(x) * top(y)));
+#endif
+}
+
+/// Rounded high word of acc * 2^32 + a * b: (acc * 2^32 + a * b + 2^31) >> 32 (SMMLAR).
+inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+#else
+  const int64_t sum = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(acc)) << 32) +
+                      static_cast<int64_t>(a) * b + (int64_t{1} << 31);
+  return static_cast<int32_t>(sum >> 32);
+#endif
+}
+
+/// x saturated to [-128, 127] (SSAT #8).
+inline int32_t ssat8(int32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+  return __ssat(x, 8);
+#else
+  return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+}  // namespace dsp
+}  // namespace kernels
