@@ -59,19 +59,25 @@ inline void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t
   }
 }
 
+/// Patches up to this deep whose channels do not come in groups of four (the 3x3 stem on a
+/// one-channel image) are gathered in order first, then packed into the tile two lanes at a time.
+constexpr int32_t kSmallPatch = 64;
+
 /// Expands the patches of output pixels [first, first + pixels) (flat index over N, OH, OW) into tile.
 void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, int32_t pixels, uint32_t* tile) {
   const int32_t in_c = g.in.c, kh = g.filter.h, kw = g.filter.w, off = g.p.input_offset;
   const uint32_t off2 = dsp::pack(2 * off, 2 * off);
   const int32_t step = pixels * 2;  // words between groups of one pixel
   const bool whole_groups = in_c % 4 == 0;
-  if (!whole_groups)
+  const bool small = !whole_groups && g.groups * 4 <= kSmallPatch;
+  if (!whole_groups && !small)
     for (int32_t k = g.depth; k < g.groups * 4; ++k)  // zero padding of the last group
       for (int32_t px = 0; px < pixels; ++px) set_lane(tile, tile_index(k, px, pixels), 0);
   int32_t ox = first % g.out.w, oy = (first / g.out.w) % g.out.h, b = first / (g.out.w * g.out.h);
   for (int32_t px = 0; px < pixels; ++px) {
     const int32_t in_y0 = oy * g.p.stride_h - g.p.pad_top, in_x0 = ox * g.p.stride_w - g.p.pad_left;
     const int8_t* image = input + b * g.in.h * g.in.w * in_c;
+    int16_t patch[kSmallPatch];  // used when `small`
     int32_t k = 0;
     for (int32_t fy = 0; fy < kh; ++fy) {
       const int32_t iy = in_y0 + fy * g.p.dilation_h;
@@ -84,10 +90,20 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
         } else if (whole_groups) {  // a tap in the padding: contributes nothing
           uint32_t* dst = tile + ((k / 4) * pixels + px) * 2;
           for (int32_t i = 0; i < in_c; i += 4, dst += step) dst[0] = dst[1] = 0;
+        } else if (small) {
+          for (int32_t ic = 0; ic < in_c; ++ic) patch[k + ic] = static_cast<int16_t>(inside ? 2 * (x[ic] + off) : 0);
         } else {
           for (int32_t ic = 0; ic < in_c; ++ic)
             set_lane(tile, tile_index(k + ic, px, pixels), inside ? 2 * (x[ic] + off) : 0);
         }
+      }
+    }
+    if (small) {
+      for (; k < g.groups * 4; ++k) patch[k] = 0;
+      uint32_t* dst = tile + px * 2;
+      for (int32_t i = 0; i < g.groups * 4; i += 4, dst += step) {
+        dst[0] = dsp::pack(patch[i], patch[i + 2]);
+        dst[1] = dsp::pack(patch[i + 1], patch[i + 3]);
       }
     }
     if (++ox == g.out.w) {

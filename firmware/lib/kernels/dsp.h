@@ -16,6 +16,14 @@
 #include <arm_acle.h>
 #endif
 
+// GCC's pre-register-allocation scheduler hoists every load of an unrolled tap loop to the top,
+// then spills the widened values to the stack; hot kernels turn it off (no effect elsewhere).
+#if defined(__GNUC__) && !defined(__clang__)
+#define KERNELS_HOT_LOOP __attribute__((optimize("no-schedule-insns")))
+#else
+#define KERNELS_HOT_LOOP
+#endif
+
 namespace kernels {
 namespace dsp {
 
