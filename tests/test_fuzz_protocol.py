@@ -48,7 +48,21 @@ def _seed_corpus(folder) -> None:
         "reset": encode_frame(MessageType.RESET_PARAMS, 9),
     }
     for name, frames in seeds.items():
-        (folder / name).write_bytes(b"\x00" + frames)
+        (folder / name).write_bytes(b"\x00" + frames)  # raw mode: encoded bytes as they are
+    # Frame mode (fuzz_protocol.cpp): pieces of (type, seq, payload) that the target encodes with
+    # a valid CRC, so mutations reach the request handlers.
+    requests = [
+        (MessageType.INFO, b""), (MessageType.STATS, b""), (MessageType.INFER, fake_input),
+        (MessageType.TRAIN, b"\x01" + fake_input), (MessageType.SET_CONFIG, msg.Config(0.1, True, 9).pack()),
+        (MessageType.CHECKPOINT_READ, msg.CHECKPOINT_READ_REQUEST.pack(0, 100)),
+        (MessageType.CHECKPOINT_WRITE, msg.CHECKPOINT_WRITE_REQUEST.pack(0, 300, 0) + bytes(200)),
+        (MessageType.CHECKPOINT_WRITE, msg.CHECKPOINT_WRITE_REQUEST.pack(200, 300, 0) + bytes(100)),
+        (MessageType.RESET_PARAMS, b""),
+    ]
+    for index, (type_, payload) in enumerate(requests):
+        (folder / f"frame-{index}").write_bytes(b"\x04" + bytes([type_, index]) + payload.replace(b"\xfe", b"\xfd"))
+    (folder / "frames-all").write_bytes(b"\x04" + b"\xfe".join(
+        bytes([type_, index]) + payload.replace(b"\xfe", b"\xfd") for index, (type_, payload) in enumerate(requests)))
 
 
 def test_frame_parser_survives_libfuzzer_with_asan_and_ubsan(tmp_path):

@@ -8,9 +8,12 @@
 // - by `pio test -e native` as a plain program: main() below replays a fixed set of
 //   pseudo-random and mutated-valid inputs, so the native unit tests exercise the same target.
 //
-// Input format: byte 0 picks the model state (loaded or not, training or not); the rest is
-// split at 0xFE bytes into pieces that are fed to Server::receive, each piece followed by a
-// poll() after a time step taken from the piece's length (so stall timeouts fire too).
+// Input format: byte 0 picks the model state (bit 0: no model, bit 1: no training) and the mode
+// (bit 2); the rest is split at 0xFE bytes into pieces, each followed by a poll() after a time
+// step taken from the piece's length (so stall timeouts fire too).
+// - raw mode: each piece goes to Server::receive as it is (the decoder's view of line noise);
+// - frame mode: each piece is (type, seq, payload...) and is sent as a correctly encoded frame,
+//   so the fuzzer reaches every request handler past the CRC check.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +26,22 @@
 namespace {
 
 protocol::Server g_server;
+uint8_t g_frame[protocol::kMaxFrameBytes];
+
+void feed(const uint8_t* data, size_t size, void*) { g_server.receive(data, size); }
+
+void send_piece(const uint8_t* piece, size_t size, bool as_frame) {
+  if (!as_frame) {
+    g_server.receive(piece, size);
+    return;
+  }
+  if (size < 2) return;
+  size_t length = size - 2;
+  if (length > protocol::kMaxPayload) length = protocol::kMaxPayload;
+  std::memcpy(g_frame + protocol::kHeaderBytes, piece + 2, length);
+  protocol::encode_frame(g_frame, {protocol::kVersion, piece[0], piece[1], static_cast<uint16_t>(length)}, feed,
+                         nullptr);
+}
 
 void check_invariants() {
   // Parameters change only through a complete, CRC-checked checkpoint, a training step or a
@@ -37,9 +56,11 @@ void check_invariants() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fakes::reset();
+  bool as_frames = false;
   if (size > 0) {
     fakes::g_model.loaded = (data[0] & 1) == 0;
     fakes::g_model.training = (data[0] & 2) == 0;
+    as_frames = (data[0] & 4) != 0;
     ++data;
     --size;
   }
@@ -48,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t start = 0;
   for (size_t i = 0; i <= size; ++i) {
     if (i == size || data[i] == 0xFE) {
-      g_server.receive(data + start, i - start);
+      send_piece(data + start, i - start, as_frames);
       fakes::g_link.now_ns += static_cast<uint64_t>(i - start) * 10000000ull;  // 10 ms per byte of piece
       g_server.poll();
       fakes::g_link.out_size = 0;
@@ -115,8 +136,27 @@ void test_mutated_valid_frames_never_crash() {
 
 }  // namespace
 
+void test_random_requests_in_valid_frames_never_crash() {
+  static uint8_t input[1200];
+  for (int round = 0; round < 2000; ++round) {
+    size_t size = 0;
+    input[size++] = static_cast<uint8_t>(4 | (next_random() & 3));
+    const int requests = 1 + static_cast<int>(next_random() % 6);
+    for (int r = 0; r < requests; ++r) {
+      input[size++] = static_cast<uint8_t>(1 + next_random() % 9);  // type
+      input[size++] = static_cast<uint8_t>(next_random());          // seq
+      const size_t length = next_random() % 64;
+      for (size_t i = 0; i < length; ++i) input[size++] = static_cast<uint8_t>(next_random() % 0xFE);
+      input[size++] = 0xFE;
+    }
+    LLVMFuzzerTestOneInput(input, size);
+  }
+  EXPECT_TRUE(true);
+}
+
 int main() {
   RUN_TEST(test_random_bytes_never_crash);
+  RUN_TEST(test_random_requests_in_valid_frames_never_crash);
   RUN_TEST(test_mutated_valid_frames_never_crash);
   return unit_test::finish();
 }
