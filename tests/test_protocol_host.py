@@ -191,3 +191,10 @@ def test_opening_a_missing_port_is_a_no_device_error():
         Session.open(f"socket://127.0.0.1:{port}")
     with pytest.raises(NoDeviceError, match="cannot open /dev/ttyNOPE0"):
         Session.open("/dev/ttyNOPE0")
+
+
+def test_train_reply_layout_matches_the_firmware():
+    # firmware/lib/protocol/server.cpp Server::train: i32 loss_q16, u8 predicted, u8 correct, u16 0, u32 ticks.
+    result = msg.TrainResult.parse(struct.pack("<iBBHI", 3 * 65536 // 2, 7, 1, 0, 123456))
+    assert (result.loss, result.predicted, result.correct, result.ticks) == (1.5, 7, True, 123456)
+    assert msg.TrainResult.LAYOUT.size == 12 and msg.Config.LAYOUT.size == 9
