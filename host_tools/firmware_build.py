@@ -84,13 +84,21 @@ def _failure_reason(log: str) -> str:
 
 
 def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "", verbose: bool = False) -> BuildResult:
-    """Compiles the model into .pio/models/<name>-<crc>/ (once per distinct model) and builds the
-    firmware with its blob linked into flash and its arena in .bss."""
+    """Compiles the model into .pio/models/<name>-<crc>/ (once per distinct generated source) and
+    builds the firmware with its blob linked into flash and its arena in .bss.
+
+    The folder is keyed by the generated C++ source (which holds the blob), not by the .tflite:
+    a change of the compiler or of the blob format must never link a stale blob."""
     import zlib
 
+    from quantize.codegen import blob_to_cpp
     from quantize.compile import compile_tflite
+    from quantize.importer import check_int8_tflite
+    from quantize.lower import lower_tflite
 
-    model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(tflite):08x}"
+    check_int8_tflite(tflite, origin or name)
+    source = blob_to_cpp(lower_tflite(tflite, name).blob, origin or name)
+    model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(source.encode()):08x}"
     if not (model_dir / "model_blob.cpp").is_file():
         compile_tflite(tflite, name, model_dir, origin or name)
     return build(target_name, model_dir=model_dir, build_dir=model_dir / "build", verbose=verbose)
