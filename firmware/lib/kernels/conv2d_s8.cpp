@@ -11,25 +11,27 @@ namespace kernels {
 namespace {
 
 // CONV_2D is a matrix product: out[pixel][oc] = bias[oc] + sum_k patch[pixel][k] * filter[oc][k], with
-// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. Up to
-// kTilePixels output pixels have their patches expanded once into an int16 tile (input offset
+// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. A tile of up
+// to kTileHalfwords / depth output pixels has its patches expanded once into int16 (input offset
 // added, doubled for the output stage, taps outside the input set to 0, which is what TFLite's
-// skipping amounts to); every output channel then streams its int8 filter row past the tile,
-// widening four weights with two SXTB16 and feeding kTilePixels x 2 SMLADs.
+// skipping amounts to); then for each pair of output channels both filter rows are widened once
+// into int16, and every pair of pixels of the tile meets them in a 2 x 2 register block: per four
+// k values, two LDRDs of patch, two LDRDs of weights, eight SMLADs.
 
-constexpr int32_t kTilePixels = 6;            // accumulators held in registers by the block loop
-constexpr int32_t kTileHalfwords = 6 * 128;   // 1.5 KB of stack: 6 pixels of a 128-deep patch
+constexpr int32_t kTileHalfwords = 1536;  // 3 KB of stack: e.g. 16 pixels of a 96-deep patch
+constexpr int32_t kMaxTiledDepth = kTileHalfwords / 2;  // a tile holds at least one pair of pixels
 
-/// Tile layout: group g of four k values of pixel p is two words at tile[(g * pixels + p) * 2]:
-/// (v[4g], v[4g+2]) then (v[4g+1], v[4g+3]), the permutation SXTB16 / SXTB16 ROR 8 give the weights.
-inline int32_t tile_index(int32_t k, int32_t p, int32_t pixels) {
+/// Patch tile layout: pixels come in pairs; group g of four k values of pair q is four words at
+/// tile[(q * groups + g) * 4]: the pair's first pixel (v[4g], v[4g+2]), (v[4g+1], v[4g+3]), then
+/// its second pixel the same way, the permutation SXTB16 / SXTB16 ROR 8 give the weights.
+/// The filter-pair scratch uses the same layout with the two channels in place of the two pixels.
+inline int32_t tile_word(int32_t group, int32_t p, int32_t groups) { return ((p / 2) * groups + group) * 4 + (p % 2) * 2; }
+
+/// Writes one int16 lane of the tile: value v[k] of pixel p (byte copy: the tile is read as words).
+inline void set_lane(uint32_t* tile, int32_t k, int32_t p, int32_t groups, int32_t value) {
   static constexpr int32_t kLane[4] = {0, 2, 1, 3};
-  return ((k / 4) * pixels + p) * 4 + kLane[k % 4];
-}
-
-/// Writes one int16 lane of the tile (byte copy: the tile is read as words).
-inline void set_lane(uint32_t* tile, int32_t index, int32_t value) {
   const int16_t v = static_cast<int16_t>(value);
+  const int32_t index = tile_word(k / 4, p, groups) * 2 + kLane[k % 4];
   std::memcpy(reinterpret_cast<unsigned char*>(tile) + 2 * index, &v, sizeof v);
 }
 
@@ -46,13 +48,13 @@ struct PatchGeometry {
   const Dims& filter;
   const Dims& out;
   int32_t depth;   // kh * kw * in_c
-  int32_t groups;  // ceil(depth / 4)
+  int32_t groups;  // ceil(depth / 4) rounded up to even (the 2 x 2 loop takes two per step)
 };
 
-/// Expands one pixel's patch whose taps are all inside the input and whose channels come in whole
-/// groups (every 1x1 convolution of the reference models): one word in, two words out.
-inline void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst, int32_t dst_step) {
-  for (int32_t i = 0; i < count; i += 4, dst += dst_step) {
+/// Expands one pixel's taps whose channels come in whole groups (every 1x1 convolution of the
+/// reference models): one word in, two words out, 4 words between groups.
+inline void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) {
+  for (int32_t i = 0; i < count; i += 4, dst += 4) {
     const uint32_t v = dsp::read_u32(x + i);
     dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);  // 2 * (x + offset), lanes (b0, b2)
     dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
@@ -60,51 +62,66 @@ inline void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t
 }
 
 /// Patches up to this deep whose channels do not come in groups of four (the 3x3 stem on a
-/// one-channel image) are gathered in order first, then packed into the tile two lanes at a time.
+/// one-channel image) are gathered in order first, then widened into the tile like whole groups.
 constexpr int32_t kSmallPatch = 64;
 
-/// Expands the patches of output pixels [first, first + pixels) (flat index over N, OH, OW) into tile.
+/// Expands the patches of output pixels [first, first + pixels) (flat index over N, OH, OW) into
+/// tile; an odd count gets a zero patch after the last pixel to complete its pair.
 void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, int32_t pixels, uint32_t* tile) {
-  const int32_t in_c = g.in.c, kh = g.filter.h, kw = g.filter.w, off = g.p.input_offset;
+  const int32_t in_c = g.in.c, kh = g.filter.h, kw = g.filter.w, off = g.p.input_offset, groups = g.groups;
   const uint32_t off2 = dsp::pack(2 * off, 2 * off);
-  const int32_t step = pixels * 2;  // words between groups of one pixel
   const bool whole_groups = in_c % 4 == 0;
-  const bool small = !whole_groups && g.groups * 4 <= kSmallPatch;
+  const bool small = !whole_groups && groups * 4 <= kSmallPatch;
+  if (pixels % 2 != 0) {
+    uint32_t* dst = tile + tile_word(0, pixels, groups);
+    for (int32_t i = 0; i < groups; ++i, dst += 4) dst[0] = dst[1] = 0;
+  }
   if (!whole_groups && !small)
-    for (int32_t k = g.depth; k < g.groups * 4; ++k)  // zero padding of the last group
-      for (int32_t px = 0; px < pixels; ++px) set_lane(tile, tile_index(k, px, pixels), 0);
+    for (int32_t k = g.depth; k < groups * 4; ++k)  // zero padding of the last group
+      for (int32_t px = 0; px < pixels; ++px) set_lane(tile, k, px, groups, 0);
+  alignas(4) int8_t patch[kSmallPatch] = {};  // used when `small`
   int32_t ox = first % g.out.w, oy = (first / g.out.w) % g.out.h, b = first / (g.out.w * g.out.h);
   for (int32_t px = 0; px < pixels; ++px) {
     const int32_t in_y0 = oy * g.p.stride_h - g.p.pad_top, in_x0 = ox * g.p.stride_w - g.p.pad_left;
     const int8_t* image = input + b * g.in.h * g.in.w * in_c;
-    int16_t patch[kSmallPatch];  // used when `small`
+    uint32_t* const pixel_tile = tile + tile_word(0, px, groups);
     int32_t k = 0;
-    for (int32_t fy = 0; fy < kh; ++fy) {
-      const int32_t iy = in_y0 + fy * g.p.dilation_h;
-      for (int32_t fx = 0; fx < kw; ++fx, k += in_c) {
-        const int32_t ix = in_x0 + fx * g.p.dilation_w;
-        const bool inside = iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w;
-        const int8_t* x = image + (iy * g.in.w + ix) * in_c;
-        if (inside && whole_groups) {
-          expand_words(x, in_c, off2, tile + ((k / 4) * pixels + px) * 2, step);
-        } else if (whole_groups) {  // a tap in the padding: contributes nothing
-          uint32_t* dst = tile + ((k / 4) * pixels + px) * 2;
-          for (int32_t i = 0; i < in_c; i += 4, dst += step) dst[0] = dst[1] = 0;
-        } else if (small) {
-          for (int32_t ic = 0; ic < in_c; ++ic) patch[k + ic] = static_cast<int16_t>(inside ? 2 * (x[ic] + off) : 0);
-        } else {
-          for (int32_t ic = 0; ic < in_c; ++ic)
-            set_lane(tile, tile_index(k + ic, px, pixels), inside ? 2 * (x[ic] + off) : 0);
+    if (small) {
+      // Gathered as int8 in k order, taps outside the input as the input zero point (which the
+      // offset brings to 0), then widened like a whole-group patch. Lanes past the depth keep
+      // what they hold; the filter pair has zero weights there.
+      const int8_t zero_point = static_cast<int8_t>(-off);
+      const bool window_inside = in_y0 >= 0 && in_x0 >= 0 && in_y0 + (kh - 1) * g.p.dilation_h < g.in.h &&
+                                 in_x0 + (kw - 1) * g.p.dilation_w < g.in.w;
+      int8_t* dst = patch;
+      for (int32_t fy = 0; fy < kh; ++fy) {
+        const int32_t iy = in_y0 + fy * g.p.dilation_h;
+        const int8_t* x = image + (iy * g.in.w + in_x0) * in_c;
+        for (int32_t fx = 0; fx < kw; ++fx, x += g.p.dilation_w * in_c) {
+          const int32_t ix = in_x0 + fx * g.p.dilation_w;
+          const bool inside = window_inside || (iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w);
+          for (int32_t ic = 0; ic < in_c; ++ic) *dst++ = inside ? x[ic] : zero_point;
         }
       }
-    }
-    if (small) {
-      for (; k < g.groups * 4; ++k) patch[k] = 0;
-      uint32_t* dst = tile + px * 2;
-      for (int32_t i = 0; i < g.groups * 4; i += 4, dst += step) {
-        dst[0] = dsp::pack(patch[i], patch[i + 2]);
-        dst[1] = dsp::pack(patch[i + 1], patch[i + 3]);
+      expand_words(patch, groups * 4, off2, pixel_tile);
+    } else {
+      for (int32_t fy = 0; fy < kh; ++fy) {
+        const int32_t iy = in_y0 + fy * g.p.dilation_h;
+        for (int32_t fx = 0; fx < kw; ++fx, k += in_c) {
+          const int32_t ix = in_x0 + fx * g.p.dilation_w;
+          const bool inside = iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w;
+          const int8_t* x = image + (iy * g.in.w + ix) * in_c;
+          if (inside && whole_groups) {
+            expand_words(x, in_c, off2, pixel_tile + k);  // k / 4 groups of 4 words
+          } else if (whole_groups) {  // a tap in the padding: contributes nothing
+            uint32_t* dst = pixel_tile + k;
+            for (int32_t i = 0; i < in_c; i += 4, dst += 4) dst[0] = dst[1] = 0;
+          } else {
+            for (int32_t ic = 0; ic < in_c; ++ic) set_lane(tile, k + ic, px, groups, inside ? 2 * (x[ic] + off) : 0);
+          }
+        }
       }
+      if (whole_groups && k < groups * 4) pixel_tile[k] = pixel_tile[k + 1] = 0;  // the even-up group
     }
     if (++ox == g.out.w) {
       ox = 0;
@@ -113,37 +130,61 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   }
 }
 
-/// All output channels of kPixels pixels whose patches are in `tile`; output pixel p of the block
-/// is at out + p * out_c.
-template <int kPixels, OutputPath kPath>
-void block_all_channels(const uint32_t* tile, const PatchGeometry& g, const int8_t* filter, const int32_t* bias,
-                        const OutputStage& stage, int8_t* out) {
-  const int32_t out_c = g.out.c, depth = g.depth, tail = depth % 4;
-  const uint32_t* const full_end = tile + (depth / 4) * 2 * kPixels;
-  for (int32_t oc = 0; oc < out_c; ++oc) {
-    const int8_t* w = filter + oc * depth;
-    const int32_t start = bias != nullptr ? 2 * bias[oc] : 0;
-    int32_t acc[kPixels];
-#pragma GCC unroll 8
-    for (int p = 0; p < kPixels; ++p) acc[p] = start;
-    const uint32_t* t = tile;
-    // Four k values of every pixel: both weight halves, then per pixel one LDRD and two SMLADs.
-    const auto mac_group = [&acc, &t](uint32_t weights) {
-      const uint32_t w02 = dsp::sxtb16(weights), w13 = dsp::sxtb16_ror8(weights);
-#pragma GCC unroll 8
-      for (int p = 0; p < kPixels; ++p) {
-        const dsp::Pair x = dsp::read_pair(t, 2 * p);
-        acc[p] = dsp::smlad(x.first, w02, acc[p]);
-        acc[p] = dsp::smlad(x.second, w13, acc[p]);
-      }
-      t += 2 * kPixels;
-    };
-    for (; t != full_end; w += 4) mac_group(dsp::read_u32(w));
-    if (tail != 0) mac_group(partial_group(w, tail));
-    const ChannelScale scale = stage.channel(oc, kPath);
+/// Widens filter rows oc and oc + 1 (w0, w1) into the pair layout, zero-padded to `groups` groups.
+void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_t groups, uint32_t* pair) {
+  const int32_t full = depth / 4, tail = depth % 4;
+  const auto widen = [&pair](uint32_t v0, uint32_t v1) {
+    pair[0] = dsp::sxtb16(v0);
+    pair[1] = dsp::sxtb16_ror8(v0);
+    pair[2] = dsp::sxtb16(v1);
+    pair[3] = dsp::sxtb16_ror8(v1);
+    pair += 4;
+  };
+  for (int32_t i = 0; i < full; ++i, w0 += 4, w1 += 4) widen(dsp::read_u32(w0), dsp::read_u32(w1));
+  if (tail != 0) widen(partial_group(w0, tail), partial_group(w1, tail));
+  for (int32_t i = full + (tail != 0); i < groups; ++i) widen(0u, 0u);
+}
+
+/// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
+/// tile is at out + p * out_c. An odd last channel is computed twice (its row stands in for the
+/// missing second one) and stored once.
+template <OutputPath kPath>
+__attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t pixels, const PatchGeometry& g,
+                                                 const int8_t* filter, const int32_t* bias, const OutputStage& stage,
+                                                 uint32_t* filter_pair, int8_t* out) {
+  const int32_t out_c = g.out.c, depth = g.depth, groups = g.groups;
+  const uint32_t* const pairs_end = tile + (pixels / 2) * groups * 4;
+  for (int32_t oc = 0; oc < out_c; oc += 2) {
+    const bool second = oc + 1 < out_c;
+    const int32_t oc1 = second ? oc + 1 : oc;
+    widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, filter_pair);
+    const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
+    const int32_t start0 = bias != nullptr ? 2 * bias[oc] : 0, start1 = bias != nullptr ? 2 * bias[oc1] : 0;
+    const dsp::Acc2x2 start{start0, start1, start0, start1};
+    const uint32_t* x = tile;
     int8_t* o = out + oc;
-#pragma GCC unroll 8
-    for (int p = 0; p < kPixels; ++p, o += out_c) *o = stage.apply<kPath>(scale, acc[p]);
+    if (second) {
+      while (x != pairs_end) {
+        const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+        o[0] = stage.apply<kPath>(s0, a.a00);
+        o[1] = stage.apply<kPath>(s1, a.a01);
+        o[out_c] = stage.apply<kPath>(s0, a.a10);
+        o[out_c + 1] = stage.apply<kPath>(s1, a.a11);
+        o += 2 * out_c;
+      }
+    } else {
+      while (x != pairs_end) {
+        const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+        o[0] = stage.apply<kPath>(s0, a.a00);
+        o[out_c] = stage.apply<kPath>(s0, a.a10);
+        o += 2 * out_c;
+      }
+    }
+    if (pixels % 2 != 0) {  // the last pixel, paired with the zero patch
+      const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+      o[0] = stage.apply<kPath>(s0, a.a00);
+      if (second) o[1] = stage.apply<kPath>(s1, a.a01);
+    }
   }
 }
 
@@ -151,20 +192,12 @@ template <OutputPath kPath>
 void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const int32_t* bias,
                 const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
   alignas(8) uint32_t tile[kTileHalfwords / 2];
+  alignas(8) uint32_t filter_pair[kMaxTiledDepth];  // two rows of up to kMaxTiledDepth int16
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
     expand_patches(g, input, first, pixels, tile);
-    const uint32_t* t = tile;
-    int8_t* out = output + first * g.out.c;
-    switch (pixels) {
-      case 6: block_all_channels<6, kPath>(t, g, filter, bias, stage, out); break;
-      case 5: block_all_channels<5, kPath>(t, g, filter, bias, stage, out); break;
-      case 4: block_all_channels<4, kPath>(t, g, filter, bias, stage, out); break;
-      case 3: block_all_channels<3, kPath>(t, g, filter, bias, stage, out); break;
-      case 2: block_all_channels<2, kPath>(t, g, filter, bias, stage, out); break;
-      default: block_all_channels<1, kPath>(t, g, filter, bias, stage, out); break;
-    }
+    tile_all_channels<kPath>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
   }
 }
 
@@ -210,13 +243,18 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
                  int8_t* output) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
-  const int32_t groups = (depth + 3) / 4;
-  const int32_t fit = kTileHalfwords / (groups * 4);
-  const int32_t tile_pixels = fit < kTilePixels ? fit : kTilePixels;
-  if (tile_pixels < 1 || !doubled_accumulator_fits(bias, out.c, depth)) {
+  const int32_t groups = ((depth + 3) / 4 + 1) / 2 * 2;
+  if (groups * 4 > kMaxTiledDepth || !doubled_accumulator_fits(bias, out.c, depth)) {
     conv_reference(p, quant, in, input, filter_dims, filter, bias, out, output);
     return Status::kOk;
   }
+  // Tiles as large as fit, all about the same size, each an even number of pixels but the last.
+  const int32_t total = out.n * out.h * out.w;
+  if (total == 0) return Status::kOk;
+  const int32_t fit = kTileHalfwords / (groups * 4) / 2 * 2;
+  const int32_t tiles = (total + fit - 1) / fit;
+  int32_t tile_pixels = (total + tiles - 1) / tiles;
+  tile_pixels += tile_pixels % 2;
   const PatchGeometry geometry{p, in, filter_dims, out, depth, groups};
   const OutputStage stage{quant, p.output_offset, p.act};
   switch (choose_output_path(stage, out.c)) {
