@@ -9,10 +9,13 @@ namespace kernels {
 namespace {
 
 // Depthwise work runs along channels, not along a dot product, so SMLAD has no pair of taps of one
-// channel in one register. The kernel takes four channels at a time straight from NHWC memory: one
-// word of input per tap, widened with the input offset by two SXTAB16 into lanes (c0, c2) and
-// (c1, c3), multiplied by the matching lanes of the doubled weights with SMLABB / SMLATT. The
-// weights of the four channels are widened once per channel group into a small table.
+// channel in one register. The kernel takes four channels at a time from NHWC memory: one word of
+// input per tap, widened with the input offset by two SXTAB16 into lanes (c0, c2) and (c1, c3),
+// multiplied by the matching lanes of the doubled weights with SMLABB / SMLATT. The weights of the
+// four channels are widened once per channel group into a small table. 3x3 filters (all of the
+// reference models') first stage each output row's input rows, zero-point padded, at fixed
+// offsets, so every output takes nine unrolled taps with immediate offsets and no bounds checks;
+// other filters use a bounds-checked tap loop.
 
 constexpr int32_t kMaxTaps = 64;  // 3x3, 5x5 and 7x7 filters; larger ones use the reference loops
 
@@ -30,37 +33,12 @@ struct Acc4 {
   int32_t a0, a1, a2, a3;
 };
 
-/// One tap of four channels: one word of input, widened with the input offset, times the tap's
-/// doubled weights (table words 2t and 2t + 1, one LDRD).
-__attribute__((always_inline)) inline void tap4(const int8_t* x, const uint32_t* table, int t, uint32_t off,
-                                                Acc4& acc) {
-  const uint32_t v = dsp::read_u32(x);
-  const uint32_t even = dsp::sxtab16(off, v), odd = dsp::sxtab16_ror8(off, v);
-  const dsp::Pair w = dsp::read_pair(table, 2 * t);
-  acc.a0 = dsp::smlabb(even, w.first, acc.a0);
-  acc.a2 = dsp::smlatt(even, w.first, acc.a2);
-  acc.a1 = dsp::smlabb(odd, w.second, acc.a1);
-  acc.a3 = dsp::smlatt(odd, w.second, acc.a3);
-}
-
-/// A 3x3 window wholly inside the input, x at its top-left tap: nine taps, no bounds checks.
-__attribute__((always_inline)) inline void window3x3(const int8_t* x, int32_t c, int32_t row, const uint32_t* table,
-                                                     uint32_t off, Acc4& acc) {
-#pragma GCC unroll 3
-  for (int fy = 0; fy < 3; ++fy, x += row) {
-    tap4(x, table, 3 * fy, off, acc);
-    tap4(x + c, table, 3 * fy + 1, off, acc);
-    tap4(x + 2 * c, table, 3 * fy + 2, off, acc);
-  }
-}
-
 template <OutputPath kPath>
-KERNELS_HOT_LOOP void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
+void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
                        const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
                        int32_t channels_by_four, int8_t* output) {
   const int32_t c = in.c, kh = filter_dims.h, kw = filter_dims.w;
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  const bool is3x3 = kh == 3 && kw == 3;
   alignas(8) uint32_t table[2 * kMaxTaps];
   for (int32_t c0 = 0; c0 < channels_by_four; c0 += 4) {
     widen_weights(filter, kh * kw, c, c0, table);
@@ -71,11 +49,6 @@ KERNELS_HOT_LOOP void depthwise_by_four(const ConvParams& p, const Dims& in, con
       scale[i] = stage.channel(c0 + i, kPath);
       *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
     }
-    // Output columns whose windows lie inside the input horizontally: [ox_lo, ox_hi).
-    const int32_t ox_lo = (p.pad_left + p.stride_w - 1) / p.stride_w;
-    int32_t ox_hi = (in.w - kw + p.pad_left) / p.stride_w + 1;
-    if (in.w - kw + p.pad_left < 0) ox_hi = 0;
-    if (ox_hi > out.w) ox_hi = out.w;
     int8_t* out_pixel = output + c0;
     const auto store = [&](const Acc4& acc) {
       out_pixel[0] = stage.apply<kPath>(scale[0], acc.a0);
@@ -89,21 +62,9 @@ KERNELS_HOT_LOOP void depthwise_by_four(const ConvParams& p, const Dims& in, con
         const int32_t in_y0 = oy * p.stride_h - p.pad_top;
         const int32_t fy_lo = in_y0 < 0 ? -in_y0 : 0;
         const int32_t fy_hi = in.h - in_y0 < kh ? in.h - in_y0 : kh;
-        const bool rows_inside = fy_lo == 0 && fy_hi == kh;
         for (int32_t ox = 0; ox < out.w; ++ox) {
           const int32_t in_x0 = ox * p.stride_w - p.pad_left;
           Acc4 acc = start;
-          if (is3x3 && rows_inside && ox >= ox_lo && ox < ox_hi) {  // the common case, unrolled
-            const int8_t* x = input + ((b * in.h + in_y0) * in.w + in_x0) * c + c0;
-            const int32_t x_step = p.stride_w * c;
-            for (; ox < ox_hi; ++ox, x += x_step) {
-              acc = start;
-              window3x3(x, c, in.w * c, table, off, acc);
-              store(acc);
-            }
-            --ox;
-            continue;
-          }
           const int32_t fx_lo = in_x0 < 0 ? -in_x0 : 0;
           const int32_t fx_hi = in.w - in_x0 < kw ? in.w - in_x0 : kw;
           for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {  // taps outside the input are skipped
@@ -119,6 +80,91 @@ KERNELS_HOT_LOOP void depthwise_by_four(const ConvParams& p, const Dims& in, con
             }
           }
           store(acc);
+        }
+      }
+    }
+  }
+}
+
+/// The 3x3 path stages, for four channels and one output row, the three input rows the row reads
+/// as words (four channels each) at fixed offsets: kStagedColumns words per row, columns outside
+/// the input holding the input zero point (which the offset brings to 0). Every output then takes
+/// the same nine unrolled taps, borders included, each an LDR with an immediate offset.
+constexpr int32_t kStagedColumns = 72;
+
+/// Columns of the staged rows: what the outputs of a row read, from the first padded column.
+inline int32_t staged_columns(const ConvParams& p, const Dims& out) { return (out.w - 1) * p.stride_w + 3; }
+
+/// Stages rows iy0 .. iy0 + 2 of channels c0 .. c0 + 3 into staged[3][kStagedColumns].
+inline void stage_rows(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t c0,
+                       int32_t columns, uint32_t* staged) {
+  const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
+  const int32_t ix_lo = p.pad_left < columns ? p.pad_left : columns;  // first column inside the input
+  int32_t ix_hi = p.pad_left + in.w;
+  if (ix_hi > columns) ix_hi = columns;
+  for (int32_t fy = 0; fy < 3; ++fy, staged += kStagedColumns) {
+    const int32_t iy = iy0 + fy;
+    if (iy < 0 || iy >= in.h) {
+      for (int32_t x = 0; x < columns; ++x) staged[x] = zero_point;
+      continue;
+    }
+    for (int32_t x = 0; x < ix_lo; ++x) staged[x] = zero_point;
+    const int8_t* src = image + (iy * in.w + ix_lo - p.pad_left) * in.c + c0;
+    for (int32_t x = ix_lo; x < ix_hi; ++x, src += in.c) staged[x] = dsp::read_u32(src);
+    for (int32_t x = ix_hi; x < columns; ++x) staged[x] = zero_point;
+  }
+}
+
+/// Nine taps of four channels over staged rows, x at the window's top-left word.
+__attribute__((always_inline)) inline void window3x3_staged(const uint32_t* x, const uint32_t* table, uint32_t off,
+                                                            Acc4& acc) {
+#pragma GCC unroll 3
+  for (int fy = 0; fy < 3; ++fy) {
+#pragma GCC unroll 3
+    for (int fx = 0; fx < 3; ++fx) {
+      const uint32_t v = x[fy * kStagedColumns + fx];
+      const uint32_t even = dsp::sxtab16(off, v), odd = dsp::sxtab16_ror8(off, v);
+      const dsp::Pair w = dsp::read_pair(table, 2 * (3 * fy + fx));
+      acc.a0 = dsp::smlabb(even, w.first, acc.a0);
+      acc.a2 = dsp::smlatt(even, w.first, acc.a2);
+      acc.a1 = dsp::smlabb(odd, w.second, acc.a1);
+      acc.a3 = dsp::smlatt(odd, w.second, acc.a3);
+      dsp::keep_loads_in_order();
+    }
+  }
+}
+
+/// 3x3, dilation 1, channels [0, by_four), four at a time; columns <= kStagedColumns.
+template <OutputPath kPath>
+void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
+                                           const int8_t* filter, const int32_t* bias, const Dims& out,
+                                           const OutputStage& stage, int32_t by_four, int8_t* output) {
+  const int32_t c = in.c, columns = staged_columns(p, out), x_step = p.stride_w;
+  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  alignas(8) uint32_t staged[3 * kStagedColumns];
+  alignas(8) uint32_t table[18];
+  for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
+    widen_weights(filter, 9, c, c0, table);
+    ChannelScale scale[4];
+    Acc4 start;
+    int32_t* starts[4] = {&start.a0, &start.a1, &start.a2, &start.a3};
+    for (int32_t i = 0; i < 4; ++i) {
+      scale[i] = stage.channel(c0 + i, kPath);
+      *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
+    }
+    for (int32_t b = 0; b < out.n; ++b) {
+      const int8_t* image = input + b * in.h * in.w * c;
+      for (int32_t oy = 0; oy < out.h; ++oy) {
+        stage_rows(p, in, image, oy * p.stride_h - p.pad_top, c0, columns, staged);
+        int8_t* o = output + ((b * out.h + oy) * out.w) * c + c0;
+        int8_t* const o_end = o + out.w * c;
+        for (const uint32_t* x = staged; o != o_end; x += x_step, o += c) {
+          Acc4 acc = start;
+          window3x3_staged(x, table, off, acc);
+          o[0] = stage.apply<kPath>(scale[0], acc.a0);
+          o[1] = stage.apply<kPath>(scale[1], acc.a1);
+          o[2] = stage.apply<kPath>(scale[2], acc.a2);
+          o[3] = stage.apply<kPath>(scale[3], acc.a3);
         }
       }
     }
@@ -170,16 +216,27 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
   const int32_t by_four = fast ? c - c % 4 : 0;
   if (by_four > 0) {
     const OutputStage stage{quant, p.output_offset, p.act};
+    const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
     switch (choose_output_path(stage, by_four)) {
       case OutputPath::kFastRelu:
-        depthwise_by_four<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+        if (staged)
+          depthwise3x3_by_four<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
+        else
+          depthwise_by_four<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
+                                                   output);
         break;
       case OutputPath::kFast:
-        depthwise_by_four<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+        if (staged)
+          depthwise3x3_by_four<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
+        else
+          depthwise_by_four<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
         break;
       case OutputPath::kReference:
-        depthwise_by_four<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
-                                                  output);
+        if (staged)
+          depthwise3x3_by_four<OutputPath::kReference>(p, in, input, filter, bias, out, stage, by_four, output);
+        else
+          depthwise_by_four<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
+                                                    output);
         break;
     }
   }

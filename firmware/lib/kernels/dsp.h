@@ -16,16 +16,17 @@
 #include <arm_acle.h>
 #endif
 
-// GCC's pre-register-allocation scheduler hoists every load of an unrolled tap loop to the top,
-// then spills the widened values to the stack; hot kernels turn it off (no effect elsewhere).
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNELS_HOT_LOOP __attribute__((optimize("no-schedule-insns")))
-#else
-#define KERNELS_HOT_LOOP
-#endif
-
 namespace kernels {
 namespace dsp {
+
+/// A compiler barrier between the taps of an unrolled loop: GCC's pre-register-allocation
+/// scheduler would otherwise hoist every load to the top and spill the widened values. No
+/// instruction is emitted.
+inline void keep_loads_in_order() {
+#if defined(__GNUC__)
+  __asm__ volatile("" ::: "memory");
+#endif
+}
 
 /// Four bytes from any address (LDR on Cortex-M4/M7, which allow unaligned word loads).
 inline uint32_t read_u32(const void* p) {
