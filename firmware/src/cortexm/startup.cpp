@@ -21,12 +21,32 @@ void SVC_Handler() __attribute__((weak, alias("Default_Handler")));
 void DebugMon_Handler() __attribute__((weak, alias("Default_Handler")));
 void PendSV_Handler() __attribute__((weak, alias("Default_Handler")));
 void SysTick_Handler();
+
+// External interrupts 0..kExternalIrqs-1: IrqN_Handler, weak aliases of Default_Handler (an
+// interrupt nobody enabled reports itself as a fault); a target defines the one it enables
+// (its UART's receive interrupt) with a strong definition of the same name.
+#define MCUTRAIN_IRQ(n) void Irq##n##_Handler() __attribute__((weak, alias("Default_Handler")));
+#define MCUTRAIN_IRQ8(n) MCUTRAIN_IRQ(n##0) MCUTRAIN_IRQ(n##1) MCUTRAIN_IRQ(n##2) MCUTRAIN_IRQ(n##3) \
+  MCUTRAIN_IRQ(n##4) MCUTRAIN_IRQ(n##5) MCUTRAIN_IRQ(n##6) MCUTRAIN_IRQ(n##7)
+MCUTRAIN_IRQ(0) MCUTRAIN_IRQ(1) MCUTRAIN_IRQ(2) MCUTRAIN_IRQ(3) MCUTRAIN_IRQ(4) MCUTRAIN_IRQ(5)
+MCUTRAIN_IRQ(6) MCUTRAIN_IRQ(7) MCUTRAIN_IRQ(8) MCUTRAIN_IRQ(9)
+MCUTRAIN_IRQ8(1) MCUTRAIN_IRQ(18) MCUTRAIN_IRQ(19)
+MCUTRAIN_IRQ8(2) MCUTRAIN_IRQ(28) MCUTRAIN_IRQ(29)
+MCUTRAIN_IRQ8(3) MCUTRAIN_IRQ(38) MCUTRAIN_IRQ(39)
+MCUTRAIN_IRQ8(4) MCUTRAIN_IRQ(48) MCUTRAIN_IRQ(49)
+MCUTRAIN_IRQ8(5) MCUTRAIN_IRQ(58) MCUTRAIN_IRQ(59)
+MCUTRAIN_IRQ(60) MCUTRAIN_IRQ(61) MCUTRAIN_IRQ(62) MCUTRAIN_IRQ(63)
+#undef MCUTRAIN_IRQ8
+#undef MCUTRAIN_IRQ
 }
 
 using Handler = void (*)();
 
-// The 16 architectural vectors. No peripheral interrupt is used: the UARTs are polled.
-__attribute__((section(".isr_vector"), used)) const Handler kVectorTable[16] = {
+constexpr int kExternalIrqs = 64;  // covers the UART receive lines: mps2 0, STM32 USART1 37
+
+// The 16 architectural vectors, then the first kExternalIrqs external interrupts. The only
+// peripheral interrupt enabled is the host-link UART's receive interrupt (uart.h).
+__attribute__((section(".isr_vector"), used)) const Handler kVectorTable[16 + kExternalIrqs] = {
     reinterpret_cast<Handler>(&__stack_top),
     Reset_Handler,
     NMI_Handler,
@@ -43,6 +63,15 @@ __attribute__((section(".isr_vector"), used)) const Handler kVectorTable[16] = {
     nullptr,
     PendSV_Handler,
     SysTick_Handler,
+#define MCUTRAIN_IRQ(n) Irq##n##_Handler,
+#define MCUTRAIN_IRQ10(n) MCUTRAIN_IRQ(n##0) MCUTRAIN_IRQ(n##1) MCUTRAIN_IRQ(n##2) MCUTRAIN_IRQ(n##3) \
+  MCUTRAIN_IRQ(n##4) MCUTRAIN_IRQ(n##5) MCUTRAIN_IRQ(n##6) MCUTRAIN_IRQ(n##7) MCUTRAIN_IRQ(n##8) MCUTRAIN_IRQ(n##9)
+    MCUTRAIN_IRQ(0) MCUTRAIN_IRQ(1) MCUTRAIN_IRQ(2) MCUTRAIN_IRQ(3) MCUTRAIN_IRQ(4)
+    MCUTRAIN_IRQ(5) MCUTRAIN_IRQ(6) MCUTRAIN_IRQ(7) MCUTRAIN_IRQ(8) MCUTRAIN_IRQ(9)
+    MCUTRAIN_IRQ10(1) MCUTRAIN_IRQ10(2) MCUTRAIN_IRQ10(3) MCUTRAIN_IRQ10(4) MCUTRAIN_IRQ10(5)
+    MCUTRAIN_IRQ(60) MCUTRAIN_IRQ(61) MCUTRAIN_IRQ(62) MCUTRAIN_IRQ(63)
+#undef MCUTRAIN_IRQ10
+#undef MCUTRAIN_IRQ
 };
 
 extern "C" __attribute__((noreturn)) void Reset_Handler() {
