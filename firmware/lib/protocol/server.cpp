@@ -46,6 +46,7 @@ void Server::begin(runtime::Status model_status, const char* model_why) {
   counters_ = {};
   decoder_.expire();
   have_last_ = false;
+  have_previous_ = false;
   staging_open_ = false;
   staged_bytes_ = 0;
   last_byte_ms_ = now_ms();
@@ -82,6 +83,19 @@ void Server::handle(const FrameResult& frame) {
     ++counters_.retries_answered;
     send(tx_, last_reply_);  // the cached reply: the request is not executed again
     return;
+  }
+  if (have_previous_ && request.seq == previous_seq_ && frame.crc == previous_request_crc_) {
+    ++counters_.retries_answered;  // a pipelining host retrying the request before the last one
+    send(previous_tx_, previous_reply_);
+    return;
+  }
+  // The last reply becomes the previous one (when small: every non-idempotent request's is).
+  have_previous_ = have_last_ && last_reply_.length <= kPreviousReplyMaxPayload;
+  if (have_previous_) {
+    std::memcpy(previous_tx_, tx_, kHeaderBytes + last_reply_.length);
+    previous_reply_ = last_reply_;
+    previous_seq_ = last_seq_;
+    previous_request_crc_ = last_request_crc_;
   }
   size_t reply_size = 0;
   ErrorCode code = ErrorCode::kNone;

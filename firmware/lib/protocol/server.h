@@ -7,7 +7,10 @@
 // - a request that is valid but wrong (unknown type, version, length, label, value) is answered
 //   with ERROR and changes nothing;
 // - a request whose seq and CRC equal the last executed one is a retry: the last reply is sent
-//   again and the request is not executed again (a retried TRAIN does not train twice);
+//   again and the request is not executed again (a retried TRAIN does not train twice); the
+//   same holds for the request executed before it when its reply was small (at most
+//   kPreviousReplyMaxPayload bytes: TRAIN, INFER of up to 56 classes, SET_CONFIG, CHECKPOINT_WRITE,
+//   RESET_PARAMS), so a host with two requests in flight can retry either of them safely;
 // - CHECKPOINT_WRITE assembles the chunks in a staging area and copies them over the trainable
 //   parameters only when all bytes have arrived and their CRC matches the announced one.
 // All memory is static (members of the one Server object); nothing is allocated.
@@ -96,6 +99,14 @@ class Server {
   uint16_t last_seq_ = 0;
   uint32_t last_request_crc_ = 0;
   const char* reason_ = "";  ///< Reason of the ERROR execute() is about to return.
+
+  // The reply before the last one, for a pipelining host's retries (only small replies).
+  static constexpr size_t kPreviousReplyMaxPayload = 64;
+  uint8_t previous_tx_[kHeaderBytes + kPreviousReplyMaxPayload + kCrcBytes] = {};
+  FrameHeader previous_reply_ = {};
+  bool have_previous_ = false;
+  uint16_t previous_seq_ = 0;
+  uint32_t previous_request_crc_ = 0;
 
   // ERROR replies to damaged frames are built here, so they never replace the cached reply.
   uint8_t link_error_tx_[kHeaderBytes + kErrorReplyFixedBytes + kMaxReasonBytes + kCrcBytes] = {};
