@@ -97,6 +97,57 @@ def test_retried_request_is_answered_from_the_last_reply(device):
     assert executed == 1
 
 
+def test_back_to_back_requests_are_answered_in_order_with_the_results_of_single_ones(device):
+    # Both requests are on the wire before any reply is read: the second arrives (through the
+    # UART receive interrupt and its ring) while the device computes the first.
+    inputs = [_sample(10 + i) for i in range(6)]
+    single = [device.infer(x) for x in inputs]
+    base = 50000
+    device.send_raw(encode_frame(MessageType.INFER, base, inputs[0]) + encode_frame(MessageType.INFER, base + 1, inputs[1]))
+    frames = [device.read_frame(30.0) for _ in range(2)]
+    assert [f.seq for f in frames] == [base, base + 1]
+    # (ticks differ a little: they include the receive interrupts that ran during the pass)
+    outputs = [(r.predicted, r.logits) for r in single]
+    assert [(r.predicted, r.logits) for r in map(msg.InferResult.parse, (f.payload for f in frames))] == outputs[:2]
+    assert [(r.predicted, r.logits) for r in device.infer_many(inputs)] == outputs  # the CLI's pipelined stream
+
+
+def test_max_size_frame_arriving_during_a_forward_pass_is_received_whole(device):
+    # A max-payload frame sent right behind an INFER reaches the ring while the forward pass
+    # runs; the device refuses it for its length, which it can only do once every byte arrived
+    # and the CRC matched (a lost byte would be a bad_crc/truncated ERROR instead).
+    max_payload = device.info().max_payload
+    before = device.stats()
+    big = bytes(random.Random(7).randrange(256) for _ in range(max_payload))
+    base = 51000
+    device.send_raw(encode_frame(MessageType.INFER, base, _sample(20)) + encode_frame(MessageType.INFER, base + 1, big)
+                    + encode_frame(MessageType.INFER, base + 2, _sample(21)))
+    frames = [device.read_frame(30.0) for _ in range(3)]
+    assert [f.seq for f in frames] == [base, base + 1, base + 2]
+    assert [f.type for f in frames] == [MessageType.INFER | msg.REPLY_FLAG, MessageType.ERROR, MessageType.INFER | msg.REPLY_FLAG]
+    assert frames[1].payload[0] == ErrorCode.BAD_LENGTH
+    after = device.stats()
+    for kind in ("bad_crc", "truncated", "timeout", "oversize"):
+        assert after.errors[kind] == before.errors[kind], kind
+    assert after.errors["bad_length"] - before.errors["bad_length"] == 1
+
+
+def test_retry_of_the_request_before_the_last_is_answered_from_the_cache(device):
+    # A pipelining host may resend request i after request i+1 was executed: the device keeps
+    # the reply before the last one too, so the retry does not execute again.
+    before = device.stats()
+    base = 52000
+    first = encode_frame(MessageType.INFER, base, _sample(30))
+    device.send_raw(first + encode_frame(MessageType.INFER, base + 1, _sample(31)))
+    replies = [device.read_frame(30.0) for _ in range(2)]
+    device.send_raw(first)
+    again = device.read_frame(30.0)
+    assert again is not None and (again.seq, again.payload) == (base, replies[0].payload)
+    after = device.stats()
+    assert after.samples_inferred - before.samples_inferred == 2
+    assert after.retries_answered - before.retries_answered == 1
+
+
 def _damaged_crc(rng: random.Random, seq: int) -> bytes:
     body = bytearray(frame_body(MessageType.CHECKPOINT_WRITE, seq, bytes(rng.randrange(256) for _ in range(20))))
     body[rng.randrange(6, len(body))] ^= 1 << rng.randrange(8)  # payload or CRC: length stays right

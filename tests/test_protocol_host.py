@@ -183,6 +183,101 @@ def test_session_raises_device_error_without_retrying(fast_timeouts):
     assert len(device.requests) == 1
 
 
+# -- pipelining ----------------------------------------------------------------------------------
+
+class PipeliningFakeDevice(FakeDevice):
+    """Holds back its reply to the newest request until the next request arrives (a request
+    whose seq it has seen before, a retry, is answered at once, after the held ones), so a host
+    that waits for each reply before sending the next request gets nothing. Once `total`
+    different seqs have arrived everything is answered. A reply echoes the request's payload
+    reversed. script: request count -> 'drop' (no reply), 'link-error' (ERROR bad_crc),
+    'device-error' (ERROR bad_label)."""
+
+    def __init__(self, total: int, script: dict[int, str] | None = None):
+        self.total = total
+        super().__init__(script)
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        buffer = b""
+        held: list[bytes] = []
+        seen: set[int] = set()
+        with conn:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buffer += data
+                while b"\x00" in buffer:
+                    chunk, buffer = buffer.split(b"\x00", 1)
+                    if not chunk:
+                        continue
+                    frame = decode_frame(chunk)
+                    self.requests.append((frame.type, frame.seq))
+                    retry = frame.seq in seen
+                    seen.add(frame.seq)
+                    held.append(self._reply(frame))
+                    keep = 0 if retry or len(seen) >= self.total else 1
+                    release, held = held[: len(held) - keep], held[len(held) - keep :]
+                    conn.sendall(b"".join(release))
+
+    def _reply(self, frame) -> bytes:
+        action = self.script.get(len(self.requests), "")
+        if action == "drop":
+            return b""
+        if action == "link-error":
+            return encode_frame(MessageType.ERROR, frame.seq, bytes([ErrorCode.BAD_CRC, frame.type]) + b"frame CRC mismatch")
+        if action == "device-error":
+            return encode_frame(MessageType.ERROR, frame.seq, bytes([ErrorCode.BAD_LABEL, frame.type]) + b"label out of range")
+        return encode_frame(frame.type | msg.REPLY_FLAG, frame.seq, frame.payload[::-1])
+
+
+def _pipelined(script: dict[int, str], total: int = 6) -> tuple[list[bytes], list[tuple[int, int]], Session]:
+    device = PipeliningFakeDevice(total, script)
+    payloads = [bytes([i]) * 3 + bytes([9 - i]) for i in range(total)]
+    with Session.open(device.url) as session:
+        replies = list(session.pipeline(MessageType.INFER, payloads))
+    device.close()
+    assert replies == [p[::-1] for p in payloads]  # each reply matched to its request, in order
+    return replies, device.requests, session
+
+
+def test_pipeline_sends_the_next_request_before_the_reply_and_yields_in_order(fast_timeouts):
+    _, requests, session = _pipelined({})
+    assert len(requests) == 6 and len({seq for _, seq in requests}) == 6 and session.retries == 0
+
+
+def test_the_pipelining_fake_starves_a_host_that_waits_for_each_reply(fast_timeouts):
+    device = PipeliningFakeDevice(3)
+    with Session.open(device.url) as session, pytest.raises(LinkTimeoutError):
+        list(session.pipeline(MessageType.INFER, [b"a", b"b", b"c"], window=1, retries=0))
+    device.close()
+
+
+def test_pipeline_resends_a_lost_reply_with_its_seq_and_keeps_the_order(fast_timeouts):
+    # Reply 1 is lost while request 2 is in flight: reply 2 arrives first, request 1 is resent
+    # with the same seq (the device answers it from its retry cache), replies come out in order.
+    _, requests, session = _pipelined({1: "drop"})
+    seqs = [seq for _, seq in requests]
+    assert session.retries == 1 and len(seqs) == 7 and seqs[2] == seqs[0]
+
+
+def test_pipeline_resends_a_request_the_device_saw_damaged(fast_timeouts):
+    _, requests, session = _pipelined({2: "link-error"})
+    seqs = [seq for _, seq in requests]
+    assert session.retries == 1 and len(seqs) == 7 and seqs.count(seqs[1]) == 2
+
+
+def test_pipeline_raises_a_device_error_in_request_order(fast_timeouts):
+    device = PipeliningFakeDevice(4, {3: "device-error"})
+    got = []
+    with Session.open(device.url) as session, pytest.raises(DeviceError) as err:
+        for reply in session.pipeline(MessageType.TRAIN, [bytes([i, 1]) for i in range(4)]):
+            got.append(reply)
+    device.close()
+    assert got == [bytes([1, 0]), bytes([1, 1])] and err.value.code == ErrorCode.BAD_LABEL
+
+
 def test_opening_a_missing_port_is_a_no_device_error():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

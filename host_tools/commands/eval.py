@@ -35,8 +35,8 @@ def run(args) -> int:
         check_device_model(info, model)
         emulated = info.board in EMULATED
         with progress_bar(len(samples), "eval", args.no_progress) as bar:
-            for step, (x, y) in enumerate(zip(samples.x, samples.y)):
-                result = device.infer(x)
+            # Pipelined: the next sample crosses the link while the device computes this one.
+            for step, (result, y) in enumerate(zip(device.infer_many(samples.x), samples.y)):
                 correct = result.predicted == int(y)
                 running.add(correct)
                 metrics.write(step=step, sample=step, label=int(y), predicted=result.predicted, correct=int(correct),

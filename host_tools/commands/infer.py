@@ -54,8 +54,8 @@ def run(args) -> int:
         ticks = np.empty(len(samples), dtype=np.int64)
         running = Running()
         with progress_bar(len(samples), "infer", args.no_progress) as bar:
-            for i, (x, y) in enumerate(zip(samples.x, samples.y)):
-                result = device.infer(x)
+            # Pipelined: the next sample crosses the link while the device computes this one.
+            for i, (result, y) in enumerate(zip(device.infer_many(samples.x), samples.y)):
                 predicted[i], ticks[i] = result.predicted, result.ticks
                 logits[i] = np.frombuffer(result.logits, dtype=np.int8)
                 running.add(result.predicted == y)

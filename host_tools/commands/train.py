@@ -51,10 +51,12 @@ def run(args) -> int:
         with progress_bar(len(samples) * args.epochs, "train", args.no_progress) as bar:
             for epoch in range(args.epochs):
                 order = np.arange(len(samples)) if args.no_shuffle else rng.permutation(len(samples))
+                # Pipelined: the next sample crosses the link while the device trains on this one.
+                results = device.train_many((samples.x[index], int(samples.y[index])) for index in order)
                 for index in order:
                     label = int(samples.y[index])
                     try:
-                        result = device.train(samples.x[index], label)
+                        result = next(results)
                     except DeviceError as err:
                         if err.code == ErrorCode.NOT_IN_THIS_BUILD:
                             raise DeviceError(err.code, f"the firmware on {device.url} has no on-device training "

@@ -8,6 +8,15 @@ A request is sent with a fresh sequence number and waited for; a reply that does
 time, arrives damaged, or is an ERROR saying the request was damaged is retried with the same
 sequence number, which the device answers from its last reply without executing the request
 again. Any other ERROR raises DeviceError at once.
+
+`pipeline()` (and `infer_many()`, `train_many()` on it) streams a sequence of requests with up to
+PIPELINE_WINDOW (2) of them in flight: request i+1 is sent before the reply to request i is
+awaited, so it crosses the link while the device computes request i (the firmware receives into
+an interrupt-driven ring buffer). The device executes requests in the order they arrive and
+keeps the replies to its last two requests for retries (when small, as INFER's and TRAIN's
+are), so a request of the window is retried exactly as above: it is never executed twice.
+Replies are yielded in request order; one overtaking its predecessor (whose request had to be
+resent) is held back until the predecessor's reply is in.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ from __future__ import annotations
 import random
 import time
 import zlib
-from typing import Callable
+from collections import deque
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import serial
@@ -42,6 +52,9 @@ MAX_RETRIES = 3
 READ_SLICE_S = 0.05
 # Bytes of a checkpoint asked for per CHECKPOINT_READ (the device sends at most what fits).
 CHECKPOINT_CHUNK_BYTES = 1024
+# Requests in flight in pipeline(): the device's retry cache holds the replies to its last two
+# requests, so two is the most that can be retried without executing one twice.
+PIPELINE_WINDOW = 2
 
 
 class Session:
@@ -189,6 +202,113 @@ class Session:
         raise LinkTimeoutError(f"{name} to {self.url}: {last_problem} after {retries} retries "
                                f"(is mcutrain firmware running there?)")
 
+    def pipeline(self, type_: msg.MessageType, payloads: Iterable[bytes], *, timeout: float | None = None,
+                 retries: int | None = None, window: int = PIPELINE_WINDOW) -> Iterator[bytes]:
+        """Sends one request of type `type_` per payload with up to `window` in flight and yields
+        the replies' payloads in request order (see the module docstring). timeout: seconds per
+        attempt, counted from when the request's predecessor was answered (the device executes
+        in order); retries: resends per request (default MAX_RETRIES)."""
+        timeout = REPLY_TIMEOUT_S if timeout is None else timeout
+        retries = MAX_RETRIES if retries is None else retries
+        if not 1 <= window <= PIPELINE_WINDOW:
+            raise ValueError(f"window {window}: the device's retry cache allows 1 to {PIPELINE_WINDOW}")
+        name = msg.MessageType(type_).name
+        source = iter(payloads)
+        flight: deque[_InFlight] = deque()  # oldest first
+        early: dict[int, bytes | DeviceError] = {}  # seq -> reply (or its ERROR) not yet yielded
+        exhausted = False
+        while True:
+            while not exhausted and len(flight) < window:
+                payload = next(source, None)
+                if payload is None:
+                    exhausted = True
+                    break
+                payload = bytes(payload)
+                if len(payload) > self.max_payload and self._info is not None:
+                    raise DeviceError(msg.ErrorCode.OVERSIZE, f"{len(payload)} payload bytes, the device takes at "
+                                      f"most {self.max_payload}", name)
+                if not self._resynced:
+                    self._write(DELIMITER, "resync")
+                    self._resynced = True
+                seq = self._next_seq()
+                entry = _InFlight(seq, encode_frame(type_, seq, payload))
+                self._write(entry.wire, f"{name} seq={seq}")
+                if not flight:
+                    entry.deadline = time.monotonic() + timeout
+                flight.append(entry)
+            if not flight:
+                return
+            head = flight[0]
+            if head.seq in early:
+                flight.popleft()
+                if flight:
+                    flight[0].deadline = time.monotonic() + timeout
+                reply = early.pop(head.seq)
+                if isinstance(reply, DeviceError):
+                    raise reply
+                yield reply
+                continue
+            noise_before = self.noise_frames
+            frame = self.read_frame(max(0.0, head.deadline - time.monotonic()))
+            head.damaged += self.noise_frames - noise_before
+            if frame is None:
+                self._resend(head, name, retries, timeout, f"no reply within {timeout:g} s")
+                continue
+            entry = next((e for e in flight if e.seq == frame.seq), None)
+            if entry is None:
+                self._check_version(frame)
+                self.tracer.note(f"ignored {frame} (waiting for seq={', '.join(str(e.seq) for e in flight)})")
+                continue
+            try:
+                reply = self._reply_payload(frame, type_, name)
+            except DeviceError as err:  # raised in request order, when its request is the oldest
+                reply = err
+            if reply is None:  # ERROR: the device saw that request damaged
+                problem = f"device saw the request damaged ({msg.error_name(frame.payload[0])})"
+                self._resend(entry, name, retries, timeout, problem)
+                continue
+            if reply is _IGNORED:
+                continue
+            early[entry.seq] = reply
+
+    def _resend(self, entry: "_InFlight", name: str, retries: int, timeout: float, problem: str) -> None:
+        if entry.attempts >= retries:
+            if entry.damaged and problem.startswith("no reply"):
+                raise CrcError(f"{name} to {self.url}: {entry.damaged} damaged replies, no valid one after "
+                               f"{retries} retries")
+            raise LinkTimeoutError(f"{name} to {self.url}: {problem} after {retries} retries "
+                                   f"(is mcutrain firmware running there?)")
+        entry.attempts += 1
+        self.retries += 1
+        self.tracer.note(f"retry {entry.attempts}/{retries} of {name} seq={entry.seq}: {problem}")
+        self._write(entry.wire, f"{name} seq={entry.seq}")
+        entry.deadline = time.monotonic() + timeout
+
+    def _check_version(self, frame: Frame) -> None:
+        if frame.version != msg.PROTOCOL_VERSION:
+            raise VersionMismatchError(
+                f"{self.url} speaks protocol version {frame.version}, this host speaks "
+                f"{msg.PROTOCOL_VERSION}: flash matching firmware (mcutrain build)")
+
+    def _reply_payload(self, frame: Frame, type_: int, name: str):
+        """The payload of a reply to a request of `type_`; None for an ERROR that says the request
+        arrived damaged (resend it), _IGNORED for a frame that is no such reply; raises on any
+        other ERROR."""
+        self._check_version(frame)
+        if frame.type == msg.MessageType.ERROR:
+            code, _ = msg.ERROR_REPLY.unpack_from(frame.payload)
+            reason = frame.payload[msg.ERROR_REPLY.size :].decode(errors="replace")
+            if code in msg.LINK_ERRORS:
+                return None
+            if code == msg.ErrorCode.BAD_VERSION:
+                raise VersionMismatchError(f"the device at {self.url} refused protocol version "
+                                           f"{msg.PROTOCOL_VERSION}: {reason}")
+            raise DeviceError(code, reason, name)
+        if frame.type != (type_ | msg.REPLY_FLAG):
+            self.tracer.note(f"ignored {frame}: not a reply to {name}")
+            return _IGNORED
+        return frame.payload
+
     # -- messages --------------------------------------------------------------------------
     def info(self) -> msg.DeviceInfo:
         info = msg.DeviceInfo.parse(self.request(msg.MessageType.INFO))
@@ -214,6 +334,23 @@ class Session:
             raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
         payload = bytes([int(label)]) + _tensor_bytes(x)
         return msg.TrainResult.parse(self.request(msg.MessageType.TRAIN, payload, timeout=COMPUTE_TIMEOUT_S))
+
+    def infer_many(self, xs: Iterable[np.ndarray | bytes]) -> Iterator[msg.InferResult]:
+        """INFER for each input, pipelined (see pipeline()); results in input order."""
+        replies = self.pipeline(msg.MessageType.INFER, (_tensor_bytes(x) for x in xs), timeout=COMPUTE_TIMEOUT_S)
+        for reply in replies:
+            yield msg.InferResult.parse(reply)
+
+    def train_many(self, samples: Iterable[tuple[np.ndarray | bytes, int]]) -> Iterator[msg.TrainResult]:
+        """TRAIN for each (input, label), pipelined (see pipeline()); results in sample order."""
+        def payloads():
+            for x, label in samples:
+                if not 0 <= int(label) <= 255:
+                    raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
+                yield bytes([int(label)]) + _tensor_bytes(x)
+
+        for reply in self.pipeline(msg.MessageType.TRAIN, payloads(), timeout=COMPUTE_TIMEOUT_S):
+            yield msg.TrainResult.parse(reply)
 
     def stats(self) -> msg.Stats:
         return msg.Stats.parse(self.request(msg.MessageType.STATS))
@@ -268,6 +405,21 @@ class Session:
         if not applied:
             raise DeviceError(msg.ErrorCode.INTERNAL, "the device did not apply the complete checkpoint",
                               "CHECKPOINT_WRITE")
+
+
+class _InFlight:
+    """One request of a pipeline: its encoded frame, resends so far, reply deadline."""
+
+    __slots__ = ("seq", "wire", "attempts", "damaged", "deadline")
+
+    def __init__(self, seq: int, wire: bytes):
+        self.seq, self.wire = seq, wire
+        self.attempts = 0
+        self.damaged = 0
+        self.deadline = float("inf")  # set when the request ahead of it has been answered
+
+
+_IGNORED = object()
 
 
 def _tensor_bytes(x: np.ndarray | bytes) -> bytes:
