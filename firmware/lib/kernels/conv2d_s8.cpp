@@ -54,8 +54,8 @@ struct PatchGeometry {
 /// Expands one pixel's taps whose channels come in whole groups (every 1x1 convolution of the
 /// reference models): one word in, two words out, 4 words between groups.
 inline void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) {
-  for (int32_t i = 0; i < count; i += 4, dst += 4) {
-    const uint32_t v = dsp::read_u32(x + i);
+  for (const int8_t* const end = x + count; x != end; x += 4, dst += 4) {
+    const uint32_t v = dsp::read_u32(x);
     dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);  // 2 * (x + offset), lanes (b0, b2)
     dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
   }
@@ -76,10 +76,25 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
     uint32_t* dst = tile + tile_word(0, pixels, groups);
     for (int32_t i = 0; i < groups; ++i, dst += 4) dst[0] = dst[1] = 0;
   }
+  if (whole_groups && kh == 1 && kw == 1 && g.p.stride_h == 1 && g.p.stride_w == 1 && g.p.pad_top == 0 &&
+      g.p.pad_left == 0 && g.in.h == g.out.h && g.in.w == g.out.w) {
+    // A pointwise convolution: pixel patches are consecutive rows of the input.
+    const int8_t* x = input + first * in_c;
+    uint32_t* dst = tile;
+    for (int32_t px = 0; px < pixels; ++px, x += in_c) {
+      expand_words(x, in_c, off2, dst + (px & 1) * 2);
+      if (in_c < groups * 4) dst[in_c + (px & 1) * 2] = dst[in_c + (px & 1) * 2 + 1] = 0;  // the even-up group
+      if (px & 1) dst += groups * 4;
+    }
+    return;
+  }
   if (!whole_groups && !small)
     for (int32_t k = g.depth; k < groups * 4; ++k)  // zero padding of the last group
       for (int32_t px = 0; px < pixels; ++px) set_lane(tile, k, px, groups, 0);
   alignas(4) int8_t patch[kSmallPatch] = {};  // used when `small`
+  int32_t tap_offset[kSmallPatch];             // used when `small`: tap t's offset from the window's corner
+  for (int32_t t = 0; small && t < kh * kw; ++t)
+    tap_offset[t] = ((t / kw) * g.p.dilation_h * g.in.w + (t % kw) * g.p.dilation_w) * in_c;
   int32_t ox = first % g.out.w, oy = (first / g.out.w) % g.out.h, b = first / (g.out.w * g.out.h);
   for (int32_t px = 0; px < pixels; ++px) {
     const int32_t in_y0 = oy * g.p.stride_h - g.p.pad_top, in_x0 = ox * g.p.stride_w - g.p.pad_left;
@@ -94,13 +109,18 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
       const bool window_inside = in_y0 >= 0 && in_x0 >= 0 && in_y0 + (kh - 1) * g.p.dilation_h < g.in.h &&
                                  in_x0 + (kw - 1) * g.p.dilation_w < g.in.w;
       int8_t* dst = patch;
-      for (int32_t fy = 0; fy < kh; ++fy) {
-        const int32_t iy = in_y0 + fy * g.p.dilation_h;
-        const int8_t* x = image + (iy * g.in.w + in_x0) * in_c;
-        for (int32_t fx = 0; fx < kw; ++fx, x += g.p.dilation_w * in_c) {
-          const int32_t ix = in_x0 + fx * g.p.dilation_w;
-          const bool inside = window_inside || (iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w);
-          for (int32_t ic = 0; ic < in_c; ++ic) *dst++ = inside ? x[ic] : zero_point;
+      const int8_t* const window = image + (in_y0 * g.in.w + in_x0) * in_c;
+      if (window_inside && in_c == 1) {  // the stem of a one-channel image: one byte per tap
+        for (int32_t t = 0; t < kh * kw; ++t) dst[t] = window[tap_offset[t]];
+      } else {
+        for (int32_t fy = 0; fy < kh; ++fy) {
+          const int32_t iy = in_y0 + fy * g.p.dilation_h;
+          const int8_t* x = window + fy * g.p.dilation_h * g.in.w * in_c;
+          for (int32_t fx = 0; fx < kw; ++fx, x += g.p.dilation_w * in_c) {
+            const int32_t ix = in_x0 + fx * g.p.dilation_w;
+            const bool inside = window_inside || (iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w);
+            for (int32_t ic = 0; ic < in_c; ++ic) *dst++ = inside ? x[ic] : zero_point;
+          }
         }
       }
       expand_words(patch, groups * 4, off2, pixel_tile);
