@@ -1,13 +1,31 @@
 """`mcutrain bench link`: what the serial link and the host cost, measured on a running device.
 
-- frames_per_s: request and reply frames per second in a loop of small requests (STATS);
-- payload_bytes_per_s: payload bytes per second moved by full-size frames: uploads of
-  max-payload tensors the device refuses by size (so it computes nothing) and, when the model
-  has trainable parameters, checkpoint downloads;
-- host_overhead_fraction: of the wall time of one training step per sample (one forward pass
-  when the firmware has no training yet), the share spent outside the device's computation:
-  host encoding, the link and the device's frame handling, measured as the round trip of the
-  same request with a payload one byte too long, which the device refuses before computing.
+- frames_per_s: request and reply frames per second in a loop of small requests (STATS), one
+  at a time;
+- payload_bytes_per_s: payload bytes per second moved by full-size frames, one at a time:
+  uploads of max-payload tensors the device refuses by size (so it computes nothing) and, when
+  the model has trainable parameters, checkpoint downloads;
+- host_overhead_fraction: how much the host and the link add to the wall time per sample of
+  streaming training steps (forward passes, INFER, while the firmware has no training) the way
+  `mcutrain train`/`eval`/`infer` stream them, i.e. pipelined (Session.pipeline: the next
+  sample is uploaded while the device computes the current one). It is
+
+      (pipelined_wall_ms - compute_wall_ms) / pipelined_wall_ms, clamped to [0, 1], where
+
+  pipelined_wall_ms is the steady-state wall time per sample of a pipelined stream of
+  PIPELINED_SAMPLES steps (the time from its first reply to its last divided by the steps in
+  between: the mean, so any stall of the stream counts; the first upload, which nothing hides,
+  is left out), and compute_wall_ms is the
+  wall time of the device's computation of one step: the median wall time of one step sent on
+  its own (step_wall_ms: upload, compute, reply) minus the median round trip of the same request
+  with a payload one byte too long, which the device refuses before computing (link_wall_ms:
+  upload and a reply, no computation). So the figure is the share of a streamed step's wall time
+  not explained by the device's computation alone: host encoding and decoding, link time not
+  hidden behind the computation, the device's frame handling, and what receiving the next sample
+  during the computation costs the computation (its receive interrupts). Wall times under QEMU
+  depend on the host machine's load; the JSON also carries the parts (step, link, compute and
+  pipelined wall times) and the unpipelined figure, link_wall_ms / step_wall_ms, as
+  sequential_overhead_fraction.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from host_tools.protocol.session import Session
 SMALL_REQUESTS = 200
 BULK_REQUESTS = 20
 STEP_SAMPLES = 10
+PIPELINED_SAMPLES = 30
 
 
 def _refused(device: Session, type_: msg.MessageType, payload: bytes) -> None:
@@ -34,6 +53,17 @@ def _refused(device: Session, type_: msg.MessageType, payload: bytes) -> None:
             raise
     else:
         raise DeviceError(msg.ErrorCode.INTERNAL, "an oversize tensor was accepted", msg.MessageType(type_).name)
+
+
+def _has_training(device: Session, tensor: bytes, label: int) -> bool:
+    """True when the firmware trains (the probe is one training step on the first sample)."""
+    try:
+        device.train(tensor, label)
+    except DeviceError as err:
+        if err.code != msg.ErrorCode.NOT_IN_THIS_BUILD:
+            raise
+        return False
+    return True
 
 
 def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict:
@@ -59,33 +89,34 @@ def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.nd
     figures["payload_bytes_per_s"] = round(moved / (time.perf_counter() - start), 1)
 
     if info.has_model:
-        training = True
         x = samples if samples is not None else np.zeros((STEP_SAMPLES, info.input_bytes), dtype=np.int8)
         y = labels if labels is not None else np.zeros(len(x), dtype=np.int64)
+        tensors = [np.ascontiguousarray(sample, dtype=np.int8).tobytes() for sample in x[:STEP_SAMPLES]]
+        steps = [(tensor, int(label)) for tensor, label in zip(tensors, y[:STEP_SAMPLES])]
+        training = _has_training(device, *steps[0])
         step_s, link_s = [], []
-        for sample, label in zip(x[:STEP_SAMPLES], y[:STEP_SAMPLES]):
-            tensor = np.ascontiguousarray(sample, dtype=np.int8).tobytes()
+        for tensor, label in steps:
             begin = time.perf_counter()
-            if training:
-                try:
-                    device.train(tensor, int(label))
-                except DeviceError as err:
-                    if err.code != msg.ErrorCode.NOT_IN_THIS_BUILD:
-                        raise
-                    training = False
-            if not training:
-                begin = time.perf_counter()
-                device.infer(tensor)
+            device.train(tensor, label) if training else device.infer(tensor)
             step_s.append(time.perf_counter() - begin)
             begin = time.perf_counter()
             if training:
-                _refused(device, msg.MessageType.TRAIN, bytes([int(label)]) + tensor + b"\0")
+                _refused(device, msg.MessageType.TRAIN, bytes([label]) + tensor + b"\0")
             else:
                 _refused(device, msg.MessageType.INFER, tensor + b"\0")
             link_s.append(time.perf_counter() - begin)
+        stream = [steps[i % len(steps)] for i in range(PIPELINED_SAMPLES)]
+        results = device.train_many(stream) if training else device.infer_many(tensor for tensor, _ in stream)
+        answered = [time.perf_counter() for _ in results]
+        pipelined = (answered[-1] - answered[0]) / (len(answered) - 1)
+        step, link = median(step_s), median(link_s)
+        compute = max(0.0, step - link)
         figures["step"] = "train" if training else "infer (no training in this firmware)"
-        figures["step_wall_ms"] = round(1000 * median(step_s), 3)
-        figures["link_wall_ms"] = round(1000 * median(link_s), 3)
-        figures["host_overhead_fraction"] = round(min(1.0, median(link_s) / median(step_s)), 4)
+        figures["step_wall_ms"] = round(1000 * step, 3)
+        figures["link_wall_ms"] = round(1000 * link, 3)
+        figures["compute_wall_ms"] = round(1000 * compute, 3)
+        figures["pipelined_wall_ms"] = round(1000 * pipelined, 3)
+        figures["sequential_overhead_fraction"] = round(min(1.0, link / step), 4)
+        figures["host_overhead_fraction"] = round(min(1.0, max(0.0, (pipelined - compute) / pipelined)), 4)
     figures["retries"] = device.retries
     return figures
