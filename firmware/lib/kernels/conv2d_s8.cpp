@@ -11,15 +11,16 @@ namespace kernels {
 namespace {
 
 // CONV_2D is a matrix product: out[pixel][oc] = bias[oc] + sum_k patch[pixel][k] * filter[oc][k], with
-// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. A tile of up
-// to kTileHalfwords / depth output pixels has its patches expanded once into int16 (input offset
-// added, doubled for the output stage, taps outside the input set to 0, which is what TFLite's
-// skipping amounts to); then for each pair of output channels both filter rows are widened once
-// into int16, and every pair of pixels of the tile meets them in a 2 x 2 register block: per four
-// k values, two LDRDs of patch, two LDRDs of weights, eight SMLADs.
+// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. One stack
+// scratch holds a pair of filter rows widened to int16 and, after it, a tile of as many output
+// pixels' patches as fit, expanded once into int16 (input offset added, doubled for the output
+// stage, taps outside the input set to 0, which is what TFLite's skipping amounts to). For each
+// pair of output channels both filter rows are widened once per tile, and every pair of pixels of
+// the tile meets them in a 2 x 2 register block: per four k values, one LDM of weights, two LDRDs
+// of patch, eight SMLADs.
 
-constexpr int32_t kTileHalfwords = 1536;  // 3 KB of stack: e.g. 16 pixels of a 96-deep patch
-constexpr int32_t kMaxTiledDepth = kTileHalfwords / 2;  // a tile holds at least one pair of pixels
+constexpr int32_t kScratchWords = 1280;  // 5 KB of stack, e.g. a 96-deep filter pair and 24 pixels
+constexpr int32_t kMaxTiledGroups = kScratchWords / 8;  // the scratch holds one pixel pair at least
 
 /// Patch tile layout: pixels come in pairs; group g of four k values of pair q is four words at
 /// tile[(q * groups + g) * 4]: the pair's first pixel (v[4g], v[4g+2]), (v[4g+1], v[4g+3]), then
@@ -180,7 +181,7 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, filter_pair);
     const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
     const int32_t start0 = bias != nullptr ? 2 * bias[oc] : 0, start1 = bias != nullptr ? 2 * bias[oc1] : 0;
-    const dsp::Acc2x2 start{start0, start1, start0, start1};
+    const int32_t start[2] = {start0, start1};
     const uint32_t* x = tile;
     int8_t* o = out + oc;
     if (second) {
@@ -211,8 +212,9 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
 template <OutputPath kPath>
 void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const int32_t* bias,
                 const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
-  alignas(8) uint32_t tile[kTileHalfwords / 2];
-  alignas(8) uint32_t filter_pair[kMaxTiledDepth];  // two rows of up to kMaxTiledDepth int16
+  alignas(8) uint32_t scratch[kScratchWords];
+  uint32_t* const filter_pair = scratch;                // groups * 4 words
+  uint32_t* const tile = scratch + g.groups * 4;        // tile_pixels * groups * 2 words
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
@@ -264,14 +266,14 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
   const int32_t groups = ((depth + 3) / 4 + 1) / 2 * 2;
-  if (groups * 4 > kMaxTiledDepth || !doubled_accumulator_fits(bias, out.c, depth)) {
+  if (groups > kMaxTiledGroups || !doubled_accumulator_fits(bias, out.c, depth)) {
     conv_reference(p, quant, in, input, filter_dims, filter, bias, out, output);
     return Status::kOk;
   }
   // Tiles as large as fit, all about the same size, each an even number of pixels but the last.
   const int32_t total = out.n * out.h * out.w;
   if (total == 0) return Status::kOk;
-  const int32_t fit = kTileHalfwords / (groups * 4) / 2 * 2;
+  const int32_t fit = (kScratchWords - groups * 4) / (groups * 2) / 2 * 2;
   const int32_t tiles = (total + fit - 1) / fit;
   int32_t tile_pixels = (total + tiles - 1) / tiles;
   tile_pixels += tile_pixels % 2;
