@@ -86,24 +86,26 @@ void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
   }
 }
 
-/// The 3x3 path stages, for four channels and one output row, the three input rows the row reads
-/// as words (four channels each) at fixed offsets: kStagedColumns words per row, columns outside
-/// the input holding the input zero point (which the offset brings to 0). Every output then takes
-/// the same nine unrolled taps, borders included, each an LDR with an immediate offset.
+/// The 3x3 path stages, for four channels and a band of output rows, the input rows the band reads
+/// as words (four channels each) at fixed offsets: kStagedColumns words per row, columns and rows
+/// outside the input holding the input zero point (which the offset brings to 0). Every output then
+/// takes the same nine unrolled taps, borders included, each an LDR with an immediate offset, and
+/// each input row is staged once per band (bands overlap by 3 - stride rows).
 constexpr int32_t kStagedColumns = 72;
+constexpr int32_t kStagedRows = 16;  // 4.5 KB of stack
 
 /// Columns of the staged rows: what the outputs of a row read, from the first padded column.
 inline int32_t staged_columns(const ConvParams& p, const Dims& out) { return (out.w - 1) * p.stride_w + 3; }
 
-/// Stages rows iy0 .. iy0 + 2 of channels c0 .. c0 + 3 into staged[3][kStagedColumns].
-inline void stage_rows(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t c0,
-                       int32_t columns, uint32_t* staged) {
+/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 into staged[rows][kStagedColumns].
+inline void stage_rows(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
+                       int32_t c0, int32_t columns, uint32_t* staged) {
   const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
   const int32_t ix_lo = p.pad_left < columns ? p.pad_left : columns;  // first column inside the input
   int32_t ix_hi = p.pad_left + in.w;
   if (ix_hi > columns) ix_hi = columns;
-  for (int32_t fy = 0; fy < 3; ++fy, staged += kStagedColumns) {
-    const int32_t iy = iy0 + fy;
+  for (int32_t r = 0; r < rows; ++r, staged += kStagedColumns) {
+    const int32_t iy = iy0 + r;
     if (iy < 0 || iy >= in.h) {
       for (int32_t x = 0; x < columns; ++x) staged[x] = zero_point;
       continue;
@@ -141,7 +143,8 @@ void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* inp
                                            const OutputStage& stage, int32_t by_four, int8_t* output) {
   const int32_t c = in.c, columns = staged_columns(p, out), x_step = p.stride_w;
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  alignas(8) uint32_t staged[3 * kStagedColumns];
+  alignas(8) uint32_t staged[kStagedRows * kStagedColumns];
+  const int32_t band = (kStagedRows - 3) / p.stride_h + 1;  // output rows per staging
   alignas(8) uint32_t table[18];
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     widen_weights(filter, 9, c, c0, table);
@@ -155,10 +158,15 @@ void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* inp
     for (int32_t b = 0; b < out.n; ++b) {
       const int8_t* image = input + b * in.h * in.w * c;
       for (int32_t oy = 0; oy < out.h; ++oy) {
-        stage_rows(p, in, image, oy * p.stride_h - p.pad_top, c0, columns, staged);
+        const int32_t row_in_band = oy % band;
+        if (row_in_band == 0) {
+          const int32_t band_rows = out.h - oy < band ? out.h - oy : band;
+          stage_rows(p, in, image, oy * p.stride_h - p.pad_top, (band_rows - 1) * p.stride_h + 3, c0, columns, staged);
+        }
         int8_t* o = output + ((b * out.h + oy) * out.w) * c + c0;
         int8_t* const o_end = o + out.w * c;
-        for (const uint32_t* x = staged; o != o_end; x += x_step, o += c) {
+        for (const uint32_t* x = staged + row_in_band * p.stride_h * kStagedColumns; o != o_end;
+             x += x_step, o += c) {
           Acc4 acc = start;
           window3x3_staged(x, table, off, acc);
           o[0] = stage.apply<kPath>(scale[0], acc.a0);
