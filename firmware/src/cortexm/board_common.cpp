@@ -14,7 +14,6 @@ ResetReason g_reset_reason = ResetReason::kUnknown;
 uint8_t g_rx_ring[detail::kRxRingBytes];
 volatile uint32_t g_rx_head = 0;
 volatile uint32_t g_rx_tail = 0;
-volatile uint32_t g_rx_dropped = 0;
 constexpr uint32_t kRxMask = static_cast<uint32_t>(detail::kRxRingBytes - 1);
 
 bool rx_ring_pop(uint8_t& byte) {
@@ -34,16 +33,11 @@ namespace detail {
 
 void rx_ring_push(uint8_t byte) {
   const uint32_t head = g_rx_head;
-  if (head - g_rx_tail >= kRxRingBytes) {
-    g_rx_dropped = g_rx_dropped + 1;
-    return;
-  }
+  if (head - g_rx_tail >= kRxRingBytes) return;  // full: the frame fails its CRC, the host resends
   g_rx_ring[head & kRxMask] = byte;
   __asm volatile("dmb" ::: "memory");  // the byte is stored before the reader can see it
   g_rx_head = head + 1;
 }
-
-uint32_t rx_ring_dropped() { return g_rx_dropped; }
 
 void nvic_enable(uint32_t irq) { cortexm::reg(kNvicIser + 4u * (irq / 32u)) = 1u << (irq % 32u); }
 

@@ -28,11 +28,9 @@ ResetReason read_reset_reason();      ///< From the target's reset-cause registe
 const Info& target_info();          ///< Static facts; clocks are final once uart_init() ran.
 
 /// Called by the target's receive interrupt handler for every byte it takes from the UART.
-/// Stores it in the ring; a byte that finds the ring full is dropped and counted.
+/// Stores it in the ring; a byte that finds the ring full is dropped (a host that keeps at most
+/// two requests in flight never fills it).
 void rx_ring_push(uint8_t byte);
-
-/// Bytes dropped because the ring was full (0 unless the host outruns the firmware).
-uint32_t rx_ring_dropped();
 
 /// Enables external interrupt `irq` (0-based, after the 16 system exceptions) in the NVIC.
 void nvic_enable(uint32_t irq);
