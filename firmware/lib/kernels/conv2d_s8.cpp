@@ -161,7 +161,7 @@ void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_
     pair[3] = dsp::sxtb16_ror8(v1);
     pair += 4;
   };
-  for (int32_t i = 0; i < full; ++i, w0 += 4, w1 += 4) widen(dsp::read_u32(w0), dsp::read_u32(w1));
+  for (const int8_t* const end = w0 + 4 * full; w0 != end; w0 += 4, w1 += 4) widen(dsp::read_u32(w0), dsp::read_u32(w1));
   if (tail != 0) widen(partial_group(w0, tail), partial_group(w1, tail));
   for (int32_t i = full + (tail != 0); i < groups; ++i) widen(0u, 0u);
 }
