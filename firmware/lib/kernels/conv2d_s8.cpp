@@ -69,6 +69,10 @@ constexpr int32_t kSmallPatch = 64;
 /// Expands the patches of output pixels [first, first + pixels) (flat index over N, OH, OW) into
 /// tile; an odd count gets a zero patch after the last pixel to complete its pair.
 void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, int32_t pixels, uint32_t* tile) {
+  // Geometry as locals: the byte stores below may alias anything reached through a reference.
+  const int32_t in_h = g.in.h, in_w = g.in.w, out_h = g.out.h, out_w = g.out.w;
+  const int32_t stride_h = g.p.stride_h, stride_w = g.p.stride_w, pad_top = g.p.pad_top, pad_left = g.p.pad_left;
+  const int32_t dilation_h = g.p.dilation_h, dilation_w = g.p.dilation_w;
   const int32_t in_c = g.in.c, kh = g.filter.h, kw = g.filter.w, off = g.p.input_offset, groups = g.groups;
   const uint32_t off2 = dsp::pack(2 * off, 2 * off);
   const bool whole_groups = in_c % 4 == 0;
@@ -77,8 +81,8 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
     uint32_t* dst = tile + tile_word(0, pixels, groups);
     for (int32_t i = 0; i < groups; ++i, dst += 4) dst[0] = dst[1] = 0;
   }
-  if (whole_groups && kh == 1 && kw == 1 && g.p.stride_h == 1 && g.p.stride_w == 1 && g.p.pad_top == 0 &&
-      g.p.pad_left == 0 && g.in.h == g.out.h && g.in.w == g.out.w) {
+  if (whole_groups && kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 &&
+      pad_left == 0 && in_h == out_h && in_w == out_w) {
     // A pointwise convolution: pixel patches are consecutive rows of the input.
     const int8_t* x = input + first * in_c;
     uint32_t* dst = tile;
@@ -95,11 +99,11 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   alignas(4) int8_t patch[kSmallPatch] = {};  // used when `small`
   int32_t tap_offset[kSmallPatch];             // used when `small`: tap t's offset from the window's corner
   for (int32_t t = 0; small && t < kh * kw; ++t)
-    tap_offset[t] = ((t / kw) * g.p.dilation_h * g.in.w + (t % kw) * g.p.dilation_w) * in_c;
-  int32_t ox = first % g.out.w, oy = (first / g.out.w) % g.out.h, b = first / (g.out.w * g.out.h);
+    tap_offset[t] = ((t / kw) * dilation_h * in_w + (t % kw) * dilation_w) * in_c;
+  int32_t ox = first % out_w, oy = (first / out_w) % out_h, b = first / (out_w * out_h);
   for (int32_t px = 0; px < pixels; ++px) {
-    const int32_t in_y0 = oy * g.p.stride_h - g.p.pad_top, in_x0 = ox * g.p.stride_w - g.p.pad_left;
-    const int8_t* image = input + b * g.in.h * g.in.w * in_c;
+    const int32_t in_y0 = oy * stride_h - pad_top, in_x0 = ox * stride_w - pad_left;
+    const int8_t* image = input + b * in_h * in_w * in_c;
     uint32_t* const pixel_tile = tile + tile_word(0, px, groups);
     int32_t k = 0;
     if (small) {
@@ -107,19 +111,19 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
       // offset brings to 0), then widened like a whole-group patch. Lanes past the depth keep
       // what they hold; the filter pair has zero weights there.
       const int8_t zero_point = static_cast<int8_t>(-off);
-      const bool window_inside = in_y0 >= 0 && in_x0 >= 0 && in_y0 + (kh - 1) * g.p.dilation_h < g.in.h &&
-                                 in_x0 + (kw - 1) * g.p.dilation_w < g.in.w;
+      const bool window_inside = in_y0 >= 0 && in_x0 >= 0 && in_y0 + (kh - 1) * dilation_h < in_h &&
+                                 in_x0 + (kw - 1) * dilation_w < in_w;
       int8_t* dst = patch;
-      const int8_t* const window = image + (in_y0 * g.in.w + in_x0) * in_c;
+      const int8_t* const window = image + (in_y0 * in_w + in_x0) * in_c;
       if (window_inside && in_c == 1) {  // the stem of a one-channel image: one byte per tap
         for (int32_t t = 0; t < kh * kw; ++t) dst[t] = window[tap_offset[t]];
       } else {
         for (int32_t fy = 0; fy < kh; ++fy) {
-          const int32_t iy = in_y0 + fy * g.p.dilation_h;
-          const int8_t* x = window + fy * g.p.dilation_h * g.in.w * in_c;
-          for (int32_t fx = 0; fx < kw; ++fx, x += g.p.dilation_w * in_c) {
-            const int32_t ix = in_x0 + fx * g.p.dilation_w;
-            const bool inside = window_inside || (iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w);
+          const int32_t iy = in_y0 + fy * dilation_h;
+          const int8_t* x = window + fy * dilation_h * in_w * in_c;
+          for (int32_t fx = 0; fx < kw; ++fx, x += dilation_w * in_c) {
+            const int32_t ix = in_x0 + fx * dilation_w;
+            const bool inside = window_inside || (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w);
             for (int32_t ic = 0; ic < in_c; ++ic) *dst++ = inside ? x[ic] : zero_point;
           }
         }
@@ -127,11 +131,11 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
       expand_words(patch, groups * 4, off2, pixel_tile);
     } else {
       for (int32_t fy = 0; fy < kh; ++fy) {
-        const int32_t iy = in_y0 + fy * g.p.dilation_h;
+        const int32_t iy = in_y0 + fy * dilation_h;
         for (int32_t fx = 0; fx < kw; ++fx, k += in_c) {
-          const int32_t ix = in_x0 + fx * g.p.dilation_w;
-          const bool inside = iy >= 0 && iy < g.in.h && ix >= 0 && ix < g.in.w;
-          const int8_t* x = image + (iy * g.in.w + ix) * in_c;
+          const int32_t ix = in_x0 + fx * dilation_w;
+          const bool inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+          const int8_t* x = image + (iy * in_w + ix) * in_c;
           if (inside && whole_groups) {
             expand_words(x, in_c, off2, pixel_tile + k);  // k / 4 groups of 4 words
           } else if (whole_groups) {  // a tap in the padding: contributes nothing
@@ -144,9 +148,9 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
       }
       if (whole_groups && k < groups * 4) pixel_tile[k] = pixel_tile[k + 1] = 0;  // the even-up group
     }
-    if (++ox == g.out.w) {
+    if (++ox == out_w) {
       ox = 0;
-      if (++oy == g.out.h) oy = 0, ++b;
+      if (++oy == out_h) oy = 0, ++b;
     }
   }
 }
