@@ -93,12 +93,17 @@ def open_device(args, *, quiet: bool = False) -> Iterator[Session]:
         return
     board = getattr(args, "board", None) or DEFAULT_BOARD
     elf = emulated_firmware(board, getattr(args, "model", DEFAULT_MODEL) or DEFAULT_MODEL, quiet=quiet)
+    from host_tools.banner import read_banner
     from host_tools.emulator import Emulator
 
     with Emulator(board, elf) as emulator:
         if not quiet:
             status(f"{board}: QEMU {emulator.target.qemu_machine}, serial port {emulator.url}")
-        session = Session(emulator.connect(timeout=READ_SLICE_S), trace=tracer, url=emulator.url)
+        link = emulator.connect(timeout=READ_SLICE_S)
+        # The emulated STM32 USART drops what arrives before the firmware enables it: wait for the
+        # boot banner, sent after board::init, before the first request (else it costs a retry).
+        read_banner(link)
+        session = Session(link, trace=tracer, url=emulator.url)
         try:
             yield session
         finally:
