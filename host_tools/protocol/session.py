@@ -145,13 +145,8 @@ class Session:
                 self.noise_frames += 1
                 self.tracer.note(f"skipped {len(chunk)} bytes that are not a frame ({err})")
 
-    def request(self, type_: msg.MessageType, payload: bytes = b"", *, timeout: float | None = None,
-                retries: int | None = None) -> bytes:
-        """Sends one request and returns its reply's payload (see the module docstring).
-        timeout: seconds per attempt (default REPLY_TIMEOUT_S); retries: default MAX_RETRIES."""
-        timeout = REPLY_TIMEOUT_S if timeout is None else timeout
-        retries = MAX_RETRIES if retries is None else retries
-        name = msg.MessageType(type_).name
+    def _new_frame(self, type_: int, payload: bytes, name: str) -> tuple[int, bytes]:
+        """(sequence number, wire bytes) of a new request; refuses a payload the device cannot take."""
         if len(payload) > self.max_payload and self._info is not None:
             raise DeviceError(msg.ErrorCode.OVERSIZE, f"{len(payload)} payload bytes, the device takes at most "
                               f"{self.max_payload}", name)
@@ -160,7 +155,16 @@ class Session:
             self._write(DELIMITER, "resync")
             self._resynced = True
         seq = self._next_seq()
-        wire = encode_frame(type_, seq, payload)
+        return seq, encode_frame(type_, seq, payload)
+
+    def request(self, type_: msg.MessageType, payload: bytes = b"", *, timeout: float | None = None,
+                retries: int | None = None) -> bytes:
+        """Sends one request and returns its reply's payload (see the module docstring).
+        timeout: seconds per attempt (default REPLY_TIMEOUT_S); retries: default MAX_RETRIES."""
+        timeout = REPLY_TIMEOUT_S if timeout is None else timeout
+        retries = MAX_RETRIES if retries is None else retries
+        name = msg.MessageType(type_).name
+        seq, wire = self._new_frame(type_, payload, name)
         last_problem = ""
         damaged = 0
         for attempt in range(retries + 1):
@@ -223,16 +227,8 @@ class Session:
                 if payload is None:
                     exhausted = True
                     break
-                payload = bytes(payload)
-                if len(payload) > self.max_payload and self._info is not None:
-                    raise DeviceError(msg.ErrorCode.OVERSIZE, f"{len(payload)} payload bytes, the device takes at "
-                                      f"most {self.max_payload}", name)
-                if not self._resynced:
-                    self._write(DELIMITER, "resync")
-                    self._resynced = True
-                seq = self._next_seq()
-                entry = _InFlight(seq, encode_frame(type_, seq, payload))
-                self._write(entry.wire, f"{name} seq={seq}")
+                entry = _InFlight(*self._new_frame(type_, bytes(payload), name))
+                self._write(entry.wire, f"{name} seq={entry.seq}")
                 if not flight:
                     entry.deadline = time.monotonic() + timeout
                 flight.append(entry)
