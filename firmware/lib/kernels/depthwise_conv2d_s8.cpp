@@ -138,9 +138,9 @@ __attribute__((always_inline)) inline void window3x3_staged(const uint32_t* x, c
 
 /// 3x3, dilation 1, channels [0, by_four), four at a time; columns <= kStagedColumns.
 template <OutputPath kPath>
-void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
-                                           const int8_t* filter, const int32_t* bias, const Dims& out,
-                                           const OutputStage& stage, int32_t by_four, int8_t* output) {
+__attribute__((noinline)) void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
+                                                   const int8_t* filter, const int32_t* bias, const Dims& out,
+                                                   const OutputStage& stage, int32_t by_four, int8_t* output) {
   const int32_t c = in.c, columns = staged_columns(p, out), x_step = p.stride_w;
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
   alignas(8) uint32_t staged[kStagedRows * kStagedColumns];
@@ -169,6 +169,105 @@ void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* inp
              x += x_step, o += c) {
           Acc4 acc = start;
           window3x3_staged(x, table, off, acc);
+          o[0] = stage.apply<kPath>(scale[0], acc.a0);
+          o[1] = stage.apply<kPath>(scale[1], acc.a1);
+          o[2] = stage.apply<kPath>(scale[2], acc.a2);
+          o[3] = stage.apply<kPath>(scale[3], acc.a3);
+        }
+      }
+    }
+  }
+}
+
+/// Stride 1 (each input word read by up to nine outputs) has its own 3x3 path: it stages, for four
+/// channels and a band of output rows, the input rows the band reads, already offset and widened:
+/// per column two words, lanes (c0, c2) then (c1, c3), kWideColumns columns per row at fixed
+/// offsets, columns and rows outside the input holding 0 (the zero point plus the offset). Every
+/// output then takes the same nine unrolled taps, borders included, each one LDRD of input and one
+/// of weights with immediate offsets and four SMLAxy, and each input word is widened once per band
+/// instead of once per tap (bands overlap by 3 - stride rows). Stride 2 keeps the int8 staging
+/// above: there each staged word serves fewer taps than widening it would cost.
+constexpr int32_t kWideColumns = 72;
+constexpr int32_t kWideRows = 8;  // 4.5 KB of stack
+
+/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 into
+/// staged[rows][kWideColumns][2], widened with the input offset.
+inline void stage_rows_wide(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
+                            int32_t c0, int32_t columns, uint32_t off, uint32_t* staged) {
+  const int32_t ix_lo = p.pad_left < columns ? p.pad_left : columns;  // first column inside the input
+  int32_t ix_hi = p.pad_left + in.w;
+  if (ix_hi > columns) ix_hi = columns;
+  for (int32_t r = 0; r < rows; ++r, staged += 2 * kWideColumns) {
+    const int32_t iy = iy0 + r;
+    if (iy < 0 || iy >= in.h) {
+      for (int32_t x = 0; x < 2 * columns; ++x) staged[x] = 0;
+      continue;
+    }
+    for (int32_t x = 0; x < 2 * ix_lo; ++x) staged[x] = 0;
+    const int8_t* src = image + (iy * in.w + ix_lo - p.pad_left) * in.c + c0;
+    uint32_t* dst = staged + 2 * ix_lo;
+    uint32_t* const dst_end = staged + 2 * ix_hi;
+    for (; dst != dst_end; dst += 2, src += in.c) {
+      const uint32_t v = dsp::read_u32(src);
+      dst[0] = dsp::sxtab16(off, v);
+      dst[1] = dsp::sxtab16_ror8(off, v);
+    }
+    for (int32_t x = 2 * ix_hi; x < 2 * columns; ++x) staged[x] = 0;
+  }
+}
+
+/// Nine taps of four channels over staged rows, x at the window's middle-left column (so every
+/// LDRD offset fits its +-1020 byte immediate).
+__attribute__((always_inline)) inline void window3x3_wide(const uint32_t* x, const uint32_t* table, Acc4& acc) {
+#pragma GCC unroll 3
+  for (int fy = 0; fy < 3; ++fy) {
+#pragma GCC unroll 3
+    for (int fx = 0; fx < 3; ++fx) {
+      const dsp::Pair v = dsp::read_pair(x, (fy - 1) * 2 * kWideColumns + 2 * fx);
+      const dsp::Pair w = dsp::read_pair(table, 2 * (3 * fy + fx));
+      acc.a0 = dsp::smlabb(v.first, w.first, acc.a0);
+      acc.a2 = dsp::smlatt(v.first, w.first, acc.a2);
+      acc.a1 = dsp::smlabb(v.second, w.second, acc.a1);
+      acc.a3 = dsp::smlatt(v.second, w.second, acc.a3);
+      dsp::keep_loads_in_order();
+    }
+  }
+}
+
+/// 3x3, dilation 1, stride_w 1, channels [0, by_four), four at a time; columns <= kWideColumns.
+template <OutputPath kPath>
+__attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims& in, const int8_t* input,
+                                                 const int8_t* filter, const int32_t* bias, const Dims& out,
+                                                 const OutputStage& stage, int32_t by_four, int8_t* output) {
+  const int32_t c = in.c, columns = staged_columns(p, out), x_step = 2 * p.stride_w;
+  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  alignas(8) uint32_t staged[kWideRows * kWideColumns * 2];
+  const int32_t band = (kWideRows - 3) / p.stride_h + 1;  // output rows per staging
+  alignas(8) uint32_t table[18];
+  for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
+    widen_weights(filter, 9, c, c0, table);
+    ChannelScale scale[4];
+    Acc4 start;
+    int32_t* starts[4] = {&start.a0, &start.a1, &start.a2, &start.a3};
+    for (int32_t i = 0; i < 4; ++i) {
+      scale[i] = stage.channel(c0 + i, kPath);
+      *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
+    }
+    for (int32_t b = 0; b < out.n; ++b) {
+      const int8_t* image = input + b * in.h * in.w * c;
+      for (int32_t oy = 0; oy < out.h; ++oy) {
+        const int32_t row_in_band = oy % band;
+        if (row_in_band == 0) {
+          const int32_t band_rows = out.h - oy < band ? out.h - oy : band;
+          stage_rows_wide(p, in, image, oy * p.stride_h - p.pad_top, (band_rows - 1) * p.stride_h + 3, c0, columns,
+                          off, staged);
+        }
+        int8_t* o = output + ((b * out.h + oy) * out.w) * c + c0;
+        int8_t* const o_end = o + out.w * c;
+        for (const uint32_t* x = staged + (row_in_band * p.stride_h + 1) * 2 * kWideColumns; o != o_end;
+             x += x_step, o += c) {
+          Acc4 acc = start;
+          window3x3_wide(x, table, acc);
           o[0] = stage.apply<kPath>(scale[0], acc.a0);
           o[1] = stage.apply<kPath>(scale[1], acc.a1);
           o[2] = stage.apply<kPath>(scale[2], acc.a2);
@@ -225,22 +324,29 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
   if (by_four > 0) {
     const OutputStage stage{quant, p.output_offset, p.act};
     const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
+    const bool wide = staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns;
     switch (choose_output_path(stage, by_four)) {
       case OutputPath::kFastRelu:
-        if (staged)
+        if (wide)
+          depthwise3x3_wide<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (staged)
           depthwise3x3_by_four<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
         else
           depthwise_by_four<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
                                                    output);
         break;
       case OutputPath::kFast:
-        if (staged)
+        if (wide)
+          depthwise3x3_wide<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (staged)
           depthwise3x3_by_four<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
         else
           depthwise_by_four<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
         break;
       case OutputPath::kReference:
-        if (staged)
+        if (wide)
+          depthwise3x3_wide<OutputPath::kReference>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (staged)
           depthwise3x3_by_four<OutputPath::kReference>(p, in, input, filter, bias, out, stage, by_four, output);
         else
           depthwise_by_four<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
