@@ -234,12 +234,86 @@ __attribute__((always_inline)) inline void window3x3_wide(const uint32_t* x, con
   }
 }
 
+/// Nine taps of four channels for two adjacent outputs of a stride-1 row, x at the first one's
+/// middle-left column: each tap's weights are loaded once and serve both outputs. On the device one
+/// asm block (GCC's scheduler spills the eight accumulators otherwise): per tap one LDRD of weights,
+/// two LDRDs of input, eight SMLAxy.
+__attribute__((always_inline)) inline void window3x3_wide_pair(const uint32_t* x, const uint32_t* table, Acc4& acc0,
+                                                               Acc4& acc1) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t p0 = acc0.a0, p1 = acc0.a1, p2 = acc0.a2, p3 = acc0.a3;
+  int32_t q0 = acc1.a0, q1 = acc1.a1, q2 = acc1.a2, q3 = acc1.a3;
+  uint32_t w0, w1, v0, v1;
+  static_assert(kWideColumns == 72, "the offsets below assume rows of 72 columns (576 bytes)");
+#define KERNELS_DW_TAP(W, V0, V1)                \
+  "ldrd %[w0], %[w1], [%[w], #" #W "]\n\t"     \
+  "ldrd %[v0], %[v1], [%[x], #" #V0 "]\n\t"    \
+  "smlabb %[p0], %[v0], %[w0], %[p0]\n\t"      \
+  "smlatt %[p2], %[v0], %[w0], %[p2]\n\t"      \
+  "smlabb %[p1], %[v1], %[w1], %[p1]\n\t"      \
+  "smlatt %[p3], %[v1], %[w1], %[p3]\n\t"      \
+  "ldrd %[v0], %[v1], [%[x], #" #V1 "]\n\t"    \
+  "smlabb %[q0], %[v0], %[w0], %[q0]\n\t"      \
+  "smlatt %[q2], %[v0], %[w0], %[q2]\n\t"      \
+  "smlabb %[q1], %[v1], %[w1], %[q1]\n\t"      \
+  "smlatt %[q3], %[v1], %[w1], %[q3]\n\t"
+  __asm__(KERNELS_DW_TAP(0, -576, -568) KERNELS_DW_TAP(8, -568, -560) KERNELS_DW_TAP(16, -560, -552)
+          KERNELS_DW_TAP(24, 0, 8) KERNELS_DW_TAP(32, 8, 16) KERNELS_DW_TAP(40, 16, 24)
+          KERNELS_DW_TAP(48, 576, 584) KERNELS_DW_TAP(56, 584, 592) KERNELS_DW_TAP(64, 592, 600)
+          : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [q0] "+r"(q0), [q1] "+r"(q1),
+            [q2] "+r"(q2), [q3] "+r"(q3), [w0] "=&r"(w0), [w1] "=&r"(w1), [v0] "=&r"(v0), [v1] "=&r"(v1)
+          : [x] "r"(x), [w] "r"(table)
+          : "memory");
+#undef KERNELS_DW_TAP
+  acc0 = {p0, p1, p2, p3};
+  acc1 = {q0, q1, q2, q3};
+#else
+  for (int fy = 0; fy < 3; ++fy) {
+    for (int fx = 0; fx < 3; ++fx) {
+      const uint32_t* w = table + 2 * (3 * fy + fx);
+      const uint32_t* v = x + (fy - 1) * 2 * kWideColumns + 2 * fx;
+      acc0.a0 = dsp::smlabb(v[0], w[0], acc0.a0);
+      acc0.a2 = dsp::smlatt(v[0], w[0], acc0.a2);
+      acc0.a1 = dsp::smlabb(v[1], w[1], acc0.a1);
+      acc0.a3 = dsp::smlatt(v[1], w[1], acc0.a3);
+      acc1.a0 = dsp::smlabb(v[2], w[0], acc1.a0);
+      acc1.a2 = dsp::smlatt(v[2], w[0], acc1.a2);
+      acc1.a1 = dsp::smlabb(v[3], w[1], acc1.a1);
+      acc1.a3 = dsp::smlatt(v[3], w[1], acc1.a3);
+    }
+  }
+#endif
+}
+
+/// The output pairs of one stride-1 row from o to o_end (2 * c bytes apart); returns x past them.
+/// Out of line, with the scales copied to locals, so the asm block gets its fourteen registers and
+/// each channel's scale is read once for both outputs.
+template <OutputPath kPath>
+__attribute__((noinline)) const uint32_t* wide_row_pairs(const uint32_t* x, const uint32_t* table, const Acc4& start,
+                                                         const ChannelScale* scale, const OutputStage& stage,
+                                                         int32_t c, int8_t* o, int8_t* const o_end) {
+  const ChannelScale s0 = scale[0], s1 = scale[1], s2 = scale[2], s3 = scale[3];
+  for (; o != o_end; x += 4, o += 2 * c) {
+    Acc4 acc0 = start, acc1 = start;
+    window3x3_wide_pair(x, table, acc0, acc1);
+    o[0] = stage.apply<kPath>(s0, acc0.a0);
+    o[c] = stage.apply<kPath>(s0, acc1.a0);
+    o[1] = stage.apply<kPath>(s1, acc0.a1);
+    o[c + 1] = stage.apply<kPath>(s1, acc1.a1);
+    o[2] = stage.apply<kPath>(s2, acc0.a2);
+    o[c + 2] = stage.apply<kPath>(s2, acc1.a2);
+    o[3] = stage.apply<kPath>(s3, acc0.a3);
+    o[c + 3] = stage.apply<kPath>(s3, acc1.a3);
+  }
+  return x;
+}
+
 /// 3x3, dilation 1, stride_w 1, channels [0, by_four), four at a time; columns <= kWideColumns.
 template <OutputPath kPath>
 __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims& in, const int8_t* input,
                                                  const int8_t* filter, const int32_t* bias, const Dims& out,
                                                  const OutputStage& stage, int32_t by_four, int8_t* output) {
-  const int32_t c = in.c, columns = staged_columns(p, out), x_step = 2 * p.stride_w;
+  const int32_t c = in.c, columns = staged_columns(p, out);
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
   alignas(8) uint32_t staged[kWideRows * kWideColumns * 2];
   const int32_t band = (kWideRows - 3) / p.stride_h + 1;  // output rows per staging
@@ -263,9 +337,10 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
                           off, staged);
         }
         int8_t* o = output + ((b * out.h + oy) * out.w) * c + c0;
-        int8_t* const o_end = o + out.w * c;
-        for (const uint32_t* x = staged + (row_in_band * p.stride_h + 1) * 2 * kWideColumns; o != o_end;
-             x += x_step, o += c) {
+        const uint32_t* x = staged + (row_in_band * p.stride_h + 1) * 2 * kWideColumns;
+        x = wide_row_pairs<kPath>(x, table, start, scale, stage, c, o, o + (out.w & ~1) * c);
+        if (out.w & 1) {  // the last output of an odd row alone
+          o += (out.w - 1) * c;
           Acc4 acc = start;
           window3x3_wide(x, table, acc);
           o[0] = stage.apply<kPath>(scale[0], acc.a0);
