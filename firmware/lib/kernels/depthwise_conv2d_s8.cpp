@@ -217,10 +217,18 @@ inline void stage_rows_wide(const ConvParams& p, const Dims& in, const int8_t* i
     const int8_t* src = image + (iy * in.w + ix_lo - p.pad_left) * in.c + c0;
     uint32_t* dst = staged + 2 * ix_lo;
     uint32_t* const dst_end = staged + 2 * ix_hi;
-    for (; dst != dst_end; dst += 2, src += in.c) {
+    if ((ix_hi - ix_lo) & 1) {
       const uint32_t v = dsp::read_u32(src);
       dst[0] = dsp::sxtab16(off, v);
       dst[1] = dsp::sxtab16_ror8(off, v);
+      dst += 2, src += in.c;
+    }
+    for (const int32_t step = in.c; dst != dst_end; dst += 4, src += 2 * step) {  // two columns a step
+      const uint32_t v0 = dsp::read_u32(src), v1 = dsp::read_u32(src + step);
+      dst[0] = dsp::sxtab16(off, v0);
+      dst[1] = dsp::sxtab16_ror8(off, v0);
+      dst[2] = dsp::sxtab16(off, v1);
+      dst[3] = dsp::sxtab16_ror8(off, v1);
     }
     zero_columns(dst_end, columns - ix_hi);
   }
