@@ -49,7 +49,7 @@ struct PatchGeometry {
   const Dims& filter;
   const Dims& out;
   int32_t depth;   // kh * kw * in_c
-  int32_t groups;  // ceil(depth / 4) rounded up to even (the 2 x 2 loop takes two per step)
+  int32_t groups;  // ceil(depth / 4)
 };
 
 /// Expands one pixel's taps whose channels come in whole groups (every 1x1 convolution of the
@@ -173,7 +173,7 @@ void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
 /// tile is at out + p * out_c. An odd last channel is computed twice (its row stands in for the
 /// missing second one) and stored once.
-template <OutputPath kPath>
+template <OutputPath kPath, bool kOddGroups>
 __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t pixels, const PatchGeometry& g,
                                                  const int8_t* filter, const int32_t* bias, const OutputStage& stage,
                                                  uint32_t* filter_pair, int8_t* out) {
@@ -190,7 +190,7 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     int8_t* o = out + oc;
     if (second) {
       while (x != pairs_end) {
-        const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+        const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
         o[0] = stage.apply<kPath>(s0, a.a00);
         o[1] = stage.apply<kPath>(s1, a.a01);
         o[out_c] = stage.apply<kPath>(s0, a.a10);
@@ -199,14 +199,14 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
       }
     } else {
       while (x != pairs_end) {
-        const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+        const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
         o[0] = stage.apply<kPath>(s0, a.a00);
         o[out_c] = stage.apply<kPath>(s0, a.a10);
         o += 2 * out_c;
       }
     }
     if (pixels % 2 != 0) {  // the last pixel, paired with the zero patch
-      const dsp::Acc2x2 a = dsp::smlad_2x2(x, filter_pair, groups, start);
+      const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
       o[0] = stage.apply<kPath>(s0, a.a00);
       if (second) o[1] = stage.apply<kPath>(s1, a.a01);
     }
@@ -223,7 +223,10 @@ void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filte
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
     expand_patches(g, input, first, pixels, tile);
-    tile_all_channels<kPath>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
+    if (g.groups % 2 != 0)
+      tile_all_channels<kPath, true>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
+    else
+      tile_all_channels<kPath, false>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
   }
 }
 
@@ -269,7 +272,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
                  int8_t* output) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
-  const int32_t groups = ((depth + 3) / 4 + 1) / 2 * 2;
+  const int32_t groups = (depth + 3) / 4;
   if (groups > kMaxTiledGroups || !doubled_accumulator_fits(bias, out.c, depth)) {
     conv_reference(p, quant, in, input, filter_dims, filter, bias, out, output);
     return Status::kOk;

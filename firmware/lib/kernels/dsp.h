@@ -163,9 +163,11 @@ struct Acc2x2 {
 /// start[c] plus the dot products of two int16 vectors x0, x1 with two int16 vectors w0, w1, stored
 /// interleaved in groups of four values: x holds per group x0 (2 words) then x1 (2 words), w holds
 /// w0 (2 words) then w1 (2 words), each pair of words being lanes (v0, v2), (v1, v3). `groups` is
-/// even and >= 2; x advances past them. The device loop takes two groups per iteration: per group
+/// >= 1 and odd exactly when kOddGroups; x advances past them. The device loop takes two groups per
+/// iteration, an odd count entering it at its second group: per group
 /// one LDM of the four weight words, two LDRDs of patch words, eight SMLADs (GCC does not form LDM
 /// from C, and without it the 2 x 2 block runs out of registers).
+template <bool kOddGroups>
 __attribute__((always_inline)) inline Acc2x2 smlad_2x2(const uint32_t*& x, const uint32_t* w, int32_t groups,
                                                        const int32_t* start) {
   int32_t a00, a01, a10, a11;
@@ -183,16 +185,30 @@ __attribute__((always_inline)) inline Acc2x2 smlad_2x2(const uint32_t*& x, const
   "smlad %[a10], r10, r5, %[a10]\n\t"      \
   "smlad %[a11], r9, r6, %[a11]\n\t"       \
   "smlad %[a11], r10, r8, %[a11]\n\t"
-  __asm__ volatile("ldrd %[a00], %[a01], [%[start]]\n\t"
-                   "mov %[a10], %[a00]\n\t"
-                   "mov %[a11], %[a01]\n\t"
-                   "1:\n\t" KERNELS_SMLAD_2X2_GROUP KERNELS_SMLAD_2X2_GROUP
-                   "cmp %[w], %[end]\n\t"
-                   "bne 1b\n\t"
-                   : [x] "+r"(x), [w] "+r"(w), [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10),
-                     [a11] "=&r"(a11)
-                   : [end] "r"(w_end), [start] "r"(start)
-                   : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+  if (!kOddGroups) {
+    __asm__ volatile("ldrd %[a00], %[a01], [%[start]]\n\t"
+                     "mov %[a10], %[a00]\n\t"
+                     "mov %[a11], %[a01]\n\t"
+                     "1:\n\t" KERNELS_SMLAD_2X2_GROUP KERNELS_SMLAD_2X2_GROUP
+                     "cmp %[w], %[end]\n\t"
+                     "bne 1b\n\t"
+                     : [x] "+r"(x), [w] "+r"(w), [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10),
+                       [a11] "=&r"(a11)
+                     : [end] "r"(w_end), [start] "r"(start)
+                     : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+  } else {
+    __asm__ volatile("ldrd %[a00], %[a01], [%[start]]\n\t"
+                     "mov %[a10], %[a00]\n\t"
+                     "mov %[a11], %[a01]\n\t"
+                     "b 2f\n\t"
+                     "1:\n\t" KERNELS_SMLAD_2X2_GROUP "2:\n\t" KERNELS_SMLAD_2X2_GROUP
+                     "cmp %[w], %[end]\n\t"
+                     "bne 1b\n\t"
+                     : [x] "+r"(x), [w] "+r"(w), [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10),
+                       [a11] "=&r"(a11)
+                     : [end] "r"(w_end), [start] "r"(start)
+                     : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+  }
 #undef KERNELS_SMLAD_2X2_GROUP
 #else
   a00 = a10 = start[0];

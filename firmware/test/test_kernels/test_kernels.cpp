@@ -251,10 +251,11 @@ void test_dsp_loads_and_2x2_block() {
   EXPECT_EQ_U32(x[7], p.second);
   const unsigned char bytes[] = {1, 2, 3, 4, 5};
   EXPECT_EQ_U32(0x05040302u, kernels::dsp::read_u32(bytes + 1));
-  for (int32_t groups = 2; groups <= 8; groups += 2) {
+  for (int32_t groups = 1; groups <= 8; ++groups) {
     const uint32_t* cursor = x;
     const int32_t start[2] = {1, 2};
-    const kernels::dsp::Acc2x2 a = kernels::dsp::smlad_2x2(cursor, w, groups, start);
+    const kernels::dsp::Acc2x2 a = groups % 2 != 0 ? kernels::dsp::smlad_2x2<true>(cursor, w, groups, start)
+                                                   : kernels::dsp::smlad_2x2<false>(cursor, w, groups, start);
     EXPECT_TRUE(cursor == x + 4 * groups);
     // Scalar dot products over the lanes: group g of pixel p is words 4g + 2p, 4g + 2p + 1.
     int64_t want[2][2] = {{1, 2}, {1, 2}};
