@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantize.requant import (
+    ADD_LEFT_SHIFT,
+    SOFTMAX_INPUT_INTEGER_BITS,
     INT8_MAX,
     INT8_MIN,
     activation_range,
@@ -33,8 +35,6 @@ from quantize.requant import (
 )
 from quantize.tflite_model import Graph, Operator
 
-ADD_LEFT_SHIFT = 20              # TFLite's int8 ADD scales both inputs by 2^20 before rescaling
-SOFTMAX_INPUT_INTEGER_BITS = 5   # TFLite's kScaledDiffIntegerBits: exp() takes Q5.26
 SOFTMAX_SUM_INTEGER_BITS = 12    # kAccumulationIntegerBits: the sum of exps is Q12.19
 
 

@@ -17,7 +17,13 @@ import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize import blob as fmt
 from quantize import requant
-from quantize.requant import mean_multiplier, quantize_multiplier
+from quantize.requant import (
+    ADD_LEFT_SHIFT,
+    SOFTMAX_INPUT_INTEGER_BITS,
+    SUPPORTED_ACTIVATIONS,
+    mean_multiplier,
+    quantize_multiplier,
+)
 from quantize.errors import UnsupportedModelError
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 
@@ -26,10 +32,7 @@ BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items
 ACTIVATION_NAMES = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                  "MEAN", "RESHAPE", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE (at the output)")
-SOFTMAX_INPUT_INTEGER_BITS = 5  # TFLite's kScaledDiffIntegerBits: exp() works on Q5.26
 FLOAT32 = schema.TensorType.FLOAT32
-SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")
-ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD scales both inputs up by 2^20 before rescaling
 
 
 @dataclass

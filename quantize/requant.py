@@ -19,6 +19,9 @@ import numpy as np
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 INT8_MIN, INT8_MAX = -128, 127
+ADD_LEFT_SHIFT = 20              # TFLite's int8 ADD scales both inputs by 2^20 before rescaling
+SOFTMAX_INPUT_INTEGER_BITS = 5   # TFLite's kScaledDiffIntegerBits: exp() takes Q5.26
+SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")  # fused activations activation_range() knows
 
 
 def round_half_away_from_zero(x: float) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize.errors import UnsupportedModelError
+from quantize.requant import SUPPORTED_ACTIVATIONS
 
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
@@ -27,7 +28,6 @@ _NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": 
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                  "MEAN", "RESHAPE", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
-SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6")
 SUPPORTED_STRIDES = (1, 2)
 
 
