@@ -33,6 +33,15 @@ struct Acc4 {
   int32_t a0, a1, a2, a3;
 };
 
+/// For channels c0..c0+3: their output scales into `scale`, and the accumulators' start, the
+/// bias doubled (the output stage works on doubled accumulators) or 0.
+template <OutputPath kPath>
+inline Acc4 channel_starts(const OutputStage& stage, const int32_t* bias, int32_t c0, ChannelScale scale[4]) {
+  for (int32_t i = 0; i < 4; ++i) scale[i] = stage.channel(c0 + i, kPath);
+  const auto start = [bias, c0](int32_t i) { return bias != nullptr ? 2 * bias[c0 + i] : 0; };
+  return {start(0), start(1), start(2), start(3)};
+}
+
 template <OutputPath kPath>
 void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
                        const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
@@ -43,12 +52,7 @@ void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
   for (int32_t c0 = 0; c0 < channels_by_four; c0 += 4) {
     widen_weights(filter, kh * kw, c, c0, table);
     ChannelScale scale[4];
-    Acc4 start;
-    int32_t* starts[4] = {&start.a0, &start.a1, &start.a2, &start.a3};
-    for (int32_t i = 0; i < 4; ++i) {
-      scale[i] = stage.channel(c0 + i, kPath);
-      *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
-    }
+    Acc4 start = channel_starts<kPath>(stage, bias, c0, scale);
     int8_t* out_pixel = output + c0;
     const auto store = [&](const Acc4& acc) {
       out_pixel[0] = stage.apply<kPath>(scale[0], acc.a0);
@@ -149,12 +153,7 @@ __attribute__((noinline)) void depthwise3x3_by_four(const ConvParams& p, const D
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     widen_weights(filter, 9, c, c0, table);
     ChannelScale scale[4];
-    Acc4 start;
-    int32_t* starts[4] = {&start.a0, &start.a1, &start.a2, &start.a3};
-    for (int32_t i = 0; i < 4; ++i) {
-      scale[i] = stage.channel(c0 + i, kPath);
-      *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
-    }
+    Acc4 start = channel_starts<kPath>(stage, bias, c0, scale);
     for (int32_t b = 0; b < out.n; ++b) {
       const int8_t* image = input + b * in.h * in.w * c;
       for (int32_t oy = 0; oy < out.h; ++oy) {
@@ -339,12 +338,7 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     widen_weights(filter, 9, c, c0, table);
     ChannelScale scale[4];
-    Acc4 start;
-    int32_t* starts[4] = {&start.a0, &start.a1, &start.a2, &start.a3};
-    for (int32_t i = 0; i < 4; ++i) {
-      scale[i] = stage.channel(c0 + i, kPath);
-      *starts[i] = bias != nullptr ? 2 * bias[c0 + i] : 0;
-    }
+    Acc4 start = channel_starts<kPath>(stage, bias, c0, scale);
     for (int32_t b = 0; b < out.n; ++b) {
       const int8_t* image = input + b * in.h * in.w * c;
       for (int32_t oy = 0; oy < out.h; ++oy) {
