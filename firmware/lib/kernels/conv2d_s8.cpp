@@ -170,6 +170,146 @@ void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_
   for (int32_t i = full + (tail != 0); i < groups; ++i) widen(0u, 0u);
 }
 
+/// The widened filter pair ends on a boundary of this many bytes, so the device loop below can tell
+/// the end of a dot product from the low bits of its weight pointer (one LSLS, no end register).
+constexpr uint32_t kFilterPairAlign = 1024;
+constexpr int32_t kMaxPairPassGroups = kFilterPairAlign / 16;  // 16 bytes of filter pair per group
+
+/// One channel pair's pass over every pixel pair of a tile, in the order the device loop loads it.
+struct PairPass {
+  int32_t multiplier0, rounding0, multiplier1, rounding1;  // ChannelScale of channels oc, oc + 1
+  int32_t shift0, shift1;
+  int8_t* out;  // channel oc of the first pixel; advances by two pixels per block
+  int32_t out_c;
+  const uint32_t* filter_pair;  // groups * 4 words ending on a kFilterPairAlign boundary
+  const uint32_t* pairs_end;    // end of the tile's pixel pairs
+  int32_t start[4];             // a 2x2 block's first accumulators: channel oc, oc + 1, oc, oc + 1
+};
+
+#if defined(__ARM_FEATURE_DSP)
+static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed offsets");
+
+// The device loop keeps a whole 2x2 block in the fourteen registers: weights r2-r5 (one LDM per
+// group of four k: channel oc's two words, then oc + 1's), patch r6-r9 (one LDM: first pixel's two
+// words, then the second's), accumulators r10-r12 and lr, patch pointer r0, weight pointer r1. The
+// PairPass lives on the stack, where one LDM brings back the scales after a block and one the
+// next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
+// SMLADs; per block: the output stage of four outputs, six stores and pointer moves, four
+// instructions of set-up. The loop takes two groups per turn; an odd count enters at the second.
+#define KERNELS_PAIR_GROUP            \
+  "ldmia r1!, {r2, r3, r4, r5}\n\t"   \
+  "ldmia r0!, {r6, r7, r8, r9}\n\t"   \
+  "smlad r10, r6, r2, r10\n\t"        \
+  "smlad r10, r7, r3, r10\n\t"        \
+  "smlad r11, r6, r4, r11\n\t"        \
+  "smlad r11, r7, r5, r11\n\t"        \
+  "smlad r12, r8, r2, r12\n\t"        \
+  "smlad r12, r9, r3, r12\n\t"        \
+  "smlad lr, r8, r4, lr\n\t"          \
+  "smlad lr, r9, r5, lr\n\t"
+// OutputStage::fast_output for the four accumulators, kFastRelu (no sign term) and kFast.
+#define KERNELS_PAIR_SCALE_RELU                          \
+  "ldm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"         \
+  "smmlar r10, r10, r2, r3\n\t"                          \
+  "smmlar r12, r12, r2, r3\n\t"                          \
+  "smmlar r11, r11, r4, r5\n\t"                          \
+  "smmlar lr, lr, r4, r5\n\t"
+#define KERNELS_PAIR_SCALE_SIGNED                        \
+  "ldm sp, {r2, r3, r4, r5}\n\t"                         \
+  "add r6, r3, r10, asr #31\n\t"                         \
+  "smmlar r10, r10, r2, r6\n\t"                          \
+  "add r6, r3, r12, asr #31\n\t"                         \
+  "smmlar r12, r12, r2, r6\n\t"                          \
+  "add r6, r5, r11, asr #31\n\t"                         \
+  "smmlar r11, r11, r4, r6\n\t"                          \
+  "add r6, r5, lr, asr #31\n\t"                          \
+  "smmlar lr, lr, r4, r6\n\t"                            \
+  "ldrd r6, r7, [sp, #16]\n\t"                           \
+  "ldrd r8, r9, [sp, #24]\n\t"
+#define KERNELS_PAIR_STORE                               \
+  "asr r10, r10, r6\n\t"                                 \
+  "asr r12, r12, r6\n\t"                                 \
+  "asr r11, r11, r7\n\t"                                 \
+  "asr lr, lr, r7\n\t"                                   \
+  "ssat r10, #8, r10\n\t"                                \
+  "ssat r11, #8, r11\n\t"                                \
+  "ssat r12, #8, r12\n\t"                                \
+  "ssat lr, #8, lr\n\t"                                  \
+  "strb r10, [r8]\n\t"                                   \
+  "strb r11, [r8, #1]\n\t"                               \
+  "add r8, r8, r9\n\t"                                   \
+  "strb r12, [r8]\n\t"                                   \
+  "strb lr, [r8, #1]\n\t"                                \
+  "add r8, r8, r9\n\t"                                   \
+  "str r8, [sp, #24]\n\t"
+#define KERNELS_PAIR_START                               \
+  "add r2, sp, #32\n\t"                                  \
+  "ldm r2, {r1, r3, r10, r11, r12, lr}\n\t"              \
+  "cmp r0, r3\n\t"
+// x in r0, the PairPass in r1 (copied to the stack). ODD_ENTRY jumps into the second group.
+#define KERNELS_PAIR_PASS(ODD_ENTRY, SCALE)                                                   \
+  __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                           \
+                   "sub sp, sp, #56\n\t"                                                       \
+                   "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                           \
+                   "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
+                   "ldm r1, {r2, r3, r4, r5, r6, r7}\n\t"                                      \
+                   "add r8, sp, #32\n\t"                                                       \
+                   "stm r8, {r2, r3, r4, r5, r6, r7}\n\t" KERNELS_PAIR_START                   \
+                   "beq 3f\n\t"                                                                \
+                   "1:\n\t" ODD_ENTRY "4:\n\t" KERNELS_PAIR_GROUP "2:\n\t" KERNELS_PAIR_GROUP  \
+                   "lsls r6, r1, #22\n\t"                                                      \
+                   "bne 4b\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                    \
+                   "bne 1b\n\t"                                                                \
+                   "3:\n\t"                                                                    \
+                   "add sp, sp, #56\n\t"                                                       \
+                   "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
+static_assert(kFilterPairAlign == 1u << (32 - 22), "the LSLS above tests the low 10 bits");
+
+__attribute__((naked, noinline)) void pair_pass_relu_even(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_RELU);
+}
+__attribute__((naked, noinline)) void pair_pass_relu_odd(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS("b 2f\n\t", KERNELS_PAIR_SCALE_RELU);
+}
+__attribute__((naked, noinline)) void pair_pass_signed_even(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_SIGNED);
+}
+__attribute__((naked, noinline)) void pair_pass_signed_odd(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS("b 2f\n\t", KERNELS_PAIR_SCALE_SIGNED);
+}
+#undef KERNELS_PAIR_PASS
+#undef KERNELS_PAIR_START
+#undef KERNELS_PAIR_STORE
+#undef KERNELS_PAIR_SCALE_SIGNED
+#undef KERNELS_PAIR_SCALE_RELU
+#undef KERNELS_PAIR_GROUP
+#endif
+
+/// Every 2x2 block of channels oc, oc + 1 over the tile's pixel pairs from x to pass.pairs_end, on
+/// a fast output path (kFast or kFastRelu) with at most kMaxPairPassGroups groups. The portable
+/// loop is the device loop's twin.
+template <OutputPath kPath, bool kOddGroups>
+void pair_pass(const uint32_t* x, PairPass& pass, int32_t groups) {
+  static_assert(kPath != OutputPath::kReference, "the pair pass has the fast output stage only");
+#if defined(__ARM_FEATURE_DSP)
+  (void)groups;
+  if (kPath == OutputPath::kFastRelu)
+    kOddGroups ? pair_pass_relu_odd(x, &pass) : pair_pass_relu_even(x, &pass);
+  else
+    kOddGroups ? pair_pass_signed_odd(x, &pass) : pair_pass_signed_even(x, &pass);
+#else
+  const ChannelScale s0{pass.multiplier0, pass.shift0, pass.rounding0};
+  const ChannelScale s1{pass.multiplier1, pass.shift1, pass.rounding1};
+  for (int8_t* o = pass.out; x != pass.pairs_end; o += 2 * pass.out_c) {
+    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, pass.filter_pair, groups, pass.start);
+    o[0] = OutputStage::fast_output<kPath>(s0, a.a00);
+    o[1] = OutputStage::fast_output<kPath>(s1, a.a01);
+    o[pass.out_c] = OutputStage::fast_output<kPath>(s0, a.a10);
+    o[pass.out_c + 1] = OutputStage::fast_output<kPath>(s1, a.a11);
+  }
+#endif
+}
+
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
 /// tile is at out + p * out_c. An odd last channel is computed twice (its row stands in for the
 /// missing second one) and stored once.
@@ -188,6 +328,15 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     const int32_t start[2] = {start0, start1};
     const uint32_t* x = tile;
     int8_t* o = out + oc;
+    if constexpr (kPath != OutputPath::kReference) {
+      if (second && groups <= kMaxPairPassGroups) {
+        PairPass pass{s0.multiplier, s0.rounding, s1.multiplier, s1.rounding, s0.shift, s1.shift, o, out_c,
+                      filter_pair, pairs_end, {start0, start1, start0, start1}};
+        pair_pass<kPath, kOddGroups>(x, pass, groups);
+        o += (pairs_end - x) / (groups * 4) * 2 * out_c;
+        x = pairs_end;
+      }
+    }
     if (second) {
       while (x != pairs_end) {
         const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
@@ -216,9 +365,11 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
 template <OutputPath kPath>
 void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const int32_t* bias,
                 const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
-  alignas(8) uint32_t scratch[kScratchWords];
-  uint32_t* const filter_pair = scratch;                // groups * 4 words
-  uint32_t* const tile = scratch + g.groups * 4;        // tile_pixels * groups * 2 words
+  // The filter pair at the end, which is kFilterPairAlign-aligned (see pair_pass).
+  alignas(kFilterPairAlign) uint32_t scratch[kScratchWords];
+  static_assert(kScratchWords * 4 % kFilterPairAlign == 0, "the scratch must end on the alignment");
+  uint32_t* const tile = scratch;                                  // tile_pixels * groups * 2 words
+  uint32_t* const filter_pair = scratch + kScratchWords - g.groups * 4;  // groups * 4 words
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;

@@ -67,6 +67,13 @@ struct OutputStage {
       const int32_t v = multiply_by_quantized_multiplier(acc2 / 2, s.multiplier, s.shift) + output_offset;
       return clamp_to_int8(v, act.min, act.max);
     }
+    return fast_output<kPath>(s, acc2);
+  }
+
+  /// The fast paths' form alone (kFast or kFastRelu); the 1x1 device loop in conv2d_s8.cpp is its
+  /// instruction-for-instruction twin.
+  template <OutputPath kPath>
+  static int8_t fast_output(const ChannelScale& s, int32_t acc2) {
     const int32_t sign = kPath == OutputPath::kFast ? (acc2 >> 31) : 0;  // -1 for negative accumulators
     return static_cast<int8_t>(dsp::ssat8(dsp::smmlar(acc2, s.multiplier, s.rounding + sign) >> s.shift));
   }
