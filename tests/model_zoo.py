@@ -41,6 +41,8 @@ def _conv_models() -> list[ZooModel]:
         (1, 1, "same", "relu6", (6, 6, 32), 24), (3, 2, "same", None, (6, 6, 1), 16),
         (5, 2, "valid", None, (12, 10, 4), 6), (1, 2, "valid", "relu", (8, 8, 5), 3),
         (3, 1, "same", "relu", (1, 9, 3), 4), (3, 1, "same", "relu6", (9, 1, 3), 4),
+        # One-channel inputs whose filter rows are narrower than a word (the row-group patch).
+        (2, 1, "valid", "relu", (7, 6, 1), 5), (4, 2, "same", None, (9, 10, 1), 3),
     ]
     for i, (k, s, pad, act, shape, filters) in enumerate(combos):
         models.append(ZooModel(

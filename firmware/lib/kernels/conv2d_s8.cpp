@@ -48,9 +48,29 @@ struct PatchGeometry {
   const Dims& in;
   const Dims& filter;
   const Dims& out;
-  int32_t depth;   // kh * kw * in_c
-  int32_t groups;  // ceil(depth / 4)
+  int32_t depth;    // kh * kw * in_c
+  int32_t groups;   // ceil(depth / 4), or kh with row_groups
+  bool row_groups;  // one group per filter row (uses_row_groups)
 };
+
+/// A one-channel input (an image's first convolution) with filter rows of at most four taps: the
+/// taps of a filter row are consecutive input bytes, so each row is one group of the patch, read
+/// as one word (the taps past kw meet zero weights), instead of gathering the patch byte by byte.
+/// For 3x3 and 4x4 filters the group count is the same as packing k in order.
+inline bool uses_row_groups(const ConvParams& p, const Dims& in, const Dims& filter) {
+  return in.c == 1 && filter.w <= 4 && p.dilation_w == 1;
+}
+
+/// The word of a row_groups patch whose taps are not all inside the row (border columns): bytes
+/// 0..kw-1 are taps in_x0..in_x0+kw-1, the input zero point where outside.
+inline uint32_t border_row_word(const int8_t* row, int32_t in_x0, int32_t kw, int32_t in_w, uint8_t zero_point) {
+  uint32_t v = 0x01010101u * zero_point;
+  for (int32_t fx = 0; fx < kw; ++fx) {
+    const int32_t ix = in_x0 + fx;
+    if (ix >= 0 && ix < in_w) v = (v & ~(0xFFu << (8 * fx))) | static_cast<uint32_t>(static_cast<uint8_t>(row[ix])) << (8 * fx);
+  }
+  return v;
+}
 
 /// Expands one pixel's taps whose channels come in whole groups (every 1x1 convolution of the
 /// reference models): one word in, two words out, 4 words between groups.
@@ -80,6 +100,30 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   if (pixels % 2 != 0) {
     uint32_t* dst = tile + tile_word(0, pixels, groups);
     for (int32_t i = 0; i < groups; ++i, dst += 4) dst[0] = dst[1] = 0;
+  }
+  if (g.row_groups) {  // group fy of a pixel is one word of input row in_y0 + fy
+    const uint8_t zero_point = static_cast<uint8_t>(-off);
+    int32_t ox = first % out_w, oy = (first / out_w) % out_h, b = first / (out_w * out_h);
+    for (int32_t px = 0; px < pixels; ++px) {
+      const int8_t* const image = input + b * in_h * in_w;
+      const int32_t in_y0 = oy * stride_h - pad_top, in_x0 = ox * stride_w - pad_left;
+      const bool columns_inside = in_x0 >= 0 && in_x0 + 4 <= in_w;  // a whole word inside the row
+      uint32_t* dst = tile + tile_word(0, px, groups);
+      for (int32_t fy = 0, iy = in_y0; fy < kh; ++fy, iy += dilation_h, dst += 4) {
+        uint32_t v = 0x01010101u * zero_point;
+        if (iy >= 0 && iy < in_h) {
+          const int8_t* const row = image + iy * in_w;
+          v = columns_inside ? dsp::read_u32(row + in_x0) : border_row_word(row, in_x0, kw, in_w, zero_point);
+        }
+        dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);  // as expand_words
+        dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
+      }
+      if (++ox == out_w) {
+        ox = 0;
+        if (++oy == out_h) oy = 0, ++b;
+      }
+    }
+    return;
   }
   if (whole_groups && kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 &&
       pad_left == 0 && in_h == out_h && in_w == out_w) {
@@ -156,18 +200,29 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
 }
 
 /// Widens filter rows oc and oc + 1 (w0, w1) into the pair layout, zero-padded to `groups` groups.
+/// One group of four weights of both rows, v0 and v1, widened into pair[0..3].
+inline void widen_group(uint32_t v0, uint32_t v1, uint32_t* pair) {
+  pair[0] = dsp::sxtb16(v0);
+  pair[1] = dsp::sxtb16_ror8(v0);
+  pair[2] = dsp::sxtb16(v1);
+  pair[3] = dsp::sxtb16_ror8(v1);
+}
+
 void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_t groups, uint32_t* pair) {
   const int32_t full = depth / 4, tail = depth % 4;
   const auto widen = [&pair](uint32_t v0, uint32_t v1) {
-    pair[0] = dsp::sxtb16(v0);
-    pair[1] = dsp::sxtb16_ror8(v0);
-    pair[2] = dsp::sxtb16(v1);
-    pair[3] = dsp::sxtb16_ror8(v1);
+    widen_group(v0, v1, pair);
     pair += 4;
   };
   for (const int8_t* const end = w0 + 4 * full; w0 != end; w0 += 4, w1 += 4) widen(dsp::read_u32(w0), dsp::read_u32(w1));
   if (tail != 0) widen(partial_group(w0, tail), partial_group(w1, tail));
   for (int32_t i = full + (tail != 0); i < groups; ++i) widen(0u, 0u);
+}
+
+/// The same for the row_groups layout: filter row fy (kw <= 4 taps) is group fy.
+void widen_filter_pair_rows(const int8_t* w0, const int8_t* w1, int32_t kh, int32_t kw, uint32_t* pair) {
+  for (int32_t fy = 0; fy < kh; ++fy, w0 += kw, w1 += kw, pair += 4)
+    widen_group(partial_group(w0, kw), partial_group(w1, kw), pair);
 }
 
 /// The widened filter pair ends on a boundary of this many bytes, so the device loop below can tell
@@ -322,7 +377,10 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
   for (int32_t oc = 0; oc < out_c; oc += 2) {
     const bool second = oc + 1 < out_c;
     const int32_t oc1 = second ? oc + 1 : oc;
-    widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, filter_pair);
+    if (g.row_groups)
+      widen_filter_pair_rows(filter + oc * depth, filter + oc1 * depth, g.filter.h, g.filter.w, filter_pair);
+    else
+      widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, filter_pair);
     const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
     const int32_t start0 = bias != nullptr ? 2 * bias[oc] : 0, start1 = bias != nullptr ? 2 * bias[oc1] : 0;
     const int32_t start[2] = {start0, start1};
@@ -423,7 +481,8 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
                  int8_t* output) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
-  const int32_t groups = (depth + 3) / 4;
+  const bool row_groups = uses_row_groups(p, in, filter_dims);
+  const int32_t groups = row_groups ? filter_dims.h : (depth + 3) / 4;
   if (groups > kMaxTiledGroups || !doubled_accumulator_fits(bias, out.c, depth)) {
     conv_reference(p, quant, in, input, filter_dims, filter, bias, out, output);
     return Status::kOk;
@@ -435,7 +494,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   const int32_t tiles = (total + fit - 1) / fit;
   int32_t tile_pixels = (total + tiles - 1) / tiles;
   tile_pixels += tile_pixels % 2;
-  const PatchGeometry geometry{p, in, filter_dims, out, depth, groups};
+  const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups};
   const OutputStage stage{quant, p.output_offset, p.act};
   switch (choose_output_path(stage, out.c)) {
     case OutputPath::kFastRelu:
