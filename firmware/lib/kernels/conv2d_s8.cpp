@@ -250,7 +250,8 @@ static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed o
 // PairPass lives on the stack, where one LDM brings back the scales after a block and one the
 // next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
 // SMLADs; per block: the output stage of four outputs, six stores and pointer moves, four
-// instructions of set-up. The loop takes two groups per turn; an odd count enters at the second.
+// instructions of set-up. The loop takes four groups per turn; a count that is not a multiple of
+// four enters at the group that leaves a whole number of turns.
 #define KERNELS_PAIR_GROUP            \
   "ldmia r1!, {r2, r3, r4, r5}\n\t"   \
   "ldmia r0!, {r6, r7, r8, r9}\n\t"   \
@@ -301,37 +302,45 @@ static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed o
   "add r2, sp, #32\n\t"                                  \
   "ldm r2, {r1, r3, r10, r11, r12, lr}\n\t"              \
   "cmp r0, r3\n\t"
-// x in r0, the PairPass in r1 (copied to the stack). ODD_ENTRY jumps into the second group.
-#define KERNELS_PAIR_PASS(ODD_ENTRY, SCALE)                                                   \
-  __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                           \
-                   "sub sp, sp, #56\n\t"                                                       \
-                   "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                           \
-                   "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
-                   "ldm r1, {r2, r3, r4, r5, r6, r7}\n\t"                                      \
-                   "add r8, sp, #32\n\t"                                                       \
-                   "stm r8, {r2, r3, r4, r5, r6, r7}\n\t" KERNELS_PAIR_START                   \
-                   "beq 3f\n\t"                                                                \
-                   "1:\n\t" ODD_ENTRY "4:\n\t" KERNELS_PAIR_GROUP "2:\n\t" KERNELS_PAIR_GROUP  \
-                   "lsls r6, r1, #22\n\t"                                                      \
-                   "bne 4b\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                    \
-                   "bne 1b\n\t"                                                                \
-                   "3:\n\t"                                                                    \
-                   "add sp, sp, #56\n\t"                                                       \
+// x in r0, the PairPass in r1 (copied to the stack). ENTRY jumps to the group that leaves whole
+// turns of four.
+#define KERNELS_PAIR_PASS(ENTRY, SCALE)                                                          \
+  __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
+                   "sub sp, sp, #56\n\t"                                                          \
+                   "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
+                   "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                                 \
+                   "ldm r1, {r2, r3, r4, r5, r6, r7}\n\t"                                         \
+                   "add r8, sp, #32\n\t"                                                          \
+                   "stm r8, {r2, r3, r4, r5, r6, r7}\n\t" KERNELS_PAIR_START                      \
+                   "beq 3f\n\t"                                                                   \
+                   "1:\n\t" ENTRY "4:\n\t" KERNELS_PAIR_GROUP "5:\n\t" KERNELS_PAIR_GROUP         \
+                   "6:\n\t" KERNELS_PAIR_GROUP "7:\n\t" KERNELS_PAIR_GROUP                        \
+                   "lsls r6, r1, #22\n\t"                                                         \
+                   "bne 4b\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                       \
+                   "bne 1b\n\t"                                                                   \
+                   "3:\n\t"                                                                       \
+                   "add sp, sp, #56\n\t"                                                          \
                    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
 static_assert(kFilterPairAlign == 1u << (32 - 22), "the LSLS above tests the low 10 bits");
 
-__attribute__((naked, noinline)) void pair_pass_relu_even(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_RELU);
-}
-__attribute__((naked, noinline)) void pair_pass_relu_odd(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS("b 2f\n\t", KERNELS_PAIR_SCALE_RELU);
-}
-__attribute__((naked, noinline)) void pair_pass_signed_even(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_SIGNED);
-}
-__attribute__((naked, noinline)) void pair_pass_signed_odd(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS("b 2f\n\t", KERNELS_PAIR_SCALE_SIGNED);
-}
+// One device loop per output form and per group count modulo four (the entry of the first turn).
+#define KERNELS_PAIR_PASSES(NAME, SCALE)                                                     \
+  __attribute__((naked, noinline)) void NAME##_0(const uint32_t*, const PairPass*) {         \
+    KERNELS_PAIR_PASS("", SCALE);                                                             \
+  }                                                                                           \
+  __attribute__((naked, noinline)) void NAME##_1(const uint32_t*, const PairPass*) {         \
+    KERNELS_PAIR_PASS("b 7f\n\t", SCALE);                                                     \
+  }                                                                                           \
+  __attribute__((naked, noinline)) void NAME##_2(const uint32_t*, const PairPass*) {         \
+    KERNELS_PAIR_PASS("b 6f\n\t", SCALE);                                                     \
+  }                                                                                           \
+  __attribute__((naked, noinline)) void NAME##_3(const uint32_t*, const PairPass*) {         \
+    KERNELS_PAIR_PASS("b 5f\n\t", SCALE);                                                     \
+  }                                                                                           \
+  void (*const NAME[4])(const uint32_t*, const PairPass*) = {NAME##_0, NAME##_1, NAME##_2, NAME##_3};
+KERNELS_PAIR_PASSES(pair_pass_relu, KERNELS_PAIR_SCALE_RELU)
+KERNELS_PAIR_PASSES(pair_pass_signed, KERNELS_PAIR_SCALE_SIGNED)
+#undef KERNELS_PAIR_PASSES
 #undef KERNELS_PAIR_PASS
 #undef KERNELS_PAIR_START
 #undef KERNELS_PAIR_STORE
@@ -347,11 +356,7 @@ template <OutputPath kPath, bool kOddGroups>
 void pair_pass(const uint32_t* x, PairPass& pass, int32_t groups) {
   static_assert(kPath != OutputPath::kReference, "the pair pass has the fast output stage only");
 #if defined(__ARM_FEATURE_DSP)
-  (void)groups;
-  if (kPath == OutputPath::kFastRelu)
-    kOddGroups ? pair_pass_relu_odd(x, &pass) : pair_pass_relu_even(x, &pass);
-  else
-    kOddGroups ? pair_pass_signed_odd(x, &pass) : pair_pass_signed_even(x, &pass);
+  (kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)[groups % 4](x, &pass);
 #else
   const ChannelScale s0{pass.multiplier0, pass.shift0, pass.rounding0};
   const ChannelScale s1{pass.multiplier1, pass.shift1, pass.rounding1};
