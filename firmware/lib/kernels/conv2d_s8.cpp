@@ -107,6 +107,16 @@ void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) 
 }
 #endif
 
+/// count bytes from src to dst, a word at a time (unaligned word accesses are allowed on the device).
+inline void copy_bytes(const int8_t* src, int32_t count, int8_t* dst) {
+  int32_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const uint32_t v = dsp::read_u32(src + i);
+    std::memcpy(dst + i, &v, sizeof v);
+  }
+  for (; i < count; ++i) dst[i] = src[i];
+}
+
 /// Patches up to this deep whose channels do not come in groups of four (the 3x3 stem on a
 /// one-channel image) are gathered in order first, then widened into the tile like whole groups.
 constexpr int32_t kSmallPatch = 64;
@@ -166,9 +176,6 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
     for (int32_t k = g.depth; k < groups * 4; ++k)  // zero padding of the last group
       for (int32_t px = 0; px < pixels; ++px) set_lane(tile, k, px, groups, 0);
   alignas(4) int8_t patch[kSmallPatch] = {};  // used when `small`
-  int32_t tap_offset[kSmallPatch];             // used when `small`: tap t's offset from the window's corner
-  for (int32_t t = 0; small && t < kh * kw; ++t)
-    tap_offset[t] = ((t / kw) * dilation_h * in_w + (t % kw) * dilation_w) * in_c;
   int32_t ox = first % out_w, oy = (first / out_w) % out_h, b = first / (out_w * out_h);
   for (int32_t px = 0; px < pixels; ++px) {
     const int32_t in_y0 = oy * stride_h - pad_top, in_x0 = ox * stride_w - pad_left;
@@ -184,8 +191,10 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
                                  in_x0 + (kw - 1) * dilation_w < in_w;
       int8_t* dst = patch;
       const int8_t* const window = image + (in_y0 * in_w + in_x0) * in_c;
-      if (window_inside && in_c == 1) {  // the stem of a one-channel image: one byte per tap
-        for (int32_t t = 0; t < kh * kw; ++t) dst[t] = window[tap_offset[t]];
+      if (window_inside && dilation_w == 1) {  // a filter row's taps are kw * in_c consecutive bytes
+        const int32_t row_bytes = kw * in_c;
+        for (int32_t fy = 0; fy < kh; ++fy, dst += row_bytes)
+          copy_bytes(window + fy * dilation_h * in_w * in_c, row_bytes, dst);
       } else {
         for (int32_t fy = 0; fy < kh; ++fy) {
           const int32_t iy = in_y0 + fy * dilation_h;
