@@ -1,7 +1,7 @@
 """The golden reference of the int8 forward pass: numpy, bit-exact with TFLite Micro.
 
 Each op is two plain steps, as in TFLite Micro and in the firmware's kernels:
-- `prepare_<op>(graph, op)` (quantize/prepare.py) derives the op's integer parameters once
+- `prepare.<op>(graph, op)` (quantize/prepare.py) derives the op's integer parameters once
   (per-channel multipliers and shifts, activation clamps, explicit padding) with TFLite's Prepare
   arithmetic; the lowering writes the same parameters into the firmware's blob;
 - `<op>_s8(params, ...)` here is the reference maths on int8 arrays, computed in int64 so that
@@ -15,21 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantize.prepare import (
-    AddParams,
-    ConvParams,
-    FullyConnectedParams,
-    PoolParams,
-    RescaleParams,
-    SoftmaxParams,
-    prepare_add,
-    prepare_conv,
-    prepare_fully_connected,
-    prepare_mean,
-    prepare_pool,
-    prepare_requantize,
-    prepare_softmax,
-)
+from quantize import prepare
 from quantize.requant import (
     INT8_MAX,
     INT8_MIN,
@@ -66,7 +52,7 @@ def windows(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int, pad_t
 
 # -- CONV_2D and DEPTHWISE_CONV_2D ---------------------------------------------------------------
 
-def requantize_accumulators(p: ConvParams, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+def requantize_accumulators(p: prepare.ConvParams, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """acc [..., C] int64 -> int8: add the bias, rescale per channel, add the output zero point, clamp."""
     if bias is not None:
         acc = acc + bias.astype(np.int64).reshape(-1)
@@ -74,7 +60,7 @@ def requantize_accumulators(p: ConvParams, acc: np.ndarray, bias: np.ndarray | N
     return clamp(scaled + p.output_offset, p.act_min, p.act_max)
 
 
-def conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
+def conv2d_s8(p: prepare.ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
               out_hw: tuple[int, int]) -> np.ndarray:
     """x [N, H, W, C_in] int8, filters [C_out, KH, KW, C_in] int8, bias [C_out] int32 or None ->
     [N, out_h, out_w, C_out] int8. acc = sum over the window of filter * (x + input_offset); taps
@@ -86,7 +72,7 @@ def conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarra
     return requantize_accumulators(p, acc, bias)
 
 
-def depthwise_conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
+def depthwise_conv2d_s8(p: prepare.ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
                         out_hw: tuple[int, int]) -> np.ndarray:
     """x [N, H, W, C] int8, filters [1, KH, KW, C] int8 (depth multiplier 1), bias [C] or None ->
     [N, out_h, out_w, C] int8. Each channel is convolved with its own filter."""
@@ -99,7 +85,7 @@ def depthwise_conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias:
 
 # -- FULLY_CONNECTED ------------------------------------------------------------------------------
 
-def fully_connected_s8(p: FullyConnectedParams, x: np.ndarray, weights: np.ndarray,
+def fully_connected_s8(p: prepare.FullyConnectedParams, x: np.ndarray, weights: np.ndarray,
                        bias: np.ndarray | None) -> np.ndarray:
     """x [..., depth] int8 (read as [batches, depth]), weights [units, depth] int8, bias [units]
     or None -> [batches, units] int8."""
@@ -114,7 +100,7 @@ def fully_connected_s8(p: FullyConnectedParams, x: np.ndarray, weights: np.ndarr
 
 # -- ADD ------------------------------------------------------------------------------------------
 
-def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def add_s8(p: prepare.AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise a + b of two int8 tensors of the same shape, each with its own quantization."""
     shifted1 = (a.astype(np.int64) + p.input1_offset) * (1 << p.left_shift)
     shifted2 = (b.astype(np.int64) + p.input2_offset) * (1 << p.left_shift)
@@ -126,11 +112,11 @@ def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- AVERAGE_POOL_2D and MAX_POOL_2D ------------------------------------------------------------
 
-def _pool_windows(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int], fill: int) -> np.ndarray:
+def _pool_windows(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int], fill: int) -> np.ndarray:
     return windows(x, p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left, *out_hw, fill=fill)
 
 
-def average_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+def average_pool_s8(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Mean of the window's in-bounds elements (padding is not counted), rounded half away from
     zero with C's truncating division: (sum +- count/2) / count."""
     total = _pool_windows(p, x.astype(np.int64), out_hw, fill=0).sum(axis=(-2, -1))
@@ -141,7 +127,7 @@ def average_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np
     return clamp(rounded, p.act_min, p.act_max)
 
 
-def max_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+def max_pool_s8(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Maximum of the window's in-bounds elements (padding reads as -128, the reference's start)."""
     best = _pool_windows(p, x, out_hw, fill=INT8_MIN).max(axis=(-2, -1))
     return clamp(best, p.act_min, p.act_max)
@@ -149,7 +135,7 @@ def max_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.nda
 
 # -- MEAN over H and W --------------------------------------------------------------------------
 
-def mean_hw_s8(p: RescaleParams, x: np.ndarray) -> np.ndarray:
+def mean_hw_s8(p: prepare.RescaleParams, x: np.ndarray) -> np.ndarray:
     """x [N, H, W, C] -> [N, C]: (sum - count * input_zero_point) rescaled, plus the output zero point."""
     count = x.shape[1] * x.shape[2]
     total = x.astype(np.int64).sum(axis=(1, 2)) - count * p.input_zero_point
@@ -168,7 +154,7 @@ def reshape_s8(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return x.reshape(shape).copy()
 
 
-def requantize_s8(p: RescaleParams, x: np.ndarray) -> np.ndarray:
+def requantize_s8(p: prepare.RescaleParams, x: np.ndarray) -> np.ndarray:
     """TFLite's QUANTIZE from int8 to int8: a change of scale and zero point."""
     scaled = multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.multiplier, p.shift)
     return clamp(scaled + p.output_zero_point, INT8_MIN, INT8_MAX)
@@ -242,7 +228,7 @@ def reciprocal(sum_of_exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
 
 
-def softmax_s8(p: SoftmaxParams, x: np.ndarray) -> np.ndarray:
+def softmax_s8(p: prepare.SoftmaxParams, x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis; int8 output with scale 1/256 and zero point -128."""
     rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
     diff = rows - rows.max(axis=1, keepdims=True)
@@ -269,27 +255,27 @@ def run_op(graph: Graph, op: Operator, values: dict[int, np.ndarray]) -> np.ndar
 
     name = op.op
     if name == "CONV_2D":
-        return conv2d_s8(prepare_conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
+        return conv2d_s8(prepare.conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
     if name == "DEPTHWISE_CONV_2D":
-        return depthwise_conv2d_s8(prepare_conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
+        return depthwise_conv2d_s8(prepare.conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
     if name == "FULLY_CONNECTED":
-        return fully_connected_s8(prepare_fully_connected(graph, op), arg(0), arg(1), arg(2)).reshape(y.shape)
+        return fully_connected_s8(prepare.fully_connected(graph, op), arg(0), arg(1), arg(2)).reshape(y.shape)
     if name == "ADD":
-        return add_s8(prepare_add(graph, op), arg(0), arg(1))
+        return add_s8(prepare.add(graph, op), arg(0), arg(1))
     if name == "AVERAGE_POOL_2D":
-        return average_pool_s8(prepare_pool(graph, op), arg(0), y.shape[1:3])
+        return average_pool_s8(prepare.pool(graph, op), arg(0), y.shape[1:3])
     if name == "MAX_POOL_2D":
-        return max_pool_s8(prepare_pool(graph, op), arg(0), y.shape[1:3])
+        return max_pool_s8(prepare.pool(graph, op), arg(0), y.shape[1:3])
     if name == "MEAN":
-        return mean_hw_s8(prepare_mean(graph, op), arg(0)).reshape(y.shape)
+        return mean_hw_s8(prepare.mean(graph, op), arg(0)).reshape(y.shape)
     if name == "RESHAPE":
         return reshape_s8(arg(0), y.shape)
     if name == "PAD":
         return pad_s8(arg(0), op.options.paddings, y.zero_point)
     if name == "SOFTMAX":
-        return softmax_s8(prepare_softmax(graph, op), arg(0))
+        return softmax_s8(prepare.softmax(graph, op), arg(0))
     if name == "QUANTIZE":
-        return requantize_s8(prepare_requantize(graph, op), arg(0))
+        return requantize_s8(prepare.requantize(graph, op), arg(0))
     if name == "DEQUANTIZE":
         x = graph.tensor(op.inputs[0])
         return dequantize_s8(arg(0), x.scale, x.zero_point)

@@ -5,6 +5,7 @@ clamps, explicit padding, ADD's rescaling, softmax's input scaling) and the kern
 them. Both consumers of a graph take them from here, so that they cannot drift apart: the golden
 reference (quantize/golden.py) runs its kernels with them, and the lowering (quantize/lower.py)
 writes them into the blob for the firmware's kernels. The arithmetic itself is requant.py's.
+Functions are named after the op and called through the module: prepare.conv(graph, op).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ConvParams:
     act_max: int
 
 
-def prepare_conv(graph: Graph, op: Operator) -> ConvParams:
+def conv(graph: Graph, op: Operator) -> ConvParams:
     """TFLite's PopulateConvolutionQuantizationParams: for each output channel c the multiplier of
     input_scale * filter_scale[c] / output_scale, in double precision."""
     x, w, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -81,7 +82,7 @@ class FullyConnectedParams:
     act_max: int
 
 
-def prepare_fully_connected(graph: Graph, op: Operator) -> FullyConnectedParams:
+def fully_connected(graph: Graph, op: Operator) -> FullyConnectedParams:
     """Per-tensor weights: TFLite's GetQuantizedConvolutionMultipler multiplies the two scales in
     float32 before dividing in double. Per-channel weights: as convolutions, in double."""
     x, w, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -114,7 +115,7 @@ class AddParams:
     act_max: int
 
 
-def prepare_add(graph: Graph, op: Operator) -> AddParams:
+def add(graph: Graph, op: Operator) -> AddParams:
     """TFLite's int8 ADD Prepare: both inputs are scaled to twice the larger input scale, in
     units 2^20 finer, summed, and scaled to the output."""
     a, b, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -141,7 +142,7 @@ class PoolParams:
     act_max: int
 
 
-def prepare_pool(graph: Graph, op: Operator) -> PoolParams:
+def pool(graph: Graph, op: Operator) -> PoolParams:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     o = op.options
     act_min, act_max = activation_range(o.activation, y.scale, y.zero_point)
@@ -164,12 +165,12 @@ class RescaleParams:
     shift: int
 
 
-def prepare_mean(graph: Graph, op: Operator) -> RescaleParams:
+def mean(graph: Graph, op: Operator) -> RescaleParams:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     return RescaleParams(x.zero_point, y.zero_point, *mean_multiplier(x.scale / y.scale, x.shape[1] * x.shape[2]))
 
 
-def prepare_requantize(graph: Graph, op: Operator) -> RescaleParams:
+def requantize(graph: Graph, op: Operator) -> RescaleParams:
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     return RescaleParams(x.zero_point, y.zero_point, *quantize_multiplier(x.scale / y.scale))
 
@@ -183,7 +184,7 @@ class SoftmaxParams:
     diff_min: int
 
 
-def prepare_softmax(graph: Graph, op: Operator) -> SoftmaxParams:
+def softmax(graph: Graph, op: Operator) -> SoftmaxParams:
     """TFLite's PreprocessSoftmaxScaling (beta * input_scale as a Q5.26 multiplier greater than
     one) and CalculateInputRadius (differences below -radius give exp() = 0)."""
     x = graph.tensor(op.inputs[0])
