@@ -1,10 +1,11 @@
 """The golden reference of the int8 forward pass: numpy, bit-exact with TFLite Micro.
 
 Each op is two plain steps, as in TFLite Micro and in the firmware's kernels:
-- `prepare_<op>(graph, op)` derives the op's integer parameters once (per-channel multipliers and
-  shifts, activation clamps, explicit padding), with TFLite's Prepare arithmetic;
-- `<op>_s8(params, ...)` is the reference maths on int8 arrays, computed in int64 so that nothing
-  overflows before the requantization (quantize/requant.py).
+- `prepare.<op>(graph, op)` (quantize/prepare.py) derives the op's integer parameters once
+  (per-channel multipliers and shifts, activation clamps, explicit padding) with TFLite's Prepare
+  arithmetic; the lowering writes the same parameters into the firmware's blob;
+- `<op>_s8(params, ...)` here is the reference maths on int8 arrays, computed in int64 so that
+  nothing overflows before the requantization (quantize/requant.py).
 `run_forward` executes a parsed graph (quantize/tflite_model.py) on one int8 input and returns the
 value of every tensor. Layouts are TFLite's: activations [N, H, W, C], conv filters
 [C_out, KH, KW, C_in], depthwise filters [1, KH, KW, C], fully-connected weights [units, depth].
@@ -12,23 +13,15 @@ value of every tensor. Layouts are TFLite's: activations [N, H, W, C], conv filt
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
+from quantize import prepare
 from quantize.requant import (
-    ADD_LEFT_SHIFT,
-    SOFTMAX_INPUT_INTEGER_BITS,
     INT8_MAX,
     INT8_MIN,
-    activation_range,
-    mean_multiplier,
     INT32_MAX,
+    SOFTMAX_INPUT_INTEGER_BITS,
     multiply_by_quantized_multiplier,
-    quantize_multiplier,
-    quantize_multipliers,
-    round_half_away_from_zero,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
     saturating_rounding_multiply_by_pot,
@@ -38,15 +31,7 @@ from quantize.tflite_model import Graph, Operator
 SOFTMAX_SUM_INTEGER_BITS = 12    # kAccumulationIntegerBits: the sum of exps is Q12.19
 
 
-# -- Prepare arithmetic shared by several ops ----------------------------------------------------
-
-def leading_padding(padding: str, in_size: int, filter_size: int, stride: int, out_size: int) -> int:
-    """TFLite's ComputePaddingHeightWidth for one dimension: the padding before the first row
-    (SAME puts the odd extra row after); 0 for VALID."""
-    if padding != "SAME":
-        return 0
-    return max(((out_size - 1) * stride + filter_size - in_size) // 2, 0)
-
+# -- window arithmetic shared by several kernels -------------------------------------------------
 
 def clamp(values: np.ndarray, low: int, high: int) -> np.ndarray:
     return np.clip(values, low, high).astype(np.int8)
@@ -67,40 +52,7 @@ def windows(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int, pad_t
 
 # -- CONV_2D and DEPTHWISE_CONV_2D ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ConvParams:
-    stride_h: int
-    stride_w: int
-    pad_top: int
-    pad_left: int
-    input_offset: int         # -input zero point
-    output_offset: int        # output zero point
-    multipliers: np.ndarray   # int64 [C_out]
-    shifts: np.ndarray        # int64 [C_out]
-    act_min: int
-    act_max: int
-
-
-def prepare_conv(graph: Graph, op: Operator) -> ConvParams:
-    """TFLite's PopulateConvolutionQuantizationParams: for each output channel c the multiplier of
-    input_scale * filter_scale[c] / output_scale, in double precision."""
-    x, w, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    opts = op.options
-    c_out = y.shape[3]
-    filter_scales = w.quantization.scales.astype(np.float64)
-    if len(filter_scales) == 1:
-        filter_scales = np.repeat(filter_scales, c_out)
-    multipliers, shifts = quantize_multipliers(np.float64(x.scale) * filter_scales / np.float64(y.scale))
-    kh, kw = w.shape[1], w.shape[2]
-    act_min, act_max = activation_range(opts.activation, y.scale, y.zero_point)
-    return ConvParams(
-        opts.stride_h, opts.stride_w,
-        leading_padding(opts.padding, x.shape[1], kh, opts.stride_h, y.shape[1]),
-        leading_padding(opts.padding, x.shape[2], kw, opts.stride_w, y.shape[2]),
-        -x.zero_point, y.zero_point, multipliers, shifts, act_min, act_max)
-
-
-def requantize_accumulators(p: ConvParams, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+def requantize_accumulators(p: prepare.ConvParams, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """acc [..., C] int64 -> int8: add the bias, rescale per channel, add the output zero point, clamp."""
     if bias is not None:
         acc = acc + bias.astype(np.int64).reshape(-1)
@@ -108,7 +60,7 @@ def requantize_accumulators(p: ConvParams, acc: np.ndarray, bias: np.ndarray | N
     return clamp(scaled + p.output_offset, p.act_min, p.act_max)
 
 
-def conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
+def conv2d_s8(p: prepare.ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
               out_hw: tuple[int, int]) -> np.ndarray:
     """x [N, H, W, C_in] int8, filters [C_out, KH, KW, C_in] int8, bias [C_out] int32 or None ->
     [N, out_h, out_w, C_out] int8. acc = sum over the window of filter * (x + input_offset); taps
@@ -120,7 +72,7 @@ def conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarra
     return requantize_accumulators(p, acc, bias)
 
 
-def depthwise_conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
+def depthwise_conv2d_s8(p: prepare.ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
                         out_hw: tuple[int, int]) -> np.ndarray:
     """x [N, H, W, C] int8, filters [1, KH, KW, C] int8 (depth multiplier 1), bias [C] or None ->
     [N, out_h, out_w, C] int8. Each channel is convolved with its own filter."""
@@ -133,33 +85,7 @@ def depthwise_conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias:
 
 # -- FULLY_CONNECTED ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FullyConnectedParams:
-    input_offset: int
-    filter_offset: int
-    output_offset: int
-    multipliers: np.ndarray   # int64 [units] (all equal for per-tensor weights)
-    shifts: np.ndarray
-    act_min: int
-    act_max: int
-
-
-def prepare_fully_connected(graph: Graph, op: Operator) -> FullyConnectedParams:
-    """Per-tensor weights: TFLite's GetQuantizedConvolutionMultipler multiplies the two scales in
-    float32 before dividing in double. Per-channel weights: as convolutions, in double."""
-    x, w, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    units = w.shape[0]
-    if w.quantization.per_channel:
-        reals = np.float64(x.scale) * w.quantization.scales.astype(np.float64) / np.float64(y.scale)
-    else:
-        product = float(np.float32(x.scale) * np.float32(w.scale))
-        reals = np.full(units, product / float(y.scale))
-    multipliers, shifts = quantize_multipliers(reals)
-    act_min, act_max = activation_range(op.options.activation, y.scale, y.zero_point)
-    return FullyConnectedParams(-x.zero_point, -w.zero_point, y.zero_point, multipliers, shifts, act_min, act_max)
-
-
-def fully_connected_s8(p: FullyConnectedParams, x: np.ndarray, weights: np.ndarray,
+def fully_connected_s8(p: prepare.FullyConnectedParams, x: np.ndarray, weights: np.ndarray,
                        bias: np.ndarray | None) -> np.ndarray:
     """x [..., depth] int8 (read as [batches, depth]), weights [units, depth] int8, bias [units]
     or None -> [batches, units] int8."""
@@ -174,36 +100,7 @@ def fully_connected_s8(p: FullyConnectedParams, x: np.ndarray, weights: np.ndarr
 
 # -- ADD ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class AddParams:
-    input1_offset: int
-    input2_offset: int
-    output_offset: int
-    left_shift: int
-    input1_multiplier: int
-    input1_shift: int
-    input2_multiplier: int
-    input2_shift: int
-    output_multiplier: int
-    output_shift: int
-    act_min: int
-    act_max: int
-
-
-def prepare_add(graph: Graph, op: Operator) -> AddParams:
-    """TFLite's int8 ADD Prepare: both inputs are scaled to twice the larger input scale, in
-    units 2^20 finer, summed, and scaled to the output."""
-    a, b, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    twice_max = 2.0 * max(a.scale, b.scale)
-    m1, s1 = quantize_multiplier(a.scale / twice_max)
-    m2, s2 = quantize_multiplier(b.scale / twice_max)
-    mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * y.scale))
-    act_min, act_max = activation_range(op.options.activation, y.scale, y.zero_point)
-    return AddParams(-a.zero_point, -b.zero_point, y.zero_point, ADD_LEFT_SHIFT, m1, s1, m2, s2, mo, so,
-                     act_min, act_max)
-
-
-def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def add_s8(p: prepare.AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise a + b of two int8 tensors of the same shape, each with its own quantization."""
     shifted1 = (a.astype(np.int64) + p.input1_offset) * (1 << p.left_shift)
     shifted2 = (b.astype(np.int64) + p.input2_offset) * (1 << p.left_shift)
@@ -215,33 +112,11 @@ def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- AVERAGE_POOL_2D and MAX_POOL_2D ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PoolParams:
-    stride_h: int
-    stride_w: int
-    filter_h: int
-    filter_w: int
-    pad_top: int
-    pad_left: int
-    act_min: int
-    act_max: int
-
-
-def prepare_pool(graph: Graph, op: Operator) -> PoolParams:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    o = op.options
-    act_min, act_max = activation_range(o.activation, y.scale, y.zero_point)
-    return PoolParams(o.stride_h, o.stride_w, o.filter_h, o.filter_w,
-                      leading_padding(o.padding, x.shape[1], o.filter_h, o.stride_h, y.shape[1]),
-                      leading_padding(o.padding, x.shape[2], o.filter_w, o.stride_w, y.shape[2]),
-                      act_min, act_max)
-
-
-def _pool_windows(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int], fill: int) -> np.ndarray:
+def _pool_windows(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int], fill: int) -> np.ndarray:
     return windows(x, p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left, *out_hw, fill=fill)
 
 
-def average_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+def average_pool_s8(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Mean of the window's in-bounds elements (padding is not counted), rounded half away from
     zero with C's truncating division: (sum +- count/2) / count."""
     total = _pool_windows(p, x.astype(np.int64), out_hw, fill=0).sum(axis=(-2, -1))
@@ -252,7 +127,7 @@ def average_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np
     return clamp(rounded, p.act_min, p.act_max)
 
 
-def max_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+def max_pool_s8(p: prepare.PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Maximum of the window's in-bounds elements (padding reads as -128, the reference's start)."""
     best = _pool_windows(p, x, out_hw, fill=INT8_MIN).max(axis=(-2, -1))
     return clamp(best, p.act_min, p.act_max)
@@ -260,21 +135,7 @@ def max_pool_s8(p: PoolParams, x: np.ndarray, out_hw: tuple[int, int]) -> np.nda
 
 # -- MEAN over H and W --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MeanParams:
-    input_zero_point: int
-    output_zero_point: int
-    multiplier: int   # of input_scale / output_scale / count
-    shift: int
-
-
-def prepare_mean(graph: Graph, op: Operator) -> MeanParams:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    multiplier, shift = mean_multiplier(x.scale / y.scale, x.shape[1] * x.shape[2])
-    return MeanParams(x.zero_point, y.zero_point, multiplier, shift)
-
-
-def mean_hw_s8(p: MeanParams, x: np.ndarray) -> np.ndarray:
+def mean_hw_s8(p: prepare.RescaleParams, x: np.ndarray) -> np.ndarray:
     """x [N, H, W, C] -> [N, C]: (sum - count * input_zero_point) rescaled, plus the output zero point."""
     count = x.shape[1] * x.shape[2]
     total = x.astype(np.int64).sum(axis=(1, 2)) - count * p.input_zero_point
@@ -293,21 +154,7 @@ def reshape_s8(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return x.reshape(shape).copy()
 
 
-@dataclass(frozen=True)
-class RequantizeParams:
-    input_zero_point: int
-    output_zero_point: int
-    multiplier: int
-    shift: int
-
-
-def prepare_requantize(graph: Graph, op: Operator) -> RequantizeParams:
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    multiplier, shift = quantize_multiplier(x.scale / y.scale)
-    return RequantizeParams(x.zero_point, y.zero_point, multiplier, shift)
-
-
-def requantize_s8(p: RequantizeParams, x: np.ndarray) -> np.ndarray:
+def requantize_s8(p: prepare.RescaleParams, x: np.ndarray) -> np.ndarray:
     """TFLite's QUANTIZE from int8 to int8: a change of scale and zero point."""
     scaled = multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.multiplier, p.shift)
     return clamp(scaled + p.output_zero_point, INT8_MIN, INT8_MAX)
@@ -319,24 +166,6 @@ def dequantize_s8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 # -- SOFTMAX --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SoftmaxParams:
-    input_multiplier: int
-    input_left_shift: int
-    diff_min: int
-
-
-def prepare_softmax(graph: Graph, op: Operator) -> SoftmaxParams:
-    """TFLite's PreprocessSoftmaxScaling (beta * input_scale as a Q5.26 multiplier greater than
-    one) and CalculateInputRadius (differences below -radius give exp() = 0)."""
-    x = graph.tensor(op.inputs[0])
-    bits = SOFTMAX_INPUT_INTEGER_BITS
-    real = min(float(np.float32(op.options.beta)) * x.scale * (1 << (31 - bits)), (1 << 31) - 1.0)
-    multiplier, left_shift = quantize_multiplier(real)
-    radius = math.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
-    return SoftmaxParams(multiplier, left_shift, -radius)
-
 
 def _mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """Fixed-point product (gemmlowp): the integer bits of the operands add."""
@@ -399,7 +228,7 @@ def reciprocal(sum_of_exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
 
 
-def softmax_s8(p: SoftmaxParams, x: np.ndarray) -> np.ndarray:
+def softmax_s8(p: prepare.SoftmaxParams, x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis; int8 output with scale 1/256 and zero point -128."""
     rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
     diff = rows - rows.max(axis=1, keepdims=True)
@@ -426,27 +255,27 @@ def run_op(graph: Graph, op: Operator, values: dict[int, np.ndarray]) -> np.ndar
 
     name = op.op
     if name == "CONV_2D":
-        return conv2d_s8(prepare_conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
+        return conv2d_s8(prepare.conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
     if name == "DEPTHWISE_CONV_2D":
-        return depthwise_conv2d_s8(prepare_conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
+        return depthwise_conv2d_s8(prepare.conv(graph, op), arg(0), arg(1), arg(2), y.shape[1:3])
     if name == "FULLY_CONNECTED":
-        return fully_connected_s8(prepare_fully_connected(graph, op), arg(0), arg(1), arg(2)).reshape(y.shape)
+        return fully_connected_s8(prepare.fully_connected(graph, op), arg(0), arg(1), arg(2)).reshape(y.shape)
     if name == "ADD":
-        return add_s8(prepare_add(graph, op), arg(0), arg(1))
+        return add_s8(prepare.add(graph, op), arg(0), arg(1))
     if name == "AVERAGE_POOL_2D":
-        return average_pool_s8(prepare_pool(graph, op), arg(0), y.shape[1:3])
+        return average_pool_s8(prepare.pool(graph, op), arg(0), y.shape[1:3])
     if name == "MAX_POOL_2D":
-        return max_pool_s8(prepare_pool(graph, op), arg(0), y.shape[1:3])
+        return max_pool_s8(prepare.pool(graph, op), arg(0), y.shape[1:3])
     if name == "MEAN":
-        return mean_hw_s8(prepare_mean(graph, op), arg(0)).reshape(y.shape)
+        return mean_hw_s8(prepare.mean(graph, op), arg(0)).reshape(y.shape)
     if name == "RESHAPE":
         return reshape_s8(arg(0), y.shape)
     if name == "PAD":
         return pad_s8(arg(0), op.options.paddings, y.zero_point)
     if name == "SOFTMAX":
-        return softmax_s8(prepare_softmax(graph, op), arg(0))
+        return softmax_s8(prepare.softmax(graph, op), arg(0))
     if name == "QUANTIZE":
-        return requantize_s8(prepare_requantize(graph, op), arg(0))
+        return requantize_s8(prepare.requantize(graph, op), arg(0))
     if name == "DEQUANTIZE":
         x = graph.tensor(op.inputs[0])
         return dequantize_s8(arg(0), x.scale, x.zero_point)

@@ -203,7 +203,7 @@ def parse_tflite(tflite: bytes) -> Graph:
         if name not in SUPPORTED_OPS:
             raise UnsupportedModelError(
                 f"operator {index} is {name}, which mcutrain does not implement "
-                f"(supported ops: {', '.join(SUPPORTED_OPS)})")
+                f"(supported: {', '.join(SUPPORTED_OPS)})")
         op_inputs = tuple(int(i) for i in (raw.inputs if raw.inputs is not None else []))
         op_outputs = tuple(int(i) for i in (raw.outputs if raw.outputs is not None else []))
         try:
@@ -339,6 +339,10 @@ def _require_same_quantization(graph: Graph, a: int, b: int) -> None:
 def _validate(graph: Graph, op: Operator) -> None:
     """Tensor types and shapes the reference kernels assume (the options were checked on reading)."""
     name, opts = op.op, op.options
+    for i in op.inputs + op.outputs:  # the blob's tensor records have four dimensions
+        if i >= 0 and len(graph.tensor(i).shape) > 4:
+            raise UnsupportedModelError(
+                f"tensor '{graph.tensor(i).name}' of rank {len(graph.tensor(i).shape)} (supported: at most 4)")
     if name == "QUANTIZE":
         source = graph.tensor(op.inputs[0]).dtype
         if source == "float32" and op.inputs[0] == graph.inputs[0]:
