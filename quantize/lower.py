@@ -65,14 +65,14 @@ def _pack(layout: struct.Struct, params) -> bytes:
 
 
 class _Lowering:
-    def __init__(self, graph: Graph, name: str, fuse: bool = False):
+    def __init__(self, graph: Graph, name: str, fuse: int = 0):
         self.graph = graph
         self.builder = fmt.BlobBuilder(name)
         self.blob_index: dict[int, int] = {}   # TFLite tensor index -> blob tensor index
         self.aliases: dict[int, int] = {}      # RESHAPE output -> the tensor whose bytes it shares
         self.op_names: list[str] = []
         self.macs: list[int] = []
-        self.fuse = fuse
+        self.fuse = fuse  # how many of the graph's inverted-residual blocks, from the first, run fused
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
 
     # tensors
@@ -98,7 +98,7 @@ class _Lowering:
         # (mcutrain_datasets.preprocess quantizes the input; logits are read as int8): the
         # device's input and output are the int8 tensors inside them.
         model_input, model_output = g.int8_input, g.int8_output
-        blocks = find_blocks(g) if self.fuse else []
+        blocks = find_blocks(g)[:self.fuse]
         block_at = {b.members[-1]: b for b in blocks}  # emitted where its last member was
         fused_members = {i for b in blocks for i in b.members}
         for op in g.operators:
@@ -295,13 +295,19 @@ def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = A
     UnsupportedModelError naming the op at fault.
 
     stream: "none" runs every op on whole tensors; "all" row-streams every inverted-residual
-    block; "auto" (default) streams only when the whole-tensor plan needs more than `budget`
-    bytes of arena, so small models keep one blob op per TFLite op.
+    block; "auto" (default) row-streams the fewest leading blocks (the early, large ones) that
+    bring the plan within `budget` bytes of arena, or all of them if none does, so small models
+    keep one blob op per TFLite op and the blocks that fit whole run on whole tensors, which is
+    faster (a fused block calls its kernels row by row).
     """
     if stream not in STREAM_POLICIES:
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
     graph = parse_tflite(tflite)
-    lowered = _Lowering(graph, name, fuse=stream == "all").run()
-    if stream == "auto" and lowered.plan.arena_size > budget:
-        lowered = _Lowering(graph, name, fuse=True).run()
+    blocks = len(find_blocks(graph))
+    if stream != "auto":
+        return _Lowering(graph, name, fuse=blocks if stream == "all" else 0).run()
+    for fused in range(blocks + 1):
+        lowered = _Lowering(graph, name, fuse=fused).run()
+        if lowered.plan.arena_size <= budget:
+            return lowered
     return lowered

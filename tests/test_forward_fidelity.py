@@ -18,6 +18,7 @@ import pytest
 
 from host_tools import project
 from host_tools.model_runner import ModelRunner, runner_flags
+from quantize.blocks import find_blocks
 from quantize.golden import run_output
 from quantize.lower import lower_tflite
 from quantize.models import load_reference_model
@@ -107,6 +108,11 @@ def test_mbv2_inference_plans_at_most_128_kb_of_arena(cases):
     assert lowered.plan.arena_size <= 128 * 1024
     assert "INVERTED_RESIDUAL" in lowered.op_names
     assert "INVERTED_RESIDUAL" not in cases["ref"].lowered.op_names  # small models stay unfused
+    # Only the leading blocks the budget needs are streamed; the rest run faster on whole tensors.
+    blocks = len(find_blocks(parse_tflite(cases["mbv2-w0.35-128"].tflite)))
+    fused = lowered.op_names.count("INVERTED_RESIDUAL")
+    assert 0 < fused < blocks
+    assert lower_tflite(cases["mbv2-w0.35-128"].tflite, "mbv2", stream="none").plan.arena_size > 128 * 1024
 
 
 @pytest.mark.slow
