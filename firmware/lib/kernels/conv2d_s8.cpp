@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "conv2d_one_channel.h"
 #include "dsp.h"
 #include "output_stage.h"
 #include "requantize.h"
@@ -562,7 +563,11 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   tile_pixels += tile_pixels % 2;
   const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups};
   const OutputStage stage{quant, p.output_offset, p.act};
-  switch (choose_output_path(stage, out.c)) {
+  const OutputPath path = choose_output_path(stage, out.c);
+  if (filter_dims.h == 3 && filter_dims.w == 3 &&
+      conv2d_one_channel_3x3(p, stage, path, in, input, filter, bias, out, output))
+    return Status::kOk;
+  switch (path) {
     case OutputPath::kFastRelu:
       conv_tiled<OutputPath::kFastRelu>(geometry, input, filter, bias, stage, tile_pixels, output);
       break;

@@ -1,0 +1,17 @@
+// CONV_2D of a one-channel input with a 3x3 filter (an image's first layer, like ref's stem): each
+// output channel is a 3x3 window over the same image, so the patch-matrix path of conv2d_s8.cpp
+// (depth 9 padded to 12, a patch per pixel) does more work than the layer has. Used by conv2d_s8.
+#pragma once
+
+#include "conv2d_s8.h"
+#include "output_stage.h"
+
+namespace kernels {
+
+/// The layer on `path` (kFast or kFastRelu) when it is a one-channel 3x3 convolution with dilation
+/// 1 and stride_w 1 whose rows fit the staging; false, having written nothing, otherwise.
+bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
+                            const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
+                            int8_t* output);
+
+}  // namespace kernels
