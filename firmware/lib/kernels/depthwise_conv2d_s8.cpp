@@ -365,6 +365,387 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
   }
 }
 
+/// The fast 3x3 path (kFast / kFastRelu outputs, stride_w 1 or 2) works on one channel at a time,
+/// so that SMLAD can pair two taps of that channel: the input rows a band of output rows reads are
+/// staged per channel as int16 (offset added, 0 where the window hangs over the padding), so a word
+/// at even column j holds the pair (s[j], s[j+1]). With W01 = (w0, w1) and W12 = (w1, w2) of a
+/// filter row, doubled:
+///   stride 1, P_j = word at column j:  out[x]   = SMLAD(P_x, W01)   + SMLABT(P_x+2, W12)
+///                                      out[x+1] = SMLATB(P_x, W01)  + SMLAD(P_x+2, W12)
+///   stride 2, Q_k = word at column 2k: out[x]   = SMLAD(Q_x, W01)   + SMLABT(Q_x+1, W12)
+/// so four outputs of a filter row take two or three loads of input, one of weights and eight
+/// multiplies for twelve MACs, and along a row of one channel the output constants are a fixed
+/// (multiplier, rounding, shift) for four outputs at a time. Staging four channels at a time
+/// transposes NHWC words into the four channels' rows: two columns take two loads, four SXTAB16,
+/// four PKH and four stores.
+constexpr int32_t kPairPitch = 36;                 // int16 columns per staged row
+constexpr int32_t kPairPitchWords = kPairPitch / 2;
+constexpr int32_t kPairRows = 16;                  // staged rows per channel
+constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.5 KB of stack
+constexpr int32_t kPairTableWords = 16;
+
+/// Per channel: W01, W12 of filter rows 0..2 (doubled), multiplier, rounding, shift, the doubled
+/// bias twice (one LDRD starts two accumulators), a spare word, then the row steps pair_rows reads
+/// (set by pair_steps).
+template <OutputPath kPath>
+void pair_table(const OutputStage& stage, const int8_t* filter, const int32_t* bias, int32_t c, int32_t ch,
+                uint32_t* table) {
+  for (int32_t r = 0; r < 3; ++r) {
+    const int32_t w0 = filter[3 * r * c + ch], w1 = filter[(3 * r + 1) * c + ch], w2 = filter[(3 * r + 2) * c + ch];
+    table[2 * r] = dsp::pack(2 * w0, 2 * w1);
+    table[2 * r + 1] = dsp::pack(2 * w1, 2 * w2);
+  }
+  const ChannelScale s = stage.channel(ch, kPath);
+  table[6] = static_cast<uint32_t>(s.multiplier);
+  table[7] = static_cast<uint32_t>(s.rounding);
+  table[8] = static_cast<uint32_t>(s.shift);
+  table[9] = table[10] = static_cast<uint32_t>(bias != nullptr ? 2 * bias[ch] : 0);
+  table[11] = 0;
+}
+
+/// The row steps of pair_table, in bytes: of x (to the next row's first window), of o (from past
+/// the row's groups to the next row's first output), of the groups' end; then the last row's end,
+/// which pair_rows sets.
+inline void pair_steps(int32_t x_step, int32_t o_step, int32_t end_step, uint32_t* table) {
+  table[12] = static_cast<uint32_t>(x_step);
+  table[13] = static_cast<uint32_t>(o_step);
+  table[14] = static_cast<uint32_t>(end_step);
+  table[15] = 0;
+}
+
+/// Columns 2m, 2m+1 of four channels from their two NHWC words v0, v1: the (c0, c2) and (c1, c3)
+/// lanes of each, offset, regrouped into one word per channel (channel k's at d[k * channel_words]).
+__attribute__((always_inline)) inline void stage_word(uint32_t* d, uint32_t v0, uint32_t v1, uint32_t off) {
+  const uint32_t e0 = dsp::sxtab16(off, v0), e1 = dsp::sxtab16(off, v1);
+  const uint32_t o0 = dsp::sxtab16_ror8(off, v0), o1 = dsp::sxtab16_ror8(off, v1);
+  d[0] = dsp::pkhbt_lsl16(e0, e1);
+  d[kPairChannelWords] = dsp::pkhbt_lsl16(o0, o1);
+  d[2 * kPairChannelWords] = dsp::pkhtb_asr16(e1, e0);
+  d[3 * kPairChannelWords] = dsp::pkhtb_asr16(o1, o0);
+}
+
+/// Zeroes words [0, n) of four channels' staged rows at d.
+inline void zero_words(uint32_t* d, int32_t n) {
+  for (uint32_t* const end = d + n; d != end; ++d) {
+    d[0] = 0;
+    d[kPairChannelWords] = 0;
+    d[2 * kPairChannelWords] = 0;
+    d[3 * kPairChannelWords] = 0;
+    dsp::keep_loads_in_order();  // keeps the loop a loop (no memset calls)
+  }
+}
+
+/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 as int16 rows of `need`
+/// (even) columns: channel k's row r at staged[k * kPairChannelWords + r * kPairPitchWords]. A row's
+/// words split, the same way for every row, into: words in the left padding, a word of padding
+/// then the first input column (odd pad_left), words of two input columns, a word of the last
+/// input column then padding, words in the right padding. Padding goes through stage_word as the
+/// zero point (which the offset brings to 0), so edge words cost what inside words do.
+inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
+                        int32_t c0, int32_t need, uint32_t off, uint32_t* staged) {
+  const int32_t c = in.c, words = need / 2;
+  const int32_t j_lo = p.pad_left < need ? p.pad_left : need;  // staged columns [j_lo, j_hi) are inside
+  int32_t j_hi = p.pad_left + in.w;
+  if (j_hi > need) j_hi = need;
+  if (j_hi < j_lo) j_hi = j_lo;
+  const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
+  const int32_t pad_words = j_lo / 2;                    // words in the left padding
+  const bool left_edge = (j_lo & 1) && j_lo < j_hi;  // word pad_words: padding, column j_lo
+  const int32_t m_lo = pad_words + (left_edge ? 1 : 0);
+  int32_t m_hi = j_hi / 2;                           // words [m_lo, m_hi): two input columns
+  if (m_hi < m_lo) m_hi = m_lo;
+  const bool right_edge = (j_hi & 1) && j_hi - 1 >= (left_edge ? j_lo + 1 : j_lo);  // word m_hi: column j_hi - 1, padding
+  const int32_t tail_words = words - m_hi - (right_edge ? 1 : 0);
+  for (int32_t r = 0; r < rows; ++r, staged += kPairPitchWords) {
+    const int32_t iy = iy0 + r;
+    if (iy < 0 || iy >= in.h || j_lo == j_hi) {
+      zero_words(staged, words);
+      continue;
+    }
+    const int8_t* const row = image + (iy * in.w - p.pad_left) * c + c0;  // row + j * c: staged column j
+    zero_words(staged, pad_words);
+    if (left_edge) stage_word(staged + pad_words, zero_point, dsp::read_u32(row + j_lo * c), off);
+    uint32_t* d = staged + m_lo;
+    uint32_t* const d_end = staged + m_hi;
+    for (const int8_t* src = row + 2 * m_lo * c; d != d_end; ++d, src += 2 * c)
+      stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
+    if (right_edge) stage_word(d++, dsp::read_u32(row + (j_hi - 1) * c), zero_point, off);
+    zero_words(d, tail_words);
+  }
+}
+
+/// Rows of output groups of four (at least one group, one row) of one channel: the first row's
+/// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window; then
+/// further rows, each found by the steps in w[12..14], until the row whose groups end at
+/// last_end. w: the channel's pair_table. One asm block on the device (thirteen registers at stride
+/// 1, fourteen at stride 2: the row's pointers, four accumulators, the input and weight words); the
+/// output constants are reloaded per group, and the row steps per row, into the registers the
+/// multiplies have finished with.
+template <OutputPath kPath, int kStride>
+__attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o_end, int8_t* last_end, int32_t c,
+                                         uint32_t* w) {
+  w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
+#if defined(__ARM_FEATURE_DSP)
+  static_assert(kPairPitch == 36, "the offsets below assume staged rows of 72 bytes");
+  int32_t a0, a1, a2, a3;
+  uint32_t p0, p1, p2, v0, v1;
+// One output of a group: requantize accumulator A with the multiplier in v0, rounding in v1,
+// shift in SH (temporary T), as OutputStage::apply; store it at ADDR.
+#define KERNELS_DW_OUT_FAST(A, T, SH, ADDR)     \
+  "add %[" T "], %[v1], %[" A "], asr #31\n\t"  \
+  "smmlar %[" A "], %[" A "], %[v0], %[" T "]\n\t" \
+  "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
+  "ssat %[" A "], #8, %[" A "]\n\t"              \
+  "strb %[" A "], " ADDR "\n\t"
+#define KERNELS_DW_OUT_RELU(A, T, SH, ADDR)     \
+  "smmlar %[" A "], %[" A "], %[v0], %[v1]\n\t"  \
+  "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
+  "ssat %[" A "], #8, %[" A "]\n\t"              \
+  "strb %[" A "], " ADDR "\n\t"
+#define KERNELS_DW_OUT4(OUT, T, SH)                      \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
+  "ldr %[" SH "], [%[w], #32]\n\t"                       \
+  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") \
+  "add %[o], %[o], %[c], lsl #1\n\t"                     \
+  OUT("a2", T, SH, "[%[o]]") OUT("a3", T, SH, "[%[o], %[c]]") \
+  "add %[o], %[o], %[c], lsl #1\n\t"                     \
+  "cmp %[o], %[end]\n\t"                                 \
+  "bne 1b\n\t"                                          \
+  "ldrd %[v0], %[v1], [%[w], #56]\n\t"                  \
+  "cmp %[end], %[v1]\n\t"                               \
+  "beq 2f\n\t"                                          \
+  "add %[end], %[end], %[v0]\n\t"                       \
+  "ldrd %[v0], %[v1], [%[w], #48]\n\t"                  \
+  "add %[x], %[x], %[v0]\n\t"                           \
+  "add %[o], %[o], %[v1]\n\t"                           \
+  "b 1b\n\t"                                            \
+  "2:\n\t"
+  if (kStride == 1) {
+// Filter row at R bytes, weights at W bytes; FIRST: accumulators start from the doubled bias.
+#define KERNELS_DW_S1_FIRST(R, W)                  \
+  "ldrd %[a0], %[a3], [%[w], #36]\n\t"             \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlatb %[a1], %[p0], %[v0], %[a0]\n\t"          \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlad %[a2], %[p1], %[v0], %[a3]\n\t"           \
+  "smlatb %[a3], %[p1], %[v0], %[a3]\n\t"          \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"           \
+  "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v1], %[a3]\n\t"
+#define KERNELS_DW_S1_ROW(R, W, LAST_LOAD)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlatb %[a1], %[p0], %[v0], %[a1]\n\t"          \
+  "smlad %[a2], %[p1], %[v0], %[a2]\n\t"           \
+  "smlatb %[a3], %[p1], %[v0], %[a3]\n\t"          \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"           \
+  LAST_LOAD                                        \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v1], %[a3]\n\t"
+    // rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
+    if (kPath == OutputPath::kFast) {
+      __asm__ volatile("1:\n\t" KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t")
+                           KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]!\n\t")
+                               KERNELS_DW_OUT4(KERNELS_DW_OUT_FAST, "p0", "p1")
+                       : [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                         [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
+                       : [c] "r"(c), [w] "r"(w)
+                       : "cc", "memory");
+    } else {
+      __asm__ volatile("1:\n\t" KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t")
+                           KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]!\n\t")
+                               KERNELS_DW_OUT4(KERNELS_DW_OUT_RELU, "p0", "p1")
+                       : [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                         [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
+                       : [c] "r"(c), [w] "r"(w)
+                       : "cc", "memory");
+    }
+    (void)p2;
+#undef KERNELS_DW_S1_FIRST
+#undef KERNELS_DW_S1_ROW
+  } else {
+#define KERNELS_DW_S2_FIRST(R, W)                  \
+  "ldrd %[a0], %[a3], [%[w], #36]\n\t"             \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a1], %[p1], %[v0], %[a0]\n\t"           \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "ldrd %[p2], %[p0], [%[x], #" #R "+8]\n\t"       \
+  "smlabt %[a1], %[p2], %[v1], %[a1]\n\t"          \
+  "smlad %[a2], %[p2], %[v0], %[a3]\n\t"           \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v0], %[a3]\n\t"           \
+  "ldr %[p1], [%[x], #" #R "+16]\n\t"              \
+  "smlabt %[a3], %[p1], %[v1], %[a3]\n\t"
+#define KERNELS_DW_S2_ROW(R, W, LAST_LOAD)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v0], %[a1]\n\t"           \
+  "ldrd %[p2], %[p0], [%[x], #" #R "+8]\n\t"       \
+  "smlabt %[a1], %[p2], %[v1], %[a1]\n\t"          \
+  "smlad %[a2], %[p2], %[v0], %[a2]\n\t"           \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v0], %[a3]\n\t"           \
+  LAST_LOAD                                        \
+  "smlabt %[a3], %[p1], %[v1], %[a3]\n\t"
+    // rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
+    if (kPath == OutputPath::kFast) {
+      __asm__ volatile("1:\n\t" KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t")
+                           KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]!\n\t")
+                               KERNELS_DW_OUT4(KERNELS_DW_OUT_FAST, "p0", "p2")
+                       : [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                         [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
+                       : [c] "r"(c), [w] "r"(w)
+                       : "cc", "memory");
+    } else {
+      __asm__ volatile("1:\n\t" KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t")
+                           KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]!\n\t")
+                               KERNELS_DW_OUT4(KERNELS_DW_OUT_RELU, "p0", "p2")
+                       : [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                         [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
+                       : [c] "r"(c), [w] "r"(w)
+                       : "cc", "memory");
+    }
+#undef KERNELS_DW_S2_FIRST
+#undef KERNELS_DW_S2_ROW
+  }
+#undef KERNELS_DW_OUT_FAST
+#undef KERNELS_DW_OUT_RELU
+#undef KERNELS_DW_OUT4
+#else
+  // The same sums and output stage, in the device's order (any order gives the same bits).
+  const ChannelScale s{static_cast<int32_t>(w[6]), static_cast<int32_t>(w[8]), static_cast<int32_t>(w[7])};
+  const OutputStage stage{};  // apply<kFast / kFastRelu> reads only the ChannelScale
+  for (;; x += 2 * kStride, o += 4 * c) {
+    if (o == o_end) {  // the row's groups are done
+      if (o_end == last_end) break;
+      o_end += static_cast<int32_t>(w[14]);
+      x += static_cast<int32_t>(w[12]) / 4 - 2 * kStride;  // the loop's step is part of the row step
+      o += static_cast<int32_t>(w[13]) - 4 * c;
+      continue;
+    }
+    int32_t a0 = static_cast<int32_t>(w[9]), a1 = a0, a2 = a0, a3 = a0;
+    for (int32_t r = 0; r < 3; ++r) {
+      const uint32_t* q = x + r * kPairPitchWords;
+      const uint32_t w01 = w[2 * r], w12 = w[2 * r + 1];
+      if (kStride == 1) {
+        a0 = dsp::smlabt(q[1], w12, dsp::smlad(q[0], w01, a0));
+        a1 = dsp::smlad(q[1], w12, dsp::smlatb(q[0], w01, a1));
+        a2 = dsp::smlabt(q[2], w12, dsp::smlad(q[1], w01, a2));
+        a3 = dsp::smlad(q[2], w12, dsp::smlatb(q[1], w01, a3));
+      } else {
+        a0 = dsp::smlabt(q[1], w12, dsp::smlad(q[0], w01, a0));
+        a1 = dsp::smlabt(q[2], w12, dsp::smlad(q[1], w01, a1));
+        a2 = dsp::smlabt(q[3], w12, dsp::smlad(q[2], w01, a2));
+        a3 = dsp::smlabt(q[4], w12, dsp::smlad(q[3], w01, a3));
+      }
+    }
+    o[0] = stage.apply<kPath>(s, a0);
+    o[c] = stage.apply<kPath>(s, a1);
+    o[2 * c] = stage.apply<kPath>(s, a2);
+    o[3 * c] = stage.apply<kPath>(s, a3);
+  }
+#endif
+}
+
+/// How the rows of one layer split into groups of four outputs: every row is rounded up to whole
+/// groups, and a row's extra outputs land on the first pixels of the same channel's next row (NHWC,
+/// c bytes apart), which that row rewrites afterwards. So the rows of a band are one run of groups,
+/// and only the layer's very last row, whose extra outputs would fall outside the output, ends
+/// with a tail. Extra outputs read staged columns past the row's, which hold padding (zeros).
+struct PairGeometry {
+  int32_t groups;  ///< groups per row
+  int32_t need;    ///< staged columns (even) the groups read
+};
+
+inline PairGeometry pair_geometry(int32_t stride_w, int32_t out_w) {
+  const int32_t groups = (out_w + 3) / 4;
+  return {groups, stride_w == 1 ? 4 * groups + 2 : 8 * groups + 2};
+}
+
+/// The group of a row that ends at output `end` (> 0), starting at max(0, end - 4): recomputes
+/// outputs before `end` (same bits) when it can start at a whole staged word, otherwise goes
+/// through a scratch and copies what lies before `end`.
+template <OutputPath kPath, int kStride>
+void pair_tail(const uint32_t* x, int8_t* o, int32_t end, int32_t c, uint32_t* w) {
+  const int32_t ox = end - 4;
+  if (ox >= 0 && (kStride == 2 || (ox & 1) == 0)) {
+    pair_rows<kPath, kStride>(x + ox * kStride / 2, o + ox * c, o + end * c, o + end * c, c, w);
+    return;
+  }
+  const int32_t first = ox < 0 ? 0 : ox + 1;  // stride 1 with odd ox: the next, even, column
+  int8_t scratch[4];
+  pair_rows<kPath, kStride>(x + first * kStride / 2, scratch, scratch + 4, scratch + 4, 1, w);
+  for (int32_t i = first; i < end; ++i) o[i * c] = scratch[i - first];
+}
+
+/// The rows of one channel in a band: rows [0, rows) of the staged channel at x (stride_h staged
+/// rows apart) to the output rows at o (out_w * c bytes apart). `last`: the band ends the layer.
+template <OutputPath kPath, int kStride>
+void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, int32_t out_w, int32_t c,
+                  const PairGeometry& g, bool last, uint32_t* w) {
+  const int32_t row_bytes = out_w * c, span = 4 * g.groups * c;
+  const bool tail = last && 4 * g.groups != out_w;  // the last row's extra outputs have nowhere to go
+  const int32_t full_rows = tail ? rows - 1 : rows;
+  if (full_rows > 0) pair_rows<kPath, kStride>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
+  if (tail) {
+    x += full_rows * stride_h * kPairPitchWords;
+    o += full_rows * row_bytes;
+    if (g.groups > 1) pair_rows<kPath, kStride>(x, o, o + span - 4 * c, o + span - 4 * c, c, w);
+    pair_tail<kPath, kStride>(x, o, out_w, c, w);
+  }
+}
+
+/// Staged columns of the pair path for this layer, or 0 when it does not apply: stride_w 1 or 2,
+/// rows that fit, and at most out_w extra outputs per row (so they land on the next row only).
+inline int32_t pair_path_columns(const ConvParams& p, const Dims& out) {
+  if ((p.stride_w != 1 && p.stride_w != 2) || out.w < 2) return 0;
+  const int32_t need = pair_geometry(p.stride_w, out.w).need;
+  return need <= kPairPitch ? need : 0;
+}
+
+/// 3x3, dilation 1, stride_w 1 or 2, kFast / kFastRelu, channels [0, by_four), four at a time.
+template <OutputPath kPath, int kStride>
+__attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dims& in, const int8_t* input,
+                                                  const int8_t* filter, const int32_t* bias, const Dims& out,
+                                                  const OutputStage& stage, int32_t by_four, int8_t* output) {
+  const int32_t c = in.c;
+  const PairGeometry g = pair_geometry(kStride, out.w);
+  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  alignas(8) uint32_t staged[4 * kPairChannelWords];
+  alignas(8) uint32_t table[4 * kPairTableWords];
+  const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
+  const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
+  for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
+    for (int32_t k = 0; k < 4; ++k) {
+      uint32_t* const w = table + k * kPairTableWords;
+      pair_table<kPath>(stage, filter, bias, c, c0 + k, w);
+      pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, w);
+    }
+    for (int32_t b = 0; b < out.n; ++b) {
+      const int8_t* image = input + b * in.h * in.w * c;
+      for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
+        const int32_t rows = out.h - oy0 < band ? out.h - oy0 : band;
+        const bool last = b == out.n - 1 && oy0 + rows == out.h;
+        stage_pairs(p, in, image, oy0 * p.stride_h - p.pad_top, (rows - 1) * p.stride_h + 3, c0, g.need, off,
+                    staged);
+        int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
+        for (int32_t k = 0; k < 4; ++k)
+          pair_channel<kPath, kStride>(staged + k * kPairChannelWords, o + k, rows, p.stride_h, out.w, c, g, last,
+                                       table + k * kPairTableWords);
+      }
+    }
+  }
+}
+
 /// TFLite's reference loops over channels [c_first, c.c): channels that do not fill a group of
 /// four, dilated filters, filters beyond kMaxTaps, or accumulators the fast path cannot double.
 void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
@@ -412,9 +793,14 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
     const OutputStage stage{quant, p.output_offset, p.act};
     const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
     const bool wide = staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns;
+    const bool pairs = filter_dims.h == 3 && filter_dims.w == 3 && pair_path_columns(p, out) > 0;
     switch (choose_output_path(stage, by_four)) {
       case OutputPath::kFastRelu:
-        if (wide)
+        if (pairs && p.stride_w == 1)
+          depthwise3x3_pairs<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (pairs)
+          depthwise3x3_pairs<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (wide)
           depthwise3x3_wide<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
         else if (staged)
           depthwise3x3_by_four<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
@@ -423,7 +809,11 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
                                                    output);
         break;
       case OutputPath::kFast:
-        if (wide)
+        if (pairs && p.stride_w == 1)
+          depthwise3x3_pairs<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (pairs)
+          depthwise3x3_pairs<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+        else if (wide)
           depthwise3x3_wide<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
         else if (staged)
           depthwise3x3_by_four<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
