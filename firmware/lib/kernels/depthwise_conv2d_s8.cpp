@@ -439,39 +439,47 @@ inline void zero_words(uint32_t* d, int32_t n) {
 /// (even) columns: channel k's row r at staged[k * kPairChannelWords + r * kPairPitchWords]. A row's
 /// words split, the same way for every row, into: words in the left padding, a word of padding
 /// then the first input column (odd pad_left), words of two input columns, a word of the last
-/// input column then padding, words in the right padding. Padding goes through stage_word as the
-/// zero point (which the offset brings to 0), so edge words cost what inside words do.
+/// input column then padding, words in the right padding. The words that only ever hold padding
+/// are zeroed once per layer (zero_staged), not here. Padding in an edge word goes through
+/// stage_word as the zero point (which the offset brings to 0), so edge words cost what inside
+/// words do.
 inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
                         int32_t c0, int32_t need, uint32_t off, uint32_t* staged) {
   const int32_t c = in.c, words = need / 2;
   const int32_t j_lo = p.pad_left < need ? p.pad_left : need;  // staged columns [j_lo, j_hi) are inside
   int32_t j_hi = p.pad_left + in.w;
   if (j_hi > need) j_hi = need;
-  if (j_hi < j_lo) j_hi = j_lo;
+  if (j_hi <= j_lo) {  // no input column reaches the staged columns
+    for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+    return;
+  }
   const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
-  const int32_t pad_words = j_lo / 2;                    // words in the left padding
-  const bool left_edge = (j_lo & 1) && j_lo < j_hi;  // word pad_words: padding, column j_lo
-  const int32_t m_lo = pad_words + (left_edge ? 1 : 0);
-  int32_t m_hi = j_hi / 2;                           // words [m_lo, m_hi): two input columns
-  if (m_hi < m_lo) m_hi = m_lo;
-  const bool right_edge = (j_hi & 1) && j_hi - 1 >= (left_edge ? j_lo + 1 : j_lo);  // word m_hi: column j_hi - 1, padding
-  const int32_t tail_words = words - m_hi - (right_edge ? 1 : 0);
-  for (int32_t r = 0; r < rows; ++r, staged += kPairPitchWords) {
-    const int32_t iy = iy0 + r;
-    if (iy < 0 || iy >= in.h || j_lo == j_hi) {
+  const bool left_edge = (j_lo & 1) != 0;   // word j_lo / 2: padding, column j_lo
+  const bool right_edge = (j_hi & 1) != 0;  // word j_hi / 2: column j_hi - 1, padding
+  // (both edges in one word would need j_hi == j_lo + 1 with j_lo odd: then j_hi is even)
+  const int32_t m_lo = (j_lo + 1) / 2, m_hi = j_hi / 2;  // words [m_lo, m_hi): two input columns
+  const int32_t middle_offset = (left_edge ? 1 : 0) * c, right_offset = (j_hi - 1 - j_lo) * c;
+  const int32_t row_bytes = in.w * c;
+  // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0
+  const int8_t* first = image + (j_lo - p.pad_left) * c + c0;
+  for (int32_t r = 0, iy = iy0; r < rows; ++r, ++iy, staged += kPairPitchWords) {
+    if (iy < 0 || iy >= in.h) {
       zero_words(staged, words);
       continue;
     }
-    const int8_t* const row = image + (iy * in.w - p.pad_left) * c + c0;  // row + j * c: staged column j
-    zero_words(staged, pad_words);
-    if (left_edge) stage_word(staged + pad_words, zero_point, dsp::read_u32(row + j_lo * c), off);
-    uint32_t* d = staged + m_lo;
-    uint32_t* const d_end = staged + m_hi;
-    for (const int8_t* src = row + 2 * m_lo * c; d != d_end; ++d, src += 2 * c)
+    const int8_t* const src_row = first + iy * row_bytes;
+    if (left_edge) stage_word(staged + m_lo - 1, zero_point, dsp::read_u32(src_row), off);
+    const int8_t* src = src_row + middle_offset;
+    for (uint32_t *d = staged + m_lo, *const d_end = staged + m_hi; d != d_end; ++d, src += 2 * c)
       stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
-    if (right_edge) stage_word(d++, dsp::read_u32(row + (j_hi - 1) * c), zero_point, off);
-    zero_words(d, tail_words);
+    if (right_edge) stage_word(staged + m_hi, dsp::read_u32(src_row + right_offset), zero_point, off);
   }
+}
+
+/// Zeroes the staged words [0, words) of every row of the four channels (zero_words covers all
+/// four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
+inline void zero_staged(uint32_t* staged, int32_t words) {
+  for (int32_t r = 0; r < kPairRows; ++r) zero_words(staged + r * kPairPitchWords, words);
 }
 
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
@@ -724,6 +732,7 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
   alignas(8) uint32_t table[4 * kPairTableWords];
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
+  zero_staged(staged, g.need / 2);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     for (int32_t k = 0; k < 4; ++k) {
       uint32_t* const w = table + k * kPairTableWords;
