@@ -460,19 +460,35 @@ inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image
   const int32_t m_lo = (j_lo + 1) / 2, m_hi = j_hi / 2;  // words [m_lo, m_hi): two input columns
   const int32_t middle_offset = (left_edge ? 1 : 0) * c, right_offset = (j_hi - 1 - j_lo) * c;
   const int32_t row_bytes = in.w * c;
-  // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0
-  const int8_t* first = image + (j_lo - p.pad_left) * c + c0;
-  for (int32_t r = 0, iy = iy0; r < rows; ++r, ++iy, staged += kPairPitchWords) {
-    if (iy < 0 || iy >= in.h) {
-      zero_words(staged, words);
-      continue;
-    }
-    const int8_t* const src_row = first + iy * row_bytes;
-    if (left_edge) stage_word(staged + m_lo - 1, zero_point, dsp::read_u32(src_row), off);
-    const int8_t* src = src_row + middle_offset;
-    for (uint32_t *d = staged + m_lo, *const d_end = staged + m_hi; d != d_end; ++d, src += 2 * c)
-      stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
-    if (right_edge) stage_word(staged + m_hi, dsp::read_u32(src_row + right_offset), zero_point, off);
+  // Rows [r_lo, r_hi) are inside the input; the others are padding.
+  const int32_t r_lo = iy0 < 0 ? (-iy0 < rows ? -iy0 : rows) : 0;
+  int32_t r_hi = in.h - iy0 < rows ? in.h - iy0 : rows;
+  if (r_hi < r_lo) r_hi = r_lo;
+  for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairPitchWords, words);
+  for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+  if (r_hi == r_lo) return;
+  // Column by column across the rows for the edges, then the inside words row by row, each loop
+  // with nothing but its two pointers to step.
+  // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0 + r_lo
+  const int8_t* const first = image + (iy0 + r_lo) * row_bytes + (j_lo - p.pad_left) * c + c0;
+  uint32_t* const top = staged + r_lo * kPairPitchWords;
+  uint32_t* const top_end = staged + r_hi * kPairPitchWords;
+  if (left_edge) {
+    const int8_t* src = first;
+    for (uint32_t* d = top + m_lo - 1; d != top_end + m_lo - 1; d += kPairPitchWords, src += row_bytes)
+      stage_word(d, zero_point, dsp::read_u32(src), off);
+  }
+  if (right_edge) {
+    const int8_t* src = first + right_offset;
+    for (uint32_t* d = top + m_hi; d != top_end + m_hi; d += kPairPitchWords, src += row_bytes)
+      stage_word(d, dsp::read_u32(src), zero_point, off);
+  }
+  if (m_hi == m_lo) return;
+  const int8_t* src = first + middle_offset;
+  const int32_t src_skip = row_bytes - 2 * c * (m_hi - m_lo), d_skip = kPairPitchWords - (m_hi - m_lo);
+  for (uint32_t *d = top + m_lo, *d_end = top + m_hi; d_end != top_end + m_hi;
+       d += d_skip, d_end += kPairPitchWords, src += src_skip) {
+    for (; d != d_end; ++d, src += 2 * c) stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
   }
 }
 
