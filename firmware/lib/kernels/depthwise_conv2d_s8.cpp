@@ -376,8 +376,8 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
 /// so four outputs of a filter row take two or three loads of input, one of weights and eight
 /// multiplies for twelve MACs, and along a row of one channel the output constants are a fixed
 /// (multiplier, rounding, shift) for four outputs at a time. Staging four channels at a time
-/// transposes NHWC words into the four channels' rows: two columns take two loads, four SXTAB16,
-/// four PKH and four stores.
+/// transposes NHWC words into the four channels' rows: two columns take two loads, two PKH, four
+/// SXTAB16 and four stores.
 constexpr int32_t kPairPitch = 36;                 // int16 columns per staged row
 constexpr int32_t kPairPitchWords = kPairPitch / 2;
 constexpr int32_t kPairRows = 16;                  // staged rows per channel
@@ -413,15 +413,16 @@ inline void pair_steps(int32_t x_step, int32_t o_step, int32_t end_step, uint32_
   table[15] = 0;
 }
 
-/// Columns 2m, 2m+1 of four channels from their two NHWC words v0, v1: the (c0, c2) and (c1, c3)
-/// lanes of each, offset, regrouped into one word per channel (channel k's at d[k * channel_words]).
+/// Columns 2m, 2m+1 of four channels from their two NHWC words v0 = (a0 a1 a2 a3), v1 = (b0 b1 b2
+/// b3), offset, one word per channel (channel k's at d[k * kPairChannelWords]): the bytes are
+/// regrouped first, (a0 a1 b0 b1) and (a2 a3 b2 b3) by two PKH, so that each SXTAB16 widens one
+/// channel's pair (ak, bk): six operations instead of widening each word, then regrouping lanes.
 __attribute__((always_inline)) inline void stage_word(uint32_t* d, uint32_t v0, uint32_t v1, uint32_t off) {
-  const uint32_t e0 = dsp::sxtab16(off, v0), e1 = dsp::sxtab16(off, v1);
-  const uint32_t o0 = dsp::sxtab16_ror8(off, v0), o1 = dsp::sxtab16_ror8(off, v1);
-  d[0] = dsp::pkhbt_lsl16(e0, e1);
-  d[kPairChannelWords] = dsp::pkhbt_lsl16(o0, o1);
-  d[2 * kPairChannelWords] = dsp::pkhtb_asr16(e1, e0);
-  d[3 * kPairChannelWords] = dsp::pkhtb_asr16(o1, o0);
+  const uint32_t low = dsp::pkhbt_lsl16(v0, v1), high = dsp::pkhtb_asr16(v1, v0);
+  d[0] = dsp::sxtab16(off, low);
+  d[kPairChannelWords] = dsp::sxtab16_ror8(off, low);
+  d[2 * kPairChannelWords] = dsp::sxtab16(off, high);
+  d[3 * kPairChannelWords] = dsp::sxtab16_ror8(off, high);
 }
 
 /// Zeroes words [0, n) of four channels' staged rows at d.
