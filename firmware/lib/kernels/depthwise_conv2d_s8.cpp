@@ -384,26 +384,7 @@ constexpr int32_t kPairRows = 16;                  // staged rows per channel
 constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.5 KB of stack
 constexpr int32_t kPairTableWords = 16;
 
-/// Per channel: W01, W12 of filter rows 0..2 (doubled), multiplier, rounding, shift, the doubled
-/// bias twice (one LDRD starts two accumulators), a spare word, then the row steps pair_rows reads
-/// (set by pair_steps).
-template <OutputPath kPath>
-void pair_table(const OutputStage& stage, const int8_t* filter, const int32_t* bias, int32_t c, int32_t ch,
-                uint32_t* table) {
-  for (int32_t r = 0; r < 3; ++r) {
-    const int32_t w0 = filter[3 * r * c + ch], w1 = filter[(3 * r + 1) * c + ch], w2 = filter[(3 * r + 2) * c + ch];
-    table[2 * r] = dsp::pack(2 * w0, 2 * w1);
-    table[2 * r + 1] = dsp::pack(2 * w1, 2 * w2);
-  }
-  const ChannelScale s = stage.channel(ch, kPath);
-  table[6] = static_cast<uint32_t>(s.multiplier);
-  table[7] = static_cast<uint32_t>(s.rounding);
-  table[8] = static_cast<uint32_t>(s.shift);
-  table[9] = table[10] = static_cast<uint32_t>(bias != nullptr ? 2 * bias[ch] : 0);
-  table[11] = 0;
-}
-
-/// The row steps of pair_table, in bytes: of x (to the next row's first window), of o (from past
+/// The row steps of pair_tables, in bytes: of x (to the next row's first window), of o (from past
 /// the row's groups to the next row's first output), of the groups' end; then the last row's end,
 /// which pair_rows sets.
 inline void pair_steps(int32_t x_step, int32_t o_step, int32_t end_step, uint32_t* table) {
@@ -423,6 +404,39 @@ __attribute__((always_inline)) inline void stage_word(uint32_t* d, uint32_t v0, 
   d[kPairChannelWords] = dsp::sxtab16_ror8(off, low);
   d[2 * kPairChannelWords] = dsp::sxtab16(off, high);
   d[3 * kPairChannelWords] = dsp::sxtab16_ror8(off, high);
+}
+
+/// Doubled weight pairs of four channels from two taps' NHWC words: transposed as stage_word does,
+/// each pair widened by SXTB16 then added to itself by an SXTAB16 of the same bytes; channel k's at
+/// d[k * kPairTableWords].
+__attribute__((always_inline)) inline void doubled_weights(uint32_t* d, uint32_t v0, uint32_t v1) {
+  const uint32_t low = dsp::pkhbt_lsl16(v0, v1), high = dsp::pkhtb_asr16(v1, v0);
+  d[0] = dsp::sxtab16(dsp::sxtb16(low), low);
+  d[kPairTableWords] = dsp::sxtab16_ror8(dsp::sxtb16_ror8(low), low);
+  d[2 * kPairTableWords] = dsp::sxtab16(dsp::sxtb16(high), high);
+  d[3 * kPairTableWords] = dsp::sxtab16_ror8(dsp::sxtb16_ror8(high), high);
+}
+
+/// The tables of channels c0 .. c0 + 3, kPairTableWords apart. Per channel: W01, W12 of filter
+/// rows 0..2 (doubled), multiplier, rounding, shift, the doubled bias twice (one LDRD starts two
+/// accumulators), a spare word, then the row steps pair_rows reads (set by pair_steps).
+template <OutputPath kPath>
+void pair_tables(const OutputStage& stage, const int8_t* filter, const int32_t* bias, int32_t c, int32_t c0,
+                 uint32_t* table) {
+  for (int32_t r = 0; r < 3; ++r) {
+    const int8_t* const taps = filter + 3 * r * c + c0;
+    const uint32_t t0 = dsp::read_u32(taps), t1 = dsp::read_u32(taps + c), t2 = dsp::read_u32(taps + 2 * c);
+    doubled_weights(table + 2 * r, t0, t1);
+    doubled_weights(table + 2 * r + 1, t1, t2);
+  }
+  for (int32_t k = 0; k < 4; ++k, table += kPairTableWords) {
+    const ChannelScale s = stage.channel(c0 + k, kPath);
+    table[6] = static_cast<uint32_t>(s.multiplier);
+    table[7] = static_cast<uint32_t>(s.rounding);
+    table[8] = static_cast<uint32_t>(s.shift);
+    table[9] = table[10] = static_cast<uint32_t>(bias != nullptr ? 2 * bias[c0 + k] : 0);
+    table[11] = 0;
+  }
 }
 
 /// Zeroes words [0, n) of four channels' staged rows at d.
@@ -502,7 +516,7 @@ inline void zero_staged(uint32_t* staged, int32_t words) {
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
 /// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window, then with
 /// kPairEnd two more outputs; then further rows, each found by the steps in w[12..14], until the
-/// row whose groups end at last_end. w: the channel's pair_table. One asm block on the device
+/// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the device
 /// (thirteen registers at stride 1, fourteen at stride 2: the row's pointers, four accumulators,
 /// the input and weight words); the output constants are reloaded per group, and the row steps per
 /// row, into the registers the multiplies have finished with.
@@ -811,11 +825,9 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
   const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
   zero_staged(staged, g.need / 2);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
-    for (int32_t k = 0; k < 4; ++k) {
-      uint32_t* const w = table + k * kPairTableWords;
-      pair_table<kPath>(stage, filter, bias, c, c0 + k, w);
-      pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, w);
-    }
+    pair_tables<kPath>(stage, filter, bias, c, c0, table);
+    for (int32_t k = 0; k < 4; ++k)
+      pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
     for (int32_t b = 0; b < out.n; ++b) {
       const int8_t* image = input + b * in.h * in.w * c;
       for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
@@ -826,10 +838,11 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
         int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
         for (int32_t k = 0; k < 4; ++k) {
           const uint32_t* x = staged + k * kPairChannelWords;
+          uint32_t* const w = table + k * kPairTableWords;
           if (g.pair_end)
-            pair_channel<kPath, kStride, true>(x, o + k, rows, p.stride_h, out.w, c, g, last, table + k * kPairTableWords);
+            pair_channel<kPath, kStride, true>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
           else
-            pair_channel<kPath, kStride, false>(x, o + k, rows, p.stride_h, out.w, c, g, last, table + k * kPairTableWords);
+            pair_channel<kPath, kStride, false>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
         }
       }
     }
