@@ -514,13 +514,13 @@ inline void zero_staged(uint32_t* staged, int32_t words) {
 }
 
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
-/// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window, then with
-/// kPairEnd two more outputs; then further rows, each found by the steps in w[12..14], until the
+/// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window, then kEnd
+/// (0, 2 or 3) more outputs; then further rows, each found by the steps in w[12..14], until the
 /// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the device
 /// (thirteen registers at stride 1, fourteen at stride 2: the row's pointers, four accumulators,
 /// the input and weight words); the output constants are reloaded per group, and the row steps per
 /// row, into the registers the multiplies have finished with.
-template <OutputPath kPath, int kStride, bool kPairEnd>
+template <OutputPath kPath, int kStride, int kEnd>
 __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o_end, int8_t* last_end, int32_t c,
                                          uint32_t* w) {
   w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
@@ -561,16 +561,23 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "add %[o], %[o], %[v1]\n\t"                           \
   "b 1b\n\t"                                            \
   "2:\n\t"
-// Two outputs at x, o after a row's groups (kPairEnd): bias, three filter rows, outputs.
+// Two outputs at x, o after a row's groups (kEnd 2): bias, three filter rows, outputs.
 #define KERNELS_DW_PAIR(ROW, OUT, T, SH)                   \
   "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
   ROW(0, 0) ROW(72, 8) ROW(144, 16)                       \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   "ldr %[" SH "], [%[w], #32]\n\t"                       \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
-// The asm statement: the groups of a row (GROUP), the pair (PAIR, or nothing), the next row.
-#define KERNELS_DW_ASM(GROUP, PAIR, OPERANDS) \
-  __asm__ volatile("1:\n\t" GROUP PAIR KERNELS_DW_ROW_END : OPERANDS : [c] "r"(c), [w] "r"(w) : "cc", "memory")
+// Three outputs at x, o after a row's groups (kEnd 3): a group (BODY, its x not stepped) whose
+// fourth output is not stored.
+#define KERNELS_DW_TRIPLE(BODY, OUT, T, SH)                  \
+  BODY                                                    \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
+  "ldr %[" SH "], [%[w], #32]\n\t"                       \
+  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
+// The asm statement: the groups of a row (GROUP), the end (END, or nothing), the next row.
+#define KERNELS_DW_ASM(GROUP, END, OPERANDS) \
+  __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : [c] "r"(c), [w] "r"(w) : "cc", "memory")
   if (kStride == 1) {
 // Filter row at R bytes, weights at W bytes; FIRST: accumulators start from the doubled bias.
 #define KERNELS_DW_S1_FIRST(R, W)                  \
@@ -607,24 +614,34 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
   "smlad %[a1], %[p1], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
-#define KERNELS_DW_S1_GROUP(OUT)                                                                      \
-  KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t")               \
-  KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]!\n\t") KERNELS_DW_OUT4(OUT, "p0", "p1")
+#define KERNELS_DW_S1_BODY(STEP)                                                          \
+  KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t") \
+  KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
+#define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p1")
 #define KERNELS_DW_S1_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
-    if (kPath == OutputPath::kFast && kPairEnd)
+    if (kPath == OutputPath::kFast && kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
                      KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p1"), KERNELS_DW_S1_OPERANDS);
+    else if (kPath == OutputPath::kFast && kEnd == 3)
+      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_FAST, "p0", "p1"),
+                     KERNELS_DW_S1_OPERANDS);
     else if (kPath == OutputPath::kFast)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S1_OPERANDS);
-    else if (kPairEnd)
+    else if (kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
                      KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p1"), KERNELS_DW_S1_OPERANDS);
+    else if (kEnd == 3)
+      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_RELU, "p0", "p1"),
+                     KERNELS_DW_S1_OPERANDS);
     else
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S1_OPERANDS);
 #undef KERNELS_DW_S1_PAIR_ROW
 #undef KERNELS_DW_S1_GROUP
+#undef KERNELS_DW_S1_BODY
 #undef KERNELS_DW_S1_OPERANDS
     (void)p2;
 #undef KERNELS_DW_S1_FIRST
@@ -667,24 +684,34 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
   "smlabt %[a1], %[p0], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
-#define KERNELS_DW_S2_GROUP(OUT)                                                                      \
-  KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t")               \
-  KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]!\n\t") KERNELS_DW_OUT4(OUT, "p0", "p2")
+#define KERNELS_DW_S2_BODY(STEP)                                                          \
+  KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t") \
+  KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
+#define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
 #define KERNELS_DW_S2_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
-    if (kPath == OutputPath::kFast && kPairEnd)
+    if (kPath == OutputPath::kFast && kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
                      KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p2"), KERNELS_DW_S2_OPERANDS);
+    else if (kPath == OutputPath::kFast && kEnd == 3)
+      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_FAST, "p0", "p2"),
+                     KERNELS_DW_S2_OPERANDS);
     else if (kPath == OutputPath::kFast)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S2_OPERANDS);
-    else if (kPairEnd)
+    else if (kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
                      KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p2"), KERNELS_DW_S2_OPERANDS);
+    else if (kEnd == 3)
+      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_RELU, "p0", "p2"),
+                     KERNELS_DW_S2_OPERANDS);
     else
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S2_OPERANDS);
 #undef KERNELS_DW_S2_PAIR_ROW
 #undef KERNELS_DW_S2_GROUP
+#undef KERNELS_DW_S2_BODY
 #undef KERNELS_DW_S2_OPERANDS
 #undef KERNELS_DW_S2_FIRST
 #undef KERNELS_DW_S2_ROW
@@ -694,6 +721,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #undef KERNELS_DW_OUT4
 #undef KERNELS_DW_ROW_END
 #undef KERNELS_DW_PAIR
+#undef KERNELS_DW_TRIPLE
 #undef KERNELS_DW_ASM
 #else
   // The same sums and output stage, in the device's order (any order gives the same bits).
@@ -701,7 +729,26 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   const OutputStage stage{};  // apply<kFast / kFastRelu> reads only the ChannelScale
   for (;; x += 2 * kStride, o += 4 * c) {
     if (o == o_end) {  // the row's groups are done
-      if (kPairEnd) {
+      if (kEnd == 3) {  // a group whose fourth output is not stored
+        int32_t a0 = static_cast<int32_t>(w[9]), a1 = a0, a2 = a0;
+        for (int32_t r = 0; r < 3; ++r) {
+          const uint32_t* q = x + r * kPairPitchWords;
+          const uint32_t w01 = w[2 * r], w12 = w[2 * r + 1];
+          if (kStride == 1) {
+            a0 = dsp::smlabt(q[1], w12, dsp::smlad(q[0], w01, a0));
+            a1 = dsp::smlad(q[1], w12, dsp::smlatb(q[0], w01, a1));
+            a2 = dsp::smlabt(q[2], w12, dsp::smlad(q[1], w01, a2));
+          } else {
+            a0 = dsp::smlabt(q[1], w12, dsp::smlad(q[0], w01, a0));
+            a1 = dsp::smlabt(q[2], w12, dsp::smlad(q[1], w01, a1));
+            a2 = dsp::smlabt(q[3], w12, dsp::smlad(q[2], w01, a2));
+          }
+        }
+        o[0] = stage.apply<kPath>(s, a0);
+        o[c] = stage.apply<kPath>(s, a1);
+        o[2 * c] = stage.apply<kPath>(s, a2);
+      }
+      if (kEnd == 2) {
         int32_t a0 = static_cast<int32_t>(w[9]), a1 = a0;
         for (int32_t r = 0; r < 3; ++r) {
           const uint32_t* q = x + r * kPairPitchWords;
@@ -747,25 +794,30 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #endif
 }
 
-/// How the rows of one layer split into groups of four outputs: every row is rounded up to whole
-/// groups, or to whole groups and a pair when a pair is closer (widths 4k + 1, 4k + 2), and a row's
-/// extra outputs land on the first pixels of the same channel's next row (NHWC, c bytes apart),
-/// which that row rewrites afterwards. So the rows of a band are one run of groups, and only the
-/// layer's very last row, whose extra outputs would fall outside the output, ends with a tail.
-/// Extra outputs read staged columns past the row's, which hold padding (zeros).
+/// How the rows of one layer split into groups of four outputs: every row is whole groups, then
+/// for widths 4k + 3 (k > 0) three more outputs (a group that stores three), for widths 4k + 1 and
+/// 4k + 2 a pair; widths below four are rounded up to a group. Extra outputs (width 4k + 1, or
+/// below four) land on the first pixels of the same channel's next row (NHWC, c bytes apart), which
+/// that row rewrites afterwards. So the rows of a band are one run of groups, and only the layer's
+/// very last row, whose extra outputs would fall outside the output, may end with a tail. Extra
+/// outputs, and the fourth output of the three, read staged columns past the row's, which hold
+/// padding (zeros).
 struct PairGeometry {
   int32_t groups;  ///< groups per row
-  bool pair_end;   ///< two more outputs after them
+  int32_t end;     ///< outputs after them: 0, 2 or 3
   int32_t extra;   ///< outputs computed per row beyond out_w
   int32_t need;    ///< staged columns (even) the row reads
 };
 
 inline PairGeometry pair_geometry(int32_t stride_w, int32_t out_w) {
   const int32_t rem = out_w % 4;
-  const bool pair_end = out_w >= 4 && (rem == 1 || rem == 2);
-  const int32_t groups = pair_end ? out_w / 4 : (out_w + 3) / 4;
-  const int32_t computed = 4 * groups + (pair_end ? 2 : 0);
-  return {groups, pair_end, computed - out_w, stride_w == 1 ? computed + 2 : 2 * computed + 2};
+  const int32_t end = out_w < 4 || rem == 0 ? 0 : (rem == 3 ? 3 : 2);
+  const int32_t groups = end == 0 ? (out_w + 3) / 4 : out_w / 4;
+  // columns read: a group (or the three) at x reads to 4x + 5 (stride 1), 8x + 9 (stride 2); the
+  // pair to x + 3, 2x + 5
+  const int32_t blocks = groups + (end == 3 ? 1 : 0);
+  const int32_t need = stride_w == 1 ? 4 * blocks + (end == 2 ? 2 : 0) + 2 : 8 * blocks + (end == 2 ? 4 : 0) + 2;
+  return {groups, end, 4 * groups + end - out_w, need};
 }
 
 /// The group of a row that ends at output `end` (> 0), starting at max(0, end - 4): recomputes
@@ -775,30 +827,30 @@ template <OutputPath kPath, int kStride>
 void pair_tail(const uint32_t* x, int8_t* o, int32_t end, int32_t c, uint32_t* w) {
   const int32_t ox = end - 4;
   if (ox >= 0 && (kStride == 2 || (ox & 1) == 0)) {
-    pair_rows<kPath, kStride, false>(x + ox * kStride / 2, o + ox * c, o + end * c, o + end * c, c, w);
+    pair_rows<kPath, kStride, 0>(x + ox * kStride / 2, o + ox * c, o + end * c, o + end * c, c, w);
     return;
   }
   const int32_t first = ox < 0 ? 0 : ox + 1;  // stride 1 with odd ox: the next, even, column
   int8_t scratch[4];
-  pair_rows<kPath, kStride, false>(x + first * kStride / 2, scratch, scratch + 4, scratch + 4, 1, w);
+  pair_rows<kPath, kStride, 0>(x + first * kStride / 2, scratch, scratch + 4, scratch + 4, 1, w);
   for (int32_t i = first; i < end; ++i) o[i * c] = scratch[i - first];
 }
 
 /// The rows of one channel in a band: rows [0, rows) of the staged channel at x (stride_h staged
 /// rows apart) to the output rows at o (out_w * c bytes apart). `last`: the band ends the layer.
-template <OutputPath kPath, int kStride, bool kPairEnd>
+template <OutputPath kPath, int kStride, int kEnd>
 void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, int32_t out_w, int32_t c,
                   const PairGeometry& g, bool last, uint32_t* w) {
   const int32_t row_bytes = out_w * c, span = 4 * g.groups * c;
   const bool tail = last && g.extra != 0;  // the last row's extra outputs have nowhere to go
   const int32_t full_rows = tail ? rows - 1 : rows;
   if (full_rows > 0)
-    pair_rows<kPath, kStride, kPairEnd>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
+    pair_rows<kPath, kStride, kEnd>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
   if (tail) {  // whole groups up to the last one that fits, then the last four outputs
     x += full_rows * stride_h * kPairPitchWords;
     o += full_rows * row_bytes;
-    const int32_t groups = kPairEnd ? g.groups : g.groups - 1;
-    if (groups > 0) pair_rows<kPath, kStride, false>(x, o, o + 4 * groups * c, o + 4 * groups * c, c, w);
+    const int32_t groups = kEnd != 0 ? g.groups : g.groups - 1;
+    if (groups > 0) pair_rows<kPath, kStride, 0>(x, o, o + 4 * groups * c, o + 4 * groups * c, c, w);
     pair_tail<kPath, kStride>(x, o, out_w, c, w);
   }
 }
@@ -839,10 +891,12 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
         for (int32_t k = 0; k < 4; ++k) {
           const uint32_t* x = staged + k * kPairChannelWords;
           uint32_t* const w = table + k * kPairTableWords;
-          if (g.pair_end)
-            pair_channel<kPath, kStride, true>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+          if (g.end == 2)
+            pair_channel<kPath, kStride, 2>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+          else if (g.end == 3)
+            pair_channel<kPath, kStride, 3>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
           else
-            pair_channel<kPath, kStride, false>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+            pair_channel<kPath, kStride, 0>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
         }
       }
     }
