@@ -543,7 +543,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "strb %[" A "], " ADDR "\n\t"
 #define KERNELS_DW_OUT4(OUT, T, SH)                      \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
-  "ldr %[" SH "], [%[w], #32]\n\t"                       \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") \
   "add %[o], %[o], %[c], lsl #1\n\t"                     \
   OUT("a2", T, SH, "[%[o]]") OUT("a3", T, SH, "[%[o], %[c]]") \
@@ -566,18 +566,18 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
   ROW(0, 0) ROW(72, 8) ROW(144, 16)                       \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
-  "ldr %[" SH "], [%[w], #32]\n\t"                       \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
 // Three outputs at x, o after a row's groups (kEnd 3): a group (BODY, its x not stepped) whose
 // fourth output is not stored.
 #define KERNELS_DW_TRIPLE(BODY, OUT, T, SH)                  \
   BODY                                                    \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
-  "ldr %[" SH "], [%[w], #32]\n\t"                       \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
 // The asm statement: the groups of a row (GROUP), the end (END, or nothing), the next row.
-#define KERNELS_DW_ASM(GROUP, END, OPERANDS) \
-  __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : [c] "r"(c), [w] "r"(w) : "cc", "memory")
+#define KERNELS_DW_ASM(GROUP, END, OPERANDS, INPUTS) \
+  __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : INPUTS : "cc", "memory")
   if (kStride == 1) {
 // Filter row at R bytes, weights at W bytes; FIRST: accumulators start from the doubled bias.
 #define KERNELS_DW_S1_FIRST(R, W)                  \
@@ -617,32 +617,40 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #define KERNELS_DW_S1_BODY(STEP)                                                          \
   KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t") \
   KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
-#define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p1")
+#define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "sh")
+// Stride 1 leaves a fourteenth register for the shift, loaded once.
+#define KERNELS_DW_LOAD_SHIFT(SH) ""
+#define KERNELS_DW_S1_INPUTS [c] "r"(c), [w] "r"(w), [sh] "r"(shift)
+    const int32_t shift = static_cast<int32_t>(w[8]);
 #define KERNELS_DW_S1_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
     if (kPath == OutputPath::kFast && kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p1"), KERNELS_DW_S1_OPERANDS);
+                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "sh"), KERNELS_DW_S1_OPERANDS,
+                     KERNELS_DW_S1_INPUTS);
     else if (kPath == OutputPath::kFast && kEnd == 3)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_FAST, "p0", "p1"),
-                     KERNELS_DW_S1_OPERANDS);
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_FAST, "p0", "sh"),
+                     KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
     else if (kPath == OutputPath::kFast)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S1_OPERANDS);
+      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
     else if (kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p1"), KERNELS_DW_S1_OPERANDS);
+                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "sh"), KERNELS_DW_S1_OPERANDS,
+                     KERNELS_DW_S1_INPUTS);
     else if (kEnd == 3)
       KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_RELU, "p0", "p1"),
-                     KERNELS_DW_S1_OPERANDS);
+                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_RELU, "p0", "sh"),
+                     KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
     else
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S1_OPERANDS);
+      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
 #undef KERNELS_DW_S1_PAIR_ROW
 #undef KERNELS_DW_S1_GROUP
 #undef KERNELS_DW_S1_BODY
 #undef KERNELS_DW_S1_OPERANDS
+#undef KERNELS_DW_S1_INPUTS
+#undef KERNELS_DW_LOAD_SHIFT
     (void)p2;
 #undef KERNELS_DW_S1_FIRST
 #undef KERNELS_DW_S1_ROW
@@ -688,31 +696,38 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t") \
   KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
 #define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
+// Stride 2 has all fourteen registers taken: the shift is reloaded per group.
+#define KERNELS_DW_LOAD_SHIFT(SH) "ldr %[" SH "], [%[w], #32]\n\t"
+#define KERNELS_DW_S2_INPUTS [c] "r"(c), [w] "r"(w)
 #define KERNELS_DW_S2_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
     if (kPath == OutputPath::kFast && kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p2"), KERNELS_DW_S2_OPERANDS);
+                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p2"), KERNELS_DW_S2_OPERANDS,
+                     KERNELS_DW_S2_INPUTS);
     else if (kPath == OutputPath::kFast && kEnd == 3)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
                      KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_FAST, "p0", "p2"),
-                     KERNELS_DW_S2_OPERANDS);
+                     KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
     else if (kPath == OutputPath::kFast)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S2_OPERANDS);
+      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
     else if (kEnd == 2)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p2"), KERNELS_DW_S2_OPERANDS);
+                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p2"), KERNELS_DW_S2_OPERANDS,
+                     KERNELS_DW_S2_INPUTS);
     else if (kEnd == 3)
       KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
                      KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_RELU, "p0", "p2"),
-                     KERNELS_DW_S2_OPERANDS);
+                     KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
     else
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S2_OPERANDS);
+      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
 #undef KERNELS_DW_S2_PAIR_ROW
 #undef KERNELS_DW_S2_GROUP
 #undef KERNELS_DW_S2_BODY
 #undef KERNELS_DW_S2_OPERANDS
+#undef KERNELS_DW_S2_INPUTS
+#undef KERNELS_DW_LOAD_SHIFT
 #undef KERNELS_DW_S2_FIRST
 #undef KERNELS_DW_S2_ROW
   }
