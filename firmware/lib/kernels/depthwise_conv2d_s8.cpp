@@ -378,10 +378,10 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
 /// (multiplier, rounding, shift) for four outputs at a time. Staging four channels at a time
 /// transposes NHWC words into the four channels' rows: two columns take two loads, two PKH, four
 /// SXTAB16 and four stores.
-constexpr int32_t kPairPitch = 36;                 // int16 columns per staged row
+constexpr int32_t kPairPitch = 34;                 // int16 columns per staged row
 constexpr int32_t kPairPitchWords = kPairPitch / 2;
 constexpr int32_t kPairRows = 16;                  // staged rows per channel
-constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.5 KB of stack
+constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.25 KB of stack
 constexpr int32_t kPairTableWords = 16;
 
 /// The row steps of pair_tables, in bytes: of x (to the next row's first window), of o (from past
@@ -525,7 +525,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
                                          uint32_t* w) {
   w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
 #if defined(__ARM_FEATURE_DSP)
-  static_assert(kPairPitch == 36, "the offsets below assume staged rows of 72 bytes");
+  static_assert(kPairPitch == 34, "the offsets below assume staged rows of 68 bytes");
   int32_t a0, a1, a2, a3;
   uint32_t p0, p1, p2, v0, v1;
 // One output of a group: requantize accumulator A with the multiplier in v0, rounding in v1,
@@ -564,7 +564,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 // Two outputs at x, o after a row's groups (kEnd 2): bias, three filter rows, outputs.
 #define KERNELS_DW_PAIR(ROW, OUT, T, SH)                   \
   "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
-  ROW(0, 0) ROW(72, 8) ROW(144, 16)                       \
+  ROW(0, 0) ROW(68, 8) ROW(136, 16)                       \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
@@ -615,7 +615,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlad %[a1], %[p1], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
 #define KERNELS_DW_S1_BODY(STEP)                                                          \
-  KERNELS_DW_S1_FIRST(72, 8) KERNELS_DW_S1_ROW(144, 16, "ldr %[p0], [%[x], #152]\n\t") \
+  KERNELS_DW_S1_FIRST(68, 8) KERNELS_DW_S1_ROW(136, 16, "ldr %[p0], [%[x], #144]\n\t") \
   KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
 #define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "sh")
 // Stride 1 leaves a fourteenth register for the shift, loaded once.
@@ -693,7 +693,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlabt %[a1], %[p0], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
 #define KERNELS_DW_S2_BODY(STEP)                                                          \
-  KERNELS_DW_S2_FIRST(72, 8) KERNELS_DW_S2_ROW(144, 16, "ldr %[p1], [%[x], #160]\n\t") \
+  KERNELS_DW_S2_FIRST(68, 8) KERNELS_DW_S2_ROW(136, 16, "ldr %[p1], [%[x], #152]\n\t") \
   KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
 #define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
 // Stride 2 has all fourteen registers taken: the shift is reloaded per group.
