@@ -507,10 +507,10 @@ inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image
   }
 }
 
-/// Zeroes the staged words [0, words) of every row of the four channels (zero_words covers all
-/// four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
-inline void zero_staged(uint32_t* staged, int32_t words) {
-  for (int32_t r = 0; r < kPairRows; ++r) zero_words(staged + r * kPairPitchWords, words);
+/// Zeroes the staged words [0, words) of rows [0, rows) of the four channels (zero_words covers
+/// all four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
+inline void zero_staged(uint32_t* staged, int32_t rows, int32_t words) {
+  for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
 }
 
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
@@ -871,9 +871,11 @@ void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, 
 }
 
 /// Staged columns of the pair path for this layer, or 0 when it does not apply: stride_w 1 or 2,
-/// rows that fit, and at most out_w extra outputs per row (so they land on the next row only).
+/// rows that fit, at most out_w extra outputs per row (so they land on the next row only), and at
+/// least eight outputs per channel: below that its per-channel setup (tables, a call per channel)
+/// costs more than it saves (mbv2's row-streamed blocks call with one row of four).
 inline int32_t pair_path_columns(const ConvParams& p, const Dims& out) {
-  if ((p.stride_w != 1 && p.stride_w != 2) || out.w < 2) return 0;
+  if ((p.stride_w != 1 && p.stride_w != 2) || out.w < 2 || out.n * out.h * out.w < 8) return 0;
   const int32_t need = pair_geometry(p.stride_w, out.w).need;
   return need <= kPairPitch ? need : 0;
 }
@@ -890,7 +892,8 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
   alignas(8) uint32_t table[4 * kPairTableWords];
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
-  zero_staged(staged, g.need / 2);
+  const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
+  zero_staged(staged, staged_rows, g.need / 2);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     pair_tables<kPath>(stage, filter, bias, c, c0, table);
     for (int32_t k = 0; k < 4; ++k)
