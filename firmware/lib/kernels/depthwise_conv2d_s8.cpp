@@ -894,10 +894,10 @@ __attribute__((noinline)) void depthwise3x3_pairs(const ConvParams& p, const Dim
   const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
   zero_staged(staged, staged_rows, g.need / 2);
+  for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
+    pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     pair_tables<kPath>(stage, filter, bias, c, c0, table);
-    for (int32_t k = 0; k < 4; ++k)
-      pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
     for (int32_t b = 0; b < out.n; ++b) {
       const int8_t* image = input + b * in.h * in.w * c;
       for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
