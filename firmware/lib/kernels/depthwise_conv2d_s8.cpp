@@ -15,7 +15,9 @@ namespace {
 // four channels are widened once per channel group into a small table. 3x3 filters (all of the
 // reference models') first stage each output row's input rows, zero-point padded, at fixed
 // offsets, so every output takes nine unrolled taps with immediate offsets and no bounds checks;
-// other filters use a bounds-checked tap loop.
+// other filters use a bounds-checked tap loop. 3x3 filters with the fast output stages and stride_w
+// 1 or 2 take the pair path further down instead, which stages each channel's rows as int16 so
+// that SMLAD does get two taps of one channel.
 
 constexpr int32_t kMaxTaps = 64;  // 3x3, 5x5 and 7x7 filters; larger ones use the reference loops
 
@@ -516,10 +518,10 @@ inline void zero_staged(uint32_t* staged, int32_t rows, int32_t words) {
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
 /// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window, then kEnd
 /// (0, 2 or 3) more outputs; then further rows, each found by the steps in w[12..14], until the
-/// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the device
-/// (thirteen registers at stride 1, fourteen at stride 2: the row's pointers, four accumulators,
-/// the input and weight words); the output constants are reloaded per group, and the row steps per
-/// row, into the registers the multiplies have finished with.
+/// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the
+/// device (fourteen registers: the row's pointers, four accumulators, the input and weight words,
+/// at stride 1 the output shift); the other output constants are reloaded per group, and the row
+/// steps per row, into the registers the multiplies have finished with.
 template <OutputPath kPath, int kStride, int kEnd>
 __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o_end, int8_t* last_end, int32_t c,
                                          uint32_t* w) {
