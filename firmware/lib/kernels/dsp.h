@@ -232,5 +232,29 @@ inline int32_t ssat8(int32_t x) {
 #endif
 }
 
+/// Bottom lane of a, bottom lane of b as top lane (PKHBT a, b, LSL #16): two int16 values of one
+/// channel from two words that hold it in their bottom lanes.
+inline uint32_t pkhbt_lsl16(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return (a & 0xFFFFu) | (b << 16);
+#endif
+}
+
+/// Top lane of b as bottom lane, top lane of a (PKHTB a, b, ASR #16): the top-lane twin of
+/// pkhbt_lsl16, pkhtb_asr16(hi, lo) = (lo.top, hi.top).
+inline uint32_t pkhtb_asr16(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return (a & 0xFFFF0000u) | (b >> 16);
+#endif
+}
+
 }  // namespace dsp
 }  // namespace kernels
