@@ -59,6 +59,9 @@ def _depthwise_models() -> list[ZooModel]:
         (3, 1, "valid", None, (6, 6, 8)), (3, 2, "valid", "relu6", (9, 8, 2)),
         (5, 1, "same", None, (7, 7, 5)), (5, 2, "same", "relu6", (11, 9, 6)),
         (3, 1, "same", None, (1, 8, 4)), (3, 2, "same", "relu6", (8, 8, 32)),
+        # Rows of 4k+2, 4k+3 and 4k+1 outputs without activation (the one-channel-at-a-time path's
+        # row ends on the signed output stage).
+        (3, 1, "same", None, (5, 6, 8)), (3, 1, "same", None, (4, 7, 4)), (3, 2, "same", None, (6, 10, 4)),
     ]
     return [
         ZooModel(f"dw{i:02d}_k{k}s{s}{pad[0]}_{act or 'none'}", shape,
