@@ -578,6 +578,31 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
 // The asm statement: the groups of a row (GROUP), the end (END, or nothing), the next row.
+// The six loops of a stride (S1 or S2): output form (kFast, kFastRelu) x row end (kEnd 4, 2, 3); T
+// and SH name the scratch and shift registers of its output stage.
+#define KERNELS_DW_VARIANTS(S, T, SH)                                                                        \
+  if (kPath == OutputPath::kFast && kEnd == 2)                                                               \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+                   KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_FAST, T, SH), KERNELS_DW_##S##_OPERANDS, \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kPath == OutputPath::kFast && kEnd == 3)                                                          \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_FAST, T, SH),                 \
+                   KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
+  else if (kPath == OutputPath::kFast)                                                                       \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_##S##_OPERANDS,               \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kEnd == 2)                                                                                        \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+                   KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_RELU, T, SH), KERNELS_DW_##S##_OPERANDS, \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kEnd == 3)                                                                                        \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_RELU, T, SH),                 \
+                   KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
+  else                                                                                                       \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
+                   KERNELS_DW_##S##_INPUTS);
 #define KERNELS_DW_ASM(GROUP, END, OPERANDS, INPUTS) \
   __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : INPUTS : "cc", "memory")
   if (kStride == 1) {
@@ -627,26 +652,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #define KERNELS_DW_S1_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
-    if (kPath == OutputPath::kFast && kEnd == 2)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "sh"), KERNELS_DW_S1_OPERANDS,
-                     KERNELS_DW_S1_INPUTS);
-    else if (kPath == OutputPath::kFast && kEnd == 3)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_FAST, "p0", "sh"),
-                     KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
-    else if (kPath == OutputPath::kFast)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
-    else if (kEnd == 2)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_PAIR(KERNELS_DW_S1_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "sh"), KERNELS_DW_S1_OPERANDS,
-                     KERNELS_DW_S1_INPUTS);
-    else if (kEnd == 3)
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S1_BODY(""), KERNELS_DW_OUT_RELU, "p0", "sh"),
-                     KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
-    else
-      KERNELS_DW_ASM(KERNELS_DW_S1_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S1_OPERANDS, KERNELS_DW_S1_INPUTS);
+    KERNELS_DW_VARIANTS(S1, "p0", "sh")
 #undef KERNELS_DW_S1_PAIR_ROW
 #undef KERNELS_DW_S1_GROUP
 #undef KERNELS_DW_S1_BODY
@@ -704,26 +710,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #define KERNELS_DW_S2_OPERANDS                                                                          \
   [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
       [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
-    if (kPath == OutputPath::kFast && kEnd == 2)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_FAST, "p0", "p2"), KERNELS_DW_S2_OPERANDS,
-                     KERNELS_DW_S2_INPUTS);
-    else if (kPath == OutputPath::kFast && kEnd == 3)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_FAST, "p0", "p2"),
-                     KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
-    else if (kPath == OutputPath::kFast)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
-    else if (kEnd == 2)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_PAIR(KERNELS_DW_S2_PAIR_ROW, KERNELS_DW_OUT_RELU, "p0", "p2"), KERNELS_DW_S2_OPERANDS,
-                     KERNELS_DW_S2_INPUTS);
-    else if (kEnd == 3)
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU),
-                     KERNELS_DW_TRIPLE(KERNELS_DW_S2_BODY(""), KERNELS_DW_OUT_RELU, "p0", "p2"),
-                     KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
-    else
-      KERNELS_DW_ASM(KERNELS_DW_S2_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_S2_OPERANDS, KERNELS_DW_S2_INPUTS);
+    KERNELS_DW_VARIANTS(S2, "p0", "p2")
 #undef KERNELS_DW_S2_PAIR_ROW
 #undef KERNELS_DW_S2_GROUP
 #undef KERNELS_DW_S2_BODY
@@ -738,6 +725,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #undef KERNELS_DW_OUT4
 #undef KERNELS_DW_ROW_END
 #undef KERNELS_DW_PAIR
+#undef KERNELS_DW_VARIANTS
 #undef KERNELS_DW_TRIPLE
 #undef KERNELS_DW_ASM
 #else
