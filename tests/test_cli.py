@@ -25,3 +25,11 @@ def test_missing_image_is_one_line_error(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mcutrain: error: firmware image")
     assert "missing.elf does not exist" in lines[0]
+
+
+def test_a_count_below_one_is_refused_while_parsing():
+    # Refused before anything is built or started: the demo would otherwise build and boot first.
+    proc = _mcutrain("demo", "--limit", "0")
+    assert proc.returncode == 2
+    assert "argument --limit: expected at least 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from host_tools.commands.arguments import positive_int
+
 DESCRIPTION = """\
 Fine-tune a reference model in fp32 (TensorFlow), updating only the chosen parameters, and report
 test accuracy and wall time. The model's classification head is replaced by a fresh one for the
@@ -44,10 +46,10 @@ def register(subparsers) -> None:
         "--data", default="mnist5k", help="fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default mnist5k)"
     )
     parser.add_argument("--update", default="head", help="head, bias, last:N, full or plan:PATH (default head)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
-    parser.add_argument("--test-limit", type=int, default=None, help="use only the first N test samples")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"default {DEFAULT_BATCH_SIZE}")
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
+    parser.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test samples")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help=f"default {DEFAULT_BATCH_SIZE}")
     parser.add_argument(
         "--lr",
         type=float,

@@ -5,6 +5,7 @@ against the host's golden reference."""
 from __future__ import annotations
 
 from host_tools.banner import read_banner
+from host_tools.commands.arguments import positive_int
 from host_tools.emulator import Emulator
 from host_tools.targets import EMULATED
 
@@ -15,7 +16,7 @@ DEMO_SAMPLES = 200
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="build with the ref model, boot in the emulator, classify on the device")
     parser.add_argument("--board", choices=EMULATED, default="qemu-m7")
-    parser.add_argument("--limit", type=int, default=DEMO_SAMPLES, help=f"test images to classify (default {DEMO_SAMPLES})")
+    parser.add_argument("--limit", type=positive_int, default=DEMO_SAMPLES, help=f"test images to classify (default {DEMO_SAMPLES})")
     parser.set_defaults(func=run)
 
 

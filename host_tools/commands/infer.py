@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from host_tools.commands.arguments import positive_int
 from host_tools.errors import McutrainError
 from host_tools.protocol.device import add_device_arguments, add_progress_argument, host_model, open_device
 from host_tools.protocol.metrics import Running, instructions, progress_bar
@@ -27,7 +28,7 @@ def add_data_arguments(parser, *, split: str, limit: int | None) -> None:
     parser.add_argument("--data", default="fashion-mnist",
                         help="dataset: fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default fashion-mnist)")
     parser.add_argument("--split", choices=("train", "test"), default=split, help=f"split to use (default {split})")
-    parser.add_argument("--limit", type=int, default=limit,
+    parser.add_argument("--limit", type=positive_int, default=limit,
                         help="use only the first N samples" + (f" (default {limit})" if limit else ""))
 
 

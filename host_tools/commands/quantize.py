@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from host_tools.commands.arguments import positive_int
+
 DEFAULT_SAMPLES = 200
 
 
@@ -11,7 +13,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("quantize", help="convert a Keras/SavedModel model to a full-integer int8 .tflite")
     parser.add_argument("model", type=Path, help=".keras, .h5, a SavedModel folder, or an int8 .tflite (validated, passed through)")
     parser.add_argument("--calib", help="calibration dataset (fashion-mnist, mnist5k, digits, npz:PATH, folder:PATH)")
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help=f"calibration samples (default {DEFAULT_SAMPLES})")
+    parser.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES, help=f"calibration samples (default {DEFAULT_SAMPLES})")
     parser.add_argument("--scale", type=float, default=1.0, help="model input = pixels in [0,1] * scale + offset (default 1)")
     parser.add_argument("--offset", type=float, default=0.0)
     parser.add_argument("--fit", choices=("resize", "pad"), default="resize", help="how images are fitted to the model input")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools.commands.arguments import positive_int
 from host_tools.commands.infer import add_data_arguments, check_device_model
 from host_tools.protocol.device import add_device_arguments, add_progress_argument, host_model, open_device
 from host_tools.protocol.errors import DeviceError
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train the device on a dataset, one sample at a time")
     add_device_arguments(parser)
     add_data_arguments(parser, split="train", limit=None)
-    parser.add_argument("--epochs", type=int, default=1, help="passes over the samples (default 1)")
+    parser.add_argument("--epochs", type=positive_int, default=1, help="passes over the samples (default 1)")
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate, in (0, 1] (default 0.01)")
     parser.add_argument("--gradient-filter", action=argparse.BooleanOptionalAction, default=False,
                         help="gradient filtering in the convolutions' backward pass (default off)")
