@@ -67,7 +67,11 @@ class ModelRunner:
     def _read_model_line(self) -> None:
         link = self.emulator.connect(timeout=INVOKE_TIMEOUT_S)
         for _ in range(4):  # banner, then the model line
-            line = link.readline().decode(errors="replace").strip()
+            raw = link.readline()
+            if not raw:  # nothing within the timeout: a hung boot is not waited for four times over
+                raise EmulatorError(f"no output from the runner image within {INVOKE_TIMEOUT_S:.0f} s: "
+                                    f"{self.emulator.stderr_text()}")
+            line = raw.decode(errors="replace").strip()
             if line.startswith("mcutrain "):
                 self.counter_hz = int(parse_banner(line)["counter_hz"])
             if line.startswith("model refused"):
