@@ -109,13 +109,19 @@ void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) 
 #endif
 
 /// count bytes from src to dst, a word at a time (unaligned word accesses are allowed on the device).
+/// The barriers keep the loops loops: GCC turns them into two calls to memcpy otherwise, which cost
+/// several times the few words a filter row has.
 inline void copy_bytes(const int8_t* src, int32_t count, int8_t* dst) {
   int32_t i = 0;
   for (; i + 4 <= count; i += 4) {
     const uint32_t v = dsp::read_u32(src + i);
     std::memcpy(dst + i, &v, sizeof v);
+    dsp::keep_loads_in_order();
   }
-  for (; i < count; ++i) dst[i] = src[i];
+  for (; i < count; ++i) {
+    dst[i] = src[i];
+    dsp::keep_loads_in_order();
+  }
 }
 
 /// Patches up to this deep whose channels do not come in groups of four (the 3x3 stem on a
