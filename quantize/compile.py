@@ -9,7 +9,7 @@ from pathlib import Path
 
 from quantize.codegen import blob_to_cpp
 from quantize.importer import check_int8_tflite
-from quantize.lower import LoweredModel, lower_tflite
+from quantize.lower import LoweredModel, lower_graph
 
 BLOB_FILE = "model.blob"
 SOURCE_FILE = "model_blob.cpp"
@@ -30,8 +30,7 @@ def compile_tflite(tflite: bytes, name: str, out_dir: Path, source_name: str = "
     """Validates and lowers the model, then writes OUT_DIR/{model.blob, model_blob.cpp,
     memory_plan.txt}. All or nothing: the files are written to a temporary folder beside OUT_DIR
     and moved in place only when everything succeeded."""
-    check_int8_tflite(tflite, source_name or name)
-    lowered = lower_tflite(tflite, name)
+    lowered = lower_graph(check_int8_tflite(tflite, source_name or name), name)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

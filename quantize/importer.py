@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize.convert import convert_keras_to_int8, convert_saved_model_to_int8
-from quantize.errors import ModelImportError
+from quantize.errors import ModelImportError, UnsupportedModelError
+from quantize.tflite_model import Graph, parse_tflite
 
 
 def model_kind(path: Path) -> str:
@@ -31,9 +31,8 @@ def model_input_shape(path: Path) -> tuple[int, ...]:
     """The input shape (without the batch) of a model file."""
     kind = model_kind(path)
     if kind == "tflite":
-        model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-        graph = model.subgraphs[0]
-        return tuple(int(d) for d in graph.tensors[graph.inputs[0]].shape[1:])
+        graph = check_int8_tflite(path.read_bytes(), str(path))
+        return graph.tensor(graph.inputs[0]).shape[1:]
     if kind == "keras":
         return tuple(_load_keras(path).input_shape[1:])
     import tensorflow as tf
@@ -43,20 +42,13 @@ def model_input_shape(path: Path) -> tuple[int, ...]:
     return tuple(int(d) for d in spec.shape[1:])
 
 
-def check_int8_tflite(tflite: bytes, where: str) -> None:
-    """Raises ModelImportError unless the flatbuffer is a full-integer int8 model."""
+def check_int8_tflite(tflite: bytes, where: str) -> Graph:
+    """The parsed graph of a full-integer int8 model mcutrain implements (parse_tflite); raises
+    ModelImportError naming `where` (the file) otherwise."""
     try:
-        model = schema.ModelT.InitFromPackedBuf(tflite, 0)
-    except Exception as err:  # the flatbuffer library raises assorted errors on garbage
-        raise ModelImportError(f"{where}: not a TFLite flatbuffer ({err.__class__.__name__})") from None
-    graph = model.subgraphs[0]
-    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
-        for index in indices:
-            tensor = graph.tensors[index]
-            if tensor.type != schema.TensorType.INT8:
-                raise ModelImportError(
-                    f"{where}: {role} tensor '{tensor.name.decode()}' is not int8; "
-                    "convert with full-integer quantization (mcutrain quantize does)")
+        return parse_tflite(tflite)
+    except UnsupportedModelError as err:
+        raise ModelImportError(f"{where}: {err}") from None
 
 
 def quantize_model(path: Path, calibration: np.ndarray | None) -> bytes:

@@ -292,7 +292,12 @@ class _Lowering:
 
 def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET) -> LoweredModel:
     """Parses and validates `tflite` (parse_tflite) and returns its blob; raises
-    UnsupportedModelError naming the op at fault.
+    UnsupportedModelError naming the op at fault. See lower_graph."""
+    return lower_graph(parse_tflite(tflite), name, stream, budget)
+
+
+def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET) -> LoweredModel:
+    """The blob of a graph parse_tflite returned.
 
     stream: "none" runs every op on whole tensors; "all" row-streams every inverted-residual
     block; "auto" (default) row-streams the fewest leading blocks (the early, large ones) that
@@ -302,7 +307,6 @@ def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = A
     """
     if stream not in STREAM_POLICIES:
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
-    graph = parse_tflite(tflite)
     blocks = len(find_blocks(graph))
     if stream != "auto":
         return _Lowering(graph, name, fuse=blocks if stream == "all" else 0).run()

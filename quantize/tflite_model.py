@@ -212,12 +212,24 @@ def parse_tflite(tflite: bytes) -> Graph:
             raise UnsupportedModelError(f"operator {index} ({name}): {err}") from None
         operators.append(Operator(index, name, op_inputs, op_outputs, options))
     graph = Graph(tensors, tuple(operators), inputs, outputs)
+    _require_integer_edges(graph)
     for op in graph.operators:
         try:
             _validate(graph, op)
         except UnsupportedModelError as err:
             raise UnsupportedModelError(f"operator {op.index} ({op.op}): {err}") from None
     return graph
+
+
+def _require_integer_edges(graph: Graph) -> None:
+    """The model computes in int8 from its (possibly quantized) input to its (possibly dequantized)
+    output: a float model gets this message rather than one about its first float op."""
+    for role, index in (("input", graph.int8_input), ("output", graph.int8_output)):
+        tensor = graph.tensor(index)
+        if tensor.dtype != "int8":
+            raise UnsupportedModelError(
+                f"{role} tensor '{tensor.name}' is not int8 ({tensor.dtype}); "
+                "convert with full-integer quantization (mcutrain quantize does)")
 
 
 def _op_name(model, raw) -> str:

@@ -98,6 +98,26 @@ def test_float_tflite_is_refused(tmp_path):
         check_int8_tflite(float_tflite, "float.tflite")
 
 
+def test_int8_model_with_float_edges_compiles(tmp_path):
+    # The converter's default keeps a float input and output around an int8 graph, with QUANTIZE
+    # and DEQUANTIZE at the edges: the device runs the int8 part, the host quantizes the input.
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((6, 6, 1)), tf.keras.layers.Conv2D(3, 3), tf.keras.layers.GlobalAveragePooling2D(),
+                                 tf.keras.layers.Dense(4)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: ([rng.random((1, 6, 6, 1), dtype=np.float32)] for _ in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    tflite = converter.convert()
+    graph = check_int8_tflite(tflite, "edges.tflite")
+    assert graph.tensor(graph.inputs[0]).dtype == "float32" and graph.tensor(graph.int8_input).dtype == "int8"
+    compiled = compile_tflite(tflite, "edges", tmp_path / "out")
+    assert compiled.blob_path.is_file() and "QUANTIZE" not in compiled.lowered.op_names
+
+
 def test_garbage_file_is_refused_naming_it(tmp_path):
     bad = tmp_path / "junk.tflite"
     bad.write_bytes(b"\x00not a flatbuffer" * 3)
