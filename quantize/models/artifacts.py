@@ -153,35 +153,19 @@ class TfliteStats:
 
 def tflite_stats(tflite: bytes) -> TfliteStats:
     """Sizes of the constant int8 / int32 tensors, the input quantization and the operator set."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    from quantize.tflite_model import parse_tflite
 
-    model = schema.Model.GetRootAs(tflite, 0)
-    graph = model.Subgraphs(0)
-    int8_bytes = int32_bytes = 0
-    for t in range(graph.TensorsLength()):
-        tensor = graph.Tensors(t)
-        data_length = model.Buffers(tensor.Buffer()).DataLength()
-        if data_length == 0:
-            continue
-        if tensor.Type() == schema.TensorType.INT8:
-            int8_bytes += data_length
-        elif tensor.Type() == schema.TensorType.INT32:
-            int32_bytes += data_length
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    operators = sorted(
-        {names[max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())]
-         for i in range(model.OperatorCodesLength())}
-    )
-    input_tensor = int(graph.Inputs(0))
-    quant = graph.Tensors(input_tensor).Quantization()
+    graph = parse_tflite(tflite)
+    constants = [t.data for t in graph.tensors if t.data is not None]
+    x = graph.tensor(graph.inputs[0])
     return TfliteStats(
-        int8_weight_bytes=int8_bytes,
-        int32_bias_bytes=int32_bytes,
+        int8_weight_bytes=sum(c.nbytes for c in constants if c.dtype == np.int8),
+        int32_bias_bytes=sum(c.nbytes for c in constants if c.dtype == np.int32),
         tflite_bytes=len(tflite),
-        input_scale=float(quant.Scale(0)),
-        input_zero_point=int(quant.ZeroPoint(0)),
-        input_tensor=input_tensor,
-        operators=tuple(operators),
+        input_scale=float(x.scale),
+        input_zero_point=int(x.zero_point),
+        input_tensor=graph.inputs[0],
+        operators=tuple(sorted({op.op for op in graph.operators})),
     )
 
 
