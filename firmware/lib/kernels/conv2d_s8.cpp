@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "conv2d_one_channel.h"
+#include "conv_pair_pass.h"
 #include "dsp.h"
 #include "output_stage.h"
 #include "requantize.h"
@@ -68,7 +69,8 @@ inline uint32_t border_row_word(const int8_t* row, int32_t in_x0, int32_t kw, in
   uint32_t v = 0x01010101u * zero_point;
   for (int32_t fx = 0; fx < kw; ++fx) {
     const int32_t ix = in_x0 + fx;
-    if (ix >= 0 && ix < in_w) v = (v & ~(0xFFu << (8 * fx))) | static_cast<uint32_t>(static_cast<uint8_t>(row[ix])) << (8 * fx);
+    if (ix >= 0 && ix < in_w)
+      v = (v & ~(0xFFu << (8 * fx))) | static_cast<uint32_t>(static_cast<uint8_t>(row[ix])) << (8 * fx);
   }
   return v;
 }
@@ -240,7 +242,6 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   }
 }
 
-/// Widens filter rows oc and oc + 1 (w0, w1) into the pair layout, zero-padded to `groups` groups.
 /// One group of four weights of both rows, v0 and v1, widened into pair[0..3].
 inline void widen_group(uint32_t v0, uint32_t v1, uint32_t* pair) {
   pair[0] = dsp::sxtb16(v0);
@@ -275,10 +276,12 @@ __attribute__((naked, noinline)) void widen_whole_groups(const int8_t* /*w0*/, c
 }
 #else
 void widen_whole_groups(const int8_t* w0, const int8_t* w1, int32_t count, uint32_t* pair) {
-  for (int32_t i = 0; i < count; ++i, w0 += 4, w1 += 4, pair += 4) widen_group(dsp::read_u32(w0), dsp::read_u32(w1), pair);
+  for (int32_t i = 0; i < count; ++i, w0 += 4, w1 += 4, pair += 4)
+    widen_group(dsp::read_u32(w0), dsp::read_u32(w1), pair);
 }
 #endif
 
+/// Widens filter rows oc and oc + 1 (w0, w1) into the pair layout, zero-padded to `groups` groups.
 void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_t groups, uint32_t* pair) {
   const int32_t full = depth / 4, tail = depth % 4;
   widen_whole_groups(w0, w1, full, pair);
@@ -291,151 +294,6 @@ void widen_filter_pair(const int8_t* w0, const int8_t* w1, int32_t depth, int32_
 void widen_filter_pair_rows(const int8_t* w0, const int8_t* w1, int32_t kh, int32_t kw, uint32_t* pair) {
   for (int32_t fy = 0; fy < kh; ++fy, w0 += kw, w1 += kw, pair += 4)
     widen_group(partial_group(w0, kw), partial_group(w1, kw), pair);
-}
-
-/// The widened filter pair ends on a boundary of this many bytes, so the device loop below can tell
-/// the end of a dot product from the low bits of its weight pointer (one LSLS, no end register).
-constexpr uint32_t kFilterPairAlign = 1024;
-constexpr int32_t kMaxPairPassGroups = kFilterPairAlign / 16;  // 16 bytes of filter pair per group
-
-/// One channel pair's pass over every pixel pair of a tile, in the order the device loop loads it.
-struct PairPass {
-  int32_t multiplier0, rounding0, multiplier1, rounding1;  // ChannelScale of channels oc, oc + 1
-  int32_t shift0, shift1;
-  int8_t* out;  // channel oc of the first pixel; advances by two pixels per block
-  int32_t out_c;
-  const uint32_t* filter_pair;  // groups * 4 words ending on a kFilterPairAlign boundary
-  const uint32_t* pairs_end;    // end of the tile's pixel pairs
-  int32_t start[4];             // a 2x2 block's first accumulators: channel oc, oc + 1, oc, oc + 1
-};
-
-#if defined(__ARM_FEATURE_DSP)
-static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed offsets");
-
-// The device loop keeps a whole 2x2 block in the fourteen registers: weights r2-r5 (one LDM per
-// group of four k: channel oc's two words, then oc + 1's), patch r6-r9 (one LDM: first pixel's two
-// words, then the second's), accumulators r10-r12 and lr, patch pointer r0, weight pointer r1. The
-// PairPass lives on the stack, where one LDM brings back the scales after a block and one the
-// next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
-// SMLADs; per block: the output stage of four outputs, six stores and pointer moves, four
-// instructions of set-up. The loop takes four groups per turn; a count that is not a multiple of
-// four enters at the group that leaves a whole number of turns.
-#define KERNELS_PAIR_GROUP            \
-  "ldmia r1!, {r2, r3, r4, r5}\n\t"   \
-  "ldmia r0!, {r6, r7, r8, r9}\n\t"   \
-  "smlad r10, r6, r2, r10\n\t"        \
-  "smlad r10, r7, r3, r10\n\t"        \
-  "smlad r11, r6, r4, r11\n\t"        \
-  "smlad r11, r7, r5, r11\n\t"        \
-  "smlad r12, r8, r2, r12\n\t"        \
-  "smlad r12, r9, r3, r12\n\t"        \
-  "smlad lr, r8, r4, lr\n\t"          \
-  "smlad lr, r9, r5, lr\n\t"
-// OutputStage::fast_output for the four accumulators, kFastRelu (no sign term) and kFast.
-#define KERNELS_PAIR_SCALE_RELU                          \
-  "ldm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"         \
-  "smmlar r10, r10, r2, r3\n\t"                          \
-  "smmlar r12, r12, r2, r3\n\t"                          \
-  "smmlar r11, r11, r4, r5\n\t"                          \
-  "smmlar lr, lr, r4, r5\n\t"
-#define KERNELS_PAIR_SCALE_SIGNED                        \
-  "ldm sp, {r2, r3, r4, r5}\n\t"                         \
-  "add r6, r3, r10, asr #31\n\t"                         \
-  "smmlar r10, r10, r2, r6\n\t"                          \
-  "add r6, r3, r12, asr #31\n\t"                         \
-  "smmlar r12, r12, r2, r6\n\t"                          \
-  "add r6, r5, r11, asr #31\n\t"                         \
-  "smmlar r11, r11, r4, r6\n\t"                          \
-  "add r6, r5, lr, asr #31\n\t"                          \
-  "smmlar lr, lr, r4, r6\n\t"                            \
-  "ldrd r6, r7, [sp, #16]\n\t"                           \
-  "ldrd r8, r9, [sp, #24]\n\t"
-#define KERNELS_PAIR_STORE                               \
-  "asr r10, r10, r6\n\t"                                 \
-  "asr r12, r12, r6\n\t"                                 \
-  "asr r11, r11, r7\n\t"                                 \
-  "asr lr, lr, r7\n\t"                                   \
-  "ssat r10, #8, r10\n\t"                                \
-  "ssat r11, #8, r11\n\t"                                \
-  "ssat r12, #8, r12\n\t"                                \
-  "ssat lr, #8, lr\n\t"                                  \
-  "strb r10, [r8]\n\t"                                   \
-  "strb r11, [r8, #1]\n\t"                               \
-  "add r8, r8, r9\n\t"                                   \
-  "strb r12, [r8]\n\t"                                   \
-  "strb lr, [r8, #1]\n\t"                                \
-  "add r8, r8, r9\n\t"                                   \
-  "str r8, [sp, #24]\n\t"
-#define KERNELS_PAIR_START                               \
-  "add r2, sp, #32\n\t"                                  \
-  "ldm r2, {r1, r3, r10, r11, r12, lr}\n\t"              \
-  "cmp r0, r3\n\t"
-// x in r0, the PairPass in r1 (copied to the stack). ENTRY jumps to the group that leaves whole
-// turns of four.
-#define KERNELS_PAIR_PASS(ENTRY, SCALE)                                                          \
-  __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
-                   "sub sp, sp, #56\n\t"                                                          \
-                   "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
-                   "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                                 \
-                   "ldm r1, {r2, r3, r4, r5, r6, r7}\n\t"                                         \
-                   "add r8, sp, #32\n\t"                                                          \
-                   "stm r8, {r2, r3, r4, r5, r6, r7}\n\t" KERNELS_PAIR_START                      \
-                   "beq 3f\n\t"                                                                   \
-                   "1:\n\t" ENTRY "4:\n\t" KERNELS_PAIR_GROUP "5:\n\t" KERNELS_PAIR_GROUP         \
-                   "6:\n\t" KERNELS_PAIR_GROUP "7:\n\t" KERNELS_PAIR_GROUP                        \
-                   "lsls r6, r1, #22\n\t"                                                         \
-                   "bne 4b\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                       \
-                   "bne 1b\n\t"                                                                   \
-                   "3:\n\t"                                                                       \
-                   "add sp, sp, #56\n\t"                                                          \
-                   "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
-static_assert(kFilterPairAlign == 1u << (32 - 22), "the LSLS above tests the low 10 bits");
-
-// One device loop per output form and per group count modulo four (the entry of the first turn).
-#define KERNELS_PAIR_PASSES(NAME, SCALE)                                                     \
-  __attribute__((naked, noinline)) void NAME##_0(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("", SCALE);                                                             \
-  }                                                                                           \
-  __attribute__((naked, noinline)) void NAME##_1(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 7f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  __attribute__((naked, noinline)) void NAME##_2(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 6f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  __attribute__((naked, noinline)) void NAME##_3(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 5f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  void (*const NAME[4])(const uint32_t*, const PairPass*) = {NAME##_0, NAME##_1, NAME##_2, NAME##_3};
-KERNELS_PAIR_PASSES(pair_pass_relu, KERNELS_PAIR_SCALE_RELU)
-KERNELS_PAIR_PASSES(pair_pass_signed, KERNELS_PAIR_SCALE_SIGNED)
-#undef KERNELS_PAIR_PASSES
-#undef KERNELS_PAIR_PASS
-#undef KERNELS_PAIR_START
-#undef KERNELS_PAIR_STORE
-#undef KERNELS_PAIR_SCALE_SIGNED
-#undef KERNELS_PAIR_SCALE_RELU
-#undef KERNELS_PAIR_GROUP
-#endif
-
-/// Every 2x2 block of channels oc, oc + 1 over the tile's pixel pairs from x to pass.pairs_end, on
-/// a fast output path (kFast or kFastRelu) with at most kMaxPairPassGroups groups. The portable
-/// loop is the device loop's twin.
-template <OutputPath kPath, bool kOddGroups>
-void pair_pass(const uint32_t* x, PairPass& pass, int32_t groups) {
-  static_assert(kPath != OutputPath::kReference, "the pair pass has the fast output stage only");
-#if defined(__ARM_FEATURE_DSP)
-  (kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)[groups % 4](x, &pass);
-#else
-  const ChannelScale s0{pass.multiplier0, pass.shift0, pass.rounding0};
-  const ChannelScale s1{pass.multiplier1, pass.shift1, pass.rounding1};
-  for (int8_t* o = pass.out; x != pass.pairs_end; o += 2 * pass.out_c) {
-    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, pass.filter_pair, groups, pass.start);
-    o[0] = OutputStage::fast_output<kPath>(s0, a.a00);
-    o[1] = OutputStage::fast_output<kPath>(s1, a.a01);
-    o[pass.out_c] = OutputStage::fast_output<kPath>(s0, a.a10);
-    o[pass.out_c + 1] = OutputStage::fast_output<kPath>(s1, a.a11);
-  }
-#endif
 }
 
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
