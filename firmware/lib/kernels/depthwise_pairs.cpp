@@ -1,0 +1,541 @@
+#include "depthwise_pairs.h"
+
+#include "dsp.h"
+
+namespace kernels {
+
+namespace {
+
+/// The fast 3x3 path (kFast / kFastRelu outputs, stride_w 1 or 2) works on one channel at a time,
+/// so that SMLAD can pair two taps of that channel: the input rows a band of output rows reads are
+/// staged per channel as int16 (offset added, 0 where the window hangs over the padding), so a word
+/// at even column j holds the pair (s[j], s[j+1]). With W01 = (w0, w1) and W12 = (w1, w2) of a
+/// filter row, doubled:
+///   stride 1, P_j = word at column j:  out[x]   = SMLAD(P_x, W01)   + SMLABT(P_x+2, W12)
+///                                      out[x+1] = SMLATB(P_x, W01)  + SMLAD(P_x+2, W12)
+///   stride 2, Q_k = word at column 2k: out[x]   = SMLAD(Q_x, W01)   + SMLABT(Q_x+1, W12)
+/// so four outputs of a filter row take two or three loads of input, one of weights and eight
+/// multiplies for twelve MACs, and along a row of one channel the output constants are a fixed
+/// (multiplier, rounding, shift) for four outputs at a time. Staging four channels at a time
+/// transposes NHWC words into the four channels' rows: two columns take two loads, two PKH, four
+/// SXTAB16 and four stores.
+constexpr int32_t kPairPitch = 34;                 // int16 columns per staged row
+constexpr int32_t kPairPitchWords = kPairPitch / 2;
+constexpr int32_t kPairRows = 16;                  // staged rows per channel
+constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.25 KB of stack
+constexpr int32_t kPairTableWords = 16;
+
+/// The row steps of pair_tables, in bytes: of x (to the next row's first window), of o (from past
+/// the row's groups to the next row's first output), of the groups' end; then the last row's end,
+/// which pair_rows sets.
+inline void pair_steps(int32_t x_step, int32_t o_step, int32_t end_step, uint32_t* table) {
+  table[12] = static_cast<uint32_t>(x_step);
+  table[13] = static_cast<uint32_t>(o_step);
+  table[14] = static_cast<uint32_t>(end_step);
+  table[15] = 0;
+}
+
+/// Columns 2m, 2m+1 of four channels from their two NHWC words v0 = (a0 a1 a2 a3), v1 = (b0 b1 b2
+/// b3), offset, one word per channel (channel k's at d[k * kPairChannelWords]): the bytes are
+/// regrouped first, (a0 a1 b0 b1) and (a2 a3 b2 b3) by two PKH, so that each SXTAB16 widens one
+/// channel's pair (ak, bk): six operations instead of widening each word, then regrouping lanes.
+__attribute__((always_inline)) inline void stage_word(uint32_t* d, uint32_t v0, uint32_t v1, uint32_t off) {
+  const uint32_t low = dsp::pkhbt_lsl16(v0, v1), high = dsp::pkhtb_asr16(v1, v0);
+  d[0] = dsp::sxtab16(off, low);
+  d[kPairChannelWords] = dsp::sxtab16_ror8(off, low);
+  d[2 * kPairChannelWords] = dsp::sxtab16(off, high);
+  d[3 * kPairChannelWords] = dsp::sxtab16_ror8(off, high);
+}
+
+/// Doubled weight pairs of four channels from two taps' NHWC words: transposed as stage_word does,
+/// each pair widened by SXTB16 then added to itself by an SXTAB16 of the same bytes; channel k's at
+/// d[k * kPairTableWords].
+__attribute__((always_inline)) inline void doubled_weights(uint32_t* d, uint32_t v0, uint32_t v1) {
+  const uint32_t low = dsp::pkhbt_lsl16(v0, v1), high = dsp::pkhtb_asr16(v1, v0);
+  d[0] = dsp::sxtab16(dsp::sxtb16(low), low);
+  d[kPairTableWords] = dsp::sxtab16_ror8(dsp::sxtb16_ror8(low), low);
+  d[2 * kPairTableWords] = dsp::sxtab16(dsp::sxtb16(high), high);
+  d[3 * kPairTableWords] = dsp::sxtab16_ror8(dsp::sxtb16_ror8(high), high);
+}
+
+/// The tables of channels c0 .. c0 + 3, kPairTableWords apart. Per channel: W01, W12 of filter
+/// rows 0..2 (doubled), multiplier, rounding, shift, the doubled bias twice (one LDRD starts two
+/// accumulators), a spare word, then the row steps pair_rows reads (set by pair_steps).
+template <OutputPath kPath>
+void pair_tables(const OutputStage& stage, const int8_t* filter, const int32_t* bias, int32_t c, int32_t c0,
+                 uint32_t* table) {
+  for (int32_t r = 0; r < 3; ++r) {
+    const int8_t* const taps = filter + 3 * r * c + c0;
+    const uint32_t t0 = dsp::read_u32(taps), t1 = dsp::read_u32(taps + c), t2 = dsp::read_u32(taps + 2 * c);
+    doubled_weights(table + 2 * r, t0, t1);
+    doubled_weights(table + 2 * r + 1, t1, t2);
+  }
+  for (int32_t k = 0; k < 4; ++k, table += kPairTableWords) {
+    const ChannelScale s = stage.channel(c0 + k, kPath);
+    table[6] = static_cast<uint32_t>(s.multiplier);
+    table[7] = static_cast<uint32_t>(s.rounding);
+    table[8] = static_cast<uint32_t>(s.shift);
+    table[9] = table[10] = static_cast<uint32_t>(bias != nullptr ? 2 * bias[c0 + k] : 0);
+    table[11] = 0;
+  }
+}
+
+/// Zeroes words [0, n) of four channels' staged rows at d.
+inline void zero_words(uint32_t* d, int32_t n) {
+  for (uint32_t* const end = d + n; d != end; ++d) {
+    d[0] = 0;
+    d[kPairChannelWords] = 0;
+    d[2 * kPairChannelWords] = 0;
+    d[3 * kPairChannelWords] = 0;
+    dsp::keep_loads_in_order();  // keeps the loop a loop (no memset calls)
+  }
+}
+
+/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 as int16 rows of `need`
+/// (even) columns: channel k's row r at staged[k * kPairChannelWords + r * kPairPitchWords]. A row's
+/// words split, the same way for every row, into: words in the left padding, a word of padding
+/// then the first input column (odd pad_left), words of two input columns, a word of the last
+/// input column then padding, words in the right padding. The words that only ever hold padding
+/// are zeroed once per layer (zero_staged), not here. Padding in an edge word goes through
+/// stage_word as the zero point (which the offset brings to 0), so edge words cost what inside
+/// words do.
+inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
+                        int32_t c0, int32_t need, uint32_t off, uint32_t* staged) {
+  const int32_t c = in.c, words = need / 2;
+  const int32_t j_lo = p.pad_left < need ? p.pad_left : need;  // staged columns [j_lo, j_hi) are inside
+  int32_t j_hi = p.pad_left + in.w;
+  if (j_hi > need) j_hi = need;
+  if (j_hi <= j_lo) {  // no input column reaches the staged columns
+    for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+    return;
+  }
+  const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
+  const bool left_edge = (j_lo & 1) != 0;   // word j_lo / 2: padding, column j_lo
+  const bool right_edge = (j_hi & 1) != 0;  // word j_hi / 2: column j_hi - 1, padding
+  // (both edges in one word would need j_hi == j_lo + 1 with j_lo odd: then j_hi is even)
+  const int32_t m_lo = (j_lo + 1) / 2, m_hi = j_hi / 2;  // words [m_lo, m_hi): two input columns
+  const int32_t middle_offset = (left_edge ? 1 : 0) * c, right_offset = (j_hi - 1 - j_lo) * c;
+  const int32_t row_bytes = in.w * c;
+  // Rows [r_lo, r_hi) are inside the input; the others are padding.
+  const int32_t r_lo = iy0 < 0 ? (-iy0 < rows ? -iy0 : rows) : 0;
+  int32_t r_hi = in.h - iy0 < rows ? in.h - iy0 : rows;
+  if (r_hi < r_lo) r_hi = r_lo;
+  for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairPitchWords, words);
+  for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+  if (r_hi == r_lo) return;
+  // Column by column across the rows for the edges, then the inside words row by row, each loop
+  // with nothing but its two pointers to step.
+  // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0 + r_lo
+  const int8_t* const first = image + (iy0 + r_lo) * row_bytes + (j_lo - p.pad_left) * c + c0;
+  uint32_t* const top = staged + r_lo * kPairPitchWords;
+  uint32_t* const top_end = staged + r_hi * kPairPitchWords;
+  if (left_edge) {
+    const int8_t* src = first;
+    for (uint32_t* d = top + m_lo - 1; d != top_end + m_lo - 1; d += kPairPitchWords, src += row_bytes)
+      stage_word(d, zero_point, dsp::read_u32(src), off);
+  }
+  if (right_edge) {
+    const int8_t* src = first + right_offset;
+    for (uint32_t* d = top + m_hi; d != top_end + m_hi; d += kPairPitchWords, src += row_bytes)
+      stage_word(d, dsp::read_u32(src), zero_point, off);
+  }
+  if (m_hi == m_lo) return;
+  const int8_t* src = first + middle_offset;
+  const int32_t src_skip = row_bytes - 2 * c * (m_hi - m_lo), d_skip = kPairPitchWords - (m_hi - m_lo);
+  for (uint32_t *d = top + m_lo, *d_end = top + m_hi; d_end != top_end + m_hi;
+       d += d_skip, d_end += kPairPitchWords, src += src_skip) {
+    for (; d != d_end; ++d, src += 2 * c) stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
+  }
+}
+
+/// Zeroes the staged words [0, words) of rows [0, rows) of the four channels (zero_words covers
+/// all four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
+inline void zero_staged(uint32_t* staged, int32_t rows, int32_t words) {
+  for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+}
+
+/// Rows of output groups of four (at least one group, one row) of one channel: the first row's
+/// groups from o to o_end (4 * c bytes apart), x at the staged word of its first window, then kEnd
+/// (0, 2 or 3) more outputs; then further rows, each found by the steps in w[12..14], until the
+/// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the
+/// device (fourteen registers: the row's pointers, four accumulators, the input and weight words,
+/// at stride 1 the output shift); the other output constants are reloaded per group, and the row
+/// steps per row, into the registers the multiplies have finished with.
+#if !defined(__ARM_FEATURE_DSP)
+/// Outputs 0 .. n - 1 of the group at x, o (the portable twin of a device group): with the table's
+/// filter-row pairs (w[2r], w[2r + 1]) = ((w0, w1), (w1, w2)), the bias in w[9], see the top.
+template <OutputPath kPath, int kStride>
+inline void group_outputs(const uint32_t* x, const uint32_t* w, const ChannelScale& s, int32_t n, int32_t c,
+                          int8_t* o) {
+  for (int32_t k = 0; k < n; ++k) {
+    int32_t a = static_cast<int32_t>(w[9]);
+    for (int32_t r = 0; r < 3; ++r) {
+      const uint32_t* q = x + r * kPairPitchWords;
+      const uint32_t w01 = w[2 * r], w12 = w[2 * r + 1];
+      const int32_t j = k / 2;  // stride 1: outputs 2j and 2j + 1 read P at columns 2j and 2j + 2
+      if (kStride == 1 && k % 2 == 0)
+        a = dsp::smlabt(q[j + 1], w12, dsp::smlad(q[j], w01, a));
+      else if (kStride == 1)
+        a = dsp::smlad(q[j + 1], w12, dsp::smlatb(q[j], w01, a));
+      else  // stride 2: output k reads Q at columns 2k and 2k + 2
+        a = dsp::smlabt(q[k + 1], w12, dsp::smlad(q[k], w01, a));
+    }
+    o[k * c] = OutputStage::fast_output<kPath>(s, a);
+  }
+}
+#endif
+
+template <OutputPath kPath, int kStride, int kEnd>
+__attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o_end, int8_t* last_end, int32_t c,
+                                         uint32_t* w) {
+  w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
+#if defined(__ARM_FEATURE_DSP)
+  static_assert(kPairPitch == 34, "the offsets below assume staged rows of 68 bytes");
+  int32_t a0, a1, a2, a3;
+  uint32_t p0, p1, p2, v0, v1;
+// One output of a group: requantize accumulator A with the multiplier in v0, rounding in v1,
+// shift in SH (temporary T), as OutputStage::apply; store it at ADDR.
+#define KERNELS_DW_OUT_FAST(A, T, SH, ADDR)     \
+  "add %[" T "], %[v1], %[" A "], asr #31\n\t"  \
+  "smmlar %[" A "], %[" A "], %[v0], %[" T "]\n\t" \
+  "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
+  "ssat %[" A "], #8, %[" A "]\n\t"              \
+  "strb %[" A "], " ADDR "\n\t"
+#define KERNELS_DW_OUT_RELU(A, T, SH, ADDR)     \
+  "smmlar %[" A "], %[" A "], %[v0], %[v1]\n\t"  \
+  "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
+  "ssat %[" A "], #8, %[" A "]\n\t"              \
+  "strb %[" A "], " ADDR "\n\t"
+#define KERNELS_DW_OUT4(OUT, T, SH)                      \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
+  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") \
+  "add %[o], %[o], %[c], lsl #1\n\t"                     \
+  OUT("a2", T, SH, "[%[o]]") OUT("a3", T, SH, "[%[o], %[c]]") \
+  "add %[o], %[o], %[c], lsl #1\n\t"                     \
+  "cmp %[o], %[end]\n\t"                                 \
+  "bne 1b\n\t"
+// The next row, unless this one ends at last_end (w[15]).
+#define KERNELS_DW_ROW_END                              \
+  "ldrd %[v0], %[v1], [%[w], #56]\n\t"                  \
+  "cmp %[end], %[v1]\n\t"                               \
+  "beq 2f\n\t"                                          \
+  "add %[end], %[end], %[v0]\n\t"                       \
+  "ldrd %[v0], %[v1], [%[w], #48]\n\t"                  \
+  "add %[x], %[x], %[v0]\n\t"                           \
+  "add %[o], %[o], %[v1]\n\t"                           \
+  "b 1b\n\t"                                            \
+  "2:\n\t"
+// Two outputs at x, o after a row's groups (kEnd 2): bias, three filter rows, outputs.
+#define KERNELS_DW_PAIR(ROW, OUT, T, SH)                   \
+  "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
+  ROW(0, 0) ROW(68, 8) ROW(136, 16)                       \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
+  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
+// Three outputs at x, o after a row's groups (kEnd 3): a group (BODY, its x not stepped) whose
+// fourth output is not stored.
+#define KERNELS_DW_TRIPLE(BODY, OUT, T, SH)                  \
+  BODY                                                    \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
+  KERNELS_DW_LOAD_SHIFT(SH)                               \
+  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
+// The asm statement: the groups of a row (GROUP), the end (END, or nothing), the next row.
+// The six loops of a stride (S1 or S2): output form (kFast, kFastRelu) x row end (kEnd 4, 2, 3); T
+// and SH name the scratch and shift registers of its output stage.
+#define KERNELS_DW_VARIANTS(S, T, SH)                                                                        \
+  if (kPath == OutputPath::kFast && kEnd == 2)                                                               \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+                   KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_FAST, T, SH), KERNELS_DW_##S##_OPERANDS, \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kPath == OutputPath::kFast && kEnd == 3)                                                          \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_FAST, T, SH),                 \
+                   KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
+  else if (kPath == OutputPath::kFast)                                                                       \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_##S##_OPERANDS,               \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kEnd == 2)                                                                                        \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+                   KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_RELU, T, SH), KERNELS_DW_##S##_OPERANDS, \
+                   KERNELS_DW_##S##_INPUTS);                                                                 \
+  else if (kEnd == 3)                                                                                        \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_RELU, T, SH),                 \
+                   KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
+  else                                                                                                       \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
+                   KERNELS_DW_##S##_INPUTS);
+#define KERNELS_DW_ASM(GROUP, END, OPERANDS, INPUTS) \
+  __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : INPUTS : "cc", "memory")
+  if (kStride == 1) {
+// Filter row at R bytes, weights at W bytes; FIRST: accumulators start from the doubled bias.
+#define KERNELS_DW_S1_FIRST(R, W)                  \
+  "ldrd %[a0], %[a3], [%[w], #36]\n\t"             \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlatb %[a1], %[p0], %[v0], %[a0]\n\t"          \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlad %[a2], %[p1], %[v0], %[a3]\n\t"           \
+  "smlatb %[a3], %[p1], %[v0], %[a3]\n\t"          \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"           \
+  "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v1], %[a3]\n\t"
+#define KERNELS_DW_S1_ROW(R, W, LAST_LOAD)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlatb %[a1], %[p0], %[v0], %[a1]\n\t"          \
+  "smlad %[a2], %[p1], %[v0], %[a2]\n\t"           \
+  "smlatb %[a3], %[p1], %[v0], %[a3]\n\t"          \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"           \
+  LAST_LOAD                                        \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v1], %[a3]\n\t"
+// One filter row of the pair: P_x, P_x+2 at R bytes, weights at W bytes.
+#define KERNELS_DW_S1_PAIR_ROW(R, W)               \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlatb %[a1], %[p0], %[v0], %[a1]\n\t"          \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"
+// rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
+#define KERNELS_DW_S1_BODY(STEP)                                                          \
+  KERNELS_DW_S1_FIRST(68, 8) KERNELS_DW_S1_ROW(136, 16, "ldr %[p0], [%[x], #144]\n\t") \
+  KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
+#define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "sh")
+// Stride 1 leaves a fourteenth register for the shift, loaded once.
+#define KERNELS_DW_LOAD_SHIFT(SH) ""
+#define KERNELS_DW_S1_INPUTS [c] "r"(c), [w] "r"(w), [sh] "r"(shift)
+    const int32_t shift = static_cast<int32_t>(w[8]);
+#define KERNELS_DW_S1_OPERANDS                                                                          \
+  [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+      [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
+    KERNELS_DW_VARIANTS(S1, "p0", "sh")
+#undef KERNELS_DW_S1_PAIR_ROW
+#undef KERNELS_DW_S1_GROUP
+#undef KERNELS_DW_S1_BODY
+#undef KERNELS_DW_S1_OPERANDS
+#undef KERNELS_DW_S1_INPUTS
+#undef KERNELS_DW_LOAD_SHIFT
+    (void)p2;
+#undef KERNELS_DW_S1_FIRST
+#undef KERNELS_DW_S1_ROW
+  } else {
+#define KERNELS_DW_S2_FIRST(R, W)                  \
+  "ldrd %[a0], %[a3], [%[w], #36]\n\t"             \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a1], %[p1], %[v0], %[a0]\n\t"           \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "ldrd %[p2], %[p0], [%[x], #" #R "+8]\n\t"       \
+  "smlabt %[a1], %[p2], %[v1], %[a1]\n\t"          \
+  "smlad %[a2], %[p2], %[v0], %[a3]\n\t"           \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v0], %[a3]\n\t"           \
+  "ldr %[p1], [%[x], #" #R "+16]\n\t"              \
+  "smlabt %[a3], %[p1], %[v1], %[a3]\n\t"
+#define KERNELS_DW_S2_ROW(R, W, LAST_LOAD)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v0], %[a1]\n\t"           \
+  "ldrd %[p2], %[p0], [%[x], #" #R "+8]\n\t"       \
+  "smlabt %[a1], %[p2], %[v1], %[a1]\n\t"          \
+  "smlad %[a2], %[p2], %[v0], %[a2]\n\t"           \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"          \
+  "smlad %[a3], %[p0], %[v0], %[a3]\n\t"           \
+  LAST_LOAD                                        \
+  "smlabt %[a3], %[p1], %[v1], %[a3]\n\t"
+// One filter row of the pair: Q_x, Q_x+1, Q_x+2 at R bytes, weights at W bytes.
+#define KERNELS_DW_S2_PAIR_ROW(R, W)               \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v0], %[a1]\n\t"           \
+  "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
+  "smlabt %[a1], %[p0], %[v1], %[a1]\n\t"
+// rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
+#define KERNELS_DW_S2_BODY(STEP)                                                          \
+  KERNELS_DW_S2_FIRST(68, 8) KERNELS_DW_S2_ROW(136, 16, "ldr %[p1], [%[x], #152]\n\t") \
+  KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
+#define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
+// Stride 2 has all fourteen registers taken: the shift is reloaded per group.
+#define KERNELS_DW_LOAD_SHIFT(SH) "ldr %[" SH "], [%[w], #32]\n\t"
+#define KERNELS_DW_S2_INPUTS [c] "r"(c), [w] "r"(w)
+#define KERNELS_DW_S2_OPERANDS                                                                          \
+  [x] "+r"(x), [o] "+r"(o), [end] "+r"(o_end), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+      [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
+    KERNELS_DW_VARIANTS(S2, "p0", "p2")
+#undef KERNELS_DW_S2_PAIR_ROW
+#undef KERNELS_DW_S2_GROUP
+#undef KERNELS_DW_S2_BODY
+#undef KERNELS_DW_S2_OPERANDS
+#undef KERNELS_DW_S2_INPUTS
+#undef KERNELS_DW_LOAD_SHIFT
+#undef KERNELS_DW_S2_FIRST
+#undef KERNELS_DW_S2_ROW
+  }
+#undef KERNELS_DW_OUT_FAST
+#undef KERNELS_DW_OUT_RELU
+#undef KERNELS_DW_OUT4
+#undef KERNELS_DW_ROW_END
+#undef KERNELS_DW_PAIR
+#undef KERNELS_DW_VARIANTS
+#undef KERNELS_DW_TRIPLE
+#undef KERNELS_DW_ASM
+#else
+  // The same sums and output stage, in the device's order (any order gives the same bits).
+  const ChannelScale s{static_cast<int32_t>(w[6]), static_cast<int32_t>(w[8]), static_cast<int32_t>(w[7])};
+  for (;; x += 2 * kStride, o += 4 * c) {
+    if (o == o_end) {  // the row's groups are done
+      if (kEnd == 2 || kEnd == 3) group_outputs<kPath, kStride>(x, w, s, kEnd, c, o);  // a short last group
+      if (o_end == last_end) break;
+      o_end += static_cast<int32_t>(w[14]);
+      x += static_cast<int32_t>(w[12]) / 4 - 2 * kStride;  // the loop's step is part of the row step
+      o += static_cast<int32_t>(w[13]) - 4 * c;
+      continue;
+    }
+    group_outputs<kPath, kStride>(x, w, s, 4, c, o);
+  }
+#endif
+}
+
+/// How the rows of one layer split into groups of four outputs: every row is whole groups, then
+/// for widths 4k + 3 (k > 0) three more outputs (a group that stores three), for widths 4k + 1 and
+/// 4k + 2 a pair; widths below four are rounded up to a group. Extra outputs (width 4k + 1, or
+/// below four) land on the first pixels of the same channel's next row (NHWC, c bytes apart), which
+/// that row rewrites afterwards. So the rows of a band are one run of groups, and only the layer's
+/// very last row, whose extra outputs would fall outside the output, may end with a tail. Extra
+/// outputs, and the fourth output of the three, read staged columns past the row's, which hold
+/// padding (zeros).
+struct PairGeometry {
+  int32_t groups;  ///< groups per row
+  int32_t end;     ///< outputs after them: 0, 2 or 3
+  int32_t extra;   ///< outputs computed per row beyond out_w
+  int32_t need;    ///< staged columns (even) the row reads
+};
+
+inline PairGeometry pair_geometry(int32_t stride_w, int32_t out_w) {
+  const int32_t rem = out_w % 4;
+  const int32_t end = out_w < 4 || rem == 0 ? 0 : (rem == 3 ? 3 : 2);
+  const int32_t groups = end == 0 ? (out_w + 3) / 4 : out_w / 4;
+  // columns read: a group (or the three) at x reads to 4x + 5 (stride 1), 8x + 9 (stride 2); the
+  // pair to x + 3, 2x + 5
+  const int32_t blocks = groups + (end == 3 ? 1 : 0);
+  const int32_t need = stride_w == 1 ? 4 * blocks + (end == 2 ? 2 : 0) + 2 : 8 * blocks + (end == 2 ? 4 : 0) + 2;
+  return {groups, end, 4 * groups + end - out_w, need};
+}
+
+/// The group of a row that ends at output `end` (> 0), starting at max(0, end - 4): recomputes
+/// outputs before `end` (same bits) when it can start at a whole staged word, otherwise goes
+/// through a scratch and copies what lies before `end`.
+template <OutputPath kPath, int kStride>
+void pair_tail(const uint32_t* x, int8_t* o, int32_t end, int32_t c, uint32_t* w) {
+  const int32_t ox = end - 4;
+  if (ox >= 0 && (kStride == 2 || (ox & 1) == 0)) {
+    pair_rows<kPath, kStride, 0>(x + ox * kStride / 2, o + ox * c, o + end * c, o + end * c, c, w);
+    return;
+  }
+  const int32_t first = ox < 0 ? 0 : ox + 1;  // stride 1 with odd ox: the next, even, column
+  int8_t scratch[4];
+  pair_rows<kPath, kStride, 0>(x + first * kStride / 2, scratch, scratch + 4, scratch + 4, 1, w);
+  for (int32_t i = first; i < end; ++i) o[i * c] = scratch[i - first];
+}
+
+/// The rows of one channel in a band: rows [0, rows) of the staged channel at x (stride_h staged
+/// rows apart) to the output rows at o (out_w * c bytes apart). `last`: the band ends the layer.
+template <OutputPath kPath, int kStride, int kEnd>
+void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, int32_t out_w, int32_t c,
+                  const PairGeometry& g, bool last, uint32_t* w) {
+  const int32_t row_bytes = out_w * c, span = 4 * g.groups * c;
+  const bool tail = last && g.extra != 0;  // the last row's extra outputs have nowhere to go
+  const int32_t full_rows = tail ? rows - 1 : rows;
+  if (full_rows > 0)
+    pair_rows<kPath, kStride, kEnd>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
+  if (tail) {  // whole groups up to the last one that fits, then the last four outputs
+    x += full_rows * stride_h * kPairPitchWords;
+    o += full_rows * row_bytes;
+    const int32_t groups = kEnd != 0 ? g.groups : g.groups - 1;
+    if (groups > 0) pair_rows<kPath, kStride, 0>(x, o, o + 4 * groups * c, o + 4 * groups * c, c, w);
+    pair_tail<kPath, kStride>(x, o, out_w, c, w);
+  }
+}
+
+/// Staged columns of the pair path for this layer, or 0 when it does not apply: stride_w 1 or 2,
+/// rows that fit, at most out_w extra outputs per row (so they land on the next row only), and at
+/// least eight outputs per channel: below that its per-channel setup (tables, a call per channel)
+/// costs more than it saves (mbv2's row-streamed blocks call with one row of four).
+inline int32_t pair_path_columns(const ConvParams& p, const Dims& out) {
+  if ((p.stride_w != 1 && p.stride_w != 2) || out.w < 2 || out.n * out.h * out.w < 8) return 0;
+  const int32_t need = pair_geometry(p.stride_w, out.w).need;
+  return need <= kPairPitch ? need : 0;
+}
+
+/// 3x3, dilation 1, stride_w 1 or 2, kFast / kFastRelu, channels [0, by_four), four at a time.
+template <OutputPath kPath, int kStride>
+__attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, const int8_t* input,
+                                                  const int8_t* filter, const int32_t* bias, const Dims& out,
+                                                  const OutputStage& stage, int32_t by_four, int8_t* output) {
+  const int32_t c = in.c;
+  const PairGeometry g = pair_geometry(kStride, out.w);
+  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  alignas(8) uint32_t staged[4 * kPairChannelWords];
+  alignas(8) uint32_t table[4 * kPairTableWords];
+  const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
+  const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
+  const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
+  zero_staged(staged, staged_rows, g.need / 2);
+  for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
+    pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
+  for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
+    pair_tables<kPath>(stage, filter, bias, c, c0, table);
+    for (int32_t b = 0; b < out.n; ++b) {
+      const int8_t* image = input + b * in.h * in.w * c;
+      for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
+        const int32_t rows = out.h - oy0 < band ? out.h - oy0 : band;
+        const bool last = b == out.n - 1 && oy0 + rows == out.h;
+        stage_pairs(p, in, image, oy0 * p.stride_h - p.pad_top, (rows - 1) * p.stride_h + 3, c0, g.need, off,
+                    staged);
+        int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
+        for (int32_t k = 0; k < 4; ++k) {
+          const uint32_t* x = staged + k * kPairChannelWords;
+          uint32_t* const w = table + k * kPairTableWords;
+          if (g.end == 2)
+            pair_channel<kPath, kStride, 2>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+          else if (g.end == 3)
+            pair_channel<kPath, kStride, 3>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+          else
+            pair_channel<kPath, kStride, 0>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
+                        const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
+                        int32_t by_four, int8_t* output) {
+  if (path == OutputPath::kReference || p.dilation_h != 1 || p.dilation_w != 1 || pair_path_columns(p, out) == 0)
+    return false;
+  if (path == OutputPath::kFastRelu && p.stride_w == 1)
+    pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+  else if (path == OutputPath::kFastRelu)
+    pairs_layer<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+  else if (p.stride_w == 1)
+    pairs_layer<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+  else
+    pairs_layer<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+  return true;
+}
+
+}  // namespace kernels

@@ -1,0 +1,18 @@
+// The 3x3 depthwise pair path: one channel at a time on staged int16 rows, so that SMLAD multiplies
+// two taps of one channel (see depthwise_pairs.cpp). Used by depthwise_conv2d_s8 for channels
+// [0, by_four) when the layer qualifies.
+#pragma once
+
+#include "conv2d_s8.h"
+#include "output_stage.h"
+
+namespace kernels {
+
+/// Channels [0, by_four) of a 3x3 depthwise layer with dilation 1 on `path` (kFast or kFastRelu),
+/// stride_w 1 or 2, rows that fit the staging and at least eight outputs per channel; false,
+/// having written nothing, otherwise. by_four is a multiple of four.
+bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
+                        const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
+                        int32_t by_four, int8_t* output);
+
+}  // namespace kernels
