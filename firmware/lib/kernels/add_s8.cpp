@@ -85,9 +85,8 @@ Status add_s8(const AddParams& p, int32_t size, const int8_t* input1, const int8
   ChannelScale sb{}, so{};
   const bool fast = p.left_shift >= 1 && p.left_shift <= 20 && p.input1_offset >= -127 && p.input1_offset <= 128 &&
                     p.input2_offset >= -127 && p.input2_offset <= 128 && (half1 || half2) &&
-                    (half1 && half2 ? true
-                                    : fast_scale(half1 ? p.input2_multiplier : p.input1_multiplier,
-                                                 half1 ? p.input2_shift : p.input1_shift, sb)) &&
+                    ((half1 && half2) || fast_scale(half1 ? p.input2_multiplier : p.input1_multiplier,
+                                                    half1 ? p.input2_shift : p.input1_shift, sb)) &&
                     fast_scale(p.output_multiplier, p.output_shift, so);
   if (!fast)
     add_reference(p, size, input1, input2, output);

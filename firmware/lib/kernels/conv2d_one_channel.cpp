@@ -175,10 +175,11 @@ void one_channel_3x3(const ConvParams& p, const OutputStage& stage, const Dims& 
 }  // namespace
 
 bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
-                            const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
-                            int8_t* output) {
+                            const int8_t* input, const Dims& filter_dims, const int8_t* filter,
+                            const int32_t* bias, const Dims& out, int8_t* output) {
   // Staged columns up to x + 3 for the last output x (its pair load).
-  if (in.c != 1 || p.dilation_h != 1 || p.dilation_w != 1 || p.stride_w != 1 || path == OutputPath::kReference ||
+  if (filter_dims.h != 3 || filter_dims.w != 3 || in.c != 1 || p.dilation_h != 1 || p.dilation_w != 1 ||
+      p.stride_w != 1 || path == OutputPath::kReference ||
       out.w + 4 > kPitch || p.stride_h > kStagedRows - 3)
     return false;
   if (path == OutputPath::kFastRelu)

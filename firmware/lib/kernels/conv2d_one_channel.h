@@ -11,7 +11,7 @@ namespace kernels {
 /// The layer on `path` (kFast or kFastRelu) when it is a one-channel 3x3 convolution with dilation
 /// 1 and stride_w 1 whose rows fit the staging; false, having written nothing, otherwise.
 bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
-                            const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
-                            int8_t* output);
+                            const int8_t* input, const Dims& filter_dims, const int8_t* filter,
+                            const int32_t* bias, const Dims& out, int8_t* output);
 
 }  // namespace kernels

@@ -75,10 +75,16 @@ inline uint32_t border_row_word(const int8_t* row, int32_t in_x0, int32_t kw, in
   return v;
 }
 
+/// One word of four int8 taps as two tile words: 2 * (x + offset) in lanes (b0, b2) and (b1, b3).
+inline void expand_word(uint32_t v, uint32_t off2, uint32_t* dst) {
+  dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);
+  dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
+}
+
 /// Expands one pixel's taps whose channels come in whole groups (every 1x1 convolution of the
-/// reference models): one word in, two words out, 4 words between groups; count is a multiple of
-/// four. Each word becomes 2 * (x + offset) in lanes (b0, b2) and (b1, b3). On the device a
-/// loop of one LDR, four SXTAB16 and one STRD per word (GCC's took ten instructions).
+/// reference models): one word in, two words out (expand_word), 4 words between groups; count is a
+/// multiple of four. On the device a loop of one LDR, four SXTAB16 and one STRD per word (GCC's
+/// took ten instructions).
 #if defined(__ARM_FEATURE_DSP)
 __attribute__((naked, noinline)) void expand_words(const int8_t* /*x*/, int32_t /*count*/, uint32_t /*off2*/,
                                                    uint32_t* /*dst*/) {
@@ -102,11 +108,7 @@ __attribute__((naked, noinline)) void expand_words(const int8_t* /*x*/, int32_t 
 }
 #else
 void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) {
-  for (const int8_t* const end = x + count; x != end; x += 4, dst += 4) {
-    const uint32_t v = dsp::read_u32(x);
-    dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);
-    dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
-  }
+  for (const int8_t* const end = x + count; x != end; x += 4, dst += 4) expand_word(dsp::read_u32(x), off2, dst);
 }
 #endif
 
@@ -159,8 +161,7 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
           const int8_t* const row = image + iy * in_w;
           v = columns_inside ? dsp::read_u32(row + in_x0) : border_row_word(row, in_x0, kw, in_w, zero_point);
         }
-        dst[0] = dsp::sxtab16(dsp::sxtab16(off2, v), v);  // as expand_words
-        dst[1] = dsp::sxtab16_ror8(dsp::sxtab16_ror8(off2, v), v);
+        expand_word(v, off2, dst);
       }
       if (++ox == out_w) {
         ox = 0;
@@ -428,8 +429,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups};
   const OutputStage stage{quant, p.output_offset, p.act};
   const OutputPath path = choose_output_path(stage, out.c);
-  if (filter_dims.h == 3 && filter_dims.w == 3 &&
-      conv2d_one_channel_3x3(p, stage, path, in, input, filter, bias, out, output))
+  if (conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output))
     return Status::kOk;
   switch (path) {
     case OutputPath::kFastRelu:

@@ -401,6 +401,21 @@ void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, cons
   }
 }
 
+/// Channels [0, by_four) on the four-channel loops: the staged 3x3 ones (widened rows at stride_w
+/// 1, int8 rows otherwise) when the rows fit, the bounds-checked tap loop for the rest.
+template <OutputPath kPath>
+void depthwise_by_four_paths(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
+                             const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
+                             int32_t by_four, int8_t* output) {
+  const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
+  if (staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns)
+    depthwise3x3_wide<kPath>(p, in, input, filter, bias, out, stage, by_four, output);
+  else if (staged)
+    depthwise3x3_by_four<kPath>(p, in, input, filter, bias, out, stage, by_four, output);
+  else
+    depthwise_by_four<kPath>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+}
+
 }  // namespace
 
 Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
@@ -413,42 +428,16 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
   const int32_t by_four = fast ? c - c % 4 : 0;
   if (by_four > 0) {
     const OutputStage stage{quant, p.output_offset, p.act};
-    const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
-    const bool wide = staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns;
     const OutputPath path = choose_output_path(stage, by_four);
-    const bool pairs = filter_dims.h == 3 && filter_dims.w == 3 &&
-                       depthwise3x3_pairs(p, stage, path, in, input, filter, bias, out, by_four, output);
-    if (!pairs) {
-      switch (path) {
-        case OutputPath::kFastRelu:
-          if (wide)
-            depthwise3x3_wide<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
-          else if (staged)
-            depthwise3x3_by_four<OutputPath::kFastRelu>(p, in, input, filter, bias, out, stage, by_four, output);
-          else
-            depthwise_by_four<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
+    const bool pairs = depthwise3x3_pairs(p, stage, path, in, input, filter_dims, filter, bias, out, by_four, output);
+    if (!pairs && path == OutputPath::kFastRelu)
+      depthwise_by_four_paths<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
                                                      output);
-          break;
-        case OutputPath::kFast:
-          if (wide)
-            depthwise3x3_wide<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
-          else if (staged)
-            depthwise3x3_by_four<OutputPath::kFast>(p, in, input, filter, bias, out, stage, by_four, output);
-          else
-            depthwise_by_four<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
-                                                 output);
-          break;
-        case OutputPath::kReference:
-          if (wide)
-            depthwise3x3_wide<OutputPath::kReference>(p, in, input, filter, bias, out, stage, by_four, output);
-          else if (staged)
-            depthwise3x3_by_four<OutputPath::kReference>(p, in, input, filter, bias, out, stage, by_four, output);
-          else
-            depthwise_by_four<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
+    else if (!pairs && path == OutputPath::kFast)
+      depthwise_by_four_paths<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+    else if (!pairs)
+      depthwise_by_four_paths<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
                                                       output);
-          break;
-      }
-    }
   }
   if (by_four < c) depthwise_reference(p, quant, in, input, filter_dims, filter, bias, out, by_four, output);
   return Status::kOk;

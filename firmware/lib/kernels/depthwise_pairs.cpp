@@ -523,9 +523,10 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
 }  // namespace
 
 bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
-                        const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
-                        int32_t by_four, int8_t* output) {
-  if (path == OutputPath::kReference || p.dilation_h != 1 || p.dilation_w != 1 || pair_path_columns(p, out) == 0)
+                        const int8_t* input, const Dims& filter_dims, const int8_t* filter, const int32_t* bias,
+                        const Dims& out, int32_t by_four, int8_t* output) {
+  if (filter_dims.h != 3 || filter_dims.w != 3 || path == OutputPath::kReference || p.dilation_h != 1 ||
+      p.dilation_w != 1 || pair_path_columns(p, out) == 0)
     return false;
   if (path == OutputPath::kFastRelu && p.stride_w == 1)
     pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output);

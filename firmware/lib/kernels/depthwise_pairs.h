@@ -12,7 +12,7 @@ namespace kernels {
 /// stride_w 1 or 2, rows that fit the staging and at least eight outputs per channel; false,
 /// having written nothing, otherwise. by_four is a multiple of four.
 bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
-                        const int8_t* input, const int8_t* filter, const int32_t* bias, const Dims& out,
-                        int32_t by_four, int8_t* output);
+                        const int8_t* input, const Dims& filter_dims, const int8_t* filter, const int32_t* bias,
+                        const Dims& out, int32_t by_four, int8_t* output);
 
 }  // namespace kernels

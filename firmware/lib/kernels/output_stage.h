@@ -70,8 +70,8 @@ struct OutputStage {
     return fast_output<kPath>(s, acc2);
   }
 
-  /// The fast paths' form alone (kFast or kFastRelu); the 1x1 device loop in conv2d_s8.cpp is its
-  /// instruction-for-instruction twin.
+  /// The fast paths' form alone (kFast or kFastRelu); the device loops of conv_pair_pass.cpp,
+  /// conv2d_one_channel.cpp and depthwise_pairs.cpp compute it instruction for instruction.
   template <OutputPath kPath>
   static int8_t fast_output(const ChannelScale& s, int32_t acc2) {
     const int32_t sign = kPath == OutputPath::kFast ? (acc2 >> 31) : 0;  // -1 for negative accumulators
