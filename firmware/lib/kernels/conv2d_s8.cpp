@@ -321,8 +321,8 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     if constexpr (kPath != OutputPath::kReference) {
       if (second && groups <= kMaxPairPassGroups) {
         PairPass pass{s0.multiplier, s0.rounding, s1.multiplier, s1.rounding, s0.shift, s1.shift, o, out_c,
-                      filter_pair, pairs_end, {start0, start1, start0, start1}};
-        pair_pass<kPath, kOddGroups>(x, pass, groups);
+                      filter_pair, pairs_end, {start0, start1, start0, start1}, groups};
+        pair_pass<kPath, kOddGroups>(x, pass);
         o += (pairs_end - x) / (groups * 4) * 2 * out_c;
         x = pairs_end;
       }
@@ -355,9 +355,7 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
 template <OutputPath kPath>
 void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const int32_t* bias,
                 const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
-  // The filter pair at the end, which is kFilterPairAlign-aligned (see pair_pass).
-  alignas(kFilterPairAlign) uint32_t scratch[kScratchWords];
-  static_assert(kScratchWords * 4 % kFilterPairAlign == 0, "the scratch must end on the alignment");
+  alignas(8) uint32_t scratch[kScratchWords];
   uint32_t* const tile = scratch;                                  // tile_pixels * groups * 2 words
   uint32_t* const filter_pair = scratch + kScratchWords - g.groups * 4;  // groups * 4 words
   const int32_t total = g.out.n * g.out.h * g.out.w;

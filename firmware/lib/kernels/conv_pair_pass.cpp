@@ -3,19 +3,23 @@
 namespace kernels {
 
 #if defined(__ARM_FEATURE_DSP)
-static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed offsets");
+static_assert(sizeof(PairPass) == 60, "the device loop reads PairPass at fixed offsets");
 
 // The device loop keeps a whole 2x2 block in the fourteen registers: weights r2-r5 (one LDM per
 // group of four k: channel oc's two words, then oc + 1's), patch r6-r9 (one LDM: first pixel's two
 // words, then the second's), accumulators r10-r12 and lr, patch pointer r0, weight pointer r1. The
 // PairPass lives on the stack, where one LDM brings back the scales after a block and one the
 // next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
-// SMLADs; per block: the output stage of four outputs, six stores and pointer moves, four
-// instructions of set-up. The loop takes four groups per turn; a count that is not a multiple of
-// four enters at the group that leaves a whole number of turns.
+// SMLADs; per block: the output stage of four outputs (each channel pair's two bytes of a pixel
+// go out in one STRH), four instructions of set-up and the jump into the groups.
+//
+// The groups are unrolled kMaxPairPassGroups times and every block enters them `groups` groups
+// before their end, by an LDR PC of the entry the prologue computed: no instruction counts groups
+// or tests for the end of a dot product. Each group is forced to 40 bytes (.w) so that the entry
+// is the end of the groups minus 40 * groups, which the assembler checks.
 #define KERNELS_PAIR_GROUP            \
-  "ldmia r1!, {r2, r3, r4, r5}\n\t"   \
-  "ldmia r0!, {r6, r7, r8, r9}\n\t"   \
+  "ldmia.w r1!, {r2, r3, r4, r5}\n\t" \
+  "ldmia.w r0!, {r6, r7, r8, r9}\n\t" \
   "smlad r10, r6, r2, r10\n\t"        \
   "smlad r10, r7, r3, r10\n\t"        \
   "smlad r11, r6, r4, r11\n\t"        \
@@ -24,6 +28,11 @@ static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed o
   "smlad r12, r9, r3, r12\n\t"        \
   "smlad lr, r8, r4, lr\n\t"          \
   "smlad lr, r9, r5, lr\n\t"
+#define KERNELS_PAIR_GROUPS_4 KERNELS_PAIR_GROUP KERNELS_PAIR_GROUP KERNELS_PAIR_GROUP KERNELS_PAIR_GROUP
+#define KERNELS_PAIR_GROUPS_16 KERNELS_PAIR_GROUPS_4 KERNELS_PAIR_GROUPS_4 KERNELS_PAIR_GROUPS_4 KERNELS_PAIR_GROUPS_4
+#define KERNELS_PAIR_GROUPS_64 \
+  KERNELS_PAIR_GROUPS_16 KERNELS_PAIR_GROUPS_16 KERNELS_PAIR_GROUPS_16 KERNELS_PAIR_GROUPS_16
+static_assert(kMaxPairPassGroups == 64, "KERNELS_PAIR_GROUPS_64 unrolls kMaxPairPassGroups groups");
 // OutputStage::fast_output for the four accumulators, kFastRelu (no sign term) and kFast.
 #define KERNELS_PAIR_SCALE_RELU                          \
   "ldm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"         \
@@ -43,6 +52,8 @@ static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed o
   "smmlar lr, lr, r4, r6\n\t"                            \
   "ldrd r6, r7, [sp, #16]\n\t"                           \
   "ldrd r8, r9, [sp, #24]\n\t"
+// Saturated to int8, each pixel's two channels are joined by a BFI (the second's low byte above
+// the first's) and stored by one STRH (unaligned halfword stores are allowed on Cortex-M4/M7).
 #define KERNELS_PAIR_STORE                               \
   "asr r10, r10, r6\n\t"                                 \
   "asr r12, r12, r6\n\t"                                 \
@@ -52,61 +63,55 @@ static_assert(sizeof(PairPass) == 56, "the device loop reads PairPass at fixed o
   "ssat r11, #8, r11\n\t"                                \
   "ssat r12, #8, r12\n\t"                                \
   "ssat lr, #8, lr\n\t"                                  \
-  "strb r10, [r8]\n\t"                                   \
-  "strb r11, [r8, #1]\n\t"                               \
-  "add r8, r8, r9\n\t"                                   \
-  "strb r12, [r8]\n\t"                                   \
-  "strb lr, [r8, #1]\n\t"                                \
-  "add r8, r8, r9\n\t"                                   \
+  "bfi r10, r11, #8, #8\n\t"                             \
+  "bfi r12, lr, #8, #8\n\t"                              \
+  "strh r10, [r8]\n\t"                                   \
+  "strh r12, [r8, r9]\n\t"                               \
+  "add r8, r8, r9, lsl #1\n\t"                           \
   "str r8, [sp, #24]\n\t"
+// The next block: its weight pointer and first accumulators, the end test, the jump into the groups.
 #define KERNELS_PAIR_START                               \
   "add r2, sp, #32\n\t"                                  \
   "ldm r2, {r1, r3, r10, r11, r12, lr}\n\t"              \
-  "cmp r0, r3\n\t"
-// x in r0, the PairPass in r1 (copied to the stack). ENTRY jumps to the group that leaves whole
-// turns of four.
-#define KERNELS_PAIR_PASS(ENTRY, SCALE)                                                          \
+  "cmp r0, r3\n\t"                                       \
+  "beq 3f\n\t"                                           \
+  "ldr pc, [sp, #56]\n\t"
+// x in r0, the PairPass in r1 (copied to the stack, its group count replaced by the entry).
+#define KERNELS_PAIR_PASS(SCALE)                                                                  \
   __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
-                   "sub sp, sp, #56\n\t"                                                          \
+                   "sub sp, sp, #64\n\t"                                                          \
                    "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
                    "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                                 \
-                   "ldm r1, {r2, r3, r4, r5, r6, r7}\n\t"                                         \
-                   "add r8, sp, #32\n\t"                                                          \
-                   "stm r8, {r2, r3, r4, r5, r6, r7}\n\t" KERNELS_PAIR_START                      \
-                   "beq 3f\n\t"                                                                   \
-                   "1:\n\t" ENTRY "4:\n\t" KERNELS_PAIR_GROUP "5:\n\t" KERNELS_PAIR_GROUP         \
-                   "6:\n\t" KERNELS_PAIR_GROUP "7:\n\t" KERNELS_PAIR_GROUP                        \
-                   "lsls r6, r1, #22\n\t"                                                         \
-                   "bne 4b\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                       \
-                   "bne 1b\n\t"                                                                   \
+                   "ldm r1, {r2, r3, r4, r5, r6, r7, r8}\n\t"                                     \
+                   "add r9, sp, #32\n\t"                                                          \
+                   "stm r9, {r2, r3, r4, r5, r6, r7, r8}\n\t"                                     \
+                   "adr.w r2, 9f + 1\n\t"                                                         \
+                   "add r3, r8, r8, lsl #2\n\t"                                                   \
+                   "sub r2, r2, r3, lsl #3\n\t"                                                   \
+                   "str r2, [sp, #56]\n\t" KERNELS_PAIR_START                                     \
+                   "8:\n\t" KERNELS_PAIR_GROUPS_64                                                \
+                   "9:\n\t"                                                                       \
+                   ".if 9b - 8b != 40 * 64\n\t"                                                    \
+                   ".error \"a pair group is not 40 bytes\"\n\t"                                   \
+                   ".endif\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                        \
                    "3:\n\t"                                                                       \
-                   "add sp, sp, #56\n\t"                                                          \
+                   "add sp, sp, #64\n\t"                                                          \
                    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
-static_assert(kFilterPairAlign == 1u << (32 - 22), "the LSLS above tests the low 10 bits");
 
-// One device loop per output form and per group count modulo four (the entry of the first turn).
-#define KERNELS_PAIR_PASSES(NAME, SCALE)                                                     \
-  static __attribute__((naked, noinline)) void NAME##_0(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("", SCALE);                                                             \
-  }                                                                                           \
-  static __attribute__((naked, noinline)) void NAME##_1(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 7f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  static __attribute__((naked, noinline)) void NAME##_2(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 6f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  static __attribute__((naked, noinline)) void NAME##_3(const uint32_t*, const PairPass*) {         \
-    KERNELS_PAIR_PASS("b 5f\n\t", SCALE);                                                     \
-  }                                                                                           \
-  void (*const NAME[4])(const uint32_t*, const PairPass*) = {NAME##_0, NAME##_1, NAME##_2, NAME##_3};
-KERNELS_PAIR_PASSES(pair_pass_relu, KERNELS_PAIR_SCALE_RELU)
-KERNELS_PAIR_PASSES(pair_pass_signed, KERNELS_PAIR_SCALE_SIGNED)
-#undef KERNELS_PAIR_PASSES
+__attribute__((naked, noinline)) void pair_pass_relu(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_RELU);
+}
+__attribute__((naked, noinline)) void pair_pass_signed(const uint32_t*, const PairPass*) {
+  KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_SIGNED);
+}
 #undef KERNELS_PAIR_PASS
 #undef KERNELS_PAIR_START
 #undef KERNELS_PAIR_STORE
 #undef KERNELS_PAIR_SCALE_SIGNED
 #undef KERNELS_PAIR_SCALE_RELU
+#undef KERNELS_PAIR_GROUPS_64
+#undef KERNELS_PAIR_GROUPS_16
+#undef KERNELS_PAIR_GROUPS_4
 #undef KERNELS_PAIR_GROUP
 #endif
 
