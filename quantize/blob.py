@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantize.packing import packed_pairs_bytes
+
 MAGIC = 0x4254434D  # "MCTB"
-VERSION = 1
+VERSION = 2  # 2: packed pointwise filters (TensorType.PACKED_PAIRS)
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
 MAX_OP_INPUTS = 3
@@ -63,6 +65,7 @@ class OpCode(enum.IntEnum):
 class TensorType(enum.IntEnum):
     INT8 = 0
     INT32 = 1
+    PACKED_PAIRS = 2  # a pointwise CONV_2D filter in the device's layout (quantize/packing.py)
 
 
 class Location(enum.IntEnum):
@@ -80,6 +83,8 @@ class BlobTensor:
 
     @property
     def size(self) -> int:
+        if self.dtype == TensorType.PACKED_PAIRS:
+            return packed_pairs_bytes(self.dims[0], self.dims[3])
         return int(np.prod(self.dims)) * (4 if self.dtype == TensorType.INT32 else 1)
 
 
@@ -112,8 +117,11 @@ class BlobBuilder:
         self.data.extend(payload)
         return offset
 
-    def add_const(self, array: np.ndarray, dims: tuple[int, int, int, int], zero_point: int = 0) -> int:
-        dtype = {np.dtype(np.int8): TensorType.INT8, np.dtype(np.int32): TensorType.INT32}[array.dtype]
+    def add_const(self, array: np.ndarray, dims: tuple[int, int, int, int], zero_point: int = 0,
+                  dtype: TensorType | None = None) -> int:
+        """A constant tensor; its type follows the array's (int8, int32) unless given (PACKED_PAIRS)."""
+        if dtype is None:
+            dtype = {np.dtype(np.int8): TensorType.INT8, np.dtype(np.int32): TensorType.INT32}[array.dtype]
         tensor = BlobTensor(tuple(int(d) for d in dims), dtype, int(zero_point), Location.DATA)
         if tensor.size != array.nbytes:
             raise ValueError(f"constant of {array.nbytes} bytes does not match dims {dims}")

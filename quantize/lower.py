@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass, field
 import numpy as np
 
 from quantize import blob as fmt
-from quantize import prepare
+from quantize import packing, prepare
 from quantize.blocks import Block, find_blocks
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 from quantize.tflite_model import Graph, Operator, parse_tflite
@@ -183,9 +183,15 @@ class _Lowering:
         m_off, s_off = self.channel_arrays(p.multipliers, p.shifts)
         params = fmt.CONV_PARAMS.pack(p.stride_h, p.stride_w, p.pad_top, p.pad_left, 1, 1,  # dilation: 1 only
                                       p.input_offset, p.output_offset, p.act_min, p.act_max, m_off, s_off)
+        bias_data = self.graph.tensor(bias).data if bias is not None else None
+        if not depthwise and packing.takes_packed(w.shape, bias_data):
+            filter_index = self.builder.add_const(packing.pack_pairs(w.data), w.shape,
+                                                  dtype=fmt.TensorType.PACKED_PAIRS)
+        else:
+            filter_index = self.const(w.index, w.shape)
         return _ConvParts(
             params=params,
-            filter=self.const(w.index, w.shape),
+            filter=filter_index,
             bias=self.const(bias, (1, 1, 1, c_out)) if bias is not None else None,
             macs=n * oh * ow * c_out * kh * kw * (1 if depthwise else c_in),
         )

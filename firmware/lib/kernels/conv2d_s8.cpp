@@ -300,19 +300,23 @@ void widen_filter_pair_rows(const int8_t* w0, const int8_t* w1, int32_t kh, int3
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
 /// tile is at out + p * out_c. An odd last channel is computed twice (its row stands in for the
 /// missing second one) and stored once.
+/// The filter pairs come from `packed` when not null, else each is widened into filter_pair.
 template <OutputPath kPath, bool kOddGroups>
 __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t pixels, const PatchGeometry& g,
-                                                 const int8_t* filter, const int32_t* bias, const OutputStage& stage,
-                                                 uint32_t* filter_pair, int8_t* out) {
+                                                 const int8_t* filter, const uint32_t* packed, const int32_t* bias,
+                                                 const OutputStage& stage, uint32_t* scratch_pair, int8_t* out) {
   const int32_t out_c = g.out.c, depth = g.depth, groups = g.groups;
   const uint32_t* const pairs_end = tile + (pixels / 2) * groups * 4;
   for (int32_t oc = 0; oc < out_c; oc += 2) {
     const bool second = oc + 1 < out_c;
     const int32_t oc1 = second ? oc + 1 : oc;
-    if (g.row_groups)
-      widen_filter_pair_rows(filter + oc * depth, filter + oc1 * depth, g.filter.h, g.filter.w, filter_pair);
-    else
-      widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, filter_pair);
+    const uint32_t* const filter_pair = packed != nullptr ? packed + (oc / 2) * groups * 4 : scratch_pair;
+    if (packed == nullptr) {
+      if (g.row_groups)
+        widen_filter_pair_rows(filter + oc * depth, filter + oc1 * depth, g.filter.h, g.filter.w, scratch_pair);
+      else
+        widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, scratch_pair);
+    }
     const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
     const int32_t start0 = bias != nullptr ? 2 * bias[oc] : 0, start1 = bias != nullptr ? 2 * bias[oc1] : 0;
     const int32_t start[2] = {start0, start1};
@@ -353,19 +357,21 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
 }
 
 template <OutputPath kPath>
-void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const int32_t* bias,
-                const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
+void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const uint32_t* packed,
+                const int32_t* bias, const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
   alignas(8) uint32_t scratch[kScratchWords];
   uint32_t* const tile = scratch;                                  // tile_pixels * groups * 2 words
-  uint32_t* const filter_pair = scratch + kScratchWords - g.groups * 4;  // groups * 4 words
+  uint32_t* const filter_pair = scratch + kScratchWords - g.groups * 4;  // groups * 4 words, unless packed
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
     expand_patches(g, input, first, pixels, tile);
     if (g.groups % 2 != 0)
-      tile_all_channels<kPath, true>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
+      tile_all_channels<kPath, true>(tile, pixels, g, filter, packed, bias, stage, filter_pair,
+                                     output + first * g.out.c);
     else
-      tile_all_channels<kPath, false>(tile, pixels, g, filter, bias, stage, filter_pair, output + first * g.out.c);
+      tile_all_channels<kPath, false>(tile, pixels, g, filter, packed, bias, stage, filter_pair,
+                                      output + first * g.out.c);
   }
 }
 
@@ -406,10 +412,17 @@ void conv_reference(const ConvParams& p, const PerChannelQuant& quant, const Dim
 
 }  // namespace
 
+bool conv2d_takes_packed(const Dims& filter_dims, const int32_t* bias) {
+  return filter_dims.h == 1 && filter_dims.w == 1 && filter_dims.c <= kMaxPackedDepth &&
+         doubled_accumulator_fits(bias, filter_dims.n, filter_dims.c);
+}
+static_assert(kMaxPackedDepth / 4 <= kMaxTiledGroups, "packed filters take the tiled path");
+
 Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
-                 int8_t* output) {
+                 int8_t* output, const uint32_t* packed_pairs) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
+  if (packed_pairs != nullptr && !conv2d_takes_packed(filter_dims, bias)) return Status::kBadParams;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
   const bool row_groups = uses_row_groups(p, in, filter_dims);
   const int32_t groups = row_groups ? filter_dims.h : (depth + 3) / 4;
@@ -420,24 +433,26 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   // Tiles as large as fit, all about the same size, each an even number of pixels but the last.
   const int32_t total = out.n * out.h * out.w;
   if (total == 0) return Status::kOk;
-  const int32_t fit = (kScratchWords - groups * 4) / (groups * 2) / 2 * 2;
+  const int32_t pair_words = packed_pairs != nullptr ? 0 : groups * 4;  // the widened filter pair's
+  const int32_t fit = (kScratchWords - pair_words) / (groups * 2) / 2 * 2;
   const int32_t tiles = (total + fit - 1) / fit;
   int32_t tile_pixels = (total + tiles - 1) / tiles;
   tile_pixels += tile_pixels % 2;
   const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups};
   const OutputStage stage{quant, p.output_offset, p.act};
   const OutputPath path = choose_output_path(stage, out.c);
-  if (conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output))
+  if (packed_pairs == nullptr &&
+      conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output))
     return Status::kOk;
   switch (path) {
     case OutputPath::kFastRelu:
-      conv_tiled<OutputPath::kFastRelu>(geometry, input, filter, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kFastRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
       break;
     case OutputPath::kFast:
-      conv_tiled<OutputPath::kFast>(geometry, input, filter, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kFast>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
       break;
     case OutputPath::kReference:
-      conv_tiled<OutputPath::kReference>(geometry, input, filter, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kReference>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
       break;
   }
   return Status::kOk;

@@ -14,11 +14,26 @@ struct ConvParams {
   ActivationRange act;
 };
 
+/// A pointwise filter [C_out, 1, 1, C_in] may come packed by channel pairs instead of as int8, in
+/// the layout the tiled loop multiplies (the compiler writes it, quantize/packing.py), so that the
+/// device does not widen the same weights again for every tile of pixels. Per pair of output
+/// channels (an odd last channel paired with itself), ceil(C_in / 4) groups of four words: channel
+/// oc's values 4g .. 4g + 3 widened to int16 lanes (v0, v2), (v1, v3), then channel oc + 1's the
+/// same way; values past C_in are 0.
+constexpr int32_t kMaxPackedDepth = 640;
+inline uint32_t packed_pairs_bytes(int32_t out_c, int32_t in_c) {
+  return static_cast<uint32_t>((out_c + 1) / 2) * static_cast<uint32_t>((in_c + 3) / 4) * 16u;
+}
+/// Whether conv2d_s8 takes this filter packed: pointwise, at most kMaxPackedDepth deep, and biases
+/// within the range of the tiled loop's doubled accumulators (output_stage.h).
+bool conv2d_takes_packed(const Dims& filter_dims, const int32_t* bias);
+
 /// input  [N, H, W, C_in]; filter [C_out, KH, KW, C_in]; bias [C_out] or nullptr;
 /// output [N, OH, OW, C_out]. Taps outside the input contribute nothing (TFLite skips them,
-/// which equals padding with the input zero point).
+/// which equals padding with the input zero point). With packed_pairs (when conv2d_takes_packed),
+/// the weights are read from there and `filter` is not used.
 Status conv2d_s8(const ConvParams& params, const PerChannelQuant& quant, const Dims& input_dims, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& output_dims,
-                 int8_t* output);
+                 int8_t* output, const uint32_t* packed_pairs = nullptr);
 
 }  // namespace kernels

@@ -25,7 +25,7 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 1;
+constexpr uint16_t kBlobVersion = 2;  // 2: packed pointwise filters
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 3;
 constexpr int kNameLength = 16;
@@ -51,7 +51,10 @@ struct BlobHeader {
 };
 static_assert(sizeof(BlobHeader) == 68, "BlobHeader layout is shared with quantize/blob.py");
 
-enum class TensorType : uint8_t { kInt8 = 0, kInt32 = 1 };
+/// kPackedPairs: a pointwise CONV_2D filter [C_out, 1, 1, C_in] in conv2d_s8's packed layout
+/// (kernels::packed_pairs_bytes bytes, see conv2d_s8.h), which the compiler writes where
+/// kernels::conv2d_takes_packed holds.
+enum class TensorType : uint8_t { kInt8 = 0, kInt32 = 1, kPackedPairs = 2 };
 enum class Location : uint8_t { kArena = 0, kData = 1 };
 
 struct TensorRecord {
@@ -61,9 +64,24 @@ struct TensorRecord {
   uint16_t reserved;
   int32_t zero_point;
   uint32_t offset;  ///< In the arena or the data section, per `location`.
-  uint32_t size;    ///< Bytes; equals the product of dims times the element size.
+  uint32_t size;    ///< Bytes; the product of dims times the element size, or packed_pairs_bytes.
 };
 static_assert(sizeof(TensorRecord) == 24, "TensorRecord layout is shared with quantize/blob.py");
+
+/// Bytes a constant of this type and dims must have.
+inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
+  if (type == TensorType::kPackedPairs) return dims[1] == 1 && dims[2] == 1 ? kernels::packed_pairs_bytes(dims[0], dims[3]) : 0;
+  return uint32_t{dims[0]} * dims[1] * dims[2] * dims[3] * (type == TensorType::kInt32 ? 4u : 1u);
+}
+
+/// A CONV_2D or DEPTHWISE_CONV_2D filter in the data section: int8, or (`packable`: a CONV_2D)
+/// packed pairs of a filter conv2d_s8 takes packed with these biases (validated, or nullptr).
+inline bool conv_filter_ok(const TensorRecord& f, const int32_t* bias, bool packable) {
+  if (f.location != Location::kData) return false;
+  if (f.type == TensorType::kInt8) return true;
+  return packable && f.type == TensorType::kPackedPairs &&
+         kernels::conv2d_takes_packed({f.dims[0], f.dims[1], f.dims[2], f.dims[3]}, bias);
+}
 
 enum class OpCode : uint8_t {
   kConv2d = 1,

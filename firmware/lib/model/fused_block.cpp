@@ -15,24 +15,28 @@ kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.d
 struct BoundConv {
   const ConvOpParams* params;
   kernels::PerChannelQuant quant;
-  const int8_t* filter;
+  const int8_t* filter;           // nullptr when packed
+  const uint32_t* packed_filter;  // nullptr when int8
   kernels::Dims filter_dims;
   const int32_t* bias;
 };
 
 BoundConv bind(const ConvOpParams& p, uint16_t filter, uint16_t bias, const FusedBlockTensors& t) {
+  const TensorRecord& f = t.tensors[filter];
+  const bool packed = f.type == TensorType::kPackedPairs;
   return {&p,
           {reinterpret_cast<const int32_t*>(t.data + p.multiplier_offset),
            reinterpret_cast<const int32_t*>(t.data + p.shift_offset)},
-          reinterpret_cast<const int8_t*>(t.data + t.tensors[filter].offset),
-          dims_of(t.tensors[filter]),
+          packed ? nullptr : reinterpret_cast<const int8_t*>(t.data + f.offset),
+          packed ? reinterpret_cast<const uint32_t*>(t.data + f.offset) : nullptr,
+          dims_of(f),
           bias == kNoTensor ? nullptr : reinterpret_cast<const int32_t*>(t.data + t.tensors[bias].offset)};
 }
 
 /// A 1x1 conv over one row of `width` pixels.
 void pointwise_row(const BoundConv& c, int32_t width, int32_t in_channels, const int8_t* in, int8_t* out) {
   kernels::conv2d_s8(c.params->conv, c.quant, {1, 1, width, in_channels}, in, c.filter_dims, c.filter, c.bias,
-                     {1, 1, width, c.filter_dims.n}, out);
+                     {1, 1, width, c.filter_dims.n}, out, c.packed_filter);
 }
 
 }  // namespace
@@ -99,19 +103,21 @@ bool disjoint(uint32_t a, uint32_t a_size, uint32_t b, uint32_t b_size) { return
 struct ConvCheck {
   const TensorRecord* tensors;
   uint16_t num_tensors;
+  const uint8_t* data;
   uint32_t data_size;
 
-  /// The filter is int8 constant data with dims {n, kh, kw, c}; the bias (optional) has n or
-  /// `bias_channels` int32 values; the per-channel arrays fit.
-  bool ok(const ConvOpParams& p, uint16_t filter, uint16_t bias, uint32_t channels) const {
+  /// The filter is constant data (int8, or packed pairs for a pointwise conv: `packable`); the
+  /// bias (optional) has `channels` int32 values; the per-channel arrays fit.
+  bool ok(const ConvOpParams& p, uint16_t filter, uint16_t bias, uint32_t channels, bool packable) const {
     if (filter >= num_tensors) return false;
-    const TensorRecord& f = tensors[filter];
-    if (f.location != Location::kData || f.type != TensorType::kInt8) return false;
+    const int32_t* bias_data = nullptr;
     if (bias != kNoTensor) {
       if (bias >= num_tensors) return false;
       const TensorRecord& b = tensors[bias];
       if (b.location != Location::kData || b.type != TensorType::kInt32 || b.size != channels * 4u) return false;
+      bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
     }
+    if (!conv_filter_ok(tensors[filter], bias_data, packable)) return false;
     const auto& c = p.conv;
     return c.stride_h >= 1 && c.stride_w >= 1 && c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 &&
            c.pad_left >= 0 && c.act.min <= c.act.max && (p.multiplier_offset & 3u) == 0 &&
@@ -123,9 +129,9 @@ struct ConvCheck {
 }  // namespace
 
 bool validate_inverted_residual(const InvertedResidualParams& p, const TensorRecord& in, const TensorRecord& out,
-                                const TensorRecord* tensors, uint16_t num_tensors, uint32_t data_size,
-                                uint32_t arena_size) {
-  const ConvCheck check = {tensors, num_tensors, data_size};
+                                const TensorRecord* tensors, uint16_t num_tensors, const uint8_t* data,
+                                uint32_t data_size, uint32_t arena_size) {
+  const ConvCheck check = {tensors, num_tensors, data, data_size};
   if (p.depthwise_filter >= num_tensors || p.project_filter >= num_tensors) return false;
   if (p.has_expand && p.expand_filter >= num_tensors) return false;
   const TensorRecord& dwf = tensors[p.depthwise_filter];
@@ -136,14 +142,14 @@ bool validate_inverted_residual(const InvertedResidualParams& p, const TensorRec
     const TensorRecord& ef = tensors[p.expand_filter];
     if (ef.dims[0] != expanded_c || ef.dims[1] != 1 || ef.dims[2] != 1 || ef.dims[3] != in_c) return false;
     if (p.expand.conv.stride_h != 1 || p.expand.conv.stride_w != 1 || p.expand.conv.pad_top != 0 ||
-        p.expand.conv.pad_left != 0 || !check.ok(p.expand, p.expand_filter, p.expand_bias, expanded_c))
+        p.expand.conv.pad_left != 0 || !check.ok(p.expand, p.expand_filter, p.expand_bias, expanded_c, true))
       return false;
   } else if (expanded_c != in_c) {
     return false;
   }
   if (pf.dims[0] != out_c || pf.dims[1] != 1 || pf.dims[2] != 1 || pf.dims[3] != expanded_c) return false;
-  if (!check.ok(p.depthwise, p.depthwise_filter, p.depthwise_bias, expanded_c) ||
-      !check.ok(p.project, p.project_filter, p.project_bias, out_c) || p.project.conv.stride_h != 1 ||
+  if (!check.ok(p.depthwise, p.depthwise_filter, p.depthwise_bias, expanded_c, false) ||
+      !check.ok(p.project, p.project_filter, p.project_bias, out_c, true) || p.project.conv.stride_h != 1 ||
       p.project.conv.stride_w != 1)
     return false;
   // Every output row's window must reach into the image.

@@ -36,6 +36,6 @@ namespace model {
 /// and output), and that every output row has at least one input row under its window.
 bool validate_inverted_residual(const InvertedResidualParams& params, const TensorRecord& input,
                                 const TensorRecord& output, const TensorRecord* tensors, uint16_t num_tensors,
-                                uint32_t data_size, uint32_t arena_size);
+                                const uint8_t* data, uint32_t data_size, uint32_t arena_size);
 
 }  // namespace model

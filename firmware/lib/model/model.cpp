@@ -14,8 +14,6 @@ constexpr uint32_t kCrcStart = offsetof(BlobHeader, name);
 
 kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
 
-uint32_t element_size(TensorType type) { return type == TensorType::kInt32 ? 4u : 1u; }
-
 bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset <= limit && size <= limit - offset; }
 
 template <typename T>
@@ -108,13 +106,12 @@ LoadError Model::load(const uint8_t* blob, uint32_t capacity, uint8_t* arena, ui
 LoadError Model::validate_tensors(uint16_t* bad_index) const {
   for (uint16_t i = 0; i < header_->num_tensors; ++i) {
     const TensorRecord& t = tensors_[i];
-    uint32_t elements = 1;
-    for (uint16_t d : t.dims) elements *= d;
-    const bool type_ok = t.type == TensorType::kInt8 || t.type == TensorType::kInt32;
+    const bool type_ok = t.type == TensorType::kInt8 || t.type == TensorType::kInt32 ||
+                         (t.type == TensorType::kPackedPairs && t.location == Location::kData);
     const uint32_t limit = t.location == Location::kArena ? header_->arena_size : header_->data_size;
     const bool location_ok = t.location == Location::kArena || t.location == Location::kData;
-    const bool aligned = t.type != TensorType::kInt32 || (t.offset & 3u) == 0;
-    if (!type_ok || !location_ok || elements == 0 || t.size != elements * element_size(t.type) ||
+    const bool aligned = t.type == TensorType::kInt8 || (t.offset & 3u) == 0;
+    if (!type_ok || !location_ok || t.size == 0 || t.size != tensor_bytes(t.type, t.dims) ||
         !fits(t.offset, t.size, limit) || !aligned) {
       if (bad_index) *bad_index = i;
       return LoadError::kBadTensor;
@@ -141,6 +138,11 @@ LoadError Model::validate_op(const OpRecord& op) const {
     return (multiplier_offset & 3u) == 0 && (shift_offset & 3u) == 0 &&
            fits(multiplier_offset, channels * 4u, header_->data_size) && fits(shift_offset, channels * 4u, header_->data_size);
   };
+  // The flash copy of a validated bias (nullptr when absent): the packed filter check reads it.
+  auto bias_data = [this](const OpRecord& o) -> const int32_t* {
+    if (o.num_inputs < 3 || o.inputs[2] == kNoTensor) return nullptr;
+    return reinterpret_cast<const int32_t*>(data_ + tensors_[o.inputs[2]].offset);
+  };
   auto bias_ok = [this, &op](uint32_t channels) {
     if (op.num_inputs < 3 || op.inputs[2] == kNoTensor) return true;
     const TensorRecord& bias = tensors_[op.inputs[2]];
@@ -156,13 +158,14 @@ LoadError Model::validate_op(const OpRecord& op) const {
       const bool depthwise = op.opcode == OpCode::kDepthwiseConv2d;
       const uint32_t out_c = out.dims[3];
       const bool shapes_ok =
-          filter.location == Location::kData && filter.type == TensorType::kInt8 && in.dims[0] == out.dims[0] &&
+          in.dims[0] == out.dims[0] &&
           (depthwise ? (filter.dims[0] == 1 && filter.dims[3] == in.dims[3] && out_c == in.dims[3])
                      : (filter.dims[0] == out_c && filter.dims[3] == in.dims[3]));
       const bool params_ok = p.conv.stride_h >= 1 && p.conv.stride_w >= 1 && p.conv.dilation_h >= 1 &&
                              p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
                              p.conv.act.min <= p.conv.act.max;
-      if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c))
+      if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c) ||
+          !conv_filter_ok(filter, bias_data(op), !depthwise))
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
@@ -201,7 +204,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
       return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
     case OpCode::kInvertedResidual:
       return validate_inverted_residual(params_as<InvertedResidualParams>(data_, op), in, out, tensors_,
-                                        header_->num_tensors, header_->data_size, header_->arena_size)
+                                        header_->num_tensors, data_, header_->data_size, header_->arena_size)
                  ? LoadError::kOk
                  : LoadError::kBadOp;
     case OpCode::kSoftmax: {
@@ -261,8 +264,10 @@ void Model::run_op(const OpRecord& op) {
       const auto* filter = static_cast<const int8_t*>(optional(1));
       const auto* bias = static_cast<const int32_t*>(optional(2));
       const kernels::Dims filter_dims = dims_of(tensors_[op.inputs[1]]);
+      const bool packed = tensors_[op.inputs[1]].type == TensorType::kPackedPairs;
       if (op.opcode == OpCode::kConv2d)
-        kernels::conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, filter, bias, dims_of(out_t), out);
+        kernels::conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, packed ? nullptr : filter, bias,
+                           dims_of(out_t), out, packed ? static_cast<const uint32_t*>(optional(1)) : nullptr);
       else
         kernels::depthwise_conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, filter, bias, dims_of(out_t), out);
       return;

@@ -1,0 +1,47 @@
+"""Pointwise CONV_2D filters packed the way the device multiplies them.
+
+The firmware's tiled convolution (firmware/lib/kernels/conv2d_s8.{h,cpp}) multiplies int16 pairs
+with SMLAD: for every pair of output channels and every group of four input channels, the weights
+widened as (v0, v2), (v1, v3) (the lanes SXTB16 and SXTB16 ROR 8 give) of the first channel, then
+of the second. Without packing the device widens a channel pair's weights again for every tile of
+pixels; a pointwise filter packed here by the compiler is read from flash as it is, at the price of
+twice its int8 size. The layout and the conditions mirror conv2d_s8.h (packed_pairs_bytes,
+conv2d_takes_packed); the firmware refuses at boot a packed filter it would not take.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_PACKED_DEPTH = 640        # kernels::kMaxPackedDepth
+MAX_FAST_BIAS = 1 << 29       # kernels::kMaxFastBias: the tiled loop's doubled accumulators fit
+MAX_FAST_DEPTH = 16384        # kernels::kMaxFastDepth
+_LANES = (0, 2, 1, 3)         # a group's bytes in SXTB16 / SXTB16 ROR 8 lane order
+
+
+def takes_packed(filter_shape: tuple[int, ...], bias: np.ndarray | None) -> bool:
+    """Whether the device runs a CONV_2D filter (OHWI) with these biases from packed pairs."""
+    _, kh, kw, depth = filter_shape
+    bias_fits = bias is None or int(np.abs(bias.astype(np.int64)).max(initial=0)) <= MAX_FAST_BIAS
+    return kh == 1 and kw == 1 and depth <= MAX_PACKED_DEPTH and depth < MAX_FAST_DEPTH and bias_fits
+
+
+def packed_pairs_bytes(out_c: int, depth: int) -> int:
+    return (out_c + 1) // 2 * ((depth + 3) // 4) * 16
+
+
+def pack_pairs(weights: np.ndarray) -> np.ndarray:
+    """A [C_out, 1, 1, C_in] int8 filter as the int16 array of its packed pairs (little-endian
+    when serialised): pairs of output channels, the odd last one paired with itself; per pair,
+    groups of four input channels, zero past C_in; per group, the first channel's lanes in SXTB16
+    order, then the second's."""
+    out_c, depth = weights.shape[0], weights.shape[-1]
+    rows = weights.reshape(out_c, depth).astype(np.int16)
+    if out_c % 2:
+        rows = np.concatenate([rows, rows[-1:]])
+    groups = (depth + 3) // 4
+    rows = np.pad(rows, ((0, 0), (0, groups * 4 - depth)))
+    lanes = rows.reshape(-1, 2, groups, 4)[..., _LANES]          # [pair, channel, group, lane]
+    packed = np.ascontiguousarray(lanes.transpose(0, 2, 1, 3))  # [pair, group, channel, lane]
+    assert packed.nbytes == packed_pairs_bytes(out_c, depth)
+    return packed.reshape(-1)
