@@ -184,7 +184,8 @@ class _Lowering:
         params = fmt.CONV_PARAMS.pack(p.stride_h, p.stride_w, p.pad_top, p.pad_left, 1, 1,  # dilation: 1 only
                                       p.input_offset, p.output_offset, p.act_min, p.act_max, m_off, s_off)
         bias_data = self.graph.tensor(bias).data if bias is not None else None
-        if not depthwise and packing.takes_packed(w.shape, bias_data):
+        if not depthwise and packing.takes_packed(w.shape, bias_data, (p.stride_h, p.stride_w),
+                                                  (p.pad_top, p.pad_left)):
             filter_index = self.builder.add_const(packing.pack_pairs(w.data), w.shape,
                                                   dtype=fmt.TensorType.PACKED_PAIRS)
         else:

@@ -19,11 +19,14 @@ MAX_FAST_DEPTH = 16384        # kernels::kMaxFastDepth
 _LANES = (0, 2, 1, 3)         # a group's bytes in SXTB16 / SXTB16 ROR 8 lane order
 
 
-def takes_packed(filter_shape: tuple[int, ...], bias: np.ndarray | None) -> bool:
-    """Whether the device runs a CONV_2D filter (OHWI) with these biases from packed pairs."""
+def takes_packed(filter_shape: tuple[int, ...], bias: np.ndarray | None, strides: tuple[int, int],
+                 pads: tuple[int, int]) -> bool:
+    """Whether the device runs a CONV_2D filter (OHWI) with these biases, strides (h, w) and
+    padding (top, left) from packed pairs."""
     _, kh, kw, depth = filter_shape
     bias_fits = bias is None or int(np.abs(bias.astype(np.int64)).max(initial=0)) <= MAX_FAST_BIAS
-    return kh == 1 and kw == 1 and depth <= MAX_PACKED_DEPTH and depth < MAX_FAST_DEPTH and bias_fits
+    return (kh == 1 and kw == 1 and strides == (1, 1) and pads == (0, 0) and depth % 4 == 0
+            and depth <= MAX_PACKED_DEPTH and depth < MAX_FAST_DEPTH and bias_fits)
 
 
 def packed_pairs_bytes(out_c: int, depth: int) -> int:
@@ -34,9 +37,9 @@ def pack_pairs(weights: np.ndarray) -> np.ndarray:
     """A [C_out, 1, 1, C_in] int8 filter as the int16 array of its packed pairs (little-endian
     when serialised): pairs of output channels, the odd last one paired with itself; per pair,
     groups of four input channels, zero past C_in; per group, the first channel's lanes in SXTB16
-    order, then the second's."""
+    order, then the second's; every weight doubled (the output stage's factor of two)."""
     out_c, depth = weights.shape[0], weights.shape[-1]
-    rows = weights.reshape(out_c, depth).astype(np.int16)
+    rows = weights.reshape(out_c, depth).astype(np.int16) * 2
     if out_c % 2:
         rows = np.concatenate([rows, rows[-1:]])
     groups = (depth + 3) // 4

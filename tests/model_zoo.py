@@ -43,6 +43,8 @@ def _conv_models() -> list[ZooModel]:
         (3, 1, "same", "relu", (1, 9, 3), 4), (3, 1, "same", "relu6", (9, 1, 3), 4),
         # One-channel inputs whose filter rows are narrower than a word (the row-group patch).
         (2, 1, "valid", "relu", (7, 6, 1), 5), (4, 2, "same", None, (9, 10, 1), 3),
+        # Pointwise filters the compiler packs, with an odd pixel count and an odd channel count.
+        (1, 1, "valid", "relu", (7, 7, 8), 5), (1, 1, "same", None, (5, 3, 12), 7),
     ]
     for i, (k, s, pad, act, shape, filters) in enumerate(combos):
         models.append(ZooModel(

@@ -53,6 +53,7 @@ struct PatchGeometry {
   int32_t depth;    // kh * kw * in_c
   int32_t groups;   // ceil(depth / 4), or kh with row_groups
   bool row_groups;  // one group per filter row (uses_row_groups)
+  bool packed;      // the filter is packed (conv2d_takes_packed): doubled weights, patches not doubled
 };
 
 /// A one-channel input (an image's first convolution) with filter rows of at most four taps: the
@@ -112,6 +113,49 @@ void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) 
 }
 #endif
 
+/// The patches of a packed pointwise filter's pixels: pixel pairs from x to x_end (in_c bytes a
+/// pixel, a multiple of four), each group of the pair one LDR of each pixel, four SXTAB16 (offset
+/// added, not doubled: the packed weights are) and one STM of the tile's four words.
+#if defined(__ARM_FEATURE_DSP)
+__attribute__((naked, noinline)) void expand_pointwise_pairs(const int8_t* /*x*/, int32_t /*in_c*/,
+                                                             const int8_t* /*x_end*/, uint32_t* /*dst*/,
+                                                             uint32_t /*off*/) {
+  __asm__ volatile(
+      "push {r4, r5, r6, r7, r8, r9, r10, lr}\n\t"
+      "ldr r10, [sp, #32]\n\t"  // off, the fifth argument
+      "cmp r0, r2\n\t"
+      "beq 3f\n\t"
+      "1:\n\t"
+      "add r4, r0, r1\n\t"  // the end of the first pixel's channels
+      "2:\n\t"
+      "ldr r6, [r0, r1]\n\t"
+      "ldr r5, [r0], #4\n\t"
+      "sxtab16 r7, r10, r5\n\t"
+      "sxtab16 r8, r10, r5, ror #8\n\t"
+      "sxtab16 r9, r10, r6\n\t"
+      "sxtab16 lr, r10, r6, ror #8\n\t"
+      "stmia r3!, {r7, r8, r9, lr}\n\t"
+      "cmp r0, r4\n\t"
+      "bne 2b\n\t"
+      "add r0, r0, r1\n\t"  // past the second pixel
+      "cmp r0, r2\n\t"
+      "bne 1b\n\t"
+      "3:\n\t"
+      "pop {r4, r5, r6, r7, r8, r9, r10, pc}\n\t");
+}
+#else
+void expand_pointwise_pairs(const int8_t* x, int32_t in_c, const int8_t* x_end, uint32_t* dst, uint32_t off) {
+  for (; x != x_end; x += in_c)
+    for (const int8_t* const end = x + in_c; x != end; x += 4, dst += 4) {
+      const uint32_t v0 = dsp::read_u32(x), v1 = dsp::read_u32(x + in_c);
+      dst[0] = dsp::sxtab16(off, v0);
+      dst[1] = dsp::sxtab16_ror8(off, v0);
+      dst[2] = dsp::sxtab16(off, v1);
+      dst[3] = dsp::sxtab16_ror8(off, v1);
+    }
+}
+#endif
+
 /// count bytes from src to dst, a word at a time (unaligned word accesses are allowed on the device).
 /// The barriers keep the loops loops: GCC turns them into two calls to memcpy otherwise, which cost
 /// several times the few words a filter row has.
@@ -146,6 +190,21 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   if (pixels % 2 != 0) {
     uint32_t* dst = tile + tile_word(0, pixels, groups);
     for (int32_t i = 0; i < groups; ++i, dst += 4) dst[0] = dst[1] = 0;
+  }
+  if (g.packed) {  // pointwise, stride 1, no padding, whole groups: consecutive rows of the input
+    const uint32_t offset = dsp::pack(off, off);
+    const int8_t* const x = input + first * in_c;
+    const int8_t* const pairs_end = x + (pixels & ~1) * in_c;
+    expand_pointwise_pairs(x, in_c, pairs_end, tile, offset);
+    if (pixels % 2 != 0) {  // the last pixel, beside the zero patch
+      uint32_t* dst = tile + tile_word(0, pixels - 1, groups);
+      for (const int8_t* p = pairs_end; p != pairs_end + in_c; p += 4, dst += 4) {
+        const uint32_t v = dsp::read_u32(p);
+        dst[0] = dsp::sxtab16(offset, v);
+        dst[1] = dsp::sxtab16_ror8(offset, v);
+      }
+    }
+    return;
   }
   if (g.row_groups) {  // group fy of a pixel is one word of input row in_y0 + fy
     const uint8_t zero_point = static_cast<uint8_t>(-off);
@@ -297,17 +356,78 @@ void widen_filter_pair_rows(const int8_t* w0, const int8_t* w1, int32_t kh, int3
     widen_group(partial_group(w0, kw), partial_group(w1, kw), pair);
 }
 
+/// Channels oc (and oc1, when not oc) of the tile's pixel pairs from x on and of its odd last
+/// pixel (paired with the zero patch), from the filter pair, in C: the reference output stage, a
+/// lone last channel, the odd pixel, and dot products deeper than the device loop unrolls.
+template <OutputPath kPath, bool kOddGroups>
+void channel_pair_blocks(const uint32_t* x, const uint32_t* pairs_end, bool odd_pixel, int32_t oc, int32_t oc1,
+                         const uint32_t* filter_pair, int32_t groups, const int32_t* bias, const OutputStage& stage,
+                         int32_t out_c, int8_t* o) {
+  const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
+  const int32_t start[2] = {bias != nullptr ? 2 * bias[oc] : 0, bias != nullptr ? 2 * bias[oc1] : 0};
+  const bool second = oc1 != oc;
+  for (; x != pairs_end; o += 2 * out_c) {
+    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
+    o[0] = stage.apply<kPath>(s0, a.a00);
+    o[out_c] = stage.apply<kPath>(s0, a.a10);
+    if (second) {
+      o[1] = stage.apply<kPath>(s1, a.a01);
+      o[out_c + 1] = stage.apply<kPath>(s1, a.a11);
+    }
+  }
+  if (odd_pixel) {
+    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
+    o[0] = stage.apply<kPath>(s0, a.a00);
+    if (second) o[1] = stage.apply<kPath>(s1, a.a01);
+  }
+}
+
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
-/// tile is at out + p * out_c. An odd last channel is computed twice (its row stands in for the
-/// missing second one) and stored once.
-/// The filter pairs come from `packed` when not null, else each is widened into filter_pair.
+/// tile is at out + p * out_c. Whole channel pairs on a fast output path go through the device
+/// loop: a packed filter's all in one pass, an int8 filter's one pass per pair widened into
+/// scratch_pair. An odd last channel is computed twice (its row stands in for the missing second
+/// one) and stored once.
 template <OutputPath kPath, bool kOddGroups>
 __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t pixels, const PatchGeometry& g,
                                                  const int8_t* filter, const uint32_t* packed, const int32_t* bias,
                                                  const OutputStage& stage, uint32_t* scratch_pair, int8_t* out) {
   const int32_t out_c = g.out.c, depth = g.depth, groups = g.groups;
   const uint32_t* const pairs_end = tile + (pixels / 2) * groups * 4;
-  for (int32_t oc = 0; oc < out_c; oc += 2) {
+  const bool odd_pixel = pixels % 2 != 0;
+  const uint32_t* const odd_patch = pairs_end;  // the odd pixel beside the zero patch
+  const int8_t* const odd_out_base = out + (pixels - 1) * out_c;
+  constexpr bool kFastPath = kPath != OutputPath::kReference;
+  const bool device_pass = kFastPath && groups <= kMaxPairPassGroups;
+  PairPass pass{};
+  if constexpr (kFastPath) {
+    pass.out_c = out_c;
+    pass.pairs_end = pairs_end;
+    pass.groups = groups;
+    pass.tile = tile;
+    pass.rounding_base = 2 * stage.output_offset + 1;
+    pass.pair_bytes = groups * 16;
+  }
+  // Passes over several pairs at once: runs [oc, oc + 2 * pairs) of the packed filter.
+  const auto run_pass = [&](int32_t oc, int32_t pairs, const uint32_t* filter_pair) {
+    if constexpr (kFastPath) {
+      pass.filter_pair = filter_pair;
+      pass.pair_out = out + oc;
+      pass.multiplier = stage.quant.multiplier + oc;
+      pass.shift = stage.quant.shift + oc;
+      pass.bias = bias != nullptr ? bias + oc : nullptr;
+      pass.pairs = pairs;
+      pair_pass<kPath, kOddGroups>(pass);
+    }
+  };
+  int32_t oc = 0;
+  if (device_pass && packed != nullptr && out_c >= 2) {
+    run_pass(0, out_c / 2, packed);
+    for (; odd_pixel && oc + 1 < out_c; oc += 2)
+      channel_pair_blocks<kPath, kOddGroups>(odd_patch, odd_patch, true, oc, oc + 1, packed + (oc / 2) * groups * 4,
+                                             groups, bias, stage, out_c, const_cast<int8_t*>(odd_out_base) + oc);
+    oc = out_c / 2 * 2;
+  }
+  for (; oc < out_c; oc += 2) {
     const bool second = oc + 1 < out_c;
     const int32_t oc1 = second ? oc + 1 : oc;
     const uint32_t* const filter_pair = packed != nullptr ? packed + (oc / 2) * groups * 4 : scratch_pair;
@@ -317,42 +437,13 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
       else
         widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, scratch_pair);
     }
-    const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
-    const int32_t start0 = bias != nullptr ? 2 * bias[oc] : 0, start1 = bias != nullptr ? 2 * bias[oc1] : 0;
-    const int32_t start[2] = {start0, start1};
     const uint32_t* x = tile;
-    int8_t* o = out + oc;
-    if constexpr (kPath != OutputPath::kReference) {
-      if (second && groups <= kMaxPairPassGroups) {
-        PairPass pass{s0.multiplier, s0.rounding, s1.multiplier, s1.rounding, s0.shift, s1.shift, o, out_c,
-                      filter_pair, pairs_end, {start0, start1, start0, start1}, groups};
-        pair_pass<kPath, kOddGroups>(x, pass);
-        o += (pairs_end - x) / (groups * 4) * 2 * out_c;
-        x = pairs_end;
-      }
+    if (device_pass && second) {
+      run_pass(oc, 1, filter_pair);
+      x = pairs_end;
     }
-    if (second) {
-      while (x != pairs_end) {
-        const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
-        o[0] = stage.apply<kPath>(s0, a.a00);
-        o[1] = stage.apply<kPath>(s1, a.a01);
-        o[out_c] = stage.apply<kPath>(s0, a.a10);
-        o[out_c + 1] = stage.apply<kPath>(s1, a.a11);
-        o += 2 * out_c;
-      }
-    } else {
-      while (x != pairs_end) {
-        const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
-        o[0] = stage.apply<kPath>(s0, a.a00);
-        o[out_c] = stage.apply<kPath>(s0, a.a10);
-        o += 2 * out_c;
-      }
-    }
-    if (pixels % 2 != 0) {  // the last pixel, paired with the zero patch
-      const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
-      o[0] = stage.apply<kPath>(s0, a.a00);
-      if (second) o[1] = stage.apply<kPath>(s1, a.a01);
-    }
+    channel_pair_blocks<kPath, kOddGroups>(x, pairs_end, odd_pixel, oc, oc1, filter_pair, groups, bias, stage, out_c,
+                                           out + oc + (x - tile) / (groups * 4) * 2 * out_c);
   }
 }
 
@@ -412,8 +503,9 @@ void conv_reference(const ConvParams& p, const PerChannelQuant& quant, const Dim
 
 }  // namespace
 
-bool conv2d_takes_packed(const Dims& filter_dims, const int32_t* bias) {
-  return filter_dims.h == 1 && filter_dims.w == 1 && filter_dims.c <= kMaxPackedDepth &&
+bool conv2d_takes_packed(const ConvParams& p, const Dims& filter_dims, const int32_t* bias) {
+  return filter_dims.h == 1 && filter_dims.w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_left == 0 && filter_dims.c % 4 == 0 && filter_dims.c <= kMaxPackedDepth &&
          doubled_accumulator_fits(bias, filter_dims.n, filter_dims.c);
 }
 static_assert(kMaxPackedDepth / 4 <= kMaxTiledGroups, "packed filters take the tiled path");
@@ -422,7 +514,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
                  int8_t* output, const uint32_t* packed_pairs) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
-  if (packed_pairs != nullptr && !conv2d_takes_packed(filter_dims, bias)) return Status::kBadParams;
+  if (packed_pairs != nullptr && !conv2d_takes_packed(p, filter_dims, bias)) return Status::kBadParams;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
   const bool row_groups = uses_row_groups(p, in, filter_dims);
   const int32_t groups = row_groups ? filter_dims.h : (depth + 3) / 4;
@@ -438,7 +530,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   const int32_t tiles = (total + fit - 1) / fit;
   int32_t tile_pixels = (total + tiles - 1) / tiles;
   tile_pixels += tile_pixels % 2;
-  const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups};
+  const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups, packed_pairs != nullptr};
   const OutputStage stage{quant, p.output_offset, p.act};
   const OutputPath path = choose_output_path(stage, out.c);
   if (packed_pairs == nullptr &&

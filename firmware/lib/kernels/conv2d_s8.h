@@ -18,15 +18,17 @@ struct ConvParams {
 /// the layout the tiled loop multiplies (the compiler writes it, quantize/packing.py), so that the
 /// device does not widen the same weights again for every tile of pixels. Per pair of output
 /// channels (an odd last channel paired with itself), ceil(C_in / 4) groups of four words: channel
-/// oc's values 4g .. 4g + 3 widened to int16 lanes (v0, v2), (v1, v3), then channel oc + 1's the
-/// same way; values past C_in are 0.
+/// oc's values 4g .. 4g + 3 doubled and widened to int16 lanes (2 v0, 2 v2), (2 v1, 2 v3), then
+/// channel oc + 1's the same way; values past C_in are 0. The doubling is the output stage's
+/// (output_stage.h), which an int8 filter's tiles put on the patch instead.
 constexpr int32_t kMaxPackedDepth = 640;
 inline uint32_t packed_pairs_bytes(int32_t out_c, int32_t in_c) {
   return static_cast<uint32_t>((out_c + 1) / 2) * static_cast<uint32_t>((in_c + 3) / 4) * 16u;
 }
-/// Whether conv2d_s8 takes this filter packed: pointwise, at most kMaxPackedDepth deep, and biases
-/// within the range of the tiled loop's doubled accumulators (output_stage.h).
-bool conv2d_takes_packed(const Dims& filter_dims, const int32_t* bias);
+/// Whether conv2d_s8 takes this filter packed: pointwise with stride 1 and no padding, input
+/// channels a multiple of four up to kMaxPackedDepth, and biases within the range of the tiled
+/// loop's doubled accumulators (output_stage.h).
+bool conv2d_takes_packed(const ConvParams& params, const Dims& filter_dims, const int32_t* bias);
 
 /// input  [N, H, W, C_in]; filter [C_out, KH, KW, C_in]; bias [C_out] or nullptr;
 /// output [N, OH, OW, C_out]. Taps outside the input contribute nothing (TFLite skips them,

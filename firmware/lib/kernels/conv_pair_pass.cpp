@@ -3,15 +3,17 @@
 namespace kernels {
 
 #if defined(__ARM_FEATURE_DSP)
-static_assert(sizeof(PairPass) == 60, "the device loop reads PairPass at fixed offsets");
+static_assert(sizeof(PairPass) == 92, "the device loop reads PairPass at fixed offsets");
 
 // The device loop keeps a whole 2x2 block in the fourteen registers: weights r2-r5 (one LDM per
 // group of four k: channel oc's two words, then oc + 1's), patch r6-r9 (one LDM: first pixel's two
 // words, then the second's), accumulators r10-r12 and lr, patch pointer r0, weight pointer r1. The
 // PairPass lives on the stack, where one LDM brings back the scales after a block and one the
 // next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
-// SMLADs; per block: the output stage of four outputs (each channel pair's two bytes of a pixel
-// go out in one STRH), four instructions of set-up and the jump into the groups.
+// SMLADs; per block: the output stage of four outputs (each pixel's two channels go out in one
+// STRH), four instructions of set-up and the jump into the groups. Between channel pairs the loop
+// reads the next pair's multipliers, shifts and biases from the layer's arrays and computes its
+// output constants as OutputStage::channel does (rounding = (2 * offset + 1) << (e - 1)).
 //
 // The groups are unrolled kMaxPairPassGroups times and every block enters them `groups` groups
 // before their end, by an LDR PC of the entry the prologue computed: no instruction counts groups
@@ -69,42 +71,88 @@ static_assert(kMaxPairPassGroups == 64, "KERNELS_PAIR_GROUPS_64 unrolls kMaxPair
   "strh r12, [r8, r9]\n\t"                               \
   "add r8, r8, r9, lsl #1\n\t"                           \
   "str r8, [sp, #24]\n\t"
-// The next block: its weight pointer and first accumulators, the end test, the jump into the groups.
+// The next block: its weight pointer and first accumulators, the end test (then the next channel
+// pair, label 10), the jump into the groups.
 #define KERNELS_PAIR_START                               \
   "add r2, sp, #32\n\t"                                  \
   "ldm r2, {r1, r3, r10, r11, r12, lr}\n\t"              \
   "cmp r0, r3\n\t"                                       \
-  "beq 3f\n\t"                                           \
+  "beq 10b\n\t"                                          \
   "ldr pc, [sp, #56]\n\t"
-// x in r0, the PairPass in r1 (copied to the stack, its group count replaced by the entry).
+// The next channel pair (label 10: r1 at the finished pair's weights; label 11: at this pair's):
+// its weights, outputs, output constants (stored as the block's scales) and first accumulators.
+#define KERNELS_PAIR_NEXT                                \
+  "10:\n\t"                                              \
+  "ldr r2, [sp, #88]\n\t"                                \
+  "add r1, r1, r2\n\t"                                   \
+  "11:\n\t"                                              \
+  "ldr r3, [sp, #80]\n\t"                                \
+  "subs r3, r3, #1\n\t"                                  \
+  "bmi 3f\n\t"                                           \
+  "str r3, [sp, #80]\n\t"                                \
+  "str r1, [sp, #32]\n\t"                                \
+  "ldr r2, [sp, #64]\n\t"                                \
+  "str r2, [sp, #24]\n\t"                                \
+  "adds r2, r2, #2\n\t"                                  \
+  "str r2, [sp, #64]\n\t"                                \
+  "ldr r12, [sp, #68]\n\t"                               \
+  "ldmia r12!, {r2, r4}\n\t"                             \
+  "str r12, [sp, #68]\n\t"                               \
+  "ldr r12, [sp, #72]\n\t"                               \
+  "ldmia r12!, {r6, r7}\n\t"                             \
+  "str r12, [sp, #72]\n\t"                               \
+  "rsbs r6, r6, #0\n\t"                                  \
+  "rsbs r7, r7, #0\n\t"                                  \
+  "ldr r12, [sp, #84]\n\t"                               \
+  "subs r3, r6, #1\n\t"                                  \
+  "lsl r3, r12, r3\n\t"                                  \
+  "subs r5, r7, #1\n\t"                                  \
+  "lsl r5, r12, r5\n\t"                                  \
+  "stm sp, {r2, r3, r4, r5, r6, r7}\n\t"                 \
+  "movs r10, #0\n\t"                                     \
+  "movs r11, #0\n\t"                                     \
+  "ldr r12, [sp, #76]\n\t"                               \
+  "cmp r12, #0\n\t"                                      \
+  "beq 12f\n\t"                                          \
+  "ldmia r12!, {r10, r11}\n\t"                           \
+  "str r12, [sp, #76]\n\t"                               \
+  "lsls r10, r10, #1\n\t"                                \
+  "lsls r11, r11, #1\n\t"                                \
+  "12:\n\t"                                              \
+  "mov r12, r10\n\t"                                     \
+  "mov lr, r11\n\t"                                      \
+  "add r2, sp, #40\n\t"                                  \
+  "stm r2, {r10, r11, r12, lr}\n\t"                      \
+  "ldr r0, [sp, #60]\n\t"
+// The PairPass in r0, copied to the stack (its group count replaced by the entry).
 #define KERNELS_PAIR_PASS(SCALE)                                                                  \
   __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
-                   "sub sp, sp, #64\n\t"                                                          \
-                   "ldmia r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                              \
-                   "stm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                                 \
-                   "ldm r1, {r2, r3, r4, r5, r6, r7, r8}\n\t"                                     \
-                   "add r9, sp, #32\n\t"                                                          \
-                   "stm r9, {r2, r3, r4, r5, r6, r7, r8}\n\t"                                     \
+                   "sub sp, sp, #96\n\t"                                                          \
+                   "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"           \
+                   "stm sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"              \
+                   "ldm r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                   \
+                   "add r12, sp, #48\n\t"                                                         \
+                   "stm r12, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                  \
+                   "ldr r8, [sp, #56]\n\t"                                                        \
                    "adr.w r2, 9f + 1\n\t"                                                         \
                    "add r3, r8, r8, lsl #2\n\t"                                                   \
                    "sub r2, r2, r3, lsl #3\n\t"                                                   \
-                   "str r2, [sp, #56]\n\t" KERNELS_PAIR_START                                     \
+                   "str r2, [sp, #56]\n\t"                                                        \
+                   "ldr r1, [sp, #32]\n\t"                                                        \
+                   "b 11f\n\t" KERNELS_PAIR_NEXT KERNELS_PAIR_START                               \
                    "8:\n\t" KERNELS_PAIR_GROUPS_64                                                \
                    "9:\n\t"                                                                       \
                    ".if 9b - 8b != 40 * 64\n\t"                                                    \
                    ".error \"a pair group is not 40 bytes\"\n\t"                                   \
                    ".endif\n\t" SCALE KERNELS_PAIR_STORE KERNELS_PAIR_START                        \
                    "3:\n\t"                                                                       \
-                   "add sp, sp, #64\n\t"                                                          \
+                   "add sp, sp, #96\n\t"                                                          \
                    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
 
-__attribute__((naked, noinline)) void pair_pass_relu(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_RELU);
-}
-__attribute__((naked, noinline)) void pair_pass_signed(const uint32_t*, const PairPass*) {
-  KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_SIGNED);
-}
+__attribute__((naked, noinline)) void pair_pass_relu(PairPass*) { KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_RELU); }
+__attribute__((naked, noinline)) void pair_pass_signed(PairPass*) { KERNELS_PAIR_PASS(KERNELS_PAIR_SCALE_SIGNED); }
 #undef KERNELS_PAIR_PASS
+#undef KERNELS_PAIR_NEXT
 #undef KERNELS_PAIR_START
 #undef KERNELS_PAIR_STORE
 #undef KERNELS_PAIR_SCALE_SIGNED

@@ -1,6 +1,6 @@
-// The device loop of conv2d_s8's tiled path: one channel pair's pass over every pixel pair of a
-// tile, the 2 x 2 register block of dot products and its output stage in one asm loop, with its
-// portable twin. Internal to the kernels library (conv2d_s8.cpp is its only user).
+// The device loop of conv2d_s8's tiled path: consecutive channel pairs' passes over every pixel
+// pair of a tile, the 2 x 2 register block of dot products and its output stage in one asm loop,
+// with its portable twin. Internal to the kernels library (conv2d_s8.cpp is its only user).
 #pragma once
 
 #include <cstdint>
@@ -14,44 +14,63 @@ namespace kernels {
 /// leaves `groups` to run, so no instruction counts groups (dot products up to 256 deep).
 constexpr int32_t kMaxPairPassGroups = 64;
 
-/// One channel pair's pass over every pixel pair of a tile, in the order the device loop loads it.
+/// `pairs` channel pairs (oc, oc + 1), (oc + 2, oc + 3), ... over every pixel pair of a tile. The
+/// caller fills the fields from `out_c` on; the device loop keeps its state in a copy on the
+/// stack, in this order: each pair's output constants (OutputStage::channel's, computed by the
+/// loop from the arrays), the block being computed, the pair's weights and first accumulators.
 struct PairPass {
   int32_t multiplier0, rounding0, multiplier1, rounding1;  // ChannelScale of channels oc, oc + 1
   int32_t shift0, shift1;
-  int8_t* out;  // channel oc of the first pixel; advances by two pixels per block
+  int8_t* out;                  // channel oc of the block's first pixel
   int32_t out_c;
-  const uint32_t* filter_pair;  // groups * 4 words
+  const uint32_t* filter_pair;  // the first pair's groups * 4 words; the next pairs' follow
   const uint32_t* pairs_end;    // end of the tile's pixel pairs
   int32_t start[4];             // a 2x2 block's first accumulators: channel oc, oc + 1, oc, oc + 1
   int32_t groups;               // 1 .. kMaxPairPassGroups; the device loop keeps its entry here
+  const uint32_t* tile;         // the tile's first pixel pair
+  int8_t* pair_out;             // channel oc of the tile's first pixel
+  const int32_t* multiplier;    // quant.multiplier + oc
+  const int32_t* shift;         // quant.shift + oc
+  const int32_t* bias;          // bias + oc, or nullptr
+  int32_t pairs;                // channel pairs to run, at least 1
+  int32_t rounding_base;        // 2 * output_offset + 1: a channel's rounding is this << (e - 1)
+  int32_t pair_bytes;           // groups * 16: from one pair's weights to the next's
 };
 
 #if defined(__ARM_FEATURE_DSP)
 /// The device loops (conv_pair_pass.cpp).
-void pair_pass_relu(const uint32_t* x, const PairPass* pass);
-void pair_pass_signed(const uint32_t* x, const PairPass* pass);
+void pair_pass_relu(PairPass* pass);
+void pair_pass_signed(PairPass* pass);
 #endif
 
-/// Every 2x2 block of channels oc, oc + 1 over the tile's pixel pairs from x to pass.pairs_end, on
-/// a fast output path (kFast or kFastRelu) with at most kMaxPairPassGroups groups. The portable
-/// loop is the device loop's twin.
+/// Every 2x2 block of the pass's channel pairs over the tile's pixel pairs, on a fast output path
+/// (kFast or kFastRelu) with at most kMaxPairPassGroups groups. The portable loop is the device
+/// loop's twin.
 template <OutputPath kPath, bool kOddGroups>
-void pair_pass(const uint32_t* x, PairPass& pass) {
+void pair_pass(PairPass& pass) {
   static_assert(kPath != OutputPath::kReference, "the pair pass has the fast output stage only");
 #if defined(__ARM_FEATURE_DSP)
-  (kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)(x, &pass);
+  (kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)(&pass);
 #else
-  const ChannelScale s0{pass.multiplier0, pass.shift0, pass.rounding0};
-  const ChannelScale s1{pass.multiplier1, pass.shift1, pass.rounding1};
-  for (int8_t* o = pass.out; x != pass.pairs_end; o += 2 * pass.out_c) {
-    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, pass.filter_pair, pass.groups, pass.start);
-    o[0] = OutputStage::fast_output<kPath>(s0, a.a00);
-    o[1] = OutputStage::fast_output<kPath>(s1, a.a01);
-    o[pass.out_c] = OutputStage::fast_output<kPath>(s0, a.a10);
-    o[pass.out_c + 1] = OutputStage::fast_output<kPath>(s1, a.a11);
+  const uint32_t* filter_pair = pass.filter_pair;
+  for (int32_t i = 0; i < pass.pairs; ++i, filter_pair += pass.pair_bytes / 4) {
+    ChannelScale s[2];
+    int32_t start[4];
+    for (int32_t k = 0; k < 2; ++k) {
+      const int32_t e = -pass.shift[2 * i + k];
+      s[k] = {pass.multiplier[2 * i + k], e, pass.rounding_base * (int32_t{1} << (e - 1))};
+      start[k] = start[k + 2] = pass.bias != nullptr ? 2 * pass.bias[2 * i + k] : 0;
+    }
+    int8_t* o = pass.pair_out + 2 * i;
+    for (const uint32_t* x = pass.tile; x != pass.pairs_end; o += 2 * pass.out_c) {
+      const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, pass.groups, start);
+      o[0] = OutputStage::fast_output<kPath>(s[0], a.a00);
+      o[1] = OutputStage::fast_output<kPath>(s[1], a.a01);
+      o[pass.out_c] = OutputStage::fast_output<kPath>(s[0], a.a10);
+      o[pass.out_c + 1] = OutputStage::fast_output<kPath>(s[1], a.a11);
+    }
   }
 #endif
 }
-
 
 }  // namespace kernels

@@ -75,12 +75,14 @@ inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
 }
 
 /// A CONV_2D or DEPTHWISE_CONV_2D filter in the data section: int8, or (`packable`: a CONV_2D)
-/// packed pairs of a filter conv2d_s8 takes packed with these biases (validated, or nullptr).
-inline bool conv_filter_ok(const TensorRecord& f, const int32_t* bias, bool packable) {
+/// packed pairs of a filter conv2d_s8 takes packed with these parameters and biases (validated,
+/// or nullptr).
+inline bool conv_filter_ok(const TensorRecord& f, const kernels::ConvParams& params, const int32_t* bias,
+                           bool packable) {
   if (f.location != Location::kData) return false;
   if (f.type == TensorType::kInt8) return true;
   return packable && f.type == TensorType::kPackedPairs &&
-         kernels::conv2d_takes_packed({f.dims[0], f.dims[1], f.dims[2], f.dims[3]}, bias);
+         kernels::conv2d_takes_packed(params, {f.dims[0], f.dims[1], f.dims[2], f.dims[3]}, bias);
 }
 
 enum class OpCode : uint8_t {

@@ -117,7 +117,7 @@ struct ConvCheck {
       if (b.location != Location::kData || b.type != TensorType::kInt32 || b.size != channels * 4u) return false;
       bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
     }
-    if (!conv_filter_ok(tensors[filter], bias_data, packable)) return false;
+    if (!conv_filter_ok(tensors[filter], p.conv, bias_data, packable)) return false;
     const auto& c = p.conv;
     return c.stride_h >= 1 && c.stride_w >= 1 && c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 &&
            c.pad_left >= 0 && c.act.min <= c.act.max && (p.multiplier_offset & 3u) == 0 &&
