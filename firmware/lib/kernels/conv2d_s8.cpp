@@ -376,9 +376,9 @@ void channel_pair_blocks(const uint32_t* x, const uint32_t* pairs_end, bool odd_
     }
   }
   if (odd_pixel) {
-    const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
-    o[0] = stage.apply<kPath>(s0, a.a00);
-    if (second) o[1] = stage.apply<kPath>(s1, a.a01);
+    const dsp::Acc1x2 a = dsp::smlad_1x2(x, filter_pair, groups, start);
+    o[0] = stage.apply<kPath>(s0, a.a0);
+    if (second) o[1] = stage.apply<kPath>(s1, a.a1);
   }
 }
 

@@ -42,18 +42,17 @@ static_assert(kMaxPairPassGroups == 64, "KERNELS_PAIR_GROUPS_64 unrolls kMaxPair
   "smmlar r12, r12, r2, r3\n\t"                          \
   "smmlar r11, r11, r4, r5\n\t"                          \
   "smmlar lr, lr, r4, r5\n\t"
+// (r1, free once the groups are done, holds the rounding with the sign term.)
 #define KERNELS_PAIR_SCALE_SIGNED                        \
-  "ldm sp, {r2, r3, r4, r5}\n\t"                         \
-  "add r6, r3, r10, asr #31\n\t"                         \
-  "smmlar r10, r10, r2, r6\n\t"                          \
-  "add r6, r3, r12, asr #31\n\t"                         \
-  "smmlar r12, r12, r2, r6\n\t"                          \
-  "add r6, r5, r11, asr #31\n\t"                         \
-  "smmlar r11, r11, r4, r6\n\t"                          \
-  "add r6, r5, lr, asr #31\n\t"                          \
-  "smmlar lr, lr, r4, r6\n\t"                            \
-  "ldrd r6, r7, [sp, #16]\n\t"                           \
-  "ldrd r8, r9, [sp, #24]\n\t"
+  "ldm sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"         \
+  "add r1, r3, r10, asr #31\n\t"                         \
+  "smmlar r10, r10, r2, r1\n\t"                          \
+  "add r1, r3, r12, asr #31\n\t"                         \
+  "smmlar r12, r12, r2, r1\n\t"                          \
+  "add r1, r5, r11, asr #31\n\t"                         \
+  "smmlar r11, r11, r4, r1\n\t"                          \
+  "add r1, r5, lr, asr #31\n\t"                          \
+  "smmlar lr, lr, r4, r1\n\t"
 // Saturated to int8, each pixel's two channels are joined by a BFI (the second's low byte above
 // the first's) and stored by one STRH (unaligned halfword stores are allowed on Cortex-M4/M7).
 #define KERNELS_PAIR_STORE                               \

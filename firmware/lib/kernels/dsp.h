@@ -223,6 +223,40 @@ __attribute__((always_inline)) inline Acc2x2 smlad_2x2(const uint32_t*& x, const
   return {a00, a01, a10, a11};
 }
 
+/// smlad_2x2's a00 and a01 alone, the pixel pair's first pixel (a tile's odd last pixel, whose
+/// partner is the zero patch): per group one LDM of weights, one LDRD of patch, four SMLADs.
+struct Acc1x2 {
+  int32_t a0, a1;
+};
+__attribute__((always_inline)) inline Acc1x2 smlad_1x2(const uint32_t* x, const uint32_t* w, int32_t groups,
+                                                       const int32_t* start) {
+  int32_t a0, a1;
+  const uint32_t* const w_end = w + groups * 4;
+#if defined(__ARM_FEATURE_DSP)
+  __asm__ volatile("ldrd %[a0], %[a1], [%[start]]\n\t"
+                   "1:\n\t"
+                   "ldmia %[w]!, {r4, r5, r6, r8}\n\t"
+                   "ldrd r9, r10, [%[x]], #16\n\t"
+                   "smlad %[a0], r9, r4, %[a0]\n\t"
+                   "smlad %[a0], r10, r5, %[a0]\n\t"
+                   "smlad %[a1], r9, r6, %[a1]\n\t"
+                   "smlad %[a1], r10, r8, %[a1]\n\t"
+                   "cmp %[w], %[end]\n\t"
+                   "bne 1b\n\t"
+                   : [x] "+r"(x), [w] "+r"(w), [a0] "=&r"(a0), [a1] "=&r"(a1)
+                   : [end] "r"(w_end), [start] "r"(start)
+                   : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#else
+  a0 = start[0];
+  a1 = start[1];
+  for (; w != w_end; x += 4, w += 4) {
+    a0 = smlad(x[1], w[1], smlad(x[0], w[0], a0));
+    a1 = smlad(x[1], w[3], smlad(x[0], w[2], a1));
+  }
+#endif
+  return {a0, a1};
+}
+
 /// x saturated to [-128, 127] (SSAT #8).
 inline int32_t ssat8(int32_t x) {
 #if defined(__ARM_FEATURE_DSP)
