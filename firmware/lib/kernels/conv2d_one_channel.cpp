@@ -51,10 +51,11 @@ struct ChannelRow {
 /// (two columns) per pair, until q_end; outputs at o, 2 * out_c bytes apart.
 #if defined(__ARM_FEATURE_DSP)
 // Weights r4-r9, a pair's staged words r10-r11, accumulators r12 and lr; the scale, stride and
-// start on the stack. Per pair: three LDRDs and twelve multiplies, one LDM of the scale, the
-// output stage of two outputs, two stores. One loop per output form (kFastRelu, kFast).
-#define KERNELS_ONE_CHANNEL_TAPS(OFFSET, W01, W12)       \
-  "ldrd r10, r11, [r0, #" #OFFSET "]\n\t"                \
+// start on the stack. Per pair: three LDRDs (the first steps to the next pair) and twelve
+// multiplies, one LDM of the scale, the output stage of two outputs, two stores. One loop per
+// output form (kFastRelu, kFast).
+#define KERNELS_ONE_CHANNEL_TAPS(LOAD, W01, W12)         \
+  LOAD                                                   \
   "smlad r12, r10, " W01 ", r12\n\t"                     \
   "smlabt r12, r11, " W12 ", r12\n\t"                    \
   "smlatb lr, r10, " W01 ", lr\n\t"                      \
@@ -68,9 +69,9 @@ struct ChannelRow {
                    "ldrd r12, lr, [sp, #16]\n\t"                                                  \
                    "cmp r0, r2\n\t"                                                               \
                    "beq 2f\n\t"                                                                   \
-                   "1:\n\t" KERNELS_ONE_CHANNEL_TAPS(0, "r4", "r5")                               \
-                       KERNELS_ONE_CHANNEL_TAPS(256, "r6", "r7") KERNELS_ONE_CHANNEL_TAPS(512, "r8", "r9") \
-                   "add r0, r0, #4\n\t" SCALE                                                     \
+                   "1:\n\t" KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0], #4\n\t", "r4", "r5")     \
+                       KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0, #252]\n\t", "r6", "r7")       \
+                       KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0, #508]\n\t", "r8", "r9") SCALE  \
                    "ssat r12, #8, r12\n\t"                                                        \
                    "ssat lr, #8, lr\n\t"                                                          \
                    "strb r12, [r1]\n\t"                                                           \

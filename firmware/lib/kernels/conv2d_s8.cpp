@@ -115,8 +115,17 @@ void expand_words(const int8_t* x, int32_t count, uint32_t off2, uint32_t* dst) 
 
 /// The patches of a packed pointwise filter's pixels: pixel pairs from x to x_end (in_c bytes a
 /// pixel, a multiple of four), each group of the pair one LDR of each pixel, four SXTAB16 (offset
-/// added, not doubled: the packed weights are) and one STM of the tile's four words.
+/// added, not doubled: the packed weights are) and one STM of the tile's four words. The loop
+/// takes two groups per turn and enters an odd count at its second group.
 #if defined(__ARM_FEATURE_DSP)
+#define KERNELS_EXPAND_GROUP            \
+  "ldr r6, [r0], #4\n\t"               \
+  "ldr r7, [r4], #4\n\t"               \
+  "sxtab16 r8, r10, r6\n\t"            \
+  "sxtab16 r9, r10, r6, ror #8\n\t"    \
+  "sxtab16 r12, r10, r7\n\t"           \
+  "sxtab16 lr, r10, r7, ror #8\n\t"    \
+  "stmia r3!, {r8, r9, r12, lr}\n\t"
 __attribute__((naked, noinline)) void expand_pointwise_pairs(const int8_t* /*x*/, int32_t /*in_c*/,
                                                              const int8_t* /*x_end*/, uint32_t* /*dst*/,
                                                              uint32_t /*off*/) {
@@ -126,23 +135,20 @@ __attribute__((naked, noinline)) void expand_pointwise_pairs(const int8_t* /*x*/
       "cmp r0, r2\n\t"
       "beq 3f\n\t"
       "1:\n\t"
-      "add r4, r0, r1\n\t"  // the end of the first pixel's channels
-      "2:\n\t"
-      "ldr r6, [r0, r1]\n\t"
-      "ldr r5, [r0], #4\n\t"
-      "sxtab16 r7, r10, r5\n\t"
-      "sxtab16 r8, r10, r5, ror #8\n\t"
-      "sxtab16 r9, r10, r6\n\t"
-      "sxtab16 lr, r10, r6, ror #8\n\t"
-      "stmia r3!, {r7, r8, r9, lr}\n\t"
-      "cmp r0, r4\n\t"
-      "bne 2b\n\t"
-      "add r0, r0, r1\n\t"  // past the second pixel
+      "add r4, r0, r1\n\t"  // the second pixel, where the first pixel's channels end
+      "mov r5, r4\n\t"
+      "tst r1, #4\n\t"      // an odd number of groups
+      "bne 5f\n\t"
+      "4:\n\t" KERNELS_EXPAND_GROUP "5:\n\t" KERNELS_EXPAND_GROUP
+      "cmp r0, r5\n\t"
+      "bne 4b\n\t"
+      "mov r0, r4\n\t"  // past the second pixel
       "cmp r0, r2\n\t"
       "bne 1b\n\t"
       "3:\n\t"
       "pop {r4, r5, r6, r7, r8, r9, r10, pc}\n\t");
 }
+#undef KERNELS_EXPAND_GROUP
 #else
 void expand_pointwise_pairs(const int8_t* x, int32_t in_c, const int8_t* x_end, uint32_t* dst, uint32_t off) {
   for (; x != x_end; x += in_c)
