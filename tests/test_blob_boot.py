@@ -15,6 +15,7 @@ import pytest
 from host_tools.errors import EmulatorError
 from host_tools.model_runner import ModelRunner, runner_flags
 from quantize import blob as fmt
+from quantize import packing
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
@@ -31,6 +32,27 @@ def _fc_blob(name: str = "fc-test") -> bytes:
     b.add_op(fmt.OpCode.FULLY_CONNECTED, [x, w, bias], y, params)
     b.tensors[x].offset, b.tensors[y].offset = 0, 16
     b.arena_size = 32
+    b.input_tensor, b.output_tensor = x, y
+    return b.build()
+
+
+def _pointwise_blob(packed: bool, bias_value: int = 100) -> bytes:
+    """One 1x1 CONV_2D, 8 -> 4 channels over 3 pixels, its filter packed or int8."""
+    b = fmt.BlobBuilder("pw-test")
+    x = b.add_activation((1, 1, 3, 8), zero_point=-3)
+    weights = np.arange(-16, 16, dtype=np.int8).reshape(4, 1, 1, 8) * 3
+    if packed:
+        w = b.add_const(packing.pack_pairs(weights), (4, 1, 1, 8), dtype=fmt.TensorType.PACKED_PAIRS)
+    else:
+        w = b.add_const(weights, (4, 1, 1, 8))
+    bias = b.add_const(np.array([bias_value, -100, 0, 7], dtype=np.int32), (1, 1, 1, 4))
+    y = b.add_activation((1, 1, 3, 4), zero_point=5)
+    multipliers = b.add_data(np.full(4, 1 << 30, dtype="<i4").tobytes())
+    shifts = b.add_data(np.full(4, -6, dtype="<i4").tobytes())
+    params = fmt.CONV_PARAMS.pack(1, 1, 0, 0, 1, 1, 3, 5, -128, 127, multipliers, shifts)
+    b.add_op(fmt.OpCode.CONV_2D, [x, w, bias], y, params)
+    b.tensors[x].offset, b.tensors[y].offset = 0, 32
+    b.arena_size = 48
     b.input_tensor, b.output_tensor = x, y
     return b.build()
 
@@ -102,4 +124,21 @@ def test_valid_blob_is_accepted(runner_image):
 def test_bad_blob_is_refused_at_boot_with_its_reason(runner_image, damage, reason):
     with pytest.raises(EmulatorError, match=f"model refused: {reason}"):
         with ModelRunner("qemu-m7", runner_image, damage(_fc_blob())):
+            pass
+
+
+def test_packed_filter_computes_what_its_int8_filter_does(runner_image):
+    x = np.arange(-12, 12, dtype=np.int8) * 5
+    outputs = []
+    for packed in (False, True):
+        with ModelRunner("qemu-m7", runner_image, _pointwise_blob(packed)) as runner:
+            outputs.append(runner.invoke(x).output)
+    assert np.array_equal(outputs[0], outputs[1])
+    assert len(set(outputs[1].tolist())) > 3  # not a saturated constant
+
+
+def test_packed_filter_the_device_would_not_take_is_refused(runner_image):
+    # Accumulators past the tiled loop's range need the reference path, which reads int8 weights.
+    with pytest.raises(EmulatorError, match="model refused: invalid operator"):
+        with ModelRunner("qemu-m7", runner_image, _pointwise_blob(True, bias_value=(1 << 29) + 1)):
             pass
