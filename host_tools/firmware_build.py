@@ -83,12 +83,14 @@ def _failure_reason(log: str) -> str:
     return errors[0] if errors else log.strip().splitlines()[-1] if log.strip() else "no output"
 
 
-def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "", verbose: bool = False) -> BuildResult:
+def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "", verbose: bool = False,
+                     plan=None) -> BuildResult:
     """Compiles the model into .pio/models/<name>-<crc>/ (once per distinct generated source) and
     builds the firmware with its blob linked into flash and its arena in .bss.
 
     The folder is keyed by the generated C++ source (which holds the blob), not by the .tflite:
-    a change of the compiler or of the blob format must never link a stale blob."""
+    a change of the compiler, of the blob format or of the training plan (quantize.training_plan,
+    None for the default) must never link a stale blob."""
     import zlib
 
     from quantize.codegen import blob_to_cpp
@@ -97,8 +99,8 @@ def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "
     from quantize.lower import lower_tflite
 
     check_int8_tflite(tflite, origin or name)
-    source = blob_to_cpp(lower_tflite(tflite, name).blob, origin or name)
+    source = blob_to_cpp(lower_tflite(tflite, name, plan=plan).blob, origin or name)
     model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(source.encode()):08x}"
     if not (model_dir / "model_blob.cpp").is_file():
-        compile_tflite(tflite, name, model_dir, origin or name)
+        compile_tflite(tflite, name, model_dir, origin or name, plan)
     return build(target_name, model_dir=model_dir, build_dir=model_dir / "build", verbose=verbose)

@@ -108,7 +108,9 @@ class BlobBuilder:
     arena_size: int = 0
     input_tensor: int = 0
     output_tensor: int = 0
-    trainable: tuple[int, int] = (0, 0)  # (offset, size) within the data section
+    # The trainable constants (tensor index, bytes): build() places them together at the end of the
+    # data section, the region the device copies to SRAM, updates and checkpoints.
+    trainable_data: list[tuple[int, bytes]] = field(default_factory=list)
 
     def add_data(self, payload: bytes, align: int = 4) -> int:
         """Appends bytes to the data section; returns their offset."""
@@ -118,15 +120,20 @@ class BlobBuilder:
         return offset
 
     def add_const(self, array: np.ndarray, dims: tuple[int, int, int, int], zero_point: int = 0,
-                  dtype: TensorType | None = None) -> int:
-        """A constant tensor; its type follows the array's (int8, int32) unless given (PACKED_PAIRS)."""
+                  dtype: TensorType | None = None, trainable: bool = False) -> int:
+        """A constant tensor; its type follows the array's (int8, int32) unless given (PACKED_PAIRS).
+        A trainable one is placed in the trainable region (see trainable_data)."""
         if dtype is None:
             dtype = {np.dtype(np.int8): TensorType.INT8, np.dtype(np.int32): TensorType.INT32}[array.dtype]
         tensor = BlobTensor(tuple(int(d) for d in dims), dtype, int(zero_point), Location.DATA)
         if tensor.size != array.nbytes:
             raise ValueError(f"constant of {array.nbytes} bytes does not match dims {dims}")
-        tensor.offset = self.add_data(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+        payload = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
         self.tensors.append(tensor)
+        if trainable:
+            self.trainable_data.append((len(self.tensors) - 1, payload))
+        else:
+            tensor.offset = self.add_data(payload)
         return len(self.tensors) - 1
 
     def add_activation(self, dims: tuple[int, int, int, int], zero_point: int) -> int:
@@ -141,13 +148,27 @@ class BlobBuilder:
         self.ops.append(op)
         return len(self.ops) - 1
 
+    def _data_section(self) -> tuple[bytes, tuple[int, int]]:
+        """The data section with the trainable constants placed last, and their (offset, size)."""
+        if not self.trainable_data:
+            return bytes(self.data), (0, 0)
+        data = bytearray(self.data)
+        data.extend(b"\0" * (-len(data) % 16))
+        start = len(data)
+        for index, payload in self.trainable_data:
+            data.extend(b"\0" * (-len(data) % 4))
+            self.tensors[index].offset = len(data)
+            data.extend(payload)
+        return bytes(data), (start, len(data) - start)
+
     def build(self) -> bytes:
+        data, trainable = self._data_section()
         name = self.name.encode()[:NAME_LENGTH]
         tensors_offset = HEADER.size + (-HEADER.size % 4)
         ops_offset = tensors_offset + TENSOR.size * len(self.tensors)
         data_offset = ops_offset + OP.size * len(self.ops)
         data_offset += -data_offset % 16
-        total = data_offset + len(self.data)
+        total = data_offset + len(data)
 
         body = bytearray(total)
         for i, t in enumerate(self.tensors):
@@ -156,11 +177,11 @@ class BlobBuilder:
             inputs = [NO_TENSOR if x is None else x for x in op.inputs] + [NO_TENSOR] * (MAX_OP_INPUTS - len(op.inputs))
             OP.pack_into(body, ops_offset + i * OP.size, op.opcode, len(op.inputs), op.output, *inputs, 0,
                          op.params_offset, op.params_size)
-        body[data_offset:] = self.data
+        body[data_offset:] = data
         HEADER.pack_into(
             body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),
-            tensors_offset, ops_offset, data_offset, len(self.data), self.arena_size,
-            self.input_tensor, self.output_tensor, *self.trainable,
+            tensors_offset, ops_offset, data_offset, len(data), self.arena_size,
+            self.input_tensor, self.output_tensor, *trainable,
         )
         crc = zlib.crc32(bytes(body[CRC_START:]))
         struct.pack_into("<I", body, 12, crc)

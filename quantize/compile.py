@@ -10,6 +10,7 @@ from pathlib import Path
 from quantize.codegen import blob_to_cpp
 from quantize.importer import check_int8_tflite
 from quantize.lower import LoweredModel, lower_graph
+from quantize.training_plan import TrainingPlan
 
 BLOB_FILE = "model.blob"
 SOURCE_FILE = "model_blob.cpp"
@@ -26,11 +27,13 @@ class CompiledModel:
         return self.out_dir / BLOB_FILE
 
 
-def compile_tflite(tflite: bytes, name: str, out_dir: Path, source_name: str = "") -> CompiledModel:
-    """Validates and lowers the model, then writes OUT_DIR/{model.blob, model_blob.cpp,
-    memory_plan.txt}. All or nothing: the files are written to a temporary folder beside OUT_DIR
-    and moved in place only when everything succeeded."""
-    lowered = lower_graph(check_int8_tflite(tflite, source_name or name), name)
+def compile_tflite(tflite: bytes, name: str, out_dir: Path, source_name: str = "",
+                   plan: TrainingPlan | None = None) -> CompiledModel:
+    """Validates and lowers the model (with `plan`'s parameters trainable, by default the
+    classifier head), then writes OUT_DIR/{model.blob, model_blob.cpp, memory_plan.txt}. All or
+    nothing: the files are written to a temporary folder beside OUT_DIR and moved in place only
+    when everything succeeded."""
+    lowered = lower_graph(check_int8_tflite(tflite, source_name or name), name, plan=plan)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -12,3 +12,7 @@ class UnsupportedModelError(QuantizeError):
 
 class ModelImportError(QuantizeError):
     """A model file cannot be read or is not what was expected."""
+
+
+class PlanError(QuantizeError):
+    """A training plan (--plan) is malformed or does not fit the model."""

@@ -19,6 +19,7 @@ from quantize import packing, prepare
 from quantize.blocks import Block, find_blocks
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 from quantize.tflite_model import Graph, Operator, parse_tflite
+from quantize.training_plan import TrainingPlan, check_plan, head_plan
 
 
 @dataclass
@@ -65,8 +66,9 @@ def _pack(layout: struct.Struct, params) -> bytes:
 
 
 class _Lowering:
-    def __init__(self, graph: Graph, name: str, fuse: int = 0):
+    def __init__(self, graph: Graph, name: str, plan: TrainingPlan, fuse: int = 0):
         self.graph = graph
+        self.plan = plan
         self.builder = fmt.BlobBuilder(name)
         self.blob_index: dict[int, int] = {}   # TFLite tensor index -> blob tensor index
         self.aliases: dict[int, int] = {}      # RESHAPE output -> the tensor whose bytes it shares
@@ -83,8 +85,8 @@ class _Lowering:
             self.blob_index[index] = self.builder.add_activation(_dims4(t.shape), t.zero_point)
         return self.blob_index[index]
 
-    def const(self, index: int, dims: tuple[int, int, int, int]) -> int:
-        return self.builder.add_const(np.ascontiguousarray(self.graph.tensor(index).data), dims)
+    def const(self, index: int, dims: tuple[int, int, int, int], trainable: bool = False) -> int:
+        return self.builder.add_const(np.ascontiguousarray(self.graph.tensor(index).data), dims, trainable=trainable)
 
     def channel_arrays(self, multipliers: np.ndarray, shifts: np.ndarray) -> tuple[int, int]:
         m = self.builder.add_data(np.asarray(multipliers, dtype="<i4").tobytes())
@@ -101,6 +103,7 @@ class _Lowering:
         blocks = find_blocks(g)[:self.fuse]
         block_at = {b.members[-1]: b for b in blocks}  # emitted where its last member was
         fused_members = {i for b in blocks for i in b.members}
+        check_plan(self.plan, g, fused_members)
         for op in g.operators:
             if op.index in block_at:
                 self._fused_block(block_at[op.index])
@@ -116,21 +119,9 @@ class _Lowering:
         self.builder.input_tensor = self.activation(model_input)
         self.builder.output_tensor = self.activation(model_output)
         plan = self._plan()
-        self.builder.trainable = self._head_region()
         x, y = g.tensor(model_input), g.tensor(model_output)
         return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, x.scale, x.zero_point, y.scale,
                             y.zero_point)
-
-    def _head_region(self) -> tuple[int, int]:
-        """The trainable region: (offset, size) in the data section of the classifier head, the
-        last FULLY_CONNECTED's int8 weights and its int32 bias if any (stored back to back by
-        _op_fully_connected). The device keeps this region in SRAM, checkpoints carry it, and
-        RESET_PARAMS copies it back from flash. (0, 0) when the model has no such head."""
-        heads = [op for op in self.builder.ops if op.opcode == fmt.OpCode.FULLY_CONNECTED]
-        if not heads:
-            return (0, 0)
-        params = [self.builder.tensors[i] for i in heads[-1].inputs[1:3] if i is not None]
-        return (params[0].offset, params[-1].offset + params[-1].size - params[0].offset)
 
     def _fused_block(self, block: Block) -> None:
         g, ops = self.graph, self.graph.operators
@@ -184,16 +175,18 @@ class _Lowering:
         params = fmt.CONV_PARAMS.pack(p.stride_h, p.stride_w, p.pad_top, p.pad_left, 1, 1,  # dilation: 1 only
                                       p.input_offset, p.output_offset, p.act_min, p.act_max, m_off, s_off)
         bias_data = self.graph.tensor(bias).data if bias is not None else None
-        if not depthwise and packing.takes_packed(w.shape, bias_data, (p.stride_h, p.stride_w),
-                                                  (p.pad_top, p.pad_left)):
+        planned = self.plan.layer(op.index)
+        train_weights, train_bias = (planned.weights, planned.bias) if planned else (False, False)
+        if not depthwise and not train_weights and packing.takes_packed(
+                w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
             filter_index = self.builder.add_const(packing.pack_pairs(w.data), w.shape,
                                                   dtype=fmt.TensorType.PACKED_PAIRS)
         else:
-            filter_index = self.const(w.index, w.shape)
+            filter_index = self.const(w.index, w.shape, trainable=train_weights)
         return _ConvParts(
             params=params,
             filter=filter_index,
-            bias=self.const(bias, (1, 1, 1, c_out)) if bias is not None else None,
+            bias=self.const(bias, (1, 1, 1, c_out), trainable=train_bias) if bias is not None else None,
             macs=n * oh * ow * c_out * kh * kw * (1 if depthwise else c_in),
         )
 
@@ -211,8 +204,10 @@ class _Lowering:
         m_off, s_off = self.channel_arrays(p.multipliers, p.shifts)
         params = fmt.FC_PARAMS.pack(p.input_offset, p.filter_offset, p.output_offset, p.act_min, p.act_max,
                                     m_off, s_off)
-        inputs = [self.activation(x), self.const(w, (1, 1, units, depth)),
-                  self.const(bias, (1, 1, 1, units)) if bias is not None else None]
+        planned = self.plan.layer(op.index)
+        inputs = [self.activation(x), self.const(w, (1, 1, units, depth), trainable=bool(planned and planned.weights)),
+                  self.const(bias, (1, 1, 1, units), trainable=bool(planned and planned.bias))
+                  if bias is not None else None]
         self.builder.add_op(fmt.OpCode.FULLY_CONNECTED, inputs, self.activation(y), params)
         self.macs.append(int(np.prod(self.graph.tensor(x).shape)) // depth * units * depth)
 
@@ -297,14 +292,17 @@ class _Lowering:
         return plan
 
 
-def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET) -> LoweredModel:
+def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,
+                 plan: TrainingPlan | None = None) -> LoweredModel:
     """Parses and validates `tflite` (parse_tflite) and returns its blob; raises
     UnsupportedModelError naming the op at fault. See lower_graph."""
-    return lower_graph(parse_tflite(tflite), name, stream, budget)
+    return lower_graph(parse_tflite(tflite), name, stream, budget, plan)
 
 
-def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET) -> LoweredModel:
-    """The blob of a graph parse_tflite returned.
+def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,
+                plan: TrainingPlan | None = None) -> LoweredModel:
+    """The blob of a graph parse_tflite returned, with `plan`'s parameters trainable (default:
+    the classifier head, quantize/training_plan.py).
 
     stream: "none" runs every op on whole tensors; "all" row-streams every inverted-residual
     block; "auto" (default) row-streams the fewest leading blocks (the early, large ones) that
@@ -315,10 +313,11 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
     if stream not in STREAM_POLICIES:
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
     blocks = len(find_blocks(graph))
+    plan = plan if plan is not None else head_plan(graph)
     if stream != "auto":
-        return _Lowering(graph, name, fuse=blocks if stream == "all" else 0).run()
+        return _Lowering(graph, name, plan, fuse=blocks if stream == "all" else 0).run()
     for fused in range(blocks + 1):
-        lowered = _Lowering(graph, name, fuse=fused).run()
+        lowered = _Lowering(graph, name, plan, fuse=fused).run()
         if lowered.plan.arena_size <= budget:
             return lowered
     return lowered

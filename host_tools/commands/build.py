@@ -3,6 +3,9 @@ in) and print its flash and RAM use."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from host_tools.errors import McutrainError
 from host_tools.firmware_build import build, build_with_model
 from host_tools.targets import FIRMWARE
 
@@ -11,16 +14,22 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("build", help="build the firmware for a target")
     parser.add_argument("--board", choices=FIRMWARE + ["native"], default="qemu-m7")
     parser.add_argument("--model", help="link this model in: a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    parser.add_argument("--plan", type=Path, help="training plan JSON for --model (see mcutrain compile --help)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show PlatformIO's output")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.plan and not args.model:
+        raise McutrainError("--plan needs --model: a training plan belongs to a model")
     if args.model:
         from host_tools.model_source import resolve_model
+        from quantize.training_plan import load_plan
 
+        plan = load_plan(args.plan) if args.plan else None
         source = resolve_model(args.model)
-        result = build_with_model(args.board, source.tflite, source.name, source.origin, verbose=args.verbose)
+        result = build_with_model(args.board, source.tflite, source.name, source.origin, verbose=args.verbose,
+                                  plan=plan)
     else:
         result = build(args.board, verbose=args.verbose)
     print(result.usage_line())
