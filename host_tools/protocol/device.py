@@ -9,6 +9,7 @@ running), or `--board qemu-m7|qemu-stm32f405`, which builds the firmware with th
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,33 +55,28 @@ class HostModel:
     name: str
     tflite: bytes
     origin: str
-    model_dir: Path  # .pio/models/<name>-<crc>/: compiled blob and generated source
+
+    @functools.cached_property
+    def blob(self) -> bytes:
+        """The blob `build --model` links (the same compiler, the default training plan), lowered
+        in memory: a cached file could outlive a change of the compiler."""
+        from quantize.lower import lower_tflite
+
+        return lower_tflite(self.tflite, self.name).blob
 
     @property
     def blob_hash(self) -> int:
         """CRC-32 of the blob as the firmware reports it in INFO (model hash)."""
         from quantize import blob as blob_format
 
-        return int(blob_format.read_header(self.compiled_blob())["crc32"])
-
-    def compiled_blob(self) -> bytes:
-        from quantize.compile import BLOB_FILE, compile_tflite
-
-        path = self.model_dir / BLOB_FILE
-        if not path.is_file():
-            compile_tflite(self.tflite, self.name, self.model_dir, self.origin)
-        return path.read_bytes()
+        return int(blob_format.read_header(self.blob)["crc32"])
 
 
 def host_model(spec: str) -> HostModel:
-    import zlib
-
-    from host_tools import project
     from host_tools.model_source import resolve_model
 
     source = resolve_model(spec)
-    model_dir = project.ROOT / ".pio" / "models" / f"{source.name}-{zlib.crc32(source.tflite):08x}"
-    return HostModel(source.name, source.tflite, source.origin, model_dir)
+    return HostModel(source.name, source.tflite, source.origin)
 
 
 @contextlib.contextmanager
