@@ -41,10 +41,11 @@ void stage_rows(const ConvParams& p, const Dims& in, const int8_t* image, int32_
 
 /// What the row loop of one output channel holds, in the order the device loop loads it.
 struct ChannelRow {
-  int32_t multiplier, rounding, shift;  // ChannelScale
-  int32_t out_c;                        // output pixel stride
-  int32_t start[2];                     // 2 * bias, once per output of a pair
-  uint32_t w[6];                        // per filter row: (w0, w1), (w1, w2)
+  int32_t multiplier, rounding;  // ChannelScale
+  int32_t out_c;                 // output pixel stride
+  int32_t shift;                 // ChannelScale's; the device loop has it as an immediate
+  int32_t start[2];              // 2 * bias, once per output of a pair
+  uint32_t w[6];                 // per filter row: (w0, w1), (w1, w2)
 };
 
 /// The output pairs of one row of one channel: staged row 0 (the window's top) from q, one word
@@ -53,14 +54,16 @@ struct ChannelRow {
 // Weights r4-r9, a pair's staged words r10-r11, accumulators r12 and lr; the scale, stride and
 // start on the stack. Per pair: three LDRDs (the first steps to the next pair) and twelve
 // multiplies, one LDM of the scale, the output stage of two outputs, two stores. One loop per
-// output form (kFastRelu, kFast).
+// output form (kFastRelu, kFast) and per shift (1 .. kMaxFastShift), which SSAT then applies as
+// its immediate ASR: a channel's shift is fixed for all its rows, so the choice is made once per
+// call and the loop saves an ASR per output.
 #define KERNELS_ONE_CHANNEL_TAPS(LOAD, W01, W12)         \
   LOAD                                                   \
   "smlad r12, r10, " W01 ", r12\n\t"                     \
   "smlabt r12, r11, " W12 ", r12\n\t"                    \
   "smlatb lr, r10, " W01 ", lr\n\t"                      \
   "smlad lr, r11, " W12 ", lr\n\t"
-#define KERNELS_ONE_CHANNEL_LOOP(SCALE)                                                          \
+#define KERNELS_ONE_CHANNEL_LOOP(SCALE, SHIFT)                                                   \
   __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
                    "sub sp, sp, #24\n\t"                                                          \
                    "ldmia r3!, {r4, r5, r6, r7, r8, r9}\n\t"                                      \
@@ -72,8 +75,8 @@ struct ChannelRow {
                    "1:\n\t" KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0], #4\n\t", "r4", "r5")     \
                        KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0, #252]\n\t", "r6", "r7")       \
                        KERNELS_ONE_CHANNEL_TAPS("ldrd r10, r11, [r0, #508]\n\t", "r8", "r9") SCALE  \
-                   "ssat r12, #8, r12\n\t"                                                        \
-                   "ssat lr, #8, lr\n\t"                                                          \
+                   "ssat r12, #8, r12, asr #" #SHIFT "\n\t"                                        \
+                   "ssat lr, #8, lr, asr #" #SHIFT "\n\t"                                          \
                    "strb r12, [r1]\n\t"                                                           \
                    "strb lr, [r1, r11]\n\t"                                                       \
                    "add r1, r1, r11, lsl #1\n\t"                                                  \
@@ -83,32 +86,43 @@ struct ChannelRow {
                    "2:\n\t"                                                                       \
                    "add sp, sp, #24\n\t"                                                          \
                    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
-// OutputStage::fast_output before the SSAT; leave the output stride in r11.
+// OutputStage::fast_output before the SSAT's shift; leave the output stride in r11.
 #define KERNELS_ONE_CHANNEL_SCALE_RELU \
   "ldm sp, {r3, r10, r11}\n\t"         \
   "smmlar r12, r12, r3, r10\n\t"       \
-  "smmlar lr, lr, r3, r10\n\t"         \
-  "asr r12, r12, r11\n\t"              \
-  "asr lr, lr, r11\n\t"                \
-  "ldr r11, [sp, #12]\n\t"
+  "smmlar lr, lr, r3, r10\n\t"
 #define KERNELS_ONE_CHANNEL_SCALE_SIGNED \
   "ldm sp, {r3, r10}\n\t"                \
   "add r11, r10, r12, asr #31\n\t"       \
   "smmlar r12, r12, r3, r11\n\t"         \
   "add r11, r10, lr, asr #31\n\t"        \
   "smmlar lr, lr, r3, r11\n\t"           \
-  "ldrd r10, r11, [sp, #8]\n\t"          \
-  "asr r12, r12, r10\n\t"                \
-  "asr lr, lr, r10\n\t"
+  "ldr r11, [sp, #8]\n\t"
 static_assert(kPitchBytes == 256, "the taps above address filter rows 256 bytes apart");
 static_assert(sizeof(ChannelRow) == 48, "the device loop reads ChannelRow at fixed offsets");
 
-__attribute__((naked, noinline)) void row_pairs_relu(const int16_t*, int8_t*, const int16_t*, const ChannelRow*) {
-  KERNELS_ONE_CHANNEL_LOOP(KERNELS_ONE_CHANNEL_SCALE_RELU);
-}
-__attribute__((naked, noinline)) void row_pairs_signed(const int16_t*, int8_t*, const int16_t*, const ChannelRow*) {
-  KERNELS_ONE_CHANNEL_LOOP(KERNELS_ONE_CHANNEL_SCALE_SIGNED);
-}
+using RowLoop = void (*)(const int16_t*, int8_t*, const int16_t*, const ChannelRow*);
+#define KERNELS_ONE_CHANNEL_LOOPS(SHIFT)                                                                   \
+  __attribute__((naked, noinline)) void row_pairs_relu_##SHIFT(const int16_t*, int8_t*, const int16_t*,   \
+                                                                const ChannelRow*) {                       \
+    KERNELS_ONE_CHANNEL_LOOP(KERNELS_ONE_CHANNEL_SCALE_RELU, SHIFT);                                       \
+  }                                                                                                        \
+  __attribute__((naked, noinline)) void row_pairs_signed_##SHIFT(const int16_t*, int8_t*, const int16_t*, \
+                                                                  const ChannelRow*) {                     \
+    KERNELS_ONE_CHANNEL_LOOP(KERNELS_ONE_CHANNEL_SCALE_SIGNED, SHIFT);                                     \
+  }
+#define KERNELS_ONE_CHANNEL_SHIFTS(X) \
+  X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20)
+KERNELS_ONE_CHANNEL_SHIFTS(KERNELS_ONE_CHANNEL_LOOPS)
+static_assert(kMaxFastShift == 20, "one loop per fast shift, 1 .. 20");
+#define KERNELS_ONE_CHANNEL_RELU_ENTRY(SHIFT) row_pairs_relu_##SHIFT,
+#define KERNELS_ONE_CHANNEL_SIGNED_ENTRY(SHIFT) row_pairs_signed_##SHIFT,
+constexpr RowLoop kRowLoopsRelu[kMaxFastShift] = {KERNELS_ONE_CHANNEL_SHIFTS(KERNELS_ONE_CHANNEL_RELU_ENTRY)};
+constexpr RowLoop kRowLoopsSigned[kMaxFastShift] = {KERNELS_ONE_CHANNEL_SHIFTS(KERNELS_ONE_CHANNEL_SIGNED_ENTRY)};
+#undef KERNELS_ONE_CHANNEL_SIGNED_ENTRY
+#undef KERNELS_ONE_CHANNEL_RELU_ENTRY
+#undef KERNELS_ONE_CHANNEL_SHIFTS
+#undef KERNELS_ONE_CHANNEL_LOOPS
 #undef KERNELS_ONE_CHANNEL_SCALE_SIGNED
 #undef KERNELS_ONE_CHANNEL_SCALE_RELU
 #undef KERNELS_ONE_CHANNEL_LOOP
@@ -128,7 +142,7 @@ inline void window_taps(const int16_t* q, const ChannelRow& c, int32_t& a0, int3
 template <OutputPath kPath>
 void row_pairs(const int16_t* q, int8_t* o, const int16_t* q_end, const ChannelRow& c) {
 #if defined(__ARM_FEATURE_DSP)
-  (kPath == OutputPath::kFastRelu ? row_pairs_relu : row_pairs_signed)(q, o, q_end, &c);
+  (kPath == OutputPath::kFastRelu ? kRowLoopsRelu : kRowLoopsSigned)[c.shift - 1](q, o, q_end, &c);
 #else
   const ChannelScale s{c.multiplier, c.shift, c.rounding};
   for (; q != q_end; q += 2, o += 2 * c.out_c) {
@@ -155,7 +169,7 @@ void one_channel_3x3(const ConvParams& p, const OutputStage& stage, const Dims& 
         const int8_t* w = filter + oc * 9;
         const ChannelScale s = stage.channel(oc, kPath);
         const int32_t start = bias != nullptr ? 2 * bias[oc] : 0;
-        const ChannelRow c{s.multiplier, s.rounding, s.shift, out_c, {start, start},
+        const ChannelRow c{s.multiplier, s.rounding, out_c, s.shift, {start, start},
                            {dsp::pack(w[0], w[1]), dsp::pack(w[1], w[2]), dsp::pack(w[3], w[4]),
                             dsp::pack(w[4], w[5]), dsp::pack(w[6], w[7]), dsp::pack(w[7], w[8])}};
         int8_t* o = output + (b * out.h + oy) * out_w * out_c + oc;
