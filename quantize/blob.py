@@ -66,6 +66,7 @@ class TensorType(enum.IntEnum):
     INT8 = 0
     INT32 = 1
     PACKED_PAIRS = 2  # a pointwise CONV_2D filter in the device's layout (quantize/packing.py)
+    PACKED_PAIRS_SCALED = 3  # the same, scaled for the device's one-shift ReLU output stage
 
 
 class Location(enum.IntEnum):
@@ -83,7 +84,7 @@ class BlobTensor:
 
     @property
     def size(self) -> int:
-        if self.dtype == TensorType.PACKED_PAIRS:
+        if self.dtype in (TensorType.PACKED_PAIRS, TensorType.PACKED_PAIRS_SCALED):
             return packed_pairs_bytes(self.dims[0], self.dims[3])
         return int(np.prod(self.dims)) * (4 if self.dtype == TensorType.INT32 else 1)
 

@@ -179,8 +179,10 @@ class _Lowering:
         train_weights, train_bias = (planned.weights, planned.bias) if planned else (False, False)
         if not depthwise and not train_weights and packing.takes_packed(
                 w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
-            filter_index = self.builder.add_const(packing.pack_pairs(w.data), w.shape,
-                                                  dtype=fmt.TensorType.PACKED_PAIRS)
+            exponents = packing.relu_scale_exponents(p.shifts, p.multipliers, p.output_offset, p.act_min,
+                                                     p.act_max, c_in, bias_data)
+            dtype = fmt.TensorType.PACKED_PAIRS if exponents is None else fmt.TensorType.PACKED_PAIRS_SCALED
+            filter_index = self.builder.add_const(packing.pack_pairs(w.data, exponents), w.shape, dtype=dtype)
         else:
             filter_index = self.const(w.index, w.shape, trainable=train_weights)
         return _ConvParts(

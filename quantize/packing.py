@@ -16,6 +16,8 @@ import numpy as np
 MAX_PACKED_DEPTH = 640        # kernels::kMaxPackedDepth
 MAX_FAST_BIAS = 1 << 29       # kernels::kMaxFastBias: the tiled loop's doubled accumulators fit
 MAX_FAST_DEPTH = 16384        # kernels::kMaxFastDepth
+MAX_FAST_SHIFT = 20           # kernels::kMaxFastShift
+MAX_SCALED_RELU_D = 7         # kernels::kMaxScaledReluD: 2^(1+d) * int8 fits an int16 lane
 _LANES = (0, 2, 1, 3)         # a group's bytes in SXTB16 / SXTB16 ROR 8 lane order
 
 
@@ -29,17 +31,39 @@ def takes_packed(filter_shape: tuple[int, ...], bias: np.ndarray | None, strides
             and depth <= MAX_PACKED_DEPTH and depth < MAX_FAST_DEPTH and bias_fits)
 
 
+def relu_scale_exponents(shifts: np.ndarray, multipliers: np.ndarray, output_offset: int, act_min: int,
+                         act_max: int, depth: int, bias: np.ndarray | None) -> np.ndarray | None:
+    """Per output channel, the power of two (1 + d) the device's kScaledRelu output stage wants the
+    packed weights scaled by, or None when the layer does not take it: the firmware's kFastRelu
+    choice (full int8 range, output offset -128, shifts in [-20, -1], multipliers >= 0) and
+    scaled_relu_fits (firmware/lib/kernels/output_stage.h, where the arithmetic is proved)."""
+    shifts = np.asarray(shifts, dtype=np.int64)
+    if act_min != -128 or act_max != 127 or output_offset != -128:
+        return None
+    if (shifts > -1).any() or (shifts < -MAX_FAST_SHIFT).any() or (np.asarray(multipliers) < 0).any():
+        return None
+    e = -shifts
+    d = e.max() + 1 - e
+    magnitude = np.zeros_like(shifts) if bias is None else np.abs(bias.astype(np.int64))
+    bound = depth * 255 * 128 + magnitude
+    if (d > MAX_SCALED_RELU_D).any() or ((bound << (1 + d)) >= (1 << 31)).any():
+        return None
+    return 1 + d
+
+
 def packed_pairs_bytes(out_c: int, depth: int) -> int:
     return (out_c + 1) // 2 * ((depth + 3) // 4) * 16
 
 
-def pack_pairs(weights: np.ndarray) -> np.ndarray:
+def pack_pairs(weights: np.ndarray, exponents: np.ndarray | None = None) -> np.ndarray:
     """A [C_out, 1, 1, C_in] int8 filter as the int16 array of its packed pairs (little-endian
     when serialised): pairs of output channels, the odd last one paired with itself; per pair,
     groups of four input channels, zero past C_in; per group, the first channel's lanes in SXTB16
-    order, then the second's; every weight doubled (the output stage's factor of two)."""
+    order, then the second's; every weight doubled (the output stage's factor of two), or channel
+    c's times 2^exponents[c] (relu_scale_exponents)."""
     out_c, depth = weights.shape[0], weights.shape[-1]
-    rows = weights.reshape(out_c, depth).astype(np.int16) * 2
+    scale = np.full(out_c, 2, dtype=np.int32) if exponents is None else (1 << np.asarray(exponents, dtype=np.int32))
+    rows = (weights.reshape(out_c, depth).astype(np.int32) * scale[:, None]).astype(np.int16)
     if out_c % 2:
         rows = np.concatenate([rows, rows[-1:]])
     groups = (depth + 3) // 4

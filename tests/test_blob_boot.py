@@ -36,20 +36,25 @@ def _fc_blob(name: str = "fc-test") -> bytes:
     return b.build()
 
 
-def _pointwise_blob(packed: bool, bias_value: int = 100) -> bytes:
-    """One 1x1 CONV_2D, 8 -> 4 channels over 3 pixels, its filter packed or int8."""
+SHIFTS = np.array([-6, -6, -7, -5])  # per channel: a scaled filter's d are then 2, 2, 1, 3
+
+
+def _pointwise_blob(filter_type: fmt.TensorType, bias_value: int = 100, output_zero_point: int = 5,
+                    exponents: np.ndarray | None = None) -> bytes:
+    """One 1x1 CONV_2D, 8 -> 4 channels over 3 pixels, its filter int8, packed, or packed and
+    scaled (by `exponents`)."""
     b = fmt.BlobBuilder("pw-test")
     x = b.add_activation((1, 1, 3, 8), zero_point=-3)
     weights = np.arange(-16, 16, dtype=np.int8).reshape(4, 1, 1, 8) * 3
-    if packed:
-        w = b.add_const(packing.pack_pairs(weights), (4, 1, 1, 8), dtype=fmt.TensorType.PACKED_PAIRS)
-    else:
+    if filter_type == fmt.TensorType.INT8:
         w = b.add_const(weights, (4, 1, 1, 8))
+    else:
+        w = b.add_const(packing.pack_pairs(weights, exponents), (4, 1, 1, 8), dtype=filter_type)
     bias = b.add_const(np.array([bias_value, -100, 0, 7], dtype=np.int32), (1, 1, 1, 4))
-    y = b.add_activation((1, 1, 3, 4), zero_point=5)
+    y = b.add_activation((1, 1, 3, 4), zero_point=output_zero_point)
     multipliers = b.add_data(np.full(4, 1 << 30, dtype="<i4").tobytes())
-    shifts = b.add_data(np.full(4, -6, dtype="<i4").tobytes())
-    params = fmt.CONV_PARAMS.pack(1, 1, 0, 0, 1, 1, 3, 5, -128, 127, multipliers, shifts)
+    shifts = b.add_data(SHIFTS.astype("<i4").tobytes())
+    params = fmt.CONV_PARAMS.pack(1, 1, 0, 0, 1, 1, 3, output_zero_point, -128, 127, multipliers, shifts)
     b.add_op(fmt.OpCode.CONV_2D, [x, w, bias], y, params)
     b.tensors[x].offset, b.tensors[y].offset = 0, 32
     b.arena_size = 48
@@ -127,18 +132,36 @@ def test_bad_blob_is_refused_at_boot_with_its_reason(runner_image, damage, reaso
             pass
 
 
-def test_packed_filter_computes_what_its_int8_filter_does(runner_image):
+def _relu_exponents(bias_value: int = 100) -> np.ndarray:
+    bias = np.array([bias_value, -100, 0, 7], dtype=np.int32)
+    exponents = packing.relu_scale_exponents(SHIFTS, np.full(4, 1 << 30), -128, -128, 127, 8, bias)
+    assert exponents is not None and list(exponents) == [3, 3, 2, 4]
+    return exponents
+
+
+@pytest.mark.parametrize("filter_type, zero_point", [
+    (fmt.TensorType.PACKED_PAIRS, 5),            # the signed output stage
+    (fmt.TensorType.PACKED_PAIRS_SCALED, -128),  # the ReLU one, one shift for the layer
+])
+def test_packed_filter_computes_what_its_int8_filter_does(runner_image, filter_type, zero_point):
     x = np.arange(-12, 12, dtype=np.int8) * 5
+    exponents = _relu_exponents() if filter_type == fmt.TensorType.PACKED_PAIRS_SCALED else None
     outputs = []
-    for packed in (False, True):
-        with ModelRunner("qemu-m7", runner_image, _pointwise_blob(packed)) as runner:
+    for kind in (fmt.TensorType.INT8, filter_type):
+        blob = _pointwise_blob(kind, output_zero_point=zero_point, exponents=exponents)
+        with ModelRunner("qemu-m7", runner_image, blob) as runner:
             outputs.append(runner.invoke(x).output)
     assert np.array_equal(outputs[0], outputs[1])
     assert len(set(outputs[1].tolist())) > 3  # not a saturated constant
 
 
-def test_packed_filter_the_device_would_not_take_is_refused(runner_image):
+@pytest.mark.parametrize("blob", [
     # Accumulators past the tiled loop's range need the reference path, which reads int8 weights.
+    lambda: _pointwise_blob(fmt.TensorType.PACKED_PAIRS, bias_value=(1 << 29) + 1),
+    # Scaled for the ReLU output stage, but the output offset makes the layer's stage signed.
+    lambda: _pointwise_blob(fmt.TensorType.PACKED_PAIRS_SCALED, exponents=_relu_exponents()),
+], ids=["accumulators-too-wide", "scaled-without-relu"])
+def test_packed_filter_the_device_would_not_take_is_refused(runner_image, blob):
     with pytest.raises(EmulatorError, match="model refused: invalid operator"):
-        with ModelRunner("qemu-m7", runner_image, _pointwise_blob(True, bias_value=(1 << 29) + 1)):
+        with ModelRunner("qemu-m7", runner_image, blob()):
             pass

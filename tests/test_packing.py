@@ -36,3 +36,16 @@ def test_only_filters_the_device_takes_packed_are_packed():
     assert not packing.takes_packed((2, 1, 1, 644), small_bias, (1, 1), (0, 0))    # deeper than the loop
     big_bias = np.array([1 << 29, -(1 << 29) - 1], dtype=np.int32)
     assert not packing.takes_packed((2, 1, 1, 16), big_bias, (1, 1), (0, 0))       # accumulators too wide
+
+
+def test_relu_scale_exponents_follow_the_device_rule():
+    shifts, multipliers, bias = np.array([-6, -6, -7, -5]), np.full(4, 1 << 30), np.array([1, -1, 0, 2])
+    exponents = packing.relu_scale_exponents(shifts, multipliers, -128, -128, 127, 16, bias)
+    assert list(exponents) == [3, 3, 2, 4]  # 1 + d, d = E - e with E = max(e) + 1 = 8
+    weights = np.ones((4, 1, 1, 4), dtype=np.int8)
+    packed = packing.pack_pairs(weights, exponents).reshape(2, 1, 2, 4)
+    assert [int(packed[c // 2, 0, c % 2, 0]) for c in range(4)] == [8, 8, 4, 16]
+    assert packing.relu_scale_exponents(shifts, multipliers, 5, -128, 127, 16, bias) is None  # signed stage
+    assert packing.relu_scale_exponents(shifts, multipliers, -128, -128, 100, 16, bias) is None  # clamped
+    assert packing.relu_scale_exponents(np.array([-1, -9]), multipliers[:2], -128, -128, 127, 16, None) is None  # d 9
+    assert packing.relu_scale_exponents(shifts, multipliers, -128, -128, 127, 16, np.array([1 << 28, 0, 0, 0])) is None

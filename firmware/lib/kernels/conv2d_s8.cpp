@@ -370,7 +370,7 @@ void channel_pair_blocks(const uint32_t* x, const uint32_t* pairs_end, bool odd_
                          const uint32_t* filter_pair, int32_t groups, const int32_t* bias, const OutputStage& stage,
                          int32_t out_c, int8_t* o) {
   const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
-  const int32_t start[2] = {bias != nullptr ? 2 * bias[oc] : 0, bias != nullptr ? 2 * bias[oc1] : 0};
+  const int32_t start[2] = {stage.start(oc, bias, kPath), stage.start(oc1, bias, kPath)};
   const bool second = oc1 != oc;
   for (; x != pairs_end; o += 2 * out_c) {
     const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, groups, start);
@@ -411,7 +411,9 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     pass.groups = groups;
     pass.tile = tile;
     pass.rounding_base = 2 * stage.output_offset + 1;
+    if (kPath == OutputPath::kScaledRelu) pass.rounding_base *= int32_t{1} << (stage.layer_shift - 1);
     pass.pair_bytes = groups * 16;
+    pass.layer_shift = stage.layer_shift;
   }
   // Passes over several pairs at once: runs [oc, oc + 2 * pairs) of the packed filter.
   const auto run_pass = [&](int32_t oc, int32_t pairs, const uint32_t* filter_pair) {
@@ -514,13 +516,23 @@ bool conv2d_takes_packed(const ConvParams& p, const Dims& filter_dims, const int
          p.pad_left == 0 && filter_dims.c % 4 == 0 && filter_dims.c <= kMaxPackedDepth &&
          doubled_accumulator_fits(bias, filter_dims.n, filter_dims.c);
 }
+
+bool conv2d_takes_scaled(const ConvParams& p, const PerChannelQuant& quant, const Dims& filter_dims,
+                         const int32_t* bias) {
+  const OutputStage stage{quant, p.output_offset, p.act};
+  return conv2d_takes_packed(p, filter_dims, bias) &&
+         choose_output_path(stage, filter_dims.n) == OutputPath::kFastRelu &&
+         scaled_relu_fits(quant, bias, filter_dims.n, filter_dims.h * filter_dims.w * filter_dims.c);
+}
 static_assert(kMaxPackedDepth / 4 <= kMaxTiledGroups, "packed filters take the tiled path");
 
 Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
-                 int8_t* output, const uint32_t* packed_pairs) {
+                 int8_t* output, PackedFilter packed) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
-  if (packed_pairs != nullptr && !conv2d_takes_packed(p, filter_dims, bias)) return Status::kBadParams;
+  // A packed filter's conditions (conv2d_takes_packed, conv2d_takes_scaled) are the caller's to
+  // check, once: the model checks them when it loads the blob, not on every call.
+  const uint32_t* const packed_pairs = packed.pairs;
   const int32_t depth = filter_dims.h * filter_dims.w * in.c;
   const bool row_groups = uses_row_groups(p, in, filter_dims);
   const int32_t groups = row_groups ? filter_dims.h : (depth + 3) / 4;
@@ -537,8 +549,8 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   int32_t tile_pixels = (total + tiles - 1) / tiles;
   tile_pixels += tile_pixels % 2;
   const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups, packed_pairs != nullptr};
-  const OutputStage stage{quant, p.output_offset, p.act};
-  const OutputPath path = choose_output_path(stage, out.c);
+  const OutputStage stage{quant, p.output_offset, p.act, packed.scaled ? scaled_relu_shift(quant, out.c) : 0};
+  const OutputPath path = packed.scaled ? OutputPath::kScaledRelu : choose_output_path(stage, out.c);
   if (packed_pairs == nullptr &&
       conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output))
     return Status::kOk;
@@ -551,6 +563,9 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
       break;
     case OutputPath::kReference:
       conv_tiled<OutputPath::kReference>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
+      break;
+    case OutputPath::kScaledRelu:
+      conv_tiled<OutputPath::kScaledRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
       break;
   }
   return Status::kOk;

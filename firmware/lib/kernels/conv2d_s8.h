@@ -30,12 +30,24 @@ inline uint32_t packed_pairs_bytes(int32_t out_c, int32_t in_c) {
 /// loop's doubled accumulators (output_stage.h).
 bool conv2d_takes_packed(const ConvParams& params, const Dims& filter_dims, const int32_t* bias);
 
+/// A packed filter's words, and whether they are scaled for OutputPath::kScaledRelu (channel c's
+/// weights times 2^(1+d), d = E - e_c, E = scaled_relu_shift, instead of 2; see output_stage.h).
+struct PackedFilter {
+  const uint32_t* pairs = nullptr;
+  bool scaled = false;
+};
+/// Whether conv2d_s8 takes this filter packed and scaled: packed, a kFastRelu output stage, and
+/// scaled_relu_fits.
+bool conv2d_takes_scaled(const ConvParams& params, const PerChannelQuant& quant, const Dims& filter_dims,
+                         const int32_t* bias);
+
 /// input  [N, H, W, C_in]; filter [C_out, KH, KW, C_in]; bias [C_out] or nullptr;
 /// output [N, OH, OW, C_out]. Taps outside the input contribute nothing (TFLite skips them,
-/// which equals padding with the input zero point). With packed_pairs (when conv2d_takes_packed),
-/// the weights are read from there and `filter` is not used.
+/// which equals padding with the input zero point). With a packed filter, which the caller has
+/// checked with conv2d_takes_packed (and conv2d_takes_scaled if scaled), the weights are read from
+/// there and `filter` is not used.
 Status conv2d_s8(const ConvParams& params, const PerChannelQuant& quant, const Dims& input_dims, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& output_dims,
-                 int8_t* output, const uint32_t* packed_pairs = nullptr);
+                 int8_t* output, PackedFilter packed = {});
 
 }  // namespace kernels

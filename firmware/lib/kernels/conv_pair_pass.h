@@ -33,33 +33,43 @@ struct PairPass {
   const int32_t* shift;         // quant.shift + oc
   const int32_t* bias;          // bias + oc, or nullptr
   int32_t pairs;                // channel pairs to run, at least 1
-  int32_t rounding_base;        // 2 * output_offset + 1: a channel's rounding is this << (e - 1)
+  int32_t rounding_base;        // 2 * output_offset + 1: a channel's rounding is this << (e - 1);
+                                // kScaledRelu: (2 * output_offset + 1) << (E - 1), plus 2^(d - 1)
   int32_t pair_bytes;           // groups * 16: from one pair's weights to the next's
+  int32_t layer_shift;          // kScaledRelu's E (output_stage.h); the device loop keeps its tail here
 };
 
 #if defined(__ARM_FEATURE_DSP)
 /// The device loops (conv_pair_pass.cpp).
 void pair_pass_relu(PairPass* pass);
 void pair_pass_signed(PairPass* pass);
+void pair_pass_scaled(PairPass* pass);
 #endif
 
 /// Every 2x2 block of the pass's channel pairs over the tile's pixel pairs, on a fast output path
-/// (kFast or kFastRelu) with at most kMaxPairPassGroups groups. The portable loop is the device
-/// loop's twin.
+/// (kFast, kFastRelu or kScaledRelu) with at most kMaxPairPassGroups groups. The portable loop is
+/// the device loop's twin.
 template <OutputPath kPath, bool kOddGroups>
 void pair_pass(PairPass& pass) {
   static_assert(kPath != OutputPath::kReference, "the pair pass has the fast output stage only");
 #if defined(__ARM_FEATURE_DSP)
-  (kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)(&pass);
+  (kPath == OutputPath::kScaledRelu ? pair_pass_scaled
+                                     : kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)(&pass);
 #else
   const uint32_t* filter_pair = pass.filter_pair;
   for (int32_t i = 0; i < pass.pairs; ++i, filter_pair += pass.pair_bytes / 4) {
     ChannelScale s[2];
     int32_t start[4];
     for (int32_t k = 0; k < 2; ++k) {
-      const int32_t e = -pass.shift[2 * i + k];
-      s[k] = {pass.multiplier[2 * i + k], e, pass.rounding_base * (int32_t{1} << (e - 1))};
-      start[k] = start[k + 2] = pass.bias != nullptr ? 2 * pass.bias[2 * i + k] : 0;
+      const int32_t e = -pass.shift[2 * i + k], bias = pass.bias != nullptr ? pass.bias[2 * i + k] : 0;
+      if (kPath == OutputPath::kScaledRelu) {
+        const int32_t d = pass.layer_shift - e;
+        s[k] = {pass.multiplier[2 * i + k], pass.layer_shift, pass.rounding_base + (int32_t{1} << (d - 1))};
+        start[k] = start[k + 2] = bias * (int32_t{1} << (1 + d));
+      } else {
+        s[k] = {pass.multiplier[2 * i + k], e, pass.rounding_base * (int32_t{1} << (e - 1))};
+        start[k] = start[k + 2] = 2 * bias;
+      }
     }
     int8_t* o = pass.pair_out + 2 * i;
     for (const uint32_t* x = pass.tile; x != pass.pairs_end; o += 2 * pass.out_c) {

@@ -155,6 +155,19 @@ inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
 #endif
 }
 
+/// High word of acc * 2^32 + a * b, truncated (SMMLA).
+inline int32_t smmla(int32_t a, int32_t b, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+#else
+  const int64_t sum = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(acc)) << 32) +
+                      static_cast<int64_t>(a) * b;
+  return static_cast<int32_t>(sum >> 32);
+#endif
+}
+
 /// The running sums of a 2 x 2 block of dot products: a_pc for pixel p and channel c.
 struct Acc2x2 {
   int32_t a00, a01, a10, a11;

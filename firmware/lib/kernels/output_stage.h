@@ -18,6 +18,15 @@
 // When the activation's lower bound is at or above the output offset (ReLU-like), every negative
 // accumulator clamps to the lower bound whichever way its tie rounds, so the [acc < 0] term is
 // dropped (OutputStage::kFastRelu).
+//
+// A kFastRelu layer whose weights come scaled (a packed filter, conv2d_s8.h) can shift every
+// channel by one layer-wide E = max(e) + 1, which an SSAT applies as its immediate: with
+// d = E - e >= 1 per channel, an accumulator scaled by 2^(1+d) instead of 2, and
+//   r = SMMLA(2^(1+d) * acc, M, R_d) >> E,   R_d = (2 * offset + 1) * 2^(E-1) + 2^(d-1),
+// SMMLA (no rounding) computes floor((R_d * 2^32 + 2^(1+d) acc M) / 2^32), and the shift by E
+// makes it floor(2^d * (R * 2^32 + 2 acc M + 2^31) / 2^(32+E)) with R = 2^(e-1) + offset 2^e:
+// the kFastRelu numerator times 2^d over its denominator times 2^d, the same value
+// (OutputPath::kScaledRelu). The scaled accumulator must stay below 2^31 (scaled_relu_fits).
 #pragma once
 
 #include <cstdint>
@@ -43,21 +52,34 @@ struct ChannelScale {
 
 /// Which requantization a whole layer can use; chosen once per call by choose_output_stage().
 enum class OutputPath : uint8_t {
-  kFastRelu,  ///< fast form, negatives clamp anyway, output range [-128, 127]
-  kFast,      ///< fast form with the sign term, output range [-128, 127]
-  kReference  ///< requantize.h, any activation range
+  kFastRelu,   ///< fast form, negatives clamp anyway, output range [-128, 127]
+  kFast,       ///< fast form with the sign term, output range [-128, 127]
+  kReference,  ///< requantize.h, any activation range
+  kScaledRelu  ///< kFastRelu with scaled accumulators and one shift for the layer (see the top)
 };
 
 struct OutputStage {
   PerChannelQuant quant;
   int32_t output_offset;
   ActivationRange act;
+  int32_t layer_shift = 0;  ///< kScaledRelu's E (scaled_relu_shift)
 
   ChannelScale channel(int32_t c, OutputPath path) const {
     const int32_t shift = quant.shift[c];
     if (path == OutputPath::kReference) return {quant.multiplier[c], shift, 0};
+    if (path == OutputPath::kScaledRelu) {
+      const int32_t d = layer_shift + shift;
+      return {quant.multiplier[c], layer_shift,
+              (2 * output_offset + 1) * (int32_t{1} << (layer_shift - 1)) + (int32_t{1} << (d - 1))};
+    }
     const int32_t e = -shift;
     return {quant.multiplier[c], e, (int32_t{1} << (e - 1)) + output_offset * (int32_t{1} << e)};
+  }
+
+  /// Channel c's first accumulator value, bias included (2 * bias; kScaledRelu: 2^(1+d) * bias).
+  int32_t start(int32_t c, const int32_t* bias, OutputPath path) const {
+    if (bias == nullptr) return 0;
+    return path == OutputPath::kScaledRelu ? bias[c] * (int32_t{1} << (1 + layer_shift + quant.shift[c])) : 2 * bias[c];
   }
 
   /// int8 output from a doubled accumulator (2 * acc, bias included).
@@ -70,10 +92,12 @@ struct OutputStage {
     return fast_output<kPath>(s, acc2);
   }
 
-  /// The fast paths' form alone (kFast or kFastRelu); the device loops of conv_pair_pass.cpp,
+  /// The fast paths' form alone (kFast, kFastRelu or kScaledRelu); the device loops of conv_pair_pass.cpp,
   /// conv2d_one_channel.cpp and depthwise_pairs.cpp compute it instruction for instruction.
   template <OutputPath kPath>
   static int8_t fast_output(const ChannelScale& s, int32_t acc2) {
+    if (kPath == OutputPath::kScaledRelu)  // acc2: the scaled accumulator
+      return static_cast<int8_t>(dsp::ssat8(dsp::smmla(acc2, s.multiplier, s.rounding) >> s.shift));
     const int32_t sign = kPath == OutputPath::kFast ? (acc2 >> 31) : 0;  // -1 for negative accumulators
     return static_cast<int8_t>(dsp::ssat8(dsp::smmlar(acc2, s.multiplier, s.rounding + sign) >> s.shift));
   }
@@ -86,6 +110,29 @@ inline bool doubled_accumulator_fits(const int32_t* bias, int32_t channels, int3
   if (depth >= kMaxFastDepth) return false;
   for (int32_t c = 0; bias != nullptr && c < channels; ++c)
     if (bias[c] > kMaxFastBias || bias[c] < -kMaxFastBias) return false;
+  return true;
+}
+
+/// kScaledRelu's layer shift E: the largest e = -shift of the channels, plus one.
+inline int32_t scaled_relu_shift(const PerChannelQuant& quant, int32_t channels) {
+  int32_t e_max = 0;
+  for (int32_t c = 0; c < channels; ++c) e_max = -quant.shift[c] > e_max ? -quant.shift[c] : e_max;
+  return e_max + 1;
+}
+
+/// The most a channel's weights may be scaled: 2^(1+d) * int8 must fit an int16 lane.
+constexpr int32_t kMaxScaledReluD = 7;
+
+/// Whether a kFastRelu layer may run kScaledRelu: every channel's d at most kMaxScaledReluD and
+/// its scaled accumulators, |2^(1+d) (depth * 255 * 128 + bias)|, below 2^31.
+inline bool scaled_relu_fits(const PerChannelQuant& quant, const int32_t* bias, int32_t channels, int32_t depth) {
+  const int32_t e_layer = scaled_relu_shift(quant, channels);
+  for (int32_t c = 0; c < channels; ++c) {
+    const int32_t d = e_layer + quant.shift[c];
+    const int64_t b = bias != nullptr ? bias[c] : 0;
+    const int64_t bound = int64_t{depth} * 255 * 128 + (b < 0 ? -b : b);
+    if (d > kMaxScaledReluD || (bound << (1 + d)) >= (int64_t{1} << 31)) return false;
+  }
   return true;
 }
 

@@ -53,8 +53,13 @@ static_assert(sizeof(BlobHeader) == 68, "BlobHeader layout is shared with quanti
 
 /// kPackedPairs: a pointwise CONV_2D filter [C_out, 1, 1, C_in] in conv2d_s8's packed layout
 /// (kernels::packed_pairs_bytes bytes, see conv2d_s8.h), which the compiler writes where
-/// kernels::conv2d_takes_packed holds.
-enum class TensorType : uint8_t { kInt8 = 0, kInt32 = 1, kPackedPairs = 2 };
+/// kernels::conv2d_takes_packed holds; kPackedPairsScaled: the same, scaled for
+/// OutputPath::kScaledRelu (kernels::conv2d_takes_scaled).
+enum class TensorType : uint8_t { kInt8 = 0, kInt32 = 1, kPackedPairs = 2, kPackedPairsScaled = 3 };
+
+inline bool is_packed(TensorType type) {
+  return type == TensorType::kPackedPairs || type == TensorType::kPackedPairsScaled;
+}
 enum class Location : uint8_t { kArena = 0, kData = 1 };
 
 struct TensorRecord {
@@ -70,19 +75,26 @@ static_assert(sizeof(TensorRecord) == 24, "TensorRecord layout is shared with qu
 
 /// Bytes a constant of this type and dims must have.
 inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
-  if (type == TensorType::kPackedPairs) return dims[1] == 1 && dims[2] == 1 ? kernels::packed_pairs_bytes(dims[0], dims[3]) : 0;
+  if (is_packed(type)) return dims[1] == 1 && dims[2] == 1 ? kernels::packed_pairs_bytes(dims[0], dims[3]) : 0;
   return uint32_t{dims[0]} * dims[1] * dims[2] * dims[3] * (type == TensorType::kInt32 ? 4u : 1u);
 }
 
 /// A CONV_2D or DEPTHWISE_CONV_2D filter in the data section: int8, or (`packable`: a CONV_2D)
-/// packed pairs of a filter conv2d_s8 takes packed with these parameters and biases (validated,
-/// or nullptr).
-inline bool conv_filter_ok(const TensorRecord& f, const kernels::ConvParams& params, const int32_t* bias,
-                           bool packable) {
+/// packed pairs of a filter conv2d_s8 takes packed (and scaled) with these parameters, per-channel
+/// arrays and biases (validated, or nullptr).
+inline bool conv_filter_ok(const TensorRecord& f, const kernels::ConvParams& params,
+                           const kernels::PerChannelQuant& quant, const int32_t* bias, bool packable) {
   if (f.location != Location::kData) return false;
   if (f.type == TensorType::kInt8) return true;
-  return packable && f.type == TensorType::kPackedPairs &&
-         kernels::conv2d_takes_packed(params, {f.dims[0], f.dims[1], f.dims[2], f.dims[3]}, bias);
+  const kernels::Dims dims{f.dims[0], f.dims[1], f.dims[2], f.dims[3]};
+  if (f.type == TensorType::kPackedPairsScaled) return packable && kernels::conv2d_takes_scaled(params, quant, dims, bias);
+  return packable && f.type == TensorType::kPackedPairs && kernels::conv2d_takes_packed(params, dims, bias);
+}
+
+/// A conv filter tensor's packed words (nullptr when int8) and scaling, for kernels::conv2d_s8.
+inline kernels::PackedFilter packed_filter(const TensorRecord& f, const uint8_t* data) {
+  if (!is_packed(f.type)) return {};
+  return {reinterpret_cast<const uint32_t*>(data + f.offset), f.type == TensorType::kPackedPairsScaled};
 }
 
 enum class OpCode : uint8_t {

@@ -15,20 +15,20 @@ kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.d
 struct BoundConv {
   const ConvOpParams* params;
   kernels::PerChannelQuant quant;
-  const int8_t* filter;           // nullptr when packed
-  const uint32_t* packed_filter;  // nullptr when int8
+  const int8_t* filter;                  // nullptr when packed
+  kernels::PackedFilter packed_filter;  // no words when int8
   kernels::Dims filter_dims;
   const int32_t* bias;
 };
 
 BoundConv bind(const ConvOpParams& p, uint16_t filter, uint16_t bias, const FusedBlockTensors& t) {
   const TensorRecord& f = t.tensors[filter];
-  const bool packed = f.type == TensorType::kPackedPairs;
+  const bool packed = is_packed(f.type);
   return {&p,
           {reinterpret_cast<const int32_t*>(t.data + p.multiplier_offset),
            reinterpret_cast<const int32_t*>(t.data + p.shift_offset)},
           packed ? nullptr : reinterpret_cast<const int8_t*>(t.data + f.offset),
-          packed ? reinterpret_cast<const uint32_t*>(t.data + f.offset) : nullptr,
+          packed_filter(f, t.data),
           dims_of(f),
           bias == kNoTensor ? nullptr : reinterpret_cast<const int32_t*>(t.data + t.tensors[bias].offset)};
 }
@@ -117,12 +117,15 @@ struct ConvCheck {
       if (b.location != Location::kData || b.type != TensorType::kInt32 || b.size != channels * 4u) return false;
       bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
     }
-    if (!conv_filter_ok(tensors[filter], p.conv, bias_data, packable)) return false;
     const auto& c = p.conv;
-    return c.stride_h >= 1 && c.stride_w >= 1 && c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 &&
-           c.pad_left >= 0 && c.act.min <= c.act.max && (p.multiplier_offset & 3u) == 0 &&
-           (p.shift_offset & 3u) == 0 && fits(p.multiplier_offset, channels * 4u, data_size) &&
-           fits(p.shift_offset, channels * 4u, data_size);
+    const bool arrays_fit = (p.multiplier_offset & 3u) == 0 && (p.shift_offset & 3u) == 0 &&
+                            fits(p.multiplier_offset, channels * 4u, data_size) &&
+                            fits(p.shift_offset, channels * 4u, data_size);
+    if (!arrays_fit) return false;
+    const kernels::PerChannelQuant quant{reinterpret_cast<const int32_t*>(data + p.multiplier_offset),
+                                         reinterpret_cast<const int32_t*>(data + p.shift_offset)};
+    return conv_filter_ok(tensors[filter], c, quant, bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
+           c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 && c.pad_left >= 0 && c.act.min <= c.act.max;
   }
 };
 

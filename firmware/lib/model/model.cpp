@@ -107,7 +107,7 @@ LoadError Model::validate_tensors(uint16_t* bad_index) const {
   for (uint16_t i = 0; i < header_->num_tensors; ++i) {
     const TensorRecord& t = tensors_[i];
     const bool type_ok = t.type == TensorType::kInt8 || t.type == TensorType::kInt32 ||
-                         (t.type == TensorType::kPackedPairs && t.location == Location::kData);
+                         (is_packed(t.type) && t.location == Location::kData);
     const uint32_t limit = t.location == Location::kArena ? header_->arena_size : header_->data_size;
     const bool location_ok = t.location == Location::kArena || t.location == Location::kData;
     const bool aligned = t.type == TensorType::kInt8 || (t.offset & 3u) == 0;
@@ -138,7 +138,12 @@ LoadError Model::validate_op(const OpRecord& op) const {
     return (multiplier_offset & 3u) == 0 && (shift_offset & 3u) == 0 &&
            fits(multiplier_offset, channels * 4u, header_->data_size) && fits(shift_offset, channels * 4u, header_->data_size);
   };
-  // The flash copy of a validated bias (nullptr when absent): the packed filter check reads it.
+  // The flash copies of validated per-channel arrays and bias (nullptr when absent): the packed
+  // filter check reads them.
+  auto quant_of = [this](const ConvOpParams& p) -> kernels::PerChannelQuant {
+    return {reinterpret_cast<const int32_t*>(data_ + p.multiplier_offset),
+            reinterpret_cast<const int32_t*>(data_ + p.shift_offset)};
+  };
   auto bias_data = [this](const OpRecord& o) -> const int32_t* {
     if (o.num_inputs < 3 || o.inputs[2] == kNoTensor) return nullptr;
     return reinterpret_cast<const int32_t*>(data_ + tensors_[o.inputs[2]].offset);
@@ -165,7 +170,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
                              p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
                              p.conv.act.min <= p.conv.act.max;
       if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c) ||
-          !conv_filter_ok(filter, p.conv, bias_data(op), !depthwise))
+          !conv_filter_ok(filter, p.conv, quant_of(p), bias_data(op), !depthwise))
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
@@ -264,10 +269,10 @@ void Model::run_op(const OpRecord& op) {
       const auto* filter = static_cast<const int8_t*>(optional(1));
       const auto* bias = static_cast<const int32_t*>(optional(2));
       const kernels::Dims filter_dims = dims_of(tensors_[op.inputs[1]]);
-      const bool packed = tensors_[op.inputs[1]].type == TensorType::kPackedPairs;
+      const kernels::PackedFilter packed = packed_filter(tensors_[op.inputs[1]], data_);
       if (op.opcode == OpCode::kConv2d)
-        kernels::conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, packed ? nullptr : filter, bias,
-                           dims_of(out_t), out, packed ? static_cast<const uint32_t*>(optional(1)) : nullptr);
+        kernels::conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, packed.pairs ? nullptr : filter, bias,
+                           dims_of(out_t), out, packed);
       else
         kernels::depthwise_conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, filter, bias, dims_of(out_t), out);
       return;
