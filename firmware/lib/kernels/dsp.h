@@ -142,6 +142,11 @@ inline int32_t smlatt(uint32_t x, uint32_t y, int32_t acc) {
 #endif
 }
 
+/// acc * 2^32 + a * b, the 64-bit sum SMMLA and SMMLAR take the high word of (portable twins).
+inline int64_t most_significant_sum(int32_t a, int32_t b, int32_t acc) {
+  return static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(acc)) << 32) + static_cast<int64_t>(a) * b;
+}
+
 /// Rounded high word of acc * 2^32 + a * b: (acc * 2^32 + a * b + 2^31) >> 32 (SMMLAR).
 inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
 #if defined(__ARM_FEATURE_DSP)
@@ -149,9 +154,7 @@ inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
   __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
   return r;
 #else
-  const int64_t sum = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(acc)) << 32) +
-                      static_cast<int64_t>(a) * b + (int64_t{1} << 31);
-  return static_cast<int32_t>(sum >> 32);
+  return static_cast<int32_t>((most_significant_sum(a, b, acc) + (int64_t{1} << 31)) >> 32);
 #endif
 }
 
@@ -162,9 +165,7 @@ inline int32_t smmla(int32_t a, int32_t b, int32_t acc) {
   __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
   return r;
 #else
-  const int64_t sum = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(acc)) << 32) +
-                      static_cast<int64_t>(a) * b;
-  return static_cast<int32_t>(sum >> 32);
+  return static_cast<int32_t>(most_significant_sum(a, b, acc) >> 32);
 #endif
 }
 
