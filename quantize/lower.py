@@ -182,7 +182,9 @@ class _Lowering:
             exponents = packing.relu_scale_exponents(p.shifts, p.multipliers, p.output_offset, p.act_min,
                                                      p.act_max, c_in, bias_data)
             dtype = fmt.TensorType.PACKED_PAIRS if exponents is None else fmt.TensorType.PACKED_PAIRS_SCALED
-            filter_index = self.builder.add_const(packing.pack_pairs(w.data, exponents), w.shape, dtype=dtype)
+            packed = packing.pack_pairs(w.data, p.shifts, p.multipliers, p.output_offset, p.act_min, p.act_max,
+                                        bias_data, exponents)
+            filter_index = self.builder.add_const(packed, w.shape, dtype=dtype)
         else:
             filter_index = self.const(w.index, w.shape, trainable=train_weights)
         return _ConvParts(

@@ -51,24 +51,63 @@ def relu_scale_exponents(shifts: np.ndarray, multipliers: np.ndarray, output_off
     return 1 + d
 
 
+PAIR_CONSTANT_WORDS = 10      # kernels::kPairConstantWords
+
+
 def packed_pairs_bytes(out_c: int, depth: int) -> int:
-    return (out_c + 1) // 2 * ((depth + 3) // 4) * 16
+    return (out_c + 1) // 2 * ((depth + 3) // 4 * 16 + PAIR_CONSTANT_WORDS * 4)
 
 
-def pack_pairs(weights: np.ndarray, exponents: np.ndarray | None = None) -> np.ndarray:
-    """A [C_out, 1, 1, C_in] int8 filter as the int16 array of its packed pairs (little-endian
-    when serialised): pairs of output channels, the odd last one paired with itself; per pair,
-    groups of four input channels, zero past C_in; per group, the first channel's lanes in SXTB16
-    order, then the second's; every weight doubled (the output stage's factor of two), or channel
-    c's times 2^exponents[c] (relu_scale_exponents)."""
+def _fast_output_stage(shifts: np.ndarray, multipliers: np.ndarray, act_min: int, act_max: int) -> bool:
+    """The firmware's choose_output_path picks a fast form (not the reference one)."""
+    return (act_min == -128 and act_max == 127 and not (shifts > -1).any()
+            and not (shifts < -MAX_FAST_SHIFT).any() and not (np.asarray(multipliers) < 0).any())
+
+
+def _channel_constants(shifts: np.ndarray, multipliers: np.ndarray, output_offset: int, act_min: int,
+                       act_max: int, bias: np.ndarray | None,
+                       exponents: np.ndarray | None) -> list[tuple[int, int, int, int]]:
+    """Per channel (multiplier, rounding, shift, first accumulator) as OutputStage::channel and
+    ::start give them on the layer's fast output path, zeros when it has none."""
+    shifts = np.asarray(shifts, dtype=np.int64)
+    if not _fast_output_stage(shifts, multipliers, act_min, act_max):
+        return [(0, 0, 0, 0)] * len(shifts)
+    b = np.zeros_like(shifts) if bias is None else bias.astype(np.int64)
+    e = -shifts
+    if exponents is None:
+        rounding, applied, start = (1 << (e - 1)) + output_offset * (1 << e), e, 2 * b
+    else:  # kScaledRelu (output_stage.h): one shift E, d = E - e
+        layer = int(e.max()) + 1
+        d = layer - e
+        rounding, applied, start = (2 * output_offset + 1) * (1 << (layer - 1)) + (1 << (d - 1)), np.full_like(e, layer), b << (1 + d)
+    return [(int(m), int(r), int(a), int(st)) for m, r, a, st in zip(multipliers, rounding, applied, start)]
+
+
+def pack_pairs(weights: np.ndarray, shifts: np.ndarray, multipliers: np.ndarray, output_offset: int,
+               act_min: int, act_max: int, bias: np.ndarray | None,
+               exponents: np.ndarray | None = None) -> np.ndarray:
+    """A [C_out, 1, 1, C_in] int8 filter with its layer's output stage as the little-endian words
+    of its packed pairs: pairs of output channels, the odd last one paired with itself; per pair,
+    its constants (multiplier and rounding of each channel, their shifts, the first accumulators
+    of the first channel, the second, the first, the second), then groups of four input channels,
+    zero past C_in; per group, the first channel's lanes in SXTB16 order, then the second's; every
+    weight doubled (the output stage's factor of two), or channel c's times 2^exponents[c]
+    (relu_scale_exponents)."""
     out_c, depth = weights.shape[0], weights.shape[-1]
     scale = np.full(out_c, 2, dtype=np.int32) if exponents is None else (1 << np.asarray(exponents, dtype=np.int32))
     rows = (weights.reshape(out_c, depth).astype(np.int32) * scale[:, None]).astype(np.int16)
-    if out_c % 2:
-        rows = np.concatenate([rows, rows[-1:]])
+    constants = _channel_constants(np.asarray(shifts), np.asarray(multipliers), output_offset, act_min, act_max,
+                                   bias, exponents)
+    channels = list(range(out_c)) + ([out_c - 1] if out_c % 2 else [])
     groups = (depth + 3) // 4
-    rows = np.pad(rows, ((0, 0), (0, groups * 4 - depth)))
+    rows = np.pad(rows[channels], ((0, 0), (0, groups * 4 - depth)))
     lanes = rows.reshape(-1, 2, groups, 4)[..., _LANES]          # [pair, channel, group, lane]
-    packed = np.ascontiguousarray(lanes.transpose(0, 2, 1, 3))  # [pair, group, channel, lane]
+    weight_words = np.ascontiguousarray(lanes.transpose(0, 2, 1, 3)).reshape(len(channels) // 2, -1).view("<u4")
+    words = []
+    for pair in range(len(channels) // 2):
+        (m0, r0, s0, t0), (m1, r1, s1, t1) = constants[channels[2 * pair]], constants[channels[2 * pair + 1]]
+        words.append(np.array([m0, r0, m1, r1, s0, s1, t0, t1, t0, t1], dtype="<i8").astype("<i4").view("<u4"))
+        words.append(weight_words[pair])
+    packed = np.concatenate(words)
     assert packed.nbytes == packed_pairs_bytes(out_c, depth)
-    return packed.reshape(-1)
+    return packed

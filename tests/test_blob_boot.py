@@ -40,17 +40,21 @@ SHIFTS = np.array([-6, -6, -7, -5])  # per channel: a scaled filter's d are then
 
 
 def _pointwise_blob(filter_type: fmt.TensorType, bias_value: int = 100, output_zero_point: int = 5,
-                    exponents: np.ndarray | None = None) -> bytes:
+                    exponents: np.ndarray | None = None, packed_zero_point: int | None = None) -> bytes:
     """One 1x1 CONV_2D, 8 -> 4 channels over 3 pixels, its filter int8, packed, or packed and
-    scaled (by `exponents`)."""
+    scaled (by `exponents`); the packed constants computed for packed_zero_point if given."""
     b = fmt.BlobBuilder("pw-test")
     x = b.add_activation((1, 1, 3, 8), zero_point=-3)
     weights = np.arange(-16, 16, dtype=np.int8).reshape(4, 1, 1, 8) * 3
+    bias_values = np.array([bias_value, -100, 0, 7], dtype=np.int32)
     if filter_type == fmt.TensorType.INT8:
         w = b.add_const(weights, (4, 1, 1, 8))
     else:
-        w = b.add_const(packing.pack_pairs(weights, exponents), (4, 1, 1, 8), dtype=filter_type)
-    bias = b.add_const(np.array([bias_value, -100, 0, 7], dtype=np.int32), (1, 1, 1, 4))
+        zero_point = output_zero_point if packed_zero_point is None else packed_zero_point
+        packed = packing.pack_pairs(weights, SHIFTS, np.full(4, 1 << 30), zero_point, -128, 127, bias_values,
+                                    exponents)
+        w = b.add_const(packed, (4, 1, 1, 8), dtype=filter_type)
+    bias = b.add_const(bias_values, (1, 1, 1, 4))
     y = b.add_activation((1, 1, 3, 4), zero_point=output_zero_point)
     multipliers = b.add_data(np.full(4, 1 << 30, dtype="<i4").tobytes())
     shifts = b.add_data(SHIFTS.astype("<i4").tobytes())
@@ -160,7 +164,9 @@ def test_packed_filter_computes_what_its_int8_filter_does(runner_image, filter_t
     lambda: _pointwise_blob(fmt.TensorType.PACKED_PAIRS, bias_value=(1 << 29) + 1),
     # Scaled for the ReLU output stage, but the output offset makes the layer's stage signed.
     lambda: _pointwise_blob(fmt.TensorType.PACKED_PAIRS_SCALED, exponents=_relu_exponents()),
-], ids=["accumulators-too-wide", "scaled-without-relu"])
+    # Its constants computed for another output offset than the layer's.
+    lambda: _pointwise_blob(fmt.TensorType.PACKED_PAIRS, packed_zero_point=6),
+], ids=["accumulators-too-wide", "scaled-without-relu", "constants-of-another-layer"])
 def test_packed_filter_the_device_would_not_take_is_refused(runner_image, blob):
     with pytest.raises(EmulatorError, match="model refused: invalid operator"):
         with ModelRunner("qemu-m7", runner_image, blob()):

@@ -11,19 +11,32 @@ from quantize import packing
 LANE_ORDER = (0, 2, 1, 3)  # SXTB16 gives a word's bytes 0 and 2, SXTB16 ROR 8 bytes 1 and 3
 
 
-def test_packed_pairs_hold_each_doubled_weight_where_the_device_loads_it():
+def test_packed_pairs_hold_constants_and_each_doubled_weight_where_the_device_loads_them():
     rng = np.random.default_rng(0)
     out_c, depth = 5, 12  # an odd last channel, three groups
     weights = rng.integers(-128, 128, (out_c, 1, 1, depth), dtype=np.int8)
-    packed = packing.pack_pairs(weights)
+    shifts, multipliers = np.array([-3, -4, -5, -6, -7]), np.arange(1, 6) << 26
+    bias = np.array([10, -20, 30, -40, 50], dtype=np.int32)
+    packed = packing.pack_pairs(weights, shifts, multipliers, 7, -128, 127, bias)
     groups = depth // 4
-    assert packed.dtype == np.int16 and packed.nbytes == packing.packed_pairs_bytes(out_c, depth)
-    view = packed.reshape((out_c + 1) // 2, groups, 2, 4)  # pair, group, channel of the pair, lane
-    for oc in range(out_c + 1):
-        channel = min(oc, out_c - 1)  # the odd last channel stands in for its missing partner
+    assert packed.dtype == np.dtype("<u4") and packed.nbytes == packing.packed_pairs_bytes(out_c, depth)
+    pairs = packed.reshape((out_c + 1) // 2, packing.PAIR_CONSTANT_WORDS + 4 * groups)
+    for pair in range(pairs.shape[0]):
+        c0, c1 = 2 * pair, min(2 * pair + 1, out_c - 1)  # the odd last channel stands in for its partner
+        constants = pairs[pair, :packing.PAIR_CONSTANT_WORDS].view("<i4")
+        # OutputStage::channel's (multiplier, rounding = 2^(e-1) + offset 2^e, e) and 2 * bias
+        e0, e1 = -shifts[c0], -shifts[c1]
+        assert list(constants) == [multipliers[c0], (1 << (e0 - 1)) + 7 * (1 << e0), multipliers[c1],
+                                   (1 << (e1 - 1)) + 7 * (1 << e1), e0, e1, 2 * bias[c0], 2 * bias[c1],
+                                   2 * bias[c0], 2 * bias[c1]]
+        lanes = pairs[pair, packing.PAIR_CONSTANT_WORDS:].view("<i2").reshape(groups, 2, 4)
         for g in range(groups):
             for lane, k in enumerate(LANE_ORDER):
-                assert view[oc // 2, g, oc % 2, lane] == 2 * int(weights[channel, 0, 0, 4 * g + k])
+                assert lanes[g, 0, lane] == 2 * int(weights[c0, 0, 0, 4 * g + k])
+                assert lanes[g, 1, lane] == 2 * int(weights[c1, 0, 0, 4 * g + k])
+    # A layer the device runs on the reference output stage gets zeros for constants.
+    clamped = packing.pack_pairs(weights, shifts, multipliers, 7, -128, 100, bias)
+    assert not clamped.reshape(pairs.shape)[:, :packing.PAIR_CONSTANT_WORDS].any()
 
 
 def test_only_filters_the_device_takes_packed_are_packed():
@@ -43,8 +56,11 @@ def test_relu_scale_exponents_follow_the_device_rule():
     exponents = packing.relu_scale_exponents(shifts, multipliers, -128, -128, 127, 16, bias)
     assert list(exponents) == [3, 3, 2, 4]  # 1 + d, d = E - e with E = max(e) + 1 = 8
     weights = np.ones((4, 1, 1, 4), dtype=np.int8)
-    packed = packing.pack_pairs(weights, exponents).reshape(2, 1, 2, 4)
-    assert [int(packed[c // 2, 0, c % 2, 0]) for c in range(4)] == [8, 8, 4, 16]
+    packed = packing.pack_pairs(weights, shifts, multipliers, -128, -128, 127, bias, exponents).reshape(2, -1)
+    lanes = packed[:, packing.PAIR_CONSTANT_WORDS:].view("<i2").reshape(2, 2, 4)
+    assert [int(lanes[c // 2, c % 2, 0]) for c in range(4)] == [8, 8, 4, 16]
+    constants = packed[:, :packing.PAIR_CONSTANT_WORDS].view("<i4")
+    assert list(constants[:, 4]) == [8, 8] and list(constants[0, 6:8]) == [1 << 3, -1 << 3]  # E; bias << (1 + d)
     assert packing.relu_scale_exponents(shifts, multipliers, 5, -128, 127, 16, bias) is None  # signed stage
     assert packing.relu_scale_exponents(shifts, multipliers, -128, -128, 100, 16, bias) is None  # clamped
     assert packing.relu_scale_exponents(np.array([-1, -9]), multipliers[:2], -128, -128, 127, 16, None) is None  # d 9

@@ -388,16 +388,28 @@ void channel_pair_blocks(const uint32_t* x, const uint32_t* pairs_end, bool odd_
   }
 }
 
+/// The constants of channels oc, oc1 (oc1 == oc for a lone last channel) as a packed pair holds
+/// them (conv2d_s8.h), for the layer's output path.
+template <OutputPath kPath>
+void pair_constants(const OutputStage& stage, const int32_t* bias, int32_t oc, int32_t oc1, int32_t* words) {
+  const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
+  const int32_t start0 = stage.start(oc, bias, kPath), start1 = stage.start(oc1, bias, kPath);
+  const int32_t constants[kPairConstantWords] = {s0.multiplier, s0.rounding, s1.multiplier, s1.rounding, s0.shift,
+                                                 s1.shift,      start0,      start1,       start0,      start1};
+  for (int32_t i = 0; i < kPairConstantWords; ++i) words[i] = constants[i];
+}
+
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
 /// tile is at out + p * out_c. Whole channel pairs on a fast output path go through the device
-/// loop: a packed filter's all in one pass, an int8 filter's one pass per pair widened into
-/// scratch_pair. An odd last channel is computed twice (its row stands in for the missing second
-/// one) and stored once.
+/// loop: a packed filter's all in one pass, an int8 filter's one pass per pair, its constants and
+/// widened weights in scratch_pair. An odd last channel is computed twice (its row stands in for
+/// the missing second one) and stored once.
 template <OutputPath kPath, bool kOddGroups>
 __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t pixels, const PatchGeometry& g,
                                                  const int8_t* filter, const uint32_t* packed, const int32_t* bias,
                                                  const OutputStage& stage, uint32_t* scratch_pair, int8_t* out) {
   const int32_t out_c = g.out.c, depth = g.depth, groups = g.groups;
+  const int32_t pair_words = kPairConstantWords + groups * 4;  // a packed pair's
   const uint32_t* const pairs_end = tile + (pixels / 2) * groups * 4;
   const bool odd_pixel = pixels % 2 != 0;
   const uint32_t* const odd_patch = pairs_end;  // the odd pixel beside the zero patch
@@ -410,19 +422,14 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
     pass.pairs_end = pairs_end;
     pass.groups = groups;
     pass.tile = tile;
-    pass.rounding_base = 2 * stage.output_offset + 1;
-    if (kPath == OutputPath::kScaledRelu) pass.rounding_base *= int32_t{1} << (stage.layer_shift - 1);
     pass.pair_bytes = groups * 16;
     pass.layer_shift = stage.layer_shift;
   }
-  // Passes over several pairs at once: runs [oc, oc + 2 * pairs) of the packed filter.
-  const auto run_pass = [&](int32_t oc, int32_t pairs, const uint32_t* filter_pair) {
+  // Passes over `pairs` pairs from channel oc, whose stream (constants, weights, ...) starts at `stream`.
+  const auto run_pass = [&](int32_t oc, int32_t pairs, const uint32_t* stream) {
     if constexpr (kFastPath) {
-      pass.filter_pair = filter_pair;
+      pass.filter_pair = stream;
       pass.pair_out = out + oc;
-      pass.multiplier = stage.quant.multiplier + oc;
-      pass.shift = stage.quant.shift + oc;
-      pass.bias = bias != nullptr ? bias + oc : nullptr;
       pass.pairs = pairs;
       pair_pass<kPath, kOddGroups>(pass);
     }
@@ -431,27 +438,30 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
   if (device_pass && packed != nullptr && out_c >= 2) {
     run_pass(0, out_c / 2, packed);
     for (; odd_pixel && oc + 1 < out_c; oc += 2)
-      channel_pair_blocks<kPath, kOddGroups>(odd_patch, odd_patch, true, oc, oc + 1, packed + (oc / 2) * groups * 4,
-                                             groups, bias, stage, out_c, const_cast<int8_t*>(odd_out_base) + oc);
+      channel_pair_blocks<kPath, kOddGroups>(odd_patch, odd_patch, true, oc, oc + 1,
+                                             packed + (oc / 2) * pair_words + kPairConstantWords, groups, bias,
+                                             stage, out_c, const_cast<int8_t*>(odd_out_base) + oc);
     oc = out_c / 2 * 2;
   }
   for (; oc < out_c; oc += 2) {
     const bool second = oc + 1 < out_c;
     const int32_t oc1 = second ? oc + 1 : oc;
-    const uint32_t* const filter_pair = packed != nullptr ? packed + (oc / 2) * groups * 4 : scratch_pair;
+    const uint32_t* const stream = packed != nullptr ? packed + (oc / 2) * pair_words : scratch_pair;
     if (packed == nullptr) {
+      uint32_t* const weights = scratch_pair + kPairConstantWords;
       if (g.row_groups)
-        widen_filter_pair_rows(filter + oc * depth, filter + oc1 * depth, g.filter.h, g.filter.w, scratch_pair);
+        widen_filter_pair_rows(filter + oc * depth, filter + oc1 * depth, g.filter.h, g.filter.w, weights);
       else
-        widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, scratch_pair);
+        widen_filter_pair(filter + oc * depth, filter + oc1 * depth, depth, groups, weights);
+      if (device_pass) pair_constants<kPath>(stage, bias, oc, oc1, reinterpret_cast<int32_t*>(scratch_pair));
     }
     const uint32_t* x = tile;
     if (device_pass && second) {
-      run_pass(oc, 1, filter_pair);
+      run_pass(oc, 1, stream);
       x = pairs_end;
     }
-    channel_pair_blocks<kPath, kOddGroups>(x, pairs_end, odd_pixel, oc, oc1, filter_pair, groups, bias, stage, out_c,
-                                           out + oc + (x - tile) / (groups * 4) * 2 * out_c);
+    channel_pair_blocks<kPath, kOddGroups>(x, pairs_end, odd_pixel, oc, oc1, stream + kPairConstantWords, groups,
+                                           bias, stage, out_c, out + oc + (x - tile) / (groups * 4) * 2 * out_c);
   }
 }
 
@@ -460,7 +470,8 @@ void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filte
                 const int32_t* bias, const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
   alignas(8) uint32_t scratch[kScratchWords];
   uint32_t* const tile = scratch;                                  // tile_pixels * groups * 2 words
-  uint32_t* const filter_pair = scratch + kScratchWords - g.groups * 4;  // groups * 4 words, unless packed
+  // An int8 filter's pair in the packed layout (its constants, its widened weights), unless packed.
+  uint32_t* const filter_pair = scratch + kScratchWords - (kPairConstantWords + g.groups * 4);
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
@@ -526,6 +537,24 @@ bool conv2d_takes_scaled(const ConvParams& p, const PerChannelQuant& quant, cons
 }
 static_assert(kMaxPackedDepth / 4 <= kMaxTiledGroups, "packed filters take the tiled path");
 
+bool packed_constants_ok(const ConvParams& p, const PerChannelQuant& quant, const Dims& filter_dims,
+                         const int32_t* bias, PackedFilter packed) {
+  const int32_t out_c = filter_dims.n, pair_words = kPairConstantWords + (filter_dims.c + 3) / 4 * 4;
+  const OutputStage stage{quant, p.output_offset, p.act, packed.scaled ? scaled_relu_shift(quant, out_c) : 0};
+  const OutputPath path = packed.scaled ? OutputPath::kScaledRelu : choose_output_path(stage, out_c);
+  for (int32_t oc = 0; oc < out_c; oc += 2) {
+    int32_t expected[kPairConstantWords] = {};
+    const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+    if (path == OutputPath::kScaledRelu) pair_constants<OutputPath::kScaledRelu>(stage, bias, oc, oc1, expected);
+    if (path == OutputPath::kFastRelu || path == OutputPath::kFast)
+      pair_constants<OutputPath::kFast>(stage, bias, oc, oc1, expected);  // kFastRelu's are the same
+    const uint32_t* const words = packed.pairs + (oc / 2) * pair_words;
+    for (int32_t i = 0; i < kPairConstantWords; ++i)
+      if (static_cast<int32_t>(words[i]) != expected[i]) return false;
+  }
+  return true;
+}
+
 Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
                  int8_t* output, PackedFilter packed) {
@@ -543,7 +572,7 @@ Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& 
   // Tiles as large as fit, all about the same size, each an even number of pixels but the last.
   const int32_t total = out.n * out.h * out.w;
   if (total == 0) return Status::kOk;
-  const int32_t pair_words = packed_pairs != nullptr ? 0 : groups * 4;  // the widened filter pair's
+  const int32_t pair_words = packed_pairs != nullptr ? 0 : kPairConstantWords + groups * 4;  // the scratch pair
   const int32_t fit = (kScratchWords - pair_words) / (groups * 2) / 2 * 2;
   const int32_t tiles = (total + fit - 1) / fit;
   int32_t tile_pixels = (total + tiles - 1) / tiles;

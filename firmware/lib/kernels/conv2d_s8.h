@@ -15,15 +15,22 @@ struct ConvParams {
 };
 
 /// A pointwise filter [C_out, 1, 1, C_in] may come packed by channel pairs instead of as int8, in
-/// the layout the tiled loop multiplies (the compiler writes it, quantize/packing.py), so that the
-/// device does not widen the same weights again for every tile of pixels. Per pair of output
-/// channels (an odd last channel paired with itself), ceil(C_in / 4) groups of four words: channel
-/// oc's values 4g .. 4g + 3 doubled and widened to int16 lanes (2 v0, 2 v2), (2 v1, 2 v3), then
-/// channel oc + 1's the same way; values past C_in are 0. The doubling is the output stage's
-/// (output_stage.h), which an int8 filter's tiles put on the patch instead.
+/// the layout the tiled loop reads (the compiler writes it, quantize/packing.py), so that the
+/// device neither widens the same weights again for every tile of pixels nor computes a pair's
+/// output constants again. Per pair of output channels (an odd last channel paired with itself):
+/// - kPairConstantWords words, the pair's constants in the order the device loop keeps them
+///   (conv_pair_pass.h): multiplier and rounding of channel oc, of oc + 1, their shifts, then the
+///   first accumulators of oc, oc + 1, oc, oc + 1; that is OutputStage::channel and ::start for the
+///   layer's fast output path, or zeros when the layer has none (packed_constants_ok checks them);
+/// - ceil(C_in / 4) groups of four words: channel oc's values 4g .. 4g + 3 doubled and widened to
+///   int16 lanes (2 v0, 2 v2), (2 v1, 2 v3), then channel oc + 1's the same way; values past C_in
+///   are 0. The doubling is the output stage's (output_stage.h), which an int8 filter's tiles put
+///   on the patch instead.
 constexpr int32_t kMaxPackedDepth = 640;
+constexpr int32_t kPairConstantWords = 10;
 inline uint32_t packed_pairs_bytes(int32_t out_c, int32_t in_c) {
-  return static_cast<uint32_t>((out_c + 1) / 2) * static_cast<uint32_t>((in_c + 3) / 4) * 16u;
+  return static_cast<uint32_t>((out_c + 1) / 2) *
+         (static_cast<uint32_t>((in_c + 3) / 4) * 16u + kPairConstantWords * 4u);
 }
 /// Whether conv2d_s8 takes this filter packed: pointwise with stride 1 and no padding, input
 /// channels a multiple of four up to kMaxPackedDepth, and biases within the range of the tiled
@@ -40,6 +47,9 @@ struct PackedFilter {
 /// scaled_relu_fits.
 bool conv2d_takes_scaled(const ConvParams& params, const PerChannelQuant& quant, const Dims& filter_dims,
                          const int32_t* bias);
+/// Whether a packed filter's constants are the ones the device would compute (see above).
+bool packed_constants_ok(const ConvParams& params, const PerChannelQuant& quant, const Dims& filter_dims,
+                         const int32_t* bias, PackedFilter packed);
 
 /// input  [N, H, W, C_in]; filter [C_out, KH, KW, C_in]; bias [C_out] or nullptr;
 /// output [N, OH, OW, C_out]. Taps outside the input contribute nothing (TFLite skips them,

@@ -3,7 +3,8 @@
 namespace kernels {
 
 #if defined(__ARM_FEATURE_DSP)
-static_assert(sizeof(PairPass) == 96, "the device loop reads PairPass at fixed offsets");
+static_assert(sizeof(PairPass) == 80, "the device loop reads PairPass at fixed offsets");
+static_assert(kPairConstantWords == 10, "the device loop reads a pair's constants as six words, then four");
 
 // The device loop keeps a whole 2x2 block in the fourteen registers: weights r2-r5 (one LDM per
 // group of four k: channel oc's two words, then oc + 1's), patch r6-r9 (one LDM: first pixel's two
@@ -12,8 +13,8 @@ static_assert(sizeof(PairPass) == 96, "the device loop reads PairPass at fixed o
 // next block's start (weight pointer, tile end, accumulators). Per group: two LDMs and eight
 // SMLADs; per block: the output stage of four outputs (each pixel's two channels go out in one
 // STRH), four instructions of set-up and the jump into the groups. Between channel pairs the loop
-// reads the next pair's multipliers, shifts and biases from the layer's arrays and computes its
-// output constants as OutputStage::channel does (rounding = (2 * offset + 1) << (e - 1)).
+// copies the next pair's constants, which the stream holds before its weights (conv2d_s8.h), into
+// the frame with two LDM / STM pairs.
 //
 // The groups are unrolled kMaxPairPassGroups times and every block enters them `groups` groups
 // before their end, by an LDR PC of the entry the prologue computed: no instruction counts groups
@@ -78,121 +79,73 @@ static_assert(kMaxPairPassGroups == 64, "KERNELS_PAIR_GROUPS_64 unrolls kMaxPair
   "cmp r0, r3\n\t"                                       \
   "beq 10b\n\t"                                          \
   "ldr pc, [sp, #56]\n\t"
-// The next channel pair (label 10: r1 at the finished pair's weights; label 11: at this pair's):
-// its weights, outputs, output constants (stored as the block's scales, CONSTANTS, from the
-// multipliers in r2 and r4 and the TFLite shifts in r6 and r7) and first accumulators (the
-// biases, shifted by CONSTANTS' BIAS_SHIFTS).
-#define KERNELS_PAIR_NEXT(CONSTANTS, BIAS_SHIFTS)        \
+// The next channel pair (label 10: r1 at the finished pair's weights; label 11: at this pair's
+// constants): its constants (stored as the block's scales and first accumulators), weights and
+// outputs.
+#define KERNELS_PAIR_NEXT                                \
   "10:\n\t"                                              \
-  "ldr r2, [sp, #88]\n\t"                                \
+  "ldr r2, [sp, #72]\n\t"                                \
   "add r1, r1, r2\n\t"                                   \
   "11:\n\t"                                              \
-  "ldr r3, [sp, #80]\n\t"                                \
+  "ldr r3, [sp, #68]\n\t"                                \
   "subs r3, r3, #1\n\t"                                  \
   "bmi 3f\n\t"                                           \
-  "str r3, [sp, #80]\n\t"                                \
+  "str r3, [sp, #68]\n\t"                                \
+  "ldmia r1!, {r2, r3, r4, r5, r6, r7}\n\t"              \
+  "stm sp, {r2, r3, r4, r5, r6, r7}\n\t"                 \
+  "ldmia r1!, {r10, r11, r12, lr}\n\t"                   \
+  "add r2, sp, #40\n\t"                                  \
+  "stm r2, {r10, r11, r12, lr}\n\t"                      \
   "str r1, [sp, #32]\n\t"                                \
   "ldr r2, [sp, #64]\n\t"                                \
   "str r2, [sp, #24]\n\t"                                \
   "adds r2, r2, #2\n\t"                                  \
   "str r2, [sp, #64]\n\t"                                \
-  "ldr r12, [sp, #68]\n\t"                               \
-  "ldmia r12!, {r2, r4}\n\t"                             \
-  "str r12, [sp, #68]\n\t"                               \
-  "ldr r12, [sp, #72]\n\t"                               \
-  "ldmia r12!, {r6, r7}\n\t"                             \
-  "str r12, [sp, #72]\n\t" CONSTANTS                     \
-  "movs r10, #0\n\t"                                     \
-  "movs r11, #0\n\t"                                     \
-  "ldr r12, [sp, #76]\n\t"                               \
-  "cmp r12, #0\n\t"                                      \
-  "beq 12f\n\t"                                          \
-  "ldmia r12!, {r10, r11}\n\t"                           \
-  "str r12, [sp, #76]\n\t" BIAS_SHIFTS                   \
-  "12:\n\t"                                              \
-  "mov r12, r10\n\t"                                     \
-  "mov lr, r11\n\t"                                      \
-  "add r2, sp, #40\n\t"                                  \
-  "stm r2, {r10, r11, r12, lr}\n\t"                      \
   "ldr r0, [sp, #60]\n\t"
-// OutputStage::channel's constants: e = -shift, rounding = (2 * offset + 1) << (e - 1); biases doubled.
-#define KERNELS_PAIR_CONSTANTS_FAST                      \
-  "rsbs r6, r6, #0\n\t"                                  \
-  "rsbs r7, r7, #0\n\t"                                  \
-  "ldr r12, [sp, #84]\n\t"                               \
-  "subs r3, r6, #1\n\t"                                  \
-  "lsl r3, r12, r3\n\t"                                  \
-  "subs r5, r7, #1\n\t"                                  \
-  "lsl r5, r12, r5\n\t"                                  \
-  "stm sp, {r2, r3, r4, r5, r6, r7}\n\t"
-#define KERNELS_PAIR_BIAS_FAST                           \
-  "lsls r10, r10, #1\n\t"                                \
-  "lsls r11, r11, #1\n\t"
-// kScaledRelu's: d = E + shift, rounding = base + 2^(d - 1); biases times 2^(1 + d) (r6, r7).
-#define KERNELS_PAIR_CONSTANTS_SCALED                    \
-  "ldr r12, [sp, #92]\n\t"                               \
-  "add r6, r6, r12\n\t"                                  \
-  "add r7, r7, r12\n\t"                                  \
-  "ldr r12, [sp, #84]\n\t"                               \
-  "movs r5, #1\n\t"                                      \
-  "subs r3, r6, #1\n\t"                                  \
-  "lsl r3, r5, r3\n\t"                                   \
-  "add r3, r3, r12\n\t"                                  \
-  "subs r8, r7, #1\n\t"                                  \
-  "lsl r5, r5, r8\n\t"                                   \
-  "add r5, r5, r12\n\t"                                  \
-  "stm sp, {r2, r3, r4, r5}\n\t"                         \
-  "adds r6, r6, #1\n\t"                                  \
-  "adds r7, r7, #1\n\t"
-#define KERNELS_PAIR_BIAS_SCALED                         \
-  "lsl r10, r10, r6\n\t"                                 \
-  "lsl r11, r11, r7\n\t"
 // The PairPass in r0, copied to the stack (its group count replaced by the entry); ENTRIES computes
 // further entries; then the groups, and after them TAIL.
-#define KERNELS_PAIR_PASS(ENTRIES, NEXT, TAIL)                                                    \
+#define KERNELS_PAIR_PASS(ENTRIES, TAIL)                                                          \
   __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                              \
-                   "sub sp, sp, #104\n\t"                                                         \
+                   "sub sp, sp, #88\n\t"                                                          \
                    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"           \
                    "stm sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"              \
-                   "ldm r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"              \
+                   "ldm r0, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"                                 \
                    "add lr, sp, #48\n\t"                                                          \
-                   "stm lr, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"              \
+                   "stm lr, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"                                 \
                    "ldr r8, [sp, #56]\n\t"                                                        \
                    "adr.w r2, 9f + 1\n\t"                                                         \
                    "add r3, r8, r8, lsl #2\n\t"                                                   \
                    "sub r2, r2, r3, lsl #3\n\t"                                                   \
                    "str r2, [sp, #56]\n\t" ENTRIES                                                \
                    "ldr r1, [sp, #32]\n\t"                                                        \
-                   "b 11f\n\t" NEXT KERNELS_PAIR_START                                            \
+                   "b 11f\n\t" KERNELS_PAIR_NEXT KERNELS_PAIR_START                               \
                    "8:\n\t" KERNELS_PAIR_GROUPS_64                                                \
                    "9:\n\t"                                                                       \
                    ".if 9b - 8b != 40 * 64\n\t"                                                    \
                    ".error \"a pair group is not 40 bytes\"\n\t"                                   \
                    ".endif\n\t" TAIL                                                              \
                    "3:\n\t"                                                                       \
-                   "add sp, sp, #104\n\t"                                                         \
+                   "add sp, sp, #88\n\t"                                                          \
                    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
-#define KERNELS_PAIR_FAST_NEXT KERNELS_PAIR_NEXT(KERNELS_PAIR_CONSTANTS_FAST, KERNELS_PAIR_BIAS_FAST)
 
 __attribute__((naked, noinline)) void pair_pass_relu(PairPass*) {
-  KERNELS_PAIR_PASS("", KERNELS_PAIR_FAST_NEXT, KERNELS_PAIR_SCALE_RELU KERNELS_PAIR_STORE KERNELS_PAIR_START);
+  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_RELU KERNELS_PAIR_STORE KERNELS_PAIR_START);
 }
 __attribute__((naked, noinline)) void pair_pass_signed(PairPass*) {
-  KERNELS_PAIR_PASS("", KERNELS_PAIR_FAST_NEXT, KERNELS_PAIR_SCALE_SIGNED KERNELS_PAIR_STORE KERNELS_PAIR_START);
+  KERNELS_PAIR_PASS("", KERNELS_PAIR_SCALE_SIGNED KERNELS_PAIR_STORE KERNELS_PAIR_START);
 }
-
 // kScaledRelu: one tail per layer shift E (2 .. kMaxFastShift + 1), SSAT applying it as its
 // immediate ASR, which saves the four ASRs of a block for one jump (LDR PC of the tail the
-// prologue computed, at [sp, #96]). Each tail is forced to 80 bytes (.w), which the assembler checks.
+// prologue computed, at [sp, #80]). Each tail is forced to 80 bytes (.w), which the assembler checks.
 #define KERNELS_PAIR_TAIL_ENTRY                          \
-  "ldr r8, [sp, #92]\n\t"                                \
+  "ldr r8, [sp, #76]\n\t"                                \
   "adr.w r2, 5f + 1\n\t"                                 \
   "sub r8, r8, #2\n\t"                                   \
   "movs r3, #80\n\t"                                     \
   "mla r2, r8, r3, r2\n\t"                               \
-  "str r2, [sp, #96]\n\t"
+  "str r2, [sp, #80]\n\t"
 #define KERNELS_PAIR_SCALED_TAILS                                            \
-  "ldr pc, [sp, #96]\n"                                                     \
+  "ldr pc, [sp, #80]\n"                                                     \
   "5:\n\t"                                                                 \
   ".irp e, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21\n\t" \
   "ldm.w sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                          \
@@ -223,17 +176,11 @@ __attribute__((naked, noinline)) void pair_pass_signed(PairPass*) {
 static_assert(kMaxFastShift == 20, "one tail per layer shift, 2 .. 21");
 
 __attribute__((naked, noinline)) void pair_pass_scaled(PairPass*) {
-  KERNELS_PAIR_PASS(KERNELS_PAIR_TAIL_ENTRY, KERNELS_PAIR_NEXT(KERNELS_PAIR_CONSTANTS_SCALED, KERNELS_PAIR_BIAS_SCALED),
-                    KERNELS_PAIR_SCALED_TAILS);
+  KERNELS_PAIR_PASS(KERNELS_PAIR_TAIL_ENTRY, KERNELS_PAIR_SCALED_TAILS);
 }
 #undef KERNELS_PAIR_PASS
 #undef KERNELS_PAIR_SCALED_TAILS
 #undef KERNELS_PAIR_TAIL_ENTRY
-#undef KERNELS_PAIR_FAST_NEXT
-#undef KERNELS_PAIR_BIAS_SCALED
-#undef KERNELS_PAIR_CONSTANTS_SCALED
-#undef KERNELS_PAIR_BIAS_FAST
-#undef KERNELS_PAIR_CONSTANTS_FAST
 #undef KERNELS_PAIR_NEXT
 #undef KERNELS_PAIR_START
 #undef KERNELS_PAIR_STORE

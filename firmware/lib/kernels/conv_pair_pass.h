@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "conv2d_s8.h"
 #include "dsp.h"
 #include "output_stage.h"
 
@@ -14,29 +15,25 @@ namespace kernels {
 /// leaves `groups` to run, so no instruction counts groups (dot products up to 256 deep).
 constexpr int32_t kMaxPairPassGroups = 64;
 
-/// `pairs` channel pairs (oc, oc + 1), (oc + 2, oc + 3), ... over every pixel pair of a tile. The
-/// caller fills the fields from `out_c` on; the device loop keeps its state in a copy on the
-/// stack, in this order: each pair's output constants (OutputStage::channel's, computed by the
-/// loop from the arrays), the block being computed, the pair's weights and first accumulators.
+/// `pairs` channel pairs (oc, oc + 1), (oc + 2, oc + 3), ... over every pixel pair of a tile, from
+/// a stream in the packed layout (conv2d_s8.h): per pair, its kPairConstantWords constants, then
+/// its groups * 4 words of weights. The caller fills the fields from `out` on; the device loop keeps
+/// its state in a copy on the stack, in this order: the pair's output constants, the block being
+/// computed, the pair's weights and first accumulators.
 struct PairPass {
   int32_t multiplier0, rounding0, multiplier1, rounding1;  // ChannelScale of channels oc, oc + 1
   int32_t shift0, shift1;
   int8_t* out;                  // channel oc of the block's first pixel
   int32_t out_c;
-  const uint32_t* filter_pair;  // the first pair's groups * 4 words; the next pairs' follow
+  const uint32_t* filter_pair;  // the stream: the first pair's constants; the loop keeps the weights
   const uint32_t* pairs_end;    // end of the tile's pixel pairs
   int32_t start[4];             // a 2x2 block's first accumulators: channel oc, oc + 1, oc, oc + 1
   int32_t groups;               // 1 .. kMaxPairPassGroups; the device loop keeps its entry here
   const uint32_t* tile;         // the tile's first pixel pair
   int8_t* pair_out;             // channel oc of the tile's first pixel
-  const int32_t* multiplier;    // quant.multiplier + oc
-  const int32_t* shift;         // quant.shift + oc
-  const int32_t* bias;          // bias + oc, or nullptr
   int32_t pairs;                // channel pairs to run, at least 1
-  int32_t rounding_base;        // 2 * output_offset + 1: a channel's rounding is this << (e - 1);
-                                // kScaledRelu: (2 * output_offset + 1) << (E - 1), plus 2^(d - 1)
-  int32_t pair_bytes;           // groups * 16: from one pair's weights to the next's
-  int32_t layer_shift;          // kScaledRelu's E (output_stage.h); the device loop keeps its tail here
+  int32_t pair_bytes;           // groups * 16: from a pair's weights to the next pair's constants
+  int32_t layer_shift;          // kScaledRelu's E (output_stage.h); the device loop keeps its tail next
 };
 
 #if defined(__ARM_FEATURE_DSP)
@@ -56,21 +53,12 @@ void pair_pass(PairPass& pass) {
   (kPath == OutputPath::kScaledRelu ? pair_pass_scaled
                                      : kPath == OutputPath::kFastRelu ? pair_pass_relu : pair_pass_signed)(&pass);
 #else
-  const uint32_t* filter_pair = pass.filter_pair;
-  for (int32_t i = 0; i < pass.pairs; ++i, filter_pair += pass.pair_bytes / 4) {
-    ChannelScale s[2];
-    int32_t start[4];
-    for (int32_t k = 0; k < 2; ++k) {
-      const int32_t e = -pass.shift[2 * i + k], bias = pass.bias != nullptr ? pass.bias[2 * i + k] : 0;
-      if (kPath == OutputPath::kScaledRelu) {
-        const int32_t d = pass.layer_shift - e;
-        s[k] = {pass.multiplier[2 * i + k], pass.layer_shift, pass.rounding_base + (int32_t{1} << (d - 1))};
-        start[k] = start[k + 2] = bias * (int32_t{1} << (1 + d));
-      } else {
-        s[k] = {pass.multiplier[2 * i + k], e, pass.rounding_base * (int32_t{1} << (e - 1))};
-        start[k] = start[k + 2] = 2 * bias;
-      }
-    }
+  const uint32_t* stream = pass.filter_pair;
+  for (int32_t i = 0; i < pass.pairs; ++i, stream += kPairConstantWords + pass.pair_bytes / 4) {
+    const int32_t* const c = reinterpret_cast<const int32_t*>(stream);  // the pair's constants
+    const ChannelScale s[2] = {{c[0], c[4], c[1]}, {c[2], c[5], c[3]}};
+    const int32_t* const start = c + 6;
+    const uint32_t* const filter_pair = stream + kPairConstantWords;
     int8_t* o = pass.pair_out + 2 * i;
     for (const uint32_t* x = pass.tile; x != pass.pairs_end; o += 2 * pass.out_c) {
       const dsp::Acc2x2 a = dsp::smlad_2x2<kOddGroups>(x, filter_pair, pass.groups, start);

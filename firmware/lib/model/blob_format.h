@@ -79,22 +79,24 @@ inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
   return uint32_t{dims[0]} * dims[1] * dims[2] * dims[3] * (type == TensorType::kInt32 ? 4u : 1u);
 }
 
-/// A CONV_2D or DEPTHWISE_CONV_2D filter in the data section: int8, or (`packable`: a CONV_2D)
-/// packed pairs of a filter conv2d_s8 takes packed (and scaled) with these parameters, per-channel
-/// arrays and biases (validated, or nullptr).
-inline bool conv_filter_ok(const TensorRecord& f, const kernels::ConvParams& params,
-                           const kernels::PerChannelQuant& quant, const int32_t* bias, bool packable) {
-  if (f.location != Location::kData) return false;
-  if (f.type == TensorType::kInt8) return true;
-  const kernels::Dims dims{f.dims[0], f.dims[1], f.dims[2], f.dims[3]};
-  if (f.type == TensorType::kPackedPairsScaled) return packable && kernels::conv2d_takes_scaled(params, quant, dims, bias);
-  return packable && f.type == TensorType::kPackedPairs && kernels::conv2d_takes_packed(params, dims, bias);
-}
-
 /// A conv filter tensor's packed words (nullptr when int8) and scaling, for kernels::conv2d_s8.
 inline kernels::PackedFilter packed_filter(const TensorRecord& f, const uint8_t* data) {
   if (!is_packed(f.type)) return {};
   return {reinterpret_cast<const uint32_t*>(data + f.offset), f.type == TensorType::kPackedPairsScaled};
+}
+
+/// A CONV_2D or DEPTHWISE_CONV_2D filter in the data section: int8, or (`packable`: a CONV_2D)
+/// packed pairs of a filter conv2d_s8 takes packed (and scaled) with these parameters, per-channel
+/// arrays and biases (validated, or nullptr), holding the constants the device would compute.
+inline bool conv_filter_ok(const TensorRecord& f, const uint8_t* data, const kernels::ConvParams& params,
+                           const kernels::PerChannelQuant& quant, const int32_t* bias, bool packable) {
+  if (f.location != Location::kData) return false;
+  if (f.type == TensorType::kInt8) return true;
+  if (!packable || !is_packed(f.type)) return false;
+  const kernels::Dims dims{f.dims[0], f.dims[1], f.dims[2], f.dims[3]};
+  const bool takes = f.type == TensorType::kPackedPairsScaled ? kernels::conv2d_takes_scaled(params, quant, dims, bias)
+                                                               : kernels::conv2d_takes_packed(params, dims, bias);
+  return takes && kernels::packed_constants_ok(params, quant, dims, bias, packed_filter(f, data));
 }
 
 enum class OpCode : uint8_t {

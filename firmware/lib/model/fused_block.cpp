@@ -124,7 +124,7 @@ struct ConvCheck {
     if (!arrays_fit) return false;
     const kernels::PerChannelQuant quant{reinterpret_cast<const int32_t*>(data + p.multiplier_offset),
                                          reinterpret_cast<const int32_t*>(data + p.shift_offset)};
-    return conv_filter_ok(tensors[filter], c, quant, bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
+    return conv_filter_ok(tensors[filter], data, c, quant, bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
            c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 && c.pad_left >= 0 && c.act.min <= c.act.max;
   }
 };

@@ -170,7 +170,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
                              p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
                              p.conv.act.min <= p.conv.act.max;
       if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c) ||
-          !conv_filter_ok(filter, p.conv, quant_of(p), bias_data(op), !depthwise))
+          !conv_filter_ok(filter, data_, p.conv, quant_of(p), bias_data(op), !depthwise))
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
