@@ -1,12 +1,15 @@
-"""Pointwise CONV_2D filters packed the way the device multiplies them.
+"""Pointwise CONV_2D filters packed the way the device reads them.
 
 The firmware's tiled convolution (firmware/lib/kernels/conv2d_s8.{h,cpp}) multiplies int16 pairs
 with SMLAD: for every pair of output channels and every group of four input channels, the weights
 widened as (v0, v2), (v1, v3) (the lanes SXTB16 and SXTB16 ROR 8 give) of the first channel, then
 of the second. Without packing the device widens a channel pair's weights again for every tile of
-pixels; a pointwise filter packed here by the compiler is read from flash as it is, at the price of
-twice its int8 size. The layout and the conditions mirror conv2d_s8.h (packed_pairs_bytes,
-conv2d_takes_packed); the firmware refuses at boot a packed filter it would not take.
+pixels and computes the pair's output constants again; a pointwise filter packed here by the
+compiler carries both, read from flash as they are, at the price of twice its int8 size. The
+weights carry the output stage's factor of two, or for a ReLU layer the per-channel powers of two
+that let the device shift every channel by one immediate (relu_scale_exponents). The layout and
+the conditions mirror conv2d_s8.h (packed_pairs_bytes, conv2d_takes_packed, conv2d_takes_scaled,
+packed_constants_ok); the firmware refuses at boot a packed filter it would not take.
 """
 
 from __future__ import annotations
