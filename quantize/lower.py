@@ -33,12 +33,17 @@ class LoweredModel:
     output_scale: float
     output_zero_point: int
     tensor_names: list[str] = field(default_factory=list)
+    packed_ops: set[int] = field(default_factory=set)  # TFLite operators whose filters are packed
 
 
 # Activation SRAM a model may plan before its inverted-residual blocks are row-streamed
 # (firmware/lib/model/fused_block.h); the issue's target for mbv2-w0.35-128 inference.
 ACTIVATION_BUDGET = 128 * 1024
 STREAM_POLICIES = ("auto", "all", "none")
+# Flash the packed filters (quantize/packing.py) may add over their int8 size: mbv2-w0.35-128
+# packed whole would not fit the STM32F746's 1 MB. Within it, the layers with the most output
+# pixels are packed first: the device would widen their weights again for the most tiles.
+PACKING_BUDGET = 256 * 1024
 
 
 @dataclass
@@ -76,6 +81,29 @@ class _Lowering:
         self.macs: list[int] = []
         self.fuse = fuse  # how many of the graph's inverted-residual blocks, from the first, run fused
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
+        self.packed_ops = self._choose_packed()
+
+    def _choose_packed(self) -> set[int]:
+        """The CONV_2D operators whose filters are packed: those the device takes packed, not
+        planned trainable, the most output pixels first, within PACKING_BUDGET."""
+        candidates = []
+        for op in self.graph.operators:
+            planned = self.plan.layer(op.index)
+            if op.op != "CONV_2D" or (planned and planned.weights):
+                continue
+            p = prepare.conv(self.graph, op)
+            w, bias = self.graph.tensor(op.inputs[1]), _bias(op)
+            bias_data = self.graph.tensor(bias).data if bias is not None else None
+            if packing.takes_packed(w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
+                extra = packing.packed_pairs_bytes(w.shape[0], w.shape[-1]) - w.data.nbytes
+                pixels = int(np.prod(self.graph.tensor(op.outputs[0]).shape[:-1]))
+                candidates.append((-pixels, op.index, extra))
+        chosen, used = set(), 0
+        for _, index, extra in sorted(candidates):
+            if used + extra <= PACKING_BUDGET:
+                chosen.add(index)
+                used += extra
+        return chosen
 
     # tensors
     def activation(self, index: int) -> int:
@@ -121,7 +149,7 @@ class _Lowering:
         plan = self._plan()
         x, y = g.tensor(model_input), g.tensor(model_output)
         return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, x.scale, x.zero_point, y.scale,
-                            y.zero_point)
+                            y.zero_point, packed_ops=self.packed_ops)
 
     def _fused_block(self, block: Block) -> None:
         g, ops = self.graph, self.graph.operators
@@ -177,8 +205,7 @@ class _Lowering:
         bias_data = self.graph.tensor(bias).data if bias is not None else None
         planned = self.plan.layer(op.index)
         train_weights, train_bias = (planned.weights, planned.bias) if planned else (False, False)
-        if not depthwise and not train_weights and packing.takes_packed(
-                w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
+        if op.index in self.packed_ops:
             exponents = packing.relu_scale_exponents(p.shifts, p.multipliers, p.output_offset, p.act_min,
                                                      p.act_max, c_in, bias_data)
             dtype = fmt.TensorType.PACKED_PAIRS if exponents is None else fmt.TensorType.PACKED_PAIRS_SCALED

@@ -65,3 +65,23 @@ def test_relu_scale_exponents_follow_the_device_rule():
     assert packing.relu_scale_exponents(shifts, multipliers, -128, -128, 100, 16, bias) is None  # clamped
     assert packing.relu_scale_exponents(np.array([-1, -9]), multipliers[:2], -128, -128, 127, 16, None) is None  # d 9
     assert packing.relu_scale_exponents(shifts, multipliers, -128, -128, 127, 16, np.array([1 << 28, 0, 0, 0])) is None
+
+
+def test_packing_stays_within_its_flash_budget_most_pixels_first():
+    from quantize.lower import PACKING_BUDGET, lower_tflite
+    from quantize.models import load_reference_model
+    from quantize.tflite_model import parse_tflite
+
+    tflite = load_reference_model("mbv2-w0.35-128").tflite_bytes()
+    graph, lowered = parse_tflite(tflite), lower_tflite(tflite, "mbv2")
+    pointwise = [op for op in graph.operators if op.op == "CONV_2D" and graph.tensor(op.inputs[1]).shape[1:3] == (1, 1)]
+    packed = [op for op in pointwise if op.index in lowered.packed_ops]
+    unpacked = [op for op in pointwise if op.index not in lowered.packed_ops]
+    assert packed and unpacked  # mbv2's 1x1 filters do not all fit the budget
+    extra = sum(packing.packed_pairs_bytes(w.shape[0], w.shape[-1]) - w.data.nbytes
+                for w in (graph.tensor(op.inputs[1]) for op in packed))
+    assert extra <= PACKING_BUDGET
+
+    def pixels(op):
+        return int(np.prod(graph.tensor(op.outputs[0]).shape[:-1]))
+    assert min(pixels(op) for op in packed) >= max(pixels(op) for op in unpacked)
