@@ -17,12 +17,15 @@ namespace {
 /// so four outputs of a filter row take two or three loads of input, one of weights and eight
 /// multiplies for twelve MACs, and along a row of one channel the output constants are a fixed
 /// (multiplier, rounding, shift) for four outputs at a time. Staging four channels at a time
-/// transposes NHWC words into the four channels' rows: two columns take two loads, two PKH, four
-/// SXTAB16 and four stores.
+/// transposes NHWC words into the four channels' rows: four columns take four loads, four PKH,
+/// eight SXTAB16 and four STRD, so the four channels' rows of one input row lie next to each other
+/// (row r of channel k at word (4r + k) * kPairPitchWords), each store reaching all four with an
+/// immediate offset.
 constexpr int32_t kPairPitch = 34;                 // int16 columns per staged row
 constexpr int32_t kPairPitchWords = kPairPitch / 2;
 constexpr int32_t kPairRows = 16;                  // staged rows per channel
-constexpr int32_t kPairChannelWords = kPairRows * kPairPitchWords;  // 4 channels: 4.25 KB of stack
+constexpr int32_t kPairRowWords = 4 * kPairPitchWords;  // from a row of a channel to its next
+constexpr int32_t kPairStagedWords = kPairRows * kPairRowWords;  // 4.25 KB of stack
 constexpr int32_t kPairTableWords = 16;
 
 /// The row steps of pair_tables, in bytes: of x (to the next row's first window), of o (from past
@@ -36,15 +39,27 @@ inline void pair_steps(int32_t x_step, int32_t o_step, int32_t end_step, uint32_
 }
 
 /// Columns 2m, 2m+1 of four channels from their two NHWC words v0 = (a0 a1 a2 a3), v1 = (b0 b1 b2
-/// b3), offset, one word per channel (channel k's at d[k * kPairChannelWords]): the bytes are
+/// b3), offset, one word per channel (channel k's at d[k * kPairPitchWords]): the bytes are
 /// regrouped first, (a0 a1 b0 b1) and (a2 a3 b2 b3) by two PKH, so that each SXTAB16 widens one
 /// channel's pair (ak, bk): six operations instead of widening each word, then regrouping lanes.
 __attribute__((always_inline)) inline void stage_word(uint32_t* d, uint32_t v0, uint32_t v1, uint32_t off) {
   const uint32_t low = dsp::pkhbt_lsl16(v0, v1), high = dsp::pkhtb_asr16(v1, v0);
   d[0] = dsp::sxtab16(off, low);
-  d[kPairChannelWords] = dsp::sxtab16_ror8(off, low);
-  d[2 * kPairChannelWords] = dsp::sxtab16(off, high);
-  d[3 * kPairChannelWords] = dsp::sxtab16_ror8(off, high);
+  d[kPairPitchWords] = dsp::sxtab16_ror8(off, low);
+  d[2 * kPairPitchWords] = dsp::sxtab16(off, high);
+  d[3 * kPairPitchWords] = dsp::sxtab16_ror8(off, high);
+}
+
+/// Columns 4m .. 4m + 3 of four channels from their four NHWC words, offset: stage_word's two
+/// words of each channel at once, so each channel's pair is one STRD.
+__attribute__((always_inline)) inline void stage_chunk(uint32_t* d, uint32_t v0, uint32_t v1, uint32_t v2,
+                                                       uint32_t v3, uint32_t off) {
+  const uint32_t low01 = dsp::pkhbt_lsl16(v0, v1), high01 = dsp::pkhtb_asr16(v1, v0);
+  const uint32_t low23 = dsp::pkhbt_lsl16(v2, v3), high23 = dsp::pkhtb_asr16(v3, v2);
+  dsp::write_pair(d, 0, dsp::sxtab16(off, low01), dsp::sxtab16(off, low23));
+  dsp::write_pair(d, kPairPitchWords, dsp::sxtab16_ror8(off, low01), dsp::sxtab16_ror8(off, low23));
+  dsp::write_pair(d, 2 * kPairPitchWords, dsp::sxtab16(off, high01), dsp::sxtab16(off, high23));
+  dsp::write_pair(d, 3 * kPairPitchWords, dsp::sxtab16_ror8(off, high01), dsp::sxtab16_ror8(off, high23));
 }
 
 /// Doubled weight pairs of four channels from two taps' NHWC words: transposed as stage_word does,
@@ -84,15 +99,28 @@ void pair_tables(const OutputStage& stage, const int8_t* filter, const int32_t* 
 inline void zero_words(uint32_t* d, int32_t n) {
   for (uint32_t* const end = d + n; d != end; ++d) {
     d[0] = 0;
-    d[kPairChannelWords] = 0;
-    d[2 * kPairChannelWords] = 0;
-    d[3 * kPairChannelWords] = 0;
+    d[kPairPitchWords] = 0;
+    d[2 * kPairPitchWords] = 0;
+    d[3 * kPairPitchWords] = 0;
     dsp::keep_loads_in_order();  // keeps the loop a loop (no memset calls)
   }
 }
 
+/// One staged word of rows [d, d_end) (kPairRowWords apart) from the input words at src and
+/// src + c of each row (row_bytes apart); kPad 1: the first column is padding (src holds the second),
+/// 2: the second is.
+template <int kPad>
+inline void stage_column(uint32_t* d, uint32_t* d_end, const int8_t* src, int32_t c, int32_t row_bytes,
+                         uint32_t zero_point, uint32_t off) {
+  for (; d != d_end; d += kPairRowWords, src += row_bytes) {
+    const uint32_t v0 = kPad == 1 ? zero_point : dsp::read_u32(src);
+    const uint32_t v1 = kPad == 1 ? dsp::read_u32(src) : (kPad == 2 ? zero_point : dsp::read_u32(src + c));
+    stage_word(d, v0, v1, off);
+  }
+}
+
 /// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 as int16 rows of `need`
-/// (even) columns: channel k's row r at staged[k * kPairChannelWords + r * kPairPitchWords]. A row's
+/// (even) columns: channel k's row r at staged[k * kPairPitchWords + r * kPairRowWords]. A row's
 /// words split, the same way for every row, into: words in the left padding, a word of padding
 /// then the first input column (odd pad_left), words of two input columns, a word of the last
 /// input column then padding, words in the right padding. The words that only ever hold padding
@@ -106,7 +134,7 @@ inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image
   int32_t j_hi = p.pad_left + in.w;
   if (j_hi > need) j_hi = need;
   if (j_hi <= j_lo) {  // no input column reaches the staged columns
-    for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+    for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
     return;
   }
   const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
@@ -120,38 +148,36 @@ inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image
   const int32_t r_lo = iy0 < 0 ? (-iy0 < rows ? -iy0 : rows) : 0;
   int32_t r_hi = in.h - iy0 < rows ? in.h - iy0 : rows;
   if (r_hi < r_lo) r_hi = r_lo;
-  for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairPitchWords, words);
-  for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+  for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairRowWords, words);
+  for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
   if (r_hi == r_lo) return;
-  // Column by column across the rows for the edges, then the inside words row by row, each loop
-  // with nothing but its two pointers to step.
+  // Column by column across the rows for the edges (and the last inside word of an odd count),
+  // then the inside words four columns at a time, row by row, each loop with nothing but its two
+  // pointers to step.
   // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0 + r_lo
   const int8_t* const first = image + (iy0 + r_lo) * row_bytes + (j_lo - p.pad_left) * c + c0;
-  uint32_t* const top = staged + r_lo * kPairPitchWords;
-  uint32_t* const top_end = staged + r_hi * kPairPitchWords;
-  if (left_edge) {
-    const int8_t* src = first;
-    for (uint32_t* d = top + m_lo - 1; d != top_end + m_lo - 1; d += kPairPitchWords, src += row_bytes)
-      stage_word(d, zero_point, dsp::read_u32(src), off);
-  }
-  if (right_edge) {
-    const int8_t* src = first + right_offset;
-    for (uint32_t* d = top + m_hi; d != top_end + m_hi; d += kPairPitchWords, src += row_bytes)
-      stage_word(d, dsp::read_u32(src), zero_point, off);
-  }
-  if (m_hi == m_lo) return;
+  uint32_t* const top = staged + r_lo * kPairRowWords;
+  uint32_t* const top_end = staged + r_hi * kPairRowWords;
+  if (left_edge) stage_column<1>(top + m_lo - 1, top_end + m_lo - 1, first, c, row_bytes, zero_point, off);
+  if (right_edge) stage_column<2>(top + m_hi, top_end + m_hi, first + right_offset, c, row_bytes, zero_point, off);
+  const int32_t chunk_words = (m_hi - m_lo) & ~1;
   const int8_t* src = first + middle_offset;
-  const int32_t src_skip = row_bytes - 2 * c * (m_hi - m_lo), d_skip = kPairPitchWords - (m_hi - m_lo);
-  for (uint32_t *d = top + m_lo, *d_end = top + m_hi; d_end != top_end + m_hi;
-       d += d_skip, d_end += kPairPitchWords, src += src_skip) {
-    for (; d != d_end; ++d, src += 2 * c) stage_word(d, dsp::read_u32(src), dsp::read_u32(src + c), off);
+  if (chunk_words != m_hi - m_lo)
+    stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, src + 2 * c * chunk_words, c, row_bytes, zero_point, off);
+  if (chunk_words == 0) return;
+  const int32_t src_skip = row_bytes - 2 * c * chunk_words, d_skip = kPairRowWords - chunk_words;
+  for (uint32_t *d = top + m_lo, *d_end = top + m_lo + chunk_words; d_end != top_end + m_lo + chunk_words;
+       d += d_skip, d_end += kPairRowWords, src += src_skip) {
+    for (; d != d_end; d += 2, src += 4 * c)
+      stage_chunk(d, dsp::read_u32(src), dsp::read_u32(src + c), dsp::read_u32(src + 2 * c), dsp::read_u32(src + 3 * c),
+                  off);
   }
 }
 
 /// Zeroes the staged words [0, words) of rows [0, rows) of the four channels (zero_words covers
 /// all four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
 inline void zero_staged(uint32_t* staged, int32_t rows, int32_t words) {
-  for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairPitchWords, words);
+  for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
 }
 
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
@@ -170,7 +196,7 @@ inline void group_outputs(const uint32_t* x, const uint32_t* w, const ChannelSca
   for (int32_t k = 0; k < n; ++k) {
     int32_t a = static_cast<int32_t>(w[9]);
     for (int32_t r = 0; r < 3; ++r) {
-      const uint32_t* q = x + r * kPairPitchWords;
+      const uint32_t* q = x + r * kPairRowWords;
       const uint32_t w01 = w[2 * r], w12 = w[2 * r + 1];
       const int32_t j = k / 2;  // stride 1: outputs 2j and 2j + 1 read P at columns 2j and 2j + 2
       if (kStride == 1 && k % 2 == 0)
@@ -190,7 +216,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
                                          uint32_t* w) {
   w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
 #if defined(__ARM_FEATURE_DSP)
-  static_assert(kPairPitch == 34, "the offsets below assume staged rows of 68 bytes");
+  static_assert(kPairRowWords == 68, "the offsets below assume a channel's rows 272 bytes apart");
   int32_t a0, a1, a2, a3;
   uint32_t p0, p1, p2, v0, v1;
 // One output of a group: requantize accumulator A with the multiplier in v0, rounding in v1,
@@ -229,7 +255,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 // Two outputs at x, o after a row's groups (kEnd 2): bias, three filter rows, outputs.
 #define KERNELS_DW_PAIR(ROW, OUT, T, SH)                   \
   "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
-  ROW(0, 0) ROW(68, 8) ROW(136, 16)                       \
+  ROW(0, 0) ROW(272, 8) ROW(544, 16)                       \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
@@ -305,7 +331,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlad %[a1], %[p1], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
 #define KERNELS_DW_S1_BODY(STEP)                                                          \
-  KERNELS_DW_S1_FIRST(68, 8) KERNELS_DW_S1_ROW(136, 16, "ldr %[p0], [%[x], #144]\n\t") \
+  KERNELS_DW_S1_FIRST(272, 8) KERNELS_DW_S1_ROW(544, 16, "ldr %[p0], [%[x], #552]\n\t") \
   KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
 #define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "sh")
 // Stride 1 leaves a fourteenth register for the shift, loaded once.
@@ -364,7 +390,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlabt %[a1], %[p0], %[v1], %[a1]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
 #define KERNELS_DW_S2_BODY(STEP)                                                          \
-  KERNELS_DW_S2_FIRST(68, 8) KERNELS_DW_S2_ROW(136, 16, "ldr %[p1], [%[x], #152]\n\t") \
+  KERNELS_DW_S2_FIRST(272, 8) KERNELS_DW_S2_ROW(544, 16, "ldr %[p1], [%[x], #560]\n\t") \
   KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
 #define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
 // Stride 2 has all fourteen registers taken: the shift is reloaded per group.
@@ -461,7 +487,7 @@ void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, 
   if (full_rows > 0)
     pair_rows<kPath, kStride, kEnd>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
   if (tail) {  // whole groups up to the last one that fits, then the last four outputs
-    x += full_rows * stride_h * kPairPitchWords;
+    x += full_rows * stride_h * kPairRowWords;
     o += full_rows * row_bytes;
     const int32_t groups = kEnd != 0 ? g.groups : g.groups - 1;
     if (groups > 0) pair_rows<kPath, kStride, 0>(x, o, o + 4 * groups * c, o + 4 * groups * c, c, w);
@@ -487,10 +513,10 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
   const int32_t c = in.c;
   const PairGeometry g = pair_geometry(kStride, out.w);
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  alignas(8) uint32_t staged[4 * kPairChannelWords];
+  alignas(8) uint32_t staged[kPairStagedWords];
   alignas(8) uint32_t table[4 * kPairTableWords];
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
-  const int32_t x_step = 4 * (p.stride_h * kPairPitchWords - 2 * kStride * g.groups);
+  const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
   zero_staged(staged, staged_rows, g.need / 2);
   for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
@@ -506,7 +532,7 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
                     staged);
         int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
         for (int32_t k = 0; k < 4; ++k) {
-          const uint32_t* x = staged + k * kPairChannelWords;
+          const uint32_t* x = staged + k * kPairPitchWords;
           uint32_t* const w = table + k * kPairTableWords;
           if (g.end == 2)
             pair_channel<kPath, kStride, 2>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
