@@ -219,28 +219,53 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   static_assert(kPairRowWords == 68, "the offsets below assume a channel's rows 272 bytes apart");
   int32_t a0, a1, a2, a3;
   uint32_t p0, p1, p2, v0, v1;
-// One output of a group: requantize accumulator A with the multiplier in v0, rounding in v1,
-// shift in SH (temporary T), as OutputStage::apply; store it at ADDR.
-#define KERNELS_DW_OUT_FAST(A, T, SH, ADDR)     \
+// The output stage of accumulator A, as OutputStage::fast_output, with the multiplier in v0 and
+// the rounding in v1: PRE_* the multiply-high (temporary T), OUT_* all of it with the shift in SH,
+// storing at ADDR.
+#define KERNELS_DW_PRE_FAST(A, T)                \
   "add %[" T "], %[v1], %[" A "], asr #31\n\t"  \
-  "smmlar %[" A "], %[" A "], %[v0], %[" T "]\n\t" \
+  "smmlar %[" A "], %[" A "], %[v0], %[" T "]\n\t"
+#define KERNELS_DW_PRE_RELU(A, T) "smmlar %[" A "], %[" A "], %[v0], %[v1]\n\t"
+#define KERNELS_DW_OUT(PRE, A, T, SH, ADDR)     \
+  PRE(A, T)                                      \
   "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
   "ssat %[" A "], #8, %[" A "]\n\t"              \
   "strb %[" A "], " ADDR "\n\t"
-#define KERNELS_DW_OUT_RELU(A, T, SH, ADDR)     \
-  "smmlar %[" A "], %[" A "], %[v0], %[v1]\n\t"  \
-  "asr %[" A "], %[" A "], %[" SH "]\n\t"        \
-  "ssat %[" A "], #8, %[" A "]\n\t"              \
-  "strb %[" A "], " ADDR "\n\t"
-#define KERNELS_DW_OUT4(OUT, T, SH)                      \
-  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
-  KERNELS_DW_LOAD_SHIFT(SH)                               \
-  OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") \
-  "add %[o], %[o], %[c], lsl #1\n\t"                     \
-  OUT("a2", T, SH, "[%[o]]") OUT("a3", T, SH, "[%[o], %[c]]") \
-  "add %[o], %[o], %[c], lsl #1\n\t"                     \
-  "cmp %[o], %[end]\n\t"                                 \
-  "bne 1b\n\t"
+#define KERNELS_DW_OUT_FAST(A, T, SH, ADDR) KERNELS_DW_OUT(KERNELS_DW_PRE_FAST, A, T, SH, ADDR)
+#define KERNELS_DW_OUT_RELU(A, T, SH, ADDR) KERNELS_DW_OUT(KERNELS_DW_PRE_RELU, A, T, SH, ADDR)
+// The four outputs of a group and the loop: the multiply-highs (PRE), then a table branch on the
+// channel's shift (SH, 1 .. kMaxFastShift) to a block that has it as SSAT's immediate ASR, which
+// saves the four ASRs. The table's entry 0 is never taken (the fast paths shift by 1 or more).
+#define KERNELS_DW_SHIFTS 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+#define KERNELS_DW_STR(...) #__VA_ARGS__
+#define KERNELS_DW_XSTR(...) KERNELS_DW_STR(__VA_ARGS__)
+#define KERNELS_DW_OUT4(PRE, T, SH)                                                   \
+  "ldrd %[v0], %[v1], [%[w], #24]\n\t"                                                \
+  KERNELS_DW_LOAD_SHIFT(SH)                                                            \
+  PRE("a0", T) PRE("a1", T) PRE("a2", T) PRE("a3", T)                                  \
+  "tbh [pc, %[" SH "], lsl #1]\n"                                                     \
+  ".Ltable%=:\n\t"                                                                    \
+  ".hword (.Lshift%=_1 - .Ltable%=) / 2\n\t"                                          \
+  ".irp e, " KERNELS_DW_XSTR(KERNELS_DW_SHIFTS) "\n\t"                                \
+  ".hword (.Lshift%=_\\e - .Ltable%=) / 2\n\t"                                        \
+  ".endr\n\t"                                                                         \
+  ".irp e, " KERNELS_DW_XSTR(KERNELS_DW_SHIFTS) "\n"                                   \
+  ".Lshift%=_\\e:\n\t"                                                                \
+  "ssat %[a0], #8, %[a0], asr #\\e\n\t"                                                \
+  "ssat %[a1], #8, %[a1], asr #\\e\n\t"                                                \
+  "ssat %[a2], #8, %[a2], asr #\\e\n\t"                                                \
+  "ssat %[a3], #8, %[a3], asr #\\e\n\t"                                                \
+  "strb %[a0], [%[o]]\n\t"                                                              \
+  "strb %[a1], [%[o], %[c]]\n\t"                                                        \
+  "add %[o], %[o], %[c], lsl #1\n\t"                                                    \
+  "strb %[a2], [%[o]]\n\t"                                                              \
+  "strb %[a3], [%[o], %[c]]\n\t"                                                        \
+  "add %[o], %[o], %[c], lsl #1\n\t"                                                    \
+  "cmp %[o], %[end]\n\t"                                                                \
+  "bne 1b\n\t"                                                                          \
+  "b .Lgroups_done%=\n\t"                                                               \
+  ".endr\n"                                                                              \
+  ".Lgroups_done%=:\n\t"
 // The next row, unless this one ends at last_end (w[15]).
 #define KERNELS_DW_ROW_END                              \
   "ldrd %[v0], %[v1], [%[w], #56]\n\t"                  \
@@ -271,26 +296,26 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 // and SH name the scratch and shift registers of its output stage.
 #define KERNELS_DW_VARIANTS(S, T, SH)                                                                        \
   if (kPath == OutputPath::kFast && kEnd == 2)                                                               \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_FAST),                                              \
                    KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_FAST, T, SH), KERNELS_DW_##S##_OPERANDS, \
                    KERNELS_DW_##S##_INPUTS);                                                                 \
   else if (kPath == OutputPath::kFast && kEnd == 3)                                                          \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST),                                              \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_FAST),                                              \
                    KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_FAST, T, SH),                 \
                    KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
   else if (kPath == OutputPath::kFast)                                                                       \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_FAST), "", KERNELS_DW_##S##_OPERANDS,               \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_FAST), "", KERNELS_DW_##S##_OPERANDS,               \
                    KERNELS_DW_##S##_INPUTS);                                                                 \
   else if (kEnd == 2)                                                                                        \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU),                                              \
                    KERNELS_DW_PAIR(KERNELS_DW_##S##_PAIR_ROW, KERNELS_DW_OUT_RELU, T, SH), KERNELS_DW_##S##_OPERANDS, \
                    KERNELS_DW_##S##_INPUTS);                                                                 \
   else if (kEnd == 3)                                                                                        \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU),                                              \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU),                                              \
                    KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_RELU, T, SH),                 \
                    KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
   else                                                                                                       \
-    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_OUT_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
+    KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
                    KERNELS_DW_##S##_INPUTS);
 #define KERNELS_DW_ASM(GROUP, END, OPERANDS, INPUTS) \
   __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : INPUTS : "cc", "memory")
@@ -333,7 +358,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #define KERNELS_DW_S1_BODY(STEP)                                                          \
   KERNELS_DW_S1_FIRST(272, 8) KERNELS_DW_S1_ROW(544, 16, "ldr %[p0], [%[x], #552]\n\t") \
   KERNELS_DW_S1_ROW(0, 0, "ldr %[p0], [%[x], #8]" STEP "\n\t")
-#define KERNELS_DW_S1_GROUP(OUT) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "sh")
+#define KERNELS_DW_S1_GROUP(PRE) KERNELS_DW_S1_BODY("!") KERNELS_DW_OUT4(PRE, "p0", "sh")
 // Stride 1 leaves a fourteenth register for the shift, loaded once.
 #define KERNELS_DW_LOAD_SHIFT(SH) ""
 #define KERNELS_DW_S1_INPUTS [c] "r"(c), [w] "r"(w), [sh] "r"(shift)
@@ -392,7 +417,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #define KERNELS_DW_S2_BODY(STEP)                                                          \
   KERNELS_DW_S2_FIRST(272, 8) KERNELS_DW_S2_ROW(544, 16, "ldr %[p1], [%[x], #560]\n\t") \
   KERNELS_DW_S2_ROW(0, 0, "ldr %[p1], [%[x], #16]" STEP "\n\t")
-#define KERNELS_DW_S2_GROUP(OUT) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(OUT, "p0", "p2")
+#define KERNELS_DW_S2_GROUP(PRE) KERNELS_DW_S2_BODY("!") KERNELS_DW_OUT4(PRE, "p0", "p2")
 // Stride 2 has all fourteen registers taken: the shift is reloaded per group.
 #define KERNELS_DW_LOAD_SHIFT(SH) "ldr %[" SH "], [%[w], #32]\n\t"
 #define KERNELS_DW_S2_INPUTS [c] "r"(c), [w] "r"(w)
@@ -412,6 +437,12 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 #undef KERNELS_DW_OUT_FAST
 #undef KERNELS_DW_OUT_RELU
 #undef KERNELS_DW_OUT4
+#undef KERNELS_DW_PRE_FAST
+#undef KERNELS_DW_PRE_RELU
+#undef KERNELS_DW_OUT
+#undef KERNELS_DW_SHIFTS
+#undef KERNELS_DW_STR
+#undef KERNELS_DW_XSTR
 #undef KERNELS_DW_ROW_END
 #undef KERNELS_DW_PAIR
 #undef KERNELS_DW_VARIANTS
