@@ -119,53 +119,78 @@ inline void stage_column(uint32_t* d, uint32_t* d_end, const int8_t* src, int32_
   }
 }
 
-/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 as int16 rows of `need`
-/// (even) columns: channel k's row r at staged[k * kPairPitchWords + r * kPairRowWords]. A row's
-/// words split, the same way for every row, into: words in the left padding, a word of padding
-/// then the first input column (odd pad_left), words of two input columns, a word of the last
-/// input column then padding, words in the right padding. The words that only ever hold padding
-/// are zeroed once per layer (zero_staged), not here. Padding in an edge word goes through
-/// stage_word as the zero point (which the offset brings to 0), so edge words cost what inside
-/// words do.
-inline void stage_pairs(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
-                        int32_t c0, int32_t need, uint32_t off, uint32_t* staged) {
-  const int32_t c = in.c, words = need / 2;
-  const int32_t j_lo = p.pad_left < need ? p.pad_left : need;  // staged columns [j_lo, j_hi) are inside
-  int32_t j_hi = p.pad_left + in.w;
-  if (j_hi > need) j_hi = need;
-  if (j_hi <= j_lo) {  // no input column reaches the staged columns
-    for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
-    return;
-  }
-  const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
-  const bool left_edge = (j_lo & 1) != 0;   // word j_lo / 2: padding, column j_lo
-  const bool right_edge = (j_hi & 1) != 0;  // word j_hi / 2: column j_hi - 1, padding
+/// How stage_pairs splits a staged row, the same for every row and channel group of a layer: the
+/// staged columns [0, need) hold input columns j - pad_left, inside for j in [j_lo, j_hi). A row's
+/// words split into: words in the left padding, a word of padding then the first input column (odd
+/// j_lo, left_edge), words of two input columns [m_lo, m_hi), a word of the last input column then
+/// padding (odd j_hi, right_edge), words in the right padding. The words that only ever hold
+/// padding are zeroed once per layer (zero_staged), not per staging. Padding in an edge word goes
+/// through stage_word as the zero point (which the offset brings to 0), so edge words cost what
+/// inside words do.
+struct StagePlan {
+  int32_t c, row_bytes, words;  ///< channels, bytes per input row, staged words per row
+  int32_t first_offset;         ///< bytes from a row's start to input column j_lo - pad_left
+  int32_t middle_offset, right_offset;  ///< from there to the first inside word's, the right edge's
+  int32_t m_lo, m_hi, chunk_words;      ///< inside words; the first chunk_words (even) by stage_chunk
+  bool empty, left_edge, right_edge;    ///< empty: no input column reaches the staged columns
+  uint32_t zero_point, off;
+};
+
+inline StagePlan stage_plan(const ConvParams& p, const Dims& in, int32_t need) {
+  StagePlan s{};
+  s.c = in.c;
+  s.row_bytes = in.w * in.c;
+  s.words = need / 2;
+  const int32_t j_lo = p.pad_left < need ? p.pad_left : need;
+  const int32_t j_hi = p.pad_left + in.w < need ? p.pad_left + in.w : need;
+  s.empty = j_hi <= j_lo;
+  s.zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
+  s.off = dsp::pack(p.input_offset, p.input_offset);
+  if (s.empty) return s;
   // (both edges in one word would need j_hi == j_lo + 1 with j_lo odd: then j_hi is even)
-  const int32_t m_lo = (j_lo + 1) / 2, m_hi = j_hi / 2;  // words [m_lo, m_hi): two input columns
-  const int32_t middle_offset = (left_edge ? 1 : 0) * c, right_offset = (j_hi - 1 - j_lo) * c;
-  const int32_t row_bytes = in.w * c;
+  s.left_edge = (j_lo & 1) != 0;
+  s.right_edge = (j_hi & 1) != 0;
+  s.m_lo = (j_lo + 1) / 2;
+  s.m_hi = j_hi / 2;
+  s.chunk_words = (s.m_hi - s.m_lo) & ~1;
+  s.first_offset = (j_lo - p.pad_left) * in.c;  // 0 unless the padding covers every staged column
+  s.middle_offset = (s.left_edge ? 1 : 0) * in.c;
+  s.right_offset = (j_hi - 1 - j_lo) * in.c;
+  return s;
+}
+
+/// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 of `image` as int16 rows (see
+/// StagePlan): channel k's row r at staged[k * kPairPitchWords + r * kPairRowWords]. Rows outside
+/// the input are zeroed when zero_pad_rows (a layer of one band has them zeroed once for all, by
+/// zero_staged).
+inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, int32_t iy0, int32_t rows, int32_t c0,
+                        bool zero_pad_rows, uint32_t* staged) {
   // Rows [r_lo, r_hi) are inside the input; the others are padding.
   const int32_t r_lo = iy0 < 0 ? (-iy0 < rows ? -iy0 : rows) : 0;
-  int32_t r_hi = in.h - iy0 < rows ? in.h - iy0 : rows;
+  int32_t r_hi = in_h - iy0 < rows ? in_h - iy0 : rows;
   if (r_hi < r_lo) r_hi = r_lo;
-  for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairRowWords, words);
-  for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
-  if (r_hi == r_lo) return;
+  if (zero_pad_rows) {
+    for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairRowWords, s.words);
+    for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairRowWords, s.words);
+  }
+  if (r_hi == r_lo || s.empty) return;  // (then zero_staged has zeroed every staged word for the layer)
   // Column by column across the rows for the edges (and the last inside word of an odd count),
   // then the inside words four columns at a time, row by row, each loop with nothing but its two
   // pointers to step.
-  // input column j_lo - pad_left (0 unless the padding covers every staged column) of row iy0 + r_lo
-  const int8_t* const first = image + (iy0 + r_lo) * row_bytes + (j_lo - p.pad_left) * c + c0;
+  const int32_t c = s.c, row_bytes = s.row_bytes;
+  const int8_t* const first = image + (iy0 + r_lo) * row_bytes + s.first_offset + c0;
   uint32_t* const top = staged + r_lo * kPairRowWords;
   uint32_t* const top_end = staged + r_hi * kPairRowWords;
-  if (left_edge) stage_column<1>(top + m_lo - 1, top_end + m_lo - 1, first, c, row_bytes, zero_point, off);
-  if (right_edge) stage_column<2>(top + m_hi, top_end + m_hi, first + right_offset, c, row_bytes, zero_point, off);
-  const int32_t chunk_words = (m_hi - m_lo) & ~1;
-  const int8_t* src = first + middle_offset;
+  const int32_t m_lo = s.m_lo, m_hi = s.m_hi, chunk_words = s.chunk_words;
+  if (s.left_edge) stage_column<1>(top + m_lo - 1, top_end + m_lo - 1, first, c, row_bytes, s.zero_point, s.off);
+  if (s.right_edge)
+    stage_column<2>(top + m_hi, top_end + m_hi, first + s.right_offset, c, row_bytes, s.zero_point, s.off);
+  const int8_t* src = first + s.middle_offset;
   if (chunk_words != m_hi - m_lo)
-    stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, src + 2 * c * chunk_words, c, row_bytes, zero_point, off);
+    stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, src + 2 * c * chunk_words, c, row_bytes, s.zero_point, s.off);
   if (chunk_words == 0) return;
   const int32_t src_skip = row_bytes - 2 * c * chunk_words, d_skip = kPairRowWords - chunk_words;
+  const uint32_t off = s.off;
   for (uint32_t *d = top + m_lo, *d_end = top + m_lo + chunk_words; d_end != top_end + m_lo + chunk_words;
        d += d_skip, d_end += kPairRowWords, src += src_skip) {
     for (; d != d_end; d += 2, src += 4 * c)
@@ -284,10 +309,11 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]")
-// Three outputs at x, o after a row's groups (kEnd 3): a group (BODY, its x not stepped) whose
-// fourth output is not stored.
-#define KERNELS_DW_TRIPLE(BODY, OUT, T, SH)                  \
-  BODY                                                    \
+// Three outputs at x, o after a row's groups (kEnd 3): bias (a1 starts from a0 in the first
+// filter row), three filter rows, outputs.
+#define KERNELS_DW_TRIPLE(ROW, OUT, T, SH)                   \
+  "ldrd %[a0], %[a2], [%[w], #36]\n\t"                   \
+  ROW(0, 0, "a0") ROW(272, 8, "a1") ROW(544, 16, "a1")    \
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
@@ -301,7 +327,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
                    KERNELS_DW_##S##_INPUTS);                                                                 \
   else if (kPath == OutputPath::kFast && kEnd == 3)                                                          \
     KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_FAST),                                              \
-                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_FAST, T, SH),                 \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_TRIPLE_ROW, KERNELS_DW_OUT_FAST, T, SH),                 \
                    KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
   else if (kPath == OutputPath::kFast)                                                                       \
     KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_FAST), "", KERNELS_DW_##S##_OPERANDS,               \
@@ -312,7 +338,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
                    KERNELS_DW_##S##_INPUTS);                                                                 \
   else if (kEnd == 3)                                                                                        \
     KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU),                                              \
-                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_BODY(""), KERNELS_DW_OUT_RELU, T, SH),                 \
+                   KERNELS_DW_TRIPLE(KERNELS_DW_##S##_TRIPLE_ROW, KERNELS_DW_OUT_RELU, T, SH),                 \
                    KERNELS_DW_##S##_OPERANDS, KERNELS_DW_##S##_INPUTS);                                      \
   else                                                                                                       \
     KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
@@ -354,6 +380,17 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlatb %[a1], %[p0], %[v0], %[a1]\n\t"          \
   "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
   "smlad %[a1], %[p1], %[v1], %[a1]\n\t"
+// One filter row of the triple: P_x, P_x+2, P_x+4 at R bytes, weights at W bytes; A1: a1's start.
+#define KERNELS_DW_S1_TRIPLE_ROW(R, W, A1)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlatb %[a1], %[p0], %[v0], %[" A1 "]\n\t"      \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "smlad %[a1], %[p1], %[v1], %[a1]\n\t"           \
+  "smlad %[a2], %[p1], %[v0], %[a2]\n\t"           \
+  "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (four columns, 8 bytes)
 #define KERNELS_DW_S1_BODY(STEP)                                                          \
   KERNELS_DW_S1_FIRST(272, 8) KERNELS_DW_S1_ROW(544, 16, "ldr %[p0], [%[x], #552]\n\t") \
@@ -368,6 +405,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
       [p0] "=&r"(p0), [p1] "=&r"(p1), [v0] "=&r"(v0), [v1] "=&r"(v1)
     KERNELS_DW_VARIANTS(S1, "p0", "sh")
 #undef KERNELS_DW_S1_PAIR_ROW
+#undef KERNELS_DW_S1_TRIPLE_ROW
 #undef KERNELS_DW_S1_GROUP
 #undef KERNELS_DW_S1_BODY
 #undef KERNELS_DW_S1_OPERANDS
@@ -413,6 +451,17 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "smlad %[a1], %[p1], %[v0], %[a1]\n\t"           \
   "ldr %[p0], [%[x], #" #R "+8]\n\t"               \
   "smlabt %[a1], %[p0], %[v1], %[a1]\n\t"
+// One filter row of the triple: Q_x .. Q_x+3 at R bytes, weights at W bytes; A1: a1's start.
+#define KERNELS_DW_S2_TRIPLE_ROW(R, W, A1)         \
+  "ldrd %[p0], %[p1], [%[x], #" #R "]\n\t"         \
+  "ldrd %[v0], %[v1], [%[w], #" #W "]\n\t"         \
+  "smlad %[a1], %[p1], %[v0], %[" A1 "]\n\t"       \
+  "smlad %[a0], %[p0], %[v0], %[a0]\n\t"           \
+  "smlabt %[a0], %[p1], %[v1], %[a0]\n\t"          \
+  "ldrd %[p2], %[p0], [%[x], #" #R "+8]\n\t"       \
+  "smlabt %[a1], %[p2], %[v1], %[a1]\n\t"          \
+  "smlad %[a2], %[p2], %[v0], %[a2]\n\t"           \
+  "smlabt %[a2], %[p0], %[v1], %[a2]\n\t"
 // rows 1, 2, then 0, whose last load steps x to the next group (eight columns, 16 bytes)
 #define KERNELS_DW_S2_BODY(STEP)                                                          \
   KERNELS_DW_S2_FIRST(272, 8) KERNELS_DW_S2_ROW(544, 16, "ldr %[p1], [%[x], #560]\n\t") \
@@ -426,6 +475,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
       [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2), [v0] "=&r"(v0), [v1] "=&r"(v1)
     KERNELS_DW_VARIANTS(S2, "p0", "p2")
 #undef KERNELS_DW_S2_PAIR_ROW
+#undef KERNELS_DW_S2_TRIPLE_ROW
 #undef KERNELS_DW_S2_GROUP
 #undef KERNELS_DW_S2_BODY
 #undef KERNELS_DW_S2_OPERANDS
@@ -507,22 +557,26 @@ void pair_tail(const uint32_t* x, int8_t* o, int32_t end, int32_t c, uint32_t* w
   for (int32_t i = first; i < end; ++i) o[i * c] = scratch[i - first];
 }
 
-/// The rows of one channel in a band: rows [0, rows) of the staged channel at x (stride_h staged
-/// rows apart) to the output rows at o (out_w * c bytes apart). `last`: the band ends the layer.
+/// The rows of the four channels of a band: rows [0, rows) of the staged channels (stride_h staged
+/// rows apart) to the output rows at o (out_w * c bytes apart), channel k's with the table at
+/// table[k * kPairTableWords]. `last`: the band ends the layer.
 template <OutputPath kPath, int kStride, int kEnd>
-void pair_channel(const uint32_t* x, int8_t* o, int32_t rows, int32_t stride_h, int32_t out_w, int32_t c,
-                  const PairGeometry& g, bool last, uint32_t* w) {
+void pair_band(const uint32_t* staged, int8_t* o, int32_t rows, int32_t stride_h, int32_t out_w, int32_t c,
+               const PairGeometry& g, bool last, uint32_t* table) {
   const int32_t row_bytes = out_w * c, span = 4 * g.groups * c;
   const bool tail = last && g.extra != 0;  // the last row's extra outputs have nowhere to go
   const int32_t full_rows = tail ? rows - 1 : rows;
-  if (full_rows > 0)
-    pair_rows<kPath, kStride, kEnd>(x, o, o + span, o + (full_rows - 1) * row_bytes + span, c, w);
-  if (tail) {  // whole groups up to the last one that fits, then the last four outputs
-    x += full_rows * stride_h * kPairRowWords;
-    o += full_rows * row_bytes;
-    const int32_t groups = kEnd != 0 ? g.groups : g.groups - 1;
-    if (groups > 0) pair_rows<kPath, kStride, 0>(x, o, o + 4 * groups * c, o + 4 * groups * c, c, w);
-    pair_tail<kPath, kStride>(x, o, out_w, c, w);
+  const int32_t last_end = (full_rows - 1) * row_bytes + span;
+  for (int32_t k = 0; k < 4; ++k, ++o, table += kPairTableWords) {
+    const uint32_t* x = staged + k * kPairPitchWords;
+    if (full_rows > 0) pair_rows<kPath, kStride, kEnd>(x, o, o + span, o + last_end, c, table);
+    if (tail) {  // whole groups up to the last one that fits, then the last four outputs
+      x += full_rows * stride_h * kPairRowWords;
+      int8_t* const ot = o + full_rows * row_bytes;
+      const int32_t groups = kEnd != 0 ? g.groups : g.groups - 1;
+      if (groups > 0) pair_rows<kPath, kStride, 0>(x, ot, ot + 4 * groups * c, ot + 4 * groups * c, c, table);
+      pair_tail<kPath, kStride>(x, ot, out_w, c, table);
+    }
   }
 }
 
@@ -543,13 +597,15 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
                                                   const OutputStage& stage, int32_t by_four, int8_t* output) {
   const int32_t c = in.c;
   const PairGeometry g = pair_geometry(kStride, out.w);
-  const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
+  const StagePlan plan = stage_plan(p, in, g.need);
   alignas(8) uint32_t staged[kPairStagedWords];
   alignas(8) uint32_t table[4 * kPairTableWords];
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
   zero_staged(staged, staged_rows, g.need / 2);
+  // With one band per image every staging writes the same rows, so its padding rows stay zero.
+  const bool zero_pad_rows = out.h > band;
   for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
     pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
@@ -559,19 +615,15 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
       for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
         const int32_t rows = out.h - oy0 < band ? out.h - oy0 : band;
         const bool last = b == out.n - 1 && oy0 + rows == out.h;
-        stage_pairs(p, in, image, oy0 * p.stride_h - p.pad_top, (rows - 1) * p.stride_h + 3, c0, g.need, off,
+        stage_pairs(plan, in.h, image, oy0 * p.stride_h - p.pad_top, (rows - 1) * p.stride_h + 3, c0, zero_pad_rows,
                     staged);
         int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
-        for (int32_t k = 0; k < 4; ++k) {
-          const uint32_t* x = staged + k * kPairPitchWords;
-          uint32_t* const w = table + k * kPairTableWords;
-          if (g.end == 2)
-            pair_channel<kPath, kStride, 2>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
-          else if (g.end == 3)
-            pair_channel<kPath, kStride, 3>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
-          else
-            pair_channel<kPath, kStride, 0>(x, o + k, rows, p.stride_h, out.w, c, g, last, w);
-        }
+        if (g.end == 2)
+          pair_band<kPath, kStride, 2>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
+        else if (g.end == 3)
+          pair_band<kPath, kStride, 3>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
+        else
+          pair_band<kPath, kStride, 0>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
       }
     }
   }
