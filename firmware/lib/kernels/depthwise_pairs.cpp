@@ -590,16 +590,24 @@ inline int32_t pair_path_columns(const ConvParams& p, const Dims& out) {
   return need <= kPairPitch ? need : 0;
 }
 
+/// The staged rows and tables of four channels, kept by the caller of pairs_layer: beyond 4 KB of
+/// pairs_layer's own frame, every spilled local would cost an address computation.
+struct PairBuffers {
+  alignas(8) uint32_t staged[kPairStagedWords];
+  alignas(8) uint32_t table[4 * kPairTableWords];
+};
+
 /// 3x3, dilation 1, stride_w 1 or 2, kFast / kFastRelu, channels [0, by_four), four at a time.
 template <OutputPath kPath, int kStride>
 __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, const int8_t* input,
                                                   const int8_t* filter, const int32_t* bias, const Dims& out,
-                                                  const OutputStage& stage, int32_t by_four, int8_t* output) {
+                                                  const OutputStage& stage, int32_t by_four, int8_t* output,
+                                                  PairBuffers& buffers) {
   const int32_t c = in.c;
   const PairGeometry g = pair_geometry(kStride, out.w);
   const StagePlan plan = stage_plan(p, in, g.need);
-  alignas(8) uint32_t staged[kPairStagedWords];
-  alignas(8) uint32_t table[4 * kPairTableWords];
+  uint32_t* const staged = buffers.staged;
+  uint32_t* const table = buffers.table;
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
@@ -637,14 +645,15 @@ bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPat
   if (filter_dims.h != 3 || filter_dims.w != 3 || path == OutputPath::kReference || p.dilation_h != 1 ||
       p.dilation_w != 1 || pair_path_columns(p, out) == 0)
     return false;
+  PairBuffers buffers;
   if (path == OutputPath::kFastRelu && p.stride_w == 1)
-    pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+    pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
   else if (path == OutputPath::kFastRelu)
-    pairs_layer<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+    pairs_layer<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
   else if (p.stride_w == 1)
-    pairs_layer<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output);
+    pairs_layer<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
   else
-    pairs_layer<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output);
+    pairs_layer<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
   return true;
 }
 
