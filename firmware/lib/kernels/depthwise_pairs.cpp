@@ -288,10 +288,9 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "add %[o], %[o], %[c], lsl #1\n\t"                                                    \
   "cmp %[o], %[end]\n\t"                                                                \
   "bne 1b\n\t"                                                                          \
-  "b .Lgroups_done%=\n\t"                                                               \
-  ".endr\n"                                                                              \
-  ".Lgroups_done%=:\n\t"
-// The next row, unless this one ends at last_end (w[15]).
+  "b .Lrow_end%=\n\t"                                                                   \
+  ".endr\n"
+// The next row (falling into the groups' loop), unless this one ends at last_end (w[15]).
 #define KERNELS_DW_ROW_END                              \
   "ldrd %[v0], %[v1], [%[w], #56]\n\t"                  \
   "cmp %[end], %[v1]\n\t"                               \
@@ -299,9 +298,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "add %[end], %[end], %[v0]\n\t"                       \
   "ldrd %[v0], %[v1], [%[w], #48]\n\t"                  \
   "add %[x], %[x], %[v0]\n\t"                           \
-  "add %[o], %[o], %[v1]\n\t"                           \
-  "b 1b\n\t"                                            \
-  "2:\n\t"
+  "add %[o], %[o], %[v1]\n\t"
 // Two outputs at x, o after a row's groups (kEnd 2): bias, three filter rows, outputs.
 #define KERNELS_DW_PAIR(ROW, OUT, T, SH)                   \
   "ldrd %[a0], %[a1], [%[w], #36]\n\t"                   \
@@ -317,7 +314,8 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   "ldrd %[v0], %[v1], [%[w], #24]\n\t"                   \
   KERNELS_DW_LOAD_SHIFT(SH)                               \
   OUT("a0", T, SH, "[%[o]]") OUT("a1", T, SH, "[%[o], %[c]]") OUT("a2", T, SH, "[%[o], %[c], lsl #1]")
-// The asm statement: the groups of a row (GROUP), the end (END, or nothing), the next row.
+// The asm statement: the groups of a row (GROUP), whose last one branches back to the end (END, or
+// nothing) and the next row, placed before the groups so that a row end takes no branch of its own.
 // The six loops of a stride (S1 or S2): output form (kFast, kFastRelu) x row end (kEnd 4, 2, 3); T
 // and SH name the scratch and shift registers of its output stage.
 #define KERNELS_DW_VARIANTS(S, T, SH)                                                                        \
@@ -344,7 +342,10 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
     KERNELS_DW_ASM(KERNELS_DW_##S##_GROUP(KERNELS_DW_PRE_RELU), "", KERNELS_DW_##S##_OPERANDS,               \
                    KERNELS_DW_##S##_INPUTS);
 #define KERNELS_DW_ASM(GROUP, END, OPERANDS, INPUTS) \
-  __asm__ volatile("1:\n\t" GROUP END KERNELS_DW_ROW_END : OPERANDS : INPUTS : "cc", "memory")
+  __asm__ volatile("b 1f\n.Lrow_end%=:\n\t" END KERNELS_DW_ROW_END "1:\n\t" GROUP "2:\n\t"                  \
+                   : OPERANDS                                                                             \
+                   : INPUTS                                                                               \
+                   : "cc", "memory")
   if (kStride == 1) {
 // Filter row at R bytes, weights at W bytes; FIRST: accumulators start from the doubled bias.
 #define KERNELS_DW_S1_FIRST(R, W)                  \
