@@ -75,7 +75,7 @@ __attribute__((always_inline)) inline void doubled_weights(uint32_t* d, uint32_t
 
 /// The tables of channels c0 .. c0 + 3, kPairTableWords apart. Per channel: W01, W12 of filter
 /// rows 0..2 (doubled), multiplier, rounding, shift, the doubled bias twice (one LDRD starts two
-/// accumulators), a spare word, then the row steps pair_rows reads (set by pair_steps).
+/// accumulators), a spare word (unused), then the row steps pair_rows reads (set by pair_steps).
 template <OutputPath kPath>
 void pair_tables(const OutputStage& stage, const int8_t* filter, const int32_t* bias, int32_t c, int32_t c0,
                  uint32_t* table) {
@@ -85,13 +85,13 @@ void pair_tables(const OutputStage& stage, const int8_t* filter, const int32_t* 
     doubled_weights(table + 2 * r, t0, t1);
     doubled_weights(table + 2 * r + 1, t1, t2);
   }
+  const OutputStage local = stage;  // a copy the table's stores cannot alias
   for (int32_t k = 0; k < 4; ++k, table += kPairTableWords) {
-    const ChannelScale s = stage.channel(c0 + k, kPath);
+    const ChannelScale s = local.channel(c0 + k, kPath);
     table[6] = static_cast<uint32_t>(s.multiplier);
     table[7] = static_cast<uint32_t>(s.rounding);
     table[8] = static_cast<uint32_t>(s.shift);
     table[9] = table[10] = static_cast<uint32_t>(bias != nullptr ? 2 * bias[c0 + k] : 0);
-    table[11] = 0;
   }
 }
 
@@ -161,8 +161,7 @@ inline StagePlan stage_plan(const ConvParams& p, const Dims& in, int32_t need) {
 
 /// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 of `image` as int16 rows (see
 /// StagePlan): channel k's row r at staged[k * kPairPitchWords + r * kPairRowWords]. Rows outside
-/// the input are zeroed when zero_pad_rows (a layer of one band has them zeroed once for all, by
-/// zero_staged).
+/// the input are zeroed when zero_pad_rows (stagings that follow one of the same rows leave them).
 inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, int32_t iy0, int32_t rows, int32_t c0,
                         bool zero_pad_rows, uint32_t* staged) {
   // Rows [r_lo, r_hi) are inside the input; the others are padding.
@@ -173,7 +172,7 @@ inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, i
     for (int32_t r = 0; r < r_lo; ++r) zero_words(staged + r * kPairRowWords, s.words);
     for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairRowWords, s.words);
   }
-  if (r_hi == r_lo || s.empty) return;  // (then zero_staged has zeroed every staged word for the layer)
+  if (r_hi == r_lo || s.empty) return;  // (empty: zero_staged has zeroed every staged word for the layer)
   // Column by column across the rows for the edges (and the last inside word of an odd count),
   // then the inside words four columns at a time, row by row, each loop with nothing but its two
   // pointers to step.
@@ -591,6 +590,32 @@ inline int32_t pair_path_columns(const ConvParams& p, const Dims& out) {
   return need <= kPairPitch ? need : 0;
 }
 
+/// What every band of a layer shares (pairs_layer fills it once).
+struct PairLayer {
+  const OutputStage* stage;
+  const int8_t* filter;
+  const int32_t* bias;
+  StagePlan plan;
+  PairGeometry g;
+  int32_t c, in_h, stride_h, out_w, by_four;
+  uint32_t* staged;
+  uint32_t* table;
+};
+
+/// One band of `rows` output rows from o, reading input rows from iy0 of `image`: per four
+/// channels of [0, by_four), their tables, their staged rows (the padding rows zeroed at the first
+/// four: the later ones stage the same rows), their outputs. `last`: the band ends the layer.
+template <OutputPath kPath, int kStride, int kEnd>
+__attribute__((noinline)) void pairs_band(const PairLayer& l, const int8_t* image, int32_t iy0, int32_t rows,
+                                          bool last, int8_t* o) {
+  const int32_t staged_rows = (rows - 1) * l.stride_h + 3;
+  for (int32_t c0 = 0; c0 < l.by_four; c0 += 4) {
+    pair_tables<kPath>(*l.stage, l.filter, l.bias, l.c, c0, l.table);
+    stage_pairs(l.plan, l.in_h, image, iy0, staged_rows, c0, c0 == 0, l.staged);
+    pair_band<kPath, kStride, kEnd>(l.staged, o + c0, rows, l.stride_h, l.out_w, l.c, l.g, last, l.table);
+  }
+}
+
 /// The staged rows and tables of four channels, kept by the caller of pairs_layer: beyond 4 KB of
 /// pairs_layer's own frame, every spilled local would cost an address computation.
 struct PairBuffers {
@@ -606,34 +631,27 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
                                                   PairBuffers& buffers) {
   const int32_t c = in.c;
   const PairGeometry g = pair_geometry(kStride, out.w);
-  const StagePlan plan = stage_plan(p, in, g.need);
-  uint32_t* const staged = buffers.staged;
-  uint32_t* const table = buffers.table;
+  const PairLayer l{&stage,   filter,  bias,  stage_plan(p, in, g.need), g, c, in.h, p.stride_h, out.w, by_four,
+                    buffers.staged, buffers.table};
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
-  zero_staged(staged, staged_rows, g.need / 2);
-  // With one band per image every staging writes the same rows, so its padding rows stay zero.
-  const bool zero_pad_rows = out.h > band;
+  zero_staged(l.staged, staged_rows, g.need / 2);
   for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
-    pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, table + k * kPairTableWords);
-  for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
-    pair_tables<kPath>(stage, filter, bias, c, c0, table);
-    for (int32_t b = 0; b < out.n; ++b) {
-      const int8_t* image = input + b * in.h * in.w * c;
-      for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
-        const int32_t rows = out.h - oy0 < band ? out.h - oy0 : band;
-        const bool last = b == out.n - 1 && oy0 + rows == out.h;
-        stage_pairs(plan, in.h, image, oy0 * p.stride_h - p.pad_top, (rows - 1) * p.stride_h + 3, c0, zero_pad_rows,
-                    staged);
-        int8_t* o = output + ((b * out.h + oy0) * out.w) * c + c0;
-        if (g.end == 2)
-          pair_band<kPath, kStride, 2>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
-        else if (g.end == 3)
-          pair_band<kPath, kStride, 3>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
-        else
-          pair_band<kPath, kStride, 0>(staged, o, rows, p.stride_h, out.w, c, g, last, table);
-      }
+    pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, l.table + k * kPairTableWords);
+  for (int32_t b = 0; b < out.n; ++b) {
+    const int8_t* image = input + b * in.h * in.w * c;
+    for (int32_t oy0 = 0; oy0 < out.h; oy0 += band) {
+      const int32_t rows = out.h - oy0 < band ? out.h - oy0 : band;
+      const bool last = b == out.n - 1 && oy0 + rows == out.h;
+      const int32_t iy0 = oy0 * p.stride_h - p.pad_top;
+      int8_t* o = output + ((b * out.h + oy0) * out.w) * c;
+      if (g.end == 2)
+        pairs_band<kPath, kStride, 2>(l, image, iy0, rows, last, o);
+      else if (g.end == 3)
+        pairs_band<kPath, kStride, 3>(l, image, iy0, rows, last, o);
+      else
+        pairs_band<kPath, kStride, 0>(l, image, iy0, rows, last, o);
     }
   }
 }
