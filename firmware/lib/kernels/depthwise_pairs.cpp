@@ -119,6 +119,65 @@ inline void stage_column(uint32_t* d, uint32_t* d_end, const int8_t* src, int32_
   }
 }
 
+/// Rows [d, d_stop) (kPairRowWords apart) of chunk_words (even, > 0) inside words each, from the
+/// input columns at src (row_bytes apart), four columns a step (stage_chunk). One asm block on the
+/// device: with the first store last and post-indexed, and 3c in a register, a step is 23
+/// instructions, a row's end 7 (its steps and the end read from memory: thirteen registers).
+inline void stage_chunk_rows(const int8_t* src, uint32_t* d, uint32_t* d_stop, int32_t c, int32_t row_bytes,
+                             int32_t chunk_words, uint32_t off) {
+  const int32_t src_skip = row_bytes - 2 * c * chunk_words;
+#if defined(__ARM_FEATURE_DSP)
+  static_assert(kPairPitchWords == 17 && kPairRowWords == 68, "the offsets below assume 68-byte channel rows");
+  const int32_t rows[3] = {src_skip, 4 * (kPairRowWords - chunk_words),
+                           static_cast<int32_t>(reinterpret_cast<uintptr_t>(d_stop))};
+  uint32_t* row_end = d + chunk_words;
+  uint32_t v0, v1, v2, v3, t0, t1;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldr %[v0], [%[src]]\n\t"
+      "ldr %[v1], [%[src], %[c]]\n\t"
+      "ldr %[v2], [%[src], %[c], lsl #1]\n\t"
+      "ldr %[v3], [%[src], %[c3]]\n\t"
+      "add %[src], %[src], %[c], lsl #2\n\t"
+      "pkhbt %[t0], %[v0], %[v1], lsl #16\n\t"  // columns 0, 1 of channels 0, 1
+      "pkhtb %[v1], %[v1], %[v0], asr #16\n\t"  // of channels 2, 3
+      "pkhbt %[v0], %[v2], %[v3], lsl #16\n\t"  // columns 2, 3 of channels 0, 1
+      "pkhtb %[v3], %[v3], %[v2], asr #16\n\t"  // of channels 2, 3
+      "sxtab16 %[v2], %[off], %[t0], ror #8\n\t"
+      "sxtab16 %[t1], %[off], %[v0], ror #8\n\t"
+      "strd %[v2], %[t1], [%[d], #68]\n\t"
+      "sxtab16 %[v2], %[off], %[v1]\n\t"
+      "sxtab16 %[t1], %[off], %[v3]\n\t"
+      "strd %[v2], %[t1], [%[d], #136]\n\t"
+      "sxtab16 %[v2], %[off], %[v1], ror #8\n\t"
+      "sxtab16 %[t1], %[off], %[v3], ror #8\n\t"
+      "strd %[v2], %[t1], [%[d], #204]\n\t"
+      "sxtab16 %[v2], %[off], %[t0]\n\t"
+      "sxtab16 %[t1], %[off], %[v0]\n\t"
+      "strd %[v2], %[t1], [%[d]], #8\n\t"
+      "cmp %[d], %[row_end]\n\t"
+      "bne 1b\n\t"
+      "ldrd %[t0], %[t1], [%[rows]]\n\t"
+      "add %[src], %[src], %[t0]\n\t"
+      "add %[d], %[d], %[t1]\n\t"
+      "add %[row_end], %[row_end], #272\n\t"
+      "ldr %[t0], [%[rows], #8]\n\t"
+      "cmp %[d], %[t0]\n\t"
+      "bne 1b\n\t"
+      : [src] "+r"(src), [d] "+r"(d), [row_end] "+r"(row_end), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2),
+        [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)
+      : [c] "r"(c), [c3] "r"(3 * c), [off] "r"(off), [rows] "r"(rows)
+      : "cc", "memory");
+#else
+  for (uint32_t* row_end = d + chunk_words; d != d_stop;
+       d += kPairRowWords - chunk_words, row_end += kPairRowWords, src += src_skip) {
+    for (; d != row_end; d += 2, src += 4 * c)
+      stage_chunk(d, dsp::read_u32(src), dsp::read_u32(src + c), dsp::read_u32(src + 2 * c), dsp::read_u32(src + 3 * c),
+                  off);
+  }
+#endif
+}
+
 /// How stage_pairs splits a staged row, the same for every row and channel group of a layer: the
 /// staged columns [0, need) hold input columns j - pad_left, inside for j in [j_lo, j_hi). A row's
 /// words split into: words in the left padding, a word of padding then the first input column (odd
@@ -187,15 +246,7 @@ inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, i
   const int8_t* src = first + s.middle_offset;
   if (chunk_words != m_hi - m_lo)
     stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, src + 2 * c * chunk_words, c, row_bytes, s.zero_point, s.off);
-  if (chunk_words == 0) return;
-  const int32_t src_skip = row_bytes - 2 * c * chunk_words, d_skip = kPairRowWords - chunk_words;
-  const uint32_t off = s.off;
-  for (uint32_t *d = top + m_lo, *d_end = top + m_lo + chunk_words; d_end != top_end + m_lo + chunk_words;
-       d += d_skip, d_end += kPairRowWords, src += src_skip) {
-    for (; d != d_end; d += 2, src += 4 * c)
-      stage_chunk(d, dsp::read_u32(src), dsp::read_u32(src + c), dsp::read_u32(src + 2 * c), dsp::read_u32(src + 3 * c),
-                  off);
-  }
+  if (chunk_words != 0) stage_chunk_rows(src, top + m_lo, top_end + m_lo, c, row_bytes, chunk_words, s.off);
 }
 
 /// Zeroes the staged words [0, words) of rows [0, rows) of the four channels (zero_words covers
