@@ -183,7 +183,7 @@ inline void stage_chunk_rows(const int8_t* src, uint32_t* d, uint32_t* d_stop, i
 /// words split into: words in the left padding, a word of padding then the first input column (odd
 /// j_lo, left_edge), words of two input columns [m_lo, m_hi), a word of the last input column then
 /// padding (odd j_hi, right_edge), words in the right padding. The words that only ever hold
-/// padding are zeroed once per layer (zero_staged), not per staging. Padding in an edge word goes
+/// padding are zeroed once per layer (zero_staged), the padding rows once per band. Padding in an edge word goes
 /// through stage_word as the zero point (which the offset brings to 0), so edge words cost what
 /// inside words do.
 struct StagePlan {
@@ -249,10 +249,16 @@ inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, i
   if (chunk_words != 0) stage_chunk_rows(src, top + m_lo, top_end + m_lo, c, row_bytes, chunk_words, s.off);
 }
 
-/// Zeroes the staged words [0, words) of rows [0, rows) of the four channels (zero_words covers
-/// all four): the words stage_pairs never writes (padding columns) then stay 0 for the whole layer.
-inline void zero_staged(uint32_t* staged, int32_t rows, int32_t words) {
-  for (int32_t r = 0; r < rows; ++r) zero_words(staged + r * kPairRowWords, words);
+/// Zeroes, in rows [0, rows) of the four channels (zero_words covers all four), the staged words
+/// that stage_pairs never writes (padding columns): they then stay 0 for the whole layer. (Its
+/// padding rows it zeroes itself.)
+inline void zero_staged(const StagePlan& s, uint32_t* staged, int32_t rows) {
+  const int32_t lo = s.empty ? s.words : s.m_lo - (s.left_edge ? 1 : 0);  // words [lo, hi) are written
+  const int32_t hi = s.empty ? s.words : s.m_hi + (s.right_edge ? 1 : 0);
+  for (int32_t r = 0; r < rows; ++r) {
+    zero_words(staged + r * kPairRowWords, lo);
+    zero_words(staged + r * kPairRowWords + hi, s.words - hi);
+  }
 }
 
 /// Rows of output groups of four (at least one group, one row) of one channel: the first row's
@@ -687,7 +693,7 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
   const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
   const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
   const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
-  zero_staged(l.staged, staged_rows, g.need / 2);
+  zero_staged(l.plan, l.staged, staged_rows);
   for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
     pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, l.table + k * kPairTableWords);
   for (int32_t b = 0; b < out.n; ++b) {
