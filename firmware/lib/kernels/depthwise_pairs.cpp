@@ -267,7 +267,9 @@ inline void zero_staged(const StagePlan& s, uint32_t* staged, int32_t rows) {
 /// row whose groups end at last_end. w: the channel's table (pair_tables). One asm block on the
 /// device (fourteen registers: the row's pointers, four accumulators, the input and weight words,
 /// at stride 1 the output shift); the other output constants are reloaded per group, and the row
-/// steps per row, into the registers the multiplies have finished with.
+/// steps per row, into the registers the multiplies have finished with. A group's outputs branch
+/// on the shift to one of twenty copies of its end (see KERNELS_DW_OUT4); the outputs after the
+/// groups keep the ASR, which would take a branch of their own.
 #if !defined(__ARM_FEATURE_DSP)
 /// Outputs 0 .. n - 1 of the group at x, o (the portable twin of a device group): with the table's
 /// filter-row pairs (w[2r], w[2r + 1]) = ((w0, w1), (w1, w2)), the bias in w[9], see the top.
@@ -298,6 +300,7 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
   w[15] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(last_end));
 #if defined(__ARM_FEATURE_DSP)
   static_assert(kPairRowWords == 68, "the offsets below assume a channel's rows 272 bytes apart");
+  static_assert(kMaxFastShift == 20, "KERNELS_DW_SHIFTS lists the shifts 1 .. kMaxFastShift");
   int32_t a0, a1, a2, a3;
   uint32_t p0, p1, p2, v0, v1;
 // The output stage of accumulator A, as OutputStage::fast_output, with the multiplier in v0 and
@@ -573,13 +576,13 @@ __attribute__((noinline)) void pair_rows(const uint32_t* x, int8_t* o, int8_t* o
 }
 
 /// How the rows of one layer split into groups of four outputs: every row is whole groups, then
-/// for widths 4k + 3 (k > 0) three more outputs (a group that stores three), for widths 4k + 1 and
+/// for widths 4k + 3 (k > 0) three more outputs (three sums), for widths 4k + 1 and
 /// 4k + 2 a pair; widths below four are rounded up to a group. Extra outputs (width 4k + 1, or
 /// below four) land on the first pixels of the same channel's next row (NHWC, c bytes apart), which
 /// that row rewrites afterwards. So the rows of a band are one run of groups, and only the layer's
 /// very last row, whose extra outputs would fall outside the output, may end with a tail. Extra
-/// outputs, and the fourth output of the three, read staged columns past the row's, which hold
-/// padding (zeros).
+/// outputs read staged columns past the row's, which hold padding (zeros); `need` leaves room for
+/// the three to read as far as a group would.
 struct PairGeometry {
   int32_t groups;  ///< groups per row
   int32_t end;     ///< outputs after them: 0, 2 or 3
