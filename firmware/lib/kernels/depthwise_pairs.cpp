@@ -120,55 +120,124 @@ inline void stage_column(uint32_t* d, uint32_t* d_end, const int8_t* src, int32_
 }
 
 /// Rows [d, d_stop) (kPairRowWords apart) of chunk_words (even, > 0) inside words each, from the
-/// input columns at src (row_bytes apart), four columns a step (stage_chunk). One asm block on the
+/// input columns at src (row_bytes apart), four columns a step (stage_chunk); on the device also a
+/// row's edge words (left: the word before d, then src holds the edge's column; right) and the
+/// last inside word of an odd count (odd), which elsewhere stage_column does. One asm block on the
 /// device: with the first store last and post-indexed, and 3c in a register, a step is 23
-/// instructions, a row's end 7 (its steps and the end read from memory: thirteen registers).
+/// instructions, an edge word 11 (its padding lane masked, not packed), the odd word 13, a row's
+/// end 7 (its steps and the end read from memory: thirteen registers).
 inline void stage_chunk_rows(const int8_t* src, uint32_t* d, uint32_t* d_stop, int32_t c, int32_t row_bytes,
-                             int32_t chunk_words, uint32_t off) {
-  const int32_t src_skip = row_bytes - 2 * c * chunk_words;
+                             int32_t chunk_words, uint32_t off, bool left, bool odd, bool right) {
 #if defined(__ARM_FEATURE_DSP)
   static_assert(kPairPitchWords == 17 && kPairRowWords == 68, "the offsets below assume 68-byte channel rows");
-  const int32_t rows[3] = {src_skip, 4 * (kPairRowWords - chunk_words),
+  const int32_t consumed = (left ? 1 : 0) + 2 * chunk_words + (odd ? 2 : 0);  // input columns a row steps over
+  const int32_t rows[3] = {row_bytes - consumed * c, 4 * (kPairRowWords - chunk_words - (odd ? 1 : 0)),
                            static_cast<int32_t>(reinterpret_cast<uintptr_t>(d_stop))};
   uint32_t* row_end = d + chunk_words;
   uint32_t v0, v1, v2, v3, t0, t1;
-  __asm__ volatile(
-      "1:\n\t"
-      "ldr %[v0], [%[src]]\n\t"
-      "ldr %[v1], [%[src], %[c]]\n\t"
-      "ldr %[v2], [%[src], %[c], lsl #1]\n\t"
-      "ldr %[v3], [%[src], %[c3]]\n\t"
-      "add %[src], %[src], %[c], lsl #2\n\t"
-      "pkhbt %[t0], %[v0], %[v1], lsl #16\n\t"  // columns 0, 1 of channels 0, 1
-      "pkhtb %[v1], %[v1], %[v0], asr #16\n\t"  // of channels 2, 3
-      "pkhbt %[v0], %[v2], %[v3], lsl #16\n\t"  // columns 2, 3 of channels 0, 1
-      "pkhtb %[v3], %[v3], %[v2], asr #16\n\t"  // of channels 2, 3
-      "sxtab16 %[v2], %[off], %[t0], ror #8\n\t"
-      "sxtab16 %[t1], %[off], %[v0], ror #8\n\t"
-      "strd %[v2], %[t1], [%[d], #68]\n\t"
-      "sxtab16 %[v2], %[off], %[v1]\n\t"
-      "sxtab16 %[t1], %[off], %[v3]\n\t"
-      "strd %[v2], %[t1], [%[d], #136]\n\t"
-      "sxtab16 %[v2], %[off], %[v1], ror #8\n\t"
-      "sxtab16 %[t1], %[off], %[v3], ror #8\n\t"
-      "strd %[v2], %[t1], [%[d], #204]\n\t"
-      "sxtab16 %[v2], %[off], %[t0]\n\t"
-      "sxtab16 %[t1], %[off], %[v0]\n\t"
-      "strd %[v2], %[t1], [%[d]], #8\n\t"
-      "cmp %[d], %[row_end]\n\t"
-      "bne 1b\n\t"
-      "ldrd %[t0], %[t1], [%[rows]]\n\t"
-      "add %[src], %[src], %[t0]\n\t"
-      "add %[d], %[d], %[t1]\n\t"
-      "add %[row_end], %[row_end], #272\n\t"
-      "ldr %[t0], [%[rows], #8]\n\t"
-      "cmp %[d], %[t0]\n\t"
-      "bne 1b\n\t"
-      : [src] "+r"(src), [d] "+r"(d), [row_end] "+r"(row_end), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2),
-        [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)
-      : [c] "r"(c), [c3] "r"(3 * c), [off] "r"(off), [rows] "r"(rows)
-      : "cc", "memory");
+// The left edge word (padding, src's column) at d - 4; src steps to the chunks' first column. The
+// bottom lanes from c >> 16, which is 0.
+#define KERNELS_DW_STAGE_LEFT                     \
+  "ldr %[v0], [%[src]]\n\t"                       \
+  "add %[src], %[src], %[c]\n\t"                  \
+  "sxtab16 %[v2], %[off], %[v0]\n\t"              \
+  "sxtab16 %[v3], %[off], %[v0], ror #8\n\t"      \
+  "lsl %[t0], %[v2], #16\n\t"                     \
+  "str %[t0], [%[d], #-4]\n\t"                    \
+  "lsl %[t1], %[v3], #16\n\t"                     \
+  "str %[t1], [%[d], #64]\n\t"                    \
+  "pkhtb %[t0], %[v2], %[c], asr #16\n\t"         \
+  "str %[t0], [%[d], #132]\n\t"                   \
+  "pkhtb %[t1], %[v3], %[c], asr #16\n\t"         \
+  "str %[t1], [%[d], #200]\n\t"
+// The odd word (src's two columns) at d; both step on.
+#define KERNELS_DW_STAGE_ODD                      \
+  "ldr %[v0], [%[src]]\n\t"                       \
+  "ldr %[v1], [%[src], %[c]]\n\t"                 \
+  "add %[src], %[src], %[c], lsl #1\n\t"          \
+  "pkhbt %[t0], %[v0], %[v1], lsl #16\n\t"        \
+  "pkhtb %[v1], %[v1], %[v0], asr #16\n\t"        \
+  "sxtab16 %[v2], %[off], %[t0], ror #8\n\t"      \
+  "str %[v2], [%[d], #68]\n\t"                    \
+  "sxtab16 %[v2], %[off], %[v1]\n\t"              \
+  "str %[v2], [%[d], #136]\n\t"                   \
+  "sxtab16 %[v2], %[off], %[v1], ror #8\n\t"      \
+  "str %[v2], [%[d], #204]\n\t"                   \
+  "sxtab16 %[v2], %[off], %[t0]\n\t"              \
+  "str %[v2], [%[d]], #4\n\t"
+// The right edge word (src's column, padding) at d; neither steps (the row's steps allow for it).
+#define KERNELS_DW_STAGE_RIGHT                    \
+  "ldr %[v0], [%[src]]\n\t"                       \
+  "sxtab16 %[v2], %[off], %[v0]\n\t"              \
+  "sxtab16 %[v3], %[off], %[v0], ror #8\n\t"      \
+  "uxth %[t0], %[v2]\n\t"                         \
+  "str %[t0], [%[d]]\n\t"                         \
+  "uxth %[t1], %[v3]\n\t"                         \
+  "str %[t1], [%[d], #68]\n\t"                    \
+  "lsr %[t0], %[v2], #16\n\t"                     \
+  "str %[t0], [%[d], #136]\n\t"                   \
+  "lsr %[t1], %[v3], #16\n\t"                     \
+  "str %[t1], [%[d], #204]\n\t"
+#define KERNELS_DW_STAGE_ROWS(LEFT, ODD, RIGHT)                                                          \
+  __asm__ volatile("1:\n\t" LEFT                                                                          \
+                   "2:\n\t"                                                                               \
+                   "ldr %[v0], [%[src]]\n\t"                                                              \
+                   "ldr %[v1], [%[src], %[c]]\n\t"                                                        \
+                   "ldr %[v2], [%[src], %[c], lsl #1]\n\t"                                                \
+                   "ldr %[v3], [%[src], %[c3]]\n\t"                                                       \
+                   "add %[src], %[src], %[c], lsl #2\n\t"                                                 \
+                   "pkhbt %[t0], %[v0], %[v1], lsl #16\n\t" /* columns 0, 1 of channels 0, 1 */           \
+                   "pkhtb %[v1], %[v1], %[v0], asr #16\n\t" /* of channels 2, 3 */                        \
+                   "pkhbt %[v0], %[v2], %[v3], lsl #16\n\t" /* columns 2, 3 of channels 0, 1 */           \
+                   "pkhtb %[v3], %[v3], %[v2], asr #16\n\t" /* of channels 2, 3 */                        \
+                   "sxtab16 %[v2], %[off], %[t0], ror #8\n\t"                                             \
+                   "sxtab16 %[t1], %[off], %[v0], ror #8\n\t"                                             \
+                   "strd %[v2], %[t1], [%[d], #68]\n\t"                                                   \
+                   "sxtab16 %[v2], %[off], %[v1]\n\t"                                                     \
+                   "sxtab16 %[t1], %[off], %[v3]\n\t"                                                     \
+                   "strd %[v2], %[t1], [%[d], #136]\n\t"                                                  \
+                   "sxtab16 %[v2], %[off], %[v1], ror #8\n\t"                                             \
+                   "sxtab16 %[t1], %[off], %[v3], ror #8\n\t"                                             \
+                   "strd %[v2], %[t1], [%[d], #204]\n\t"                                                  \
+                   "sxtab16 %[v2], %[off], %[t0]\n\t"                                                     \
+                   "sxtab16 %[t1], %[off], %[v0]\n\t"                                                     \
+                   "strd %[v2], %[t1], [%[d]], #8\n\t"                                                    \
+                   "cmp %[d], %[row_end]\n\t"                                                             \
+                   "bne 2b\n\t" ODD RIGHT                                                                 \
+                   "ldrd %[t0], %[t1], [%[rows]]\n\t"                                                     \
+                   "add %[src], %[src], %[t0]\n\t"                                                        \
+                   "add %[d], %[d], %[t1]\n\t"                                                            \
+                   "add %[row_end], %[row_end], #272\n\t"                                                 \
+                   "ldr %[t0], [%[rows], #8]\n\t"                                                         \
+                   "cmp %[d], %[t0]\n\t"                                                                  \
+                   "bne 1b\n\t"                                                                           \
+                   : [src] "+r"(src), [d] "+r"(d), [row_end] "+r"(row_end), [v0] "=&r"(v0), [v1] "=&r"(v1),  \
+                     [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
+                   : [c] "r"(c), [c3] "r"(3 * c), [off] "r"(off), [rows] "r"(rows)                        \
+                   : "cc", "memory")
+  if (left && odd && right)
+    KERNELS_DW_STAGE_ROWS(KERNELS_DW_STAGE_LEFT, KERNELS_DW_STAGE_ODD, KERNELS_DW_STAGE_RIGHT);
+  else if (left && odd)
+    KERNELS_DW_STAGE_ROWS(KERNELS_DW_STAGE_LEFT, KERNELS_DW_STAGE_ODD, "");
+  else if (left && right)
+    KERNELS_DW_STAGE_ROWS(KERNELS_DW_STAGE_LEFT, "", KERNELS_DW_STAGE_RIGHT);
+  else if (left)
+    KERNELS_DW_STAGE_ROWS(KERNELS_DW_STAGE_LEFT, "", "");
+  else if (odd && right)
+    KERNELS_DW_STAGE_ROWS("", KERNELS_DW_STAGE_ODD, KERNELS_DW_STAGE_RIGHT);
+  else if (odd)
+    KERNELS_DW_STAGE_ROWS("", KERNELS_DW_STAGE_ODD, "");
+  else if (right)
+    KERNELS_DW_STAGE_ROWS("", "", KERNELS_DW_STAGE_RIGHT);
+  else
+    KERNELS_DW_STAGE_ROWS("", "", "");
+#undef KERNELS_DW_STAGE_LEFT
+#undef KERNELS_DW_STAGE_ODD
+#undef KERNELS_DW_STAGE_RIGHT
+#undef KERNELS_DW_STAGE_ROWS
 #else
+  (void)left, (void)odd, (void)right;  // stage_column's loops stage those words here
+  const int32_t src_skip = row_bytes - 2 * c * chunk_words;
   for (uint32_t* row_end = d + chunk_words; d != d_stop;
        d += kPairRowWords - chunk_words, row_end += kPairRowWords, src += src_skip) {
     for (; d != row_end; d += 2, src += 4 * c)
@@ -177,6 +246,13 @@ inline void stage_chunk_rows(const int8_t* src, uint32_t* d, uint32_t* d_stop, i
   }
 #endif
 }
+
+/// Whether stage_chunk_rows stages a row's edge and odd words too (the device's asm does).
+#if defined(__ARM_FEATURE_DSP)
+constexpr bool kChunkRowsStageEdges = true;
+#else
+constexpr bool kChunkRowsStageEdges = false;
+#endif
 
 /// How stage_pairs splits a staged row, the same for every row and channel group of a layer: the
 /// staged columns [0, need) hold input columns j - pad_left, inside for j in [j_lo, j_hi). A row's
@@ -232,21 +308,27 @@ inline void stage_pairs(const StagePlan& s, int32_t in_h, const int8_t* image, i
     for (int32_t r = r_hi; r < rows; ++r) zero_words(staged + r * kPairRowWords, s.words);
   }
   if (r_hi == r_lo || s.empty) return;  // (empty: zero_staged has zeroed every staged word for the layer)
-  // Column by column across the rows for the edges (and the last inside word of an odd count),
-  // then the inside words four columns at a time, row by row, each loop with nothing but its two
-  // pointers to step.
+  // The inside words four columns at a time, row by row (on the device with each row's edge and
+  // odd words), then, where those are left, column by column across the rows for the edges and the
+  // last inside word of an odd count, each loop with nothing but its two pointers to step.
   const int32_t c = s.c, row_bytes = s.row_bytes;
   const int8_t* const first = image + (iy0 + r_lo) * row_bytes + s.first_offset + c0;
   uint32_t* const top = staged + r_lo * kPairRowWords;
   uint32_t* const top_end = staged + r_hi * kPairRowWords;
   const int32_t m_lo = s.m_lo, m_hi = s.m_hi, chunk_words = s.chunk_words;
+  const bool odd = chunk_words != m_hi - m_lo;
+  const int8_t* const middle = first + s.middle_offset;
+  if (chunk_words != 0) {
+    stage_chunk_rows(s.left_edge && kChunkRowsStageEdges ? first : middle, top + m_lo, top_end + m_lo, c, row_bytes,
+                     chunk_words, s.off, s.left_edge, odd, s.right_edge);
+    if (kChunkRowsStageEdges) return;
+  }
   if (s.left_edge) stage_column<1>(top + m_lo - 1, top_end + m_lo - 1, first, c, row_bytes, s.zero_point, s.off);
   if (s.right_edge)
     stage_column<2>(top + m_hi, top_end + m_hi, first + s.right_offset, c, row_bytes, s.zero_point, s.off);
-  const int8_t* src = first + s.middle_offset;
-  if (chunk_words != m_hi - m_lo)
-    stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, src + 2 * c * chunk_words, c, row_bytes, s.zero_point, s.off);
-  if (chunk_words != 0) stage_chunk_rows(src, top + m_lo, top_end + m_lo, c, row_bytes, chunk_words, s.off);
+  if (odd)
+    stage_column<0>(top + m_hi - 1, top_end + m_hi - 1, middle + 2 * c * chunk_words, c, row_bytes, s.zero_point,
+                    s.off);
 }
 
 /// Zeroes, in rows [0, rows) of the four channels (zero_words covers all four), the staged words
