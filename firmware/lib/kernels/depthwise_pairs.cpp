@@ -804,7 +804,7 @@ bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPat
                         const int8_t* input, const Dims& filter_dims, const int8_t* filter, const int32_t* bias,
                         const Dims& out, int32_t by_four, int8_t* output) {
   if (filter_dims.h != 3 || filter_dims.w != 3 || path == OutputPath::kReference || p.dilation_h != 1 ||
-      p.dilation_w != 1 || pair_path_columns(p, out) == 0)
+      p.dilation_w != 1 || pair_path_columns(p, out) == 0 || in.c >= (1 << 16))  // (the staging's c >> 16 is 0)
     return false;
   PairBuffers buffers;
   if (path == OutputPath::kFastRelu && p.stride_w == 1)
