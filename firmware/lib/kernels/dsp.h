@@ -306,3 +306,22 @@ inline uint32_t pkhtb_asr16(uint32_t a, uint32_t b) {
 
 }  // namespace dsp
 }  // namespace kernels
+
+namespace kernels {
+namespace dsp {
+
+/// Stores two words at p + words of a 4-byte aligned buffer as one STRD with an immediate offset:
+/// the twin of read_pair, `words` likewise folding to a constant (|4 * words| <= 1020).
+__attribute__((always_inline)) inline void write_pair(uint32_t* p, int words, uint32_t first, uint32_t second) {
+#if defined(__ARM_FEATURE_DSP)
+  __asm__("strd %1, %2, [%3, %4]"
+          : "=m"(*reinterpret_cast<AliasedU64*>(p + words))
+          : "r"(first), "r"(second), "r"(p), "i"(words * 4));
+#else
+  p[words] = first;
+  p[words + 1] = second;
+#endif
+}
+
+}  // namespace dsp
+}  // namespace kernels
