@@ -64,6 +64,8 @@ def _depthwise_models() -> list[ZooModel]:
         # Rows of 4k+2, 4k+3 and 4k+1 outputs without activation (the one-channel-at-a-time path's
         # row ends on the signed output stage).
         (3, 1, "same", None, (5, 6, 8)), (3, 1, "same", None, (4, 7, 4)), (3, 2, "same", None, (6, 10, 4)),
+        # A stride-2 row of 4k+3 outputs (7 here) whose last window lies inside the input.
+        (3, 2, "valid", None, (6, 16, 4)),
     ]
     return [
         ZooModel(f"dw{i:02d}_k{k}s{s}{pad[0]}_{act or 'none'}", shape,
