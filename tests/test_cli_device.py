@@ -58,6 +58,20 @@ def test_infer_agrees_bit_exactly_with_the_host_reference(capsys):
     assert report["accuracy"] >= 0.5 and report["mean_instructions"] > 0
 
 
+def test_device_commands_take_the_training_plan_the_firmware_was_built_with(capsys, tmp_path):
+    # ref's 1x1 projection 128 -> 48 (operator 19) and the classifier (22) trainable: the firmware
+    # keeps 7,656 bytes in SRAM, and the host lowers the same blob, so the model hashes agree.
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "trainable": [{"op": 19, "weights": True, "bias": True},
+                                                            {"op": 22, "weights": True, "bias": True}]}))
+    code, out, err = mcutrain(capsys, "info", "--board", "qemu-m7", "--plan", str(plan), "--json")
+    assert code == 0, err
+    assert json.loads(out)["trainable_bytes"] == 128 * 48 + 4 * 48 + 10 * 128 + 4 * 10
+    code, out, err = mcutrain(capsys, "infer", "--board", "qemu-m7", "--plan", str(plan), "--data", "fashion-mnist",
+                              "--split", "test", "--limit", "4", "--json", "--no-progress")
+    assert code == 0, err
+    assert json.loads(out)["reference_agrees_logits"] == 4
+
 def test_eval_writes_per_step_csv_and_plot_draws_it(capsys, tmp_path):
     metrics = tmp_path / "eval.csv"
     code, out, err = mcutrain(capsys, "eval", "--data", "fashion-mnist", "--split", "test", "--limit", "8",

@@ -58,7 +58,7 @@ def run_link(args) -> int:
     from host_tools.protocol.device import host_model, open_device
     from host_tools.protocol.workload import load_samples
 
-    model = host_model(args.model)
+    model = host_model(args.model, args.plan)
     samples = load_samples(model, "fashion-mnist", "test", 10) if model.name == "ref" else None
     with open_device(args, quiet=args.json) as device:
         figures = bench_link(device, *((samples.x, samples.y) if samples else (None, None)))

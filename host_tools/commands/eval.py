@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    model = host_model(args.model)
+    model = host_model(args.model, args.plan)
     samples = load_samples(model, args.data, args.split, args.limit)
     running = Running()
     with open_device(args, quiet=args.json) as device, MetricsCsv(args.csv, EVAL_COLUMNS) as metrics:

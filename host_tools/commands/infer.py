@@ -44,7 +44,7 @@ def check_device_model(info, model) -> None:
 
 
 def run(args) -> int:
-    model = host_model(args.model)
+    model = host_model(args.model, args.plan)
     samples = load_samples(model, args.data, args.split, args.limit)
     with open_device(args, quiet=args.json) as device:
         info = device.info()

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if args.epochs < 1:
         raise DeviceError(ErrorCode.BAD_VALUE, f"--epochs {args.epochs}: expected at least 1", "train")
-    model = host_model(args.model)
+    model = host_model(args.model, args.plan)
     samples = load_samples(model, args.data, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
     running = Running()

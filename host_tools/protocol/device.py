@@ -13,12 +13,15 @@ import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from host_tools.errors import McutrainError
 from host_tools.protocol.session import READ_SLICE_S, Session
 from host_tools.protocol.trace import Tracer
 from host_tools.targets import EMULATED
+
+if TYPE_CHECKING:
+    from quantize.training_plan import TrainingPlan
 
 DEFAULT_BOARD = "qemu-m7"
 DEFAULT_MODEL = "ref"
@@ -34,6 +37,9 @@ def add_device_arguments(parser, *, json_output: bool = True) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model linked into the emulated firmware, and the host's reference for data and "
                              f"checks: a reference model name or an int8 .tflite (default {DEFAULT_MODEL})")
+    parser.add_argument("--plan", type=Path,
+                        help="the training plan the firmware was built with (mcutrain build --plan); "
+                             "default the classifier head")
     parser.add_argument("--trace", action="store_true", help="hex-dump the link's traffic with time stamps to stderr")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
@@ -50,19 +56,21 @@ def status(message: str) -> None:
 
 @dataclass
 class HostModel:
-    """The host's copy of the model the device runs: its int8 .tflite and input preprocessing."""
+    """The host's copy of the model the device runs: its int8 .tflite, training plan (None: the
+    default) and input preprocessing."""
 
     name: str
     tflite: bytes
     origin: str
+    plan: TrainingPlan | None = None
 
     @functools.cached_property
     def blob(self) -> bytes:
-        """The blob `build --model` links (the same compiler, the default training plan), lowered
-        in memory: a cached file could outlive a change of the compiler."""
+        """The blob `build --model [--plan]` links (the same compiler and plan), lowered in
+        memory: a cached file could outlive a change of the compiler."""
         from quantize.lower import lower_tflite
 
-        return lower_tflite(self.tflite, self.name).blob
+        return lower_tflite(self.tflite, self.name, plan=self.plan).blob
 
     @property
     def blob_hash(self) -> int:
@@ -72,11 +80,13 @@ class HostModel:
         return int(blob_format.read_header(self.blob)["crc32"])
 
 
-def host_model(spec: str) -> HostModel:
+def host_model(spec: str, plan_path: Path | None = None) -> HostModel:
     from host_tools.model_source import resolve_model
+    from quantize.training_plan import load_plan
 
+    plan = load_plan(plan_path) if plan_path else None
     source = resolve_model(spec)
-    return HostModel(source.name, source.tflite, source.origin)
+    return HostModel(source.name, source.tflite, source.origin, plan)
 
 
 @contextlib.contextmanager
@@ -88,7 +98,8 @@ def open_device(args, *, quiet: bool = False) -> Iterator[Session]:
             yield session
         return
     board = getattr(args, "board", None) or DEFAULT_BOARD
-    elf = emulated_firmware(board, getattr(args, "model", DEFAULT_MODEL) or DEFAULT_MODEL, quiet=quiet)
+    elf = emulated_firmware(board, getattr(args, "model", DEFAULT_MODEL) or DEFAULT_MODEL, getattr(args, "plan", None),
+                            quiet=quiet)
     from host_tools.banner import read_banner
     from host_tools.emulator import Emulator
 
@@ -106,16 +117,16 @@ def open_device(args, *, quiet: bool = False) -> Iterator[Session]:
             session.close()
 
 
-def emulated_firmware(board: str, model_spec: str, *, quiet: bool = False) -> Path:
+def emulated_firmware(board: str, model_spec: str, plan_path: Path | None = None, *, quiet: bool = False) -> Path:
     """The firmware image for `board` with `model_spec` linked in, built when missing or stale
     (PlatformIO rebuilds only what changed)."""
     from host_tools.firmware_build import build_with_model
 
-    model = host_model(model_spec)
+    model = host_model(model_spec, plan_path)
     if not quiet:
         status(f"building firmware for {board} with model {model.name} ...")
     try:
-        result = build_with_model(board, model.tflite, model.name, model.origin)
+        result = build_with_model(board, model.tflite, model.name, model.origin, plan=model.plan)
     except McutrainError:
         raise
     return result.elf
