@@ -284,7 +284,8 @@ class _Lowering:
 
     # memory
     def _plan(self) -> MemoryPlan:
-        """Lifetimes of the arena tensors (a RESHAPE's output shares its input's buffer)."""
+        """Lifetimes of the arena tensors (a RESHAPE's output shares its input's buffer, and so
+        does an element-wise op's output where legal, see _in_place)."""
         num_ops = len(self.builder.ops)
         root = {}
         for out_index, in_index in self.aliases.items():
@@ -311,6 +312,7 @@ class _Lowering:
         graph_in, graph_out = find(self.builder.input_tensor), find(self.builder.output_tensor)
         first[graph_in] = -1
         last[graph_out] = num_ops
+        self._in_place(root, find, first, last, size, graph_in)
         buffers = [Buffer(f"t{r}", size[r], first.get(r, -1), last.get(r, num_ops)) for r in size]
         buffers += [Buffer(f"scratch{k}", nbytes, op, op) for k, (op, _, nbytes) in enumerate(self.scratch)]
         plan = plan_memory(buffers)
@@ -321,6 +323,28 @@ class _Lowering:
                 rec.offset = plan.offsets[f"t{find(t)}"]
         self.builder.arena_size = plan.arena_size
         return plan
+
+    # Ops whose kernels compute each output element from the input elements at the same index only
+    # and read them before writing it (add_s8, requantize_s8), so the output may overwrite an input.
+    IN_PLACE_OPCODES = (fmt.OpCode.ADD, fmt.OpCode.REQUANTIZE)
+
+    def _in_place(self, root: dict, find, first: dict, last: dict, size: dict, graph_in: int) -> None:
+        """Plans an element-wise op's output into an input's buffer when that input is read by no
+        later op (like TFLM's in-place ops): the two buffers become one, living from the input's
+        first use to the output's last. The model's input keeps its own buffer."""
+        for i, op in enumerate(self.builder.ops):
+            if op.opcode not in self.IN_PLACE_OPCODES:
+                continue
+            out = find(op.output)
+            for t in op.inputs:
+                r = find(t) if t is not None else None
+                if r is None or r == out or r == graph_in or last.get(r) != i or size.get(r) != size.get(out):
+                    continue
+                root[out] = r
+                last[r] = last.pop(out, i)
+                first.pop(out, None)
+                size.pop(out)
+                break
 
 
 def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,

@@ -37,3 +37,21 @@ def test_find_overlaps_detects_a_bad_plan():
     plan = plan_memory([Buffer("a", 64, 0, 2), Buffer("b", 64, 1, 3)])
     plan.offsets["b"] = plan.offsets["a"]
     assert find_overlaps(plan) == [("a", "b")]
+
+
+def test_element_wise_ops_run_in_place_when_an_input_dies_there():
+    from quantize import blob as fmt
+    from quantize.lower import lower_tflite
+    from quantize.models import load_reference_model
+
+    blob = lower_tflite(load_reference_model("ref").tflite_bytes(), "ref").blob
+    header = fmt.read_header(blob)
+    offsets = [fmt.TENSOR.unpack_from(blob, header["tensors_offset"] + i * fmt.TENSOR.size)[8]
+               for i in range(header["num_tensors"])]
+    adds = []
+    for i in range(header["num_ops"]):
+        opcode, _, output, in0, in1, *_ = fmt.OP.unpack_from(blob, header["ops_offset"] + i * fmt.OP.size)
+        if opcode == fmt.OpCode.ADD:
+            adds.append((offsets[output], offsets[in0], offsets[in1]))
+    # ref's two residual ADDs read the block's input and its projection, both for the last time.
+    assert len(adds) == 2 and all(out in (a, b) for out, a, b in adds)
