@@ -66,6 +66,9 @@ def _depthwise_models() -> list[ZooModel]:
         (3, 1, "same", None, (5, 6, 8)), (3, 1, "same", None, (4, 7, 4)), (3, 2, "same", None, (6, 10, 4)),
         # A stride-2 row of 4k+3 outputs (7 here) whose last window lies inside the input.
         (3, 2, "valid", None, (6, 16, 4)),
+        # Staged rows that end in a word of one input column (9 and 11 columns, no left padding), after an
+        # even and an odd number of two-column words.
+        (3, 1, "valid", None, (5, 9, 4)), (3, 1, "valid", None, (5, 11, 4)),
     ]
     return [
         ZooModel(f"dw{i:02d}_k{k}s{s}{pad[0]}_{act or 'none'}", shape,
