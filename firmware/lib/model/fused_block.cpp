@@ -25,8 +25,7 @@ BoundConv bind(const ConvOpParams& p, uint16_t filter, uint16_t bias, const Fuse
   const TensorRecord& f = t.tensors[filter];
   const bool packed = is_packed(f.type);
   return {&p,
-          {reinterpret_cast<const int32_t*>(t.data + p.multiplier_offset),
-           reinterpret_cast<const int32_t*>(t.data + p.shift_offset)},
+          channel_arrays(t.data, p.multiplier_offset, p.shift_offset),
           packed ? nullptr : reinterpret_cast<const int8_t*>(t.data + f.offset),
           packed_filter(f, t.data),
           dims_of(f),
@@ -96,8 +95,6 @@ namespace model {
 
 namespace {
 
-bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset <= limit && size <= limit - offset; }
-
 bool disjoint(uint32_t a, uint32_t a_size, uint32_t b, uint32_t b_size) { return a + a_size <= b || b + b_size <= a; }
 
 struct ConvCheck {
@@ -118,13 +115,9 @@ struct ConvCheck {
       bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
     }
     const auto& c = p.conv;
-    const bool arrays_fit = (p.multiplier_offset & 3u) == 0 && (p.shift_offset & 3u) == 0 &&
-                            fits(p.multiplier_offset, channels * 4u, data_size) &&
-                            fits(p.shift_offset, channels * 4u, data_size);
-    if (!arrays_fit) return false;
-    const kernels::PerChannelQuant quant{reinterpret_cast<const int32_t*>(data + p.multiplier_offset),
-                                         reinterpret_cast<const int32_t*>(data + p.shift_offset)};
-    return conv_filter_ok(tensors[filter], data, c, quant, bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
+    if (!channel_arrays_fit(p.multiplier_offset, p.shift_offset, channels, data_size)) return false;
+    return conv_filter_ok(tensors[filter], data, c, channel_arrays(data, p.multiplier_offset, p.shift_offset),
+                          bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
            c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 && c.pad_left >= 0 && c.act.min <= c.act.max;
   }
 };

@@ -14,8 +14,6 @@ constexpr uint32_t kCrcStart = offsetof(BlobHeader, name);
 
 kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
 
-bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset <= limit && size <= limit - offset; }
-
 template <typename T>
 const T& params_as(const uint8_t* data, const OpRecord& op) {
   return *reinterpret_cast<const T*>(data + op.params_offset);
@@ -134,16 +132,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
   const TensorRecord& out = tensors_[op.output];
   auto is_activation = [](const TensorRecord& t) { return t.location == Location::kArena && t.type == TensorType::kInt8; };
   if (!is_activation(in) || !is_activation(out)) return LoadError::kBadOp;
-  auto channel_arrays_fit = [this](uint32_t multiplier_offset, uint32_t shift_offset, uint32_t channels) {
-    return (multiplier_offset & 3u) == 0 && (shift_offset & 3u) == 0 &&
-           fits(multiplier_offset, channels * 4u, header_->data_size) && fits(shift_offset, channels * 4u, header_->data_size);
-  };
-  // The flash copies of validated per-channel arrays and bias (nullptr when absent): the packed
-  // filter check reads them.
-  auto quant_of = [this](const ConvOpParams& p) -> kernels::PerChannelQuant {
-    return {reinterpret_cast<const int32_t*>(data_ + p.multiplier_offset),
-            reinterpret_cast<const int32_t*>(data_ + p.shift_offset)};
-  };
+  // The flash copy of a validated bias (nullptr when absent): the packed filter check reads it.
   auto bias_data = [this](const OpRecord& o) -> const int32_t* {
     if (o.num_inputs < 3 || o.inputs[2] == kNoTensor) return nullptr;
     return reinterpret_cast<const int32_t*>(data_ + tensors_[o.inputs[2]].offset);
@@ -169,8 +158,9 @@ LoadError Model::validate_op(const OpRecord& op) const {
       const bool params_ok = p.conv.stride_h >= 1 && p.conv.stride_w >= 1 && p.conv.dilation_h >= 1 &&
                              p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
                              p.conv.act.min <= p.conv.act.max;
-      if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c) ||
-          !conv_filter_ok(filter, data_, p.conv, quant_of(p), bias_data(op), !depthwise))
+      if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c, header_->data_size) ||
+          !conv_filter_ok(filter, data_, p.conv, channel_arrays(data_, p.multiplier_offset, p.shift_offset),
+                          bias_data(op), !depthwise))
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
@@ -181,7 +171,7 @@ LoadError Model::validate_op(const OpRecord& op) const {
       const uint32_t units = filter.dims[2], depth = filter.dims[3];
       if (filter.location != Location::kData || filter.type != TensorType::kInt8 || depth == 0 ||
           in.size % depth != 0 || out.size != (in.size / depth) * units || !bias_ok(units) ||
-          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, units) || p.fc.act.min > p.fc.act.max)
+          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, units, header_->data_size) || p.fc.act.min > p.fc.act.max)
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
@@ -264,8 +254,7 @@ void Model::run_op(const OpRecord& op) {
     case OpCode::kConv2d:
     case OpCode::kDepthwiseConv2d: {
       const auto& p = params_as<ConvOpParams>(data_, op);
-      const kernels::PerChannelQuant quant = {reinterpret_cast<const int32_t*>(data(p.multiplier_offset)),
-                                              reinterpret_cast<const int32_t*>(data(p.shift_offset))};
+      const kernels::PerChannelQuant quant = channel_arrays(data_, p.multiplier_offset, p.shift_offset);
       const auto* filter = static_cast<const int8_t*>(optional(1));
       const auto* bias = static_cast<const int32_t*>(optional(2));
       const kernels::Dims filter_dims = dims_of(tensors_[op.inputs[1]]);
@@ -281,8 +270,7 @@ void Model::run_op(const OpRecord& op) {
       const auto& p = params_as<FullyConnectedOpParams>(data_, op);
       const TensorRecord& filter_t = tensors_[op.inputs[1]];
       const int32_t depth = filter_t.dims[3], units = filter_t.dims[2];
-      const kernels::PerChannelQuant quant = {reinterpret_cast<const int32_t*>(data(p.multiplier_offset)),
-                                              reinterpret_cast<const int32_t*>(data(p.shift_offset))};
+      const kernels::PerChannelQuant quant = channel_arrays(data_, p.multiplier_offset, p.shift_offset);
       kernels::fully_connected_s8(p.fc, quant, static_cast<int32_t>(in_t.size) / depth, depth, in, units,
                                   static_cast<const int8_t*>(optional(1)), static_cast<const int32_t*>(optional(2)), out);
       return;

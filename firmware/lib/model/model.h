@@ -58,7 +58,6 @@ class Model {
 
  private:
   void* address(uint16_t tensor_index);
-  const uint8_t* data(uint32_t offset) const { return data_ + offset; }
   LoadError validate_tensors(uint16_t* bad_index) const;
   LoadError validate_op(const OpRecord& op) const;
   void run_op(const OpRecord& op);
