@@ -70,10 +70,34 @@ def _pack(layout: struct.Struct, params) -> bytes:
     return layout.pack(*astuple(params))
 
 
+def choose_packed(graph: Graph, plan: TrainingPlan) -> set[int]:
+    """The CONV_2D operators whose filters are packed: those the device takes packed, not planned
+    trainable, the most output pixels first, within PACKING_BUDGET."""
+    candidates = []
+    for op in graph.operators:
+        planned = plan.layer(op.index)
+        if op.op != "CONV_2D" or (planned and planned.weights):
+            continue
+        p = prepare.conv(graph, op)
+        w, bias = graph.tensor(op.inputs[1]), _bias(op)
+        bias_data = graph.tensor(bias).data if bias is not None else None
+        if packing.takes_packed(w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
+            extra = packing.packed_pairs_bytes(w.shape[0], w.shape[-1]) - w.data.nbytes
+            pixels = int(np.prod(graph.tensor(op.outputs[0]).shape[:-1]))
+            candidates.append((-pixels, op.index, extra))
+    chosen, used = set(), 0
+    for _, index, extra in sorted(candidates):
+        if used + extra <= PACKING_BUDGET:
+            chosen.add(index)
+            used += extra
+    return chosen
+
+
 class _Lowering:
-    def __init__(self, graph: Graph, name: str, plan: TrainingPlan, fuse: int = 0):
+    def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0):
         self.graph = graph
         self.plan = plan
+        self.packed_ops = packed_ops  # TFLite operators whose filters are packed (choose_packed)
         self.builder = fmt.BlobBuilder(name)
         self.blob_index: dict[int, int] = {}   # TFLite tensor index -> blob tensor index
         self.aliases: dict[int, int] = {}      # RESHAPE output -> the tensor whose bytes it shares
@@ -81,29 +105,6 @@ class _Lowering:
         self.macs: list[int] = []
         self.fuse = fuse  # how many of the graph's inverted-residual blocks, from the first, run fused
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
-        self.packed_ops = self._choose_packed()
-
-    def _choose_packed(self) -> set[int]:
-        """The CONV_2D operators whose filters are packed: those the device takes packed, not
-        planned trainable, the most output pixels first, within PACKING_BUDGET."""
-        candidates = []
-        for op in self.graph.operators:
-            planned = self.plan.layer(op.index)
-            if op.op != "CONV_2D" or (planned and planned.weights):
-                continue
-            p = prepare.conv(self.graph, op)
-            w, bias = self.graph.tensor(op.inputs[1]), _bias(op)
-            bias_data = self.graph.tensor(bias).data if bias is not None else None
-            if packing.takes_packed(w.shape, bias_data, (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)):
-                extra = packing.packed_pairs_bytes(w.shape[0], w.shape[-1]) - w.data.nbytes
-                pixels = int(np.prod(self.graph.tensor(op.outputs[0]).shape[:-1]))
-                candidates.append((-pixels, op.index, extra))
-        chosen, used = set(), 0
-        for _, index, extra in sorted(candidates):
-            if used + extra <= PACKING_BUDGET:
-                chosen.add(index)
-                used += extra
-        return chosen
 
     # tensors
     def activation(self, index: int) -> int:
@@ -369,10 +370,11 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
     blocks = len(find_blocks(graph))
     plan = plan if plan is not None else head_plan(graph)
+    packed = choose_packed(graph, plan)
     if stream != "auto":
-        return _Lowering(graph, name, plan, fuse=blocks if stream == "all" else 0).run()
+        return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0).run()
     for fused in range(blocks + 1):
-        lowered = _Lowering(graph, name, plan, fuse=fused).run()
+        lowered = _Lowering(graph, name, plan, packed, fuse=fused).run()
         if lowered.plan.arena_size <= budget:
             return lowered
     return lowered

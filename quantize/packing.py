@@ -21,6 +21,7 @@ MAX_FAST_BIAS = 1 << 29       # kernels::kMaxFastBias: the tiled loop's doubled 
 MAX_FAST_DEPTH = 16384        # kernels::kMaxFastDepth
 MAX_FAST_SHIFT = 20           # kernels::kMaxFastShift
 MAX_SCALED_RELU_D = 7         # kernels::kMaxScaledReluD: 2^(1+d) * int8 fits an int16 lane
+PAIR_CONSTANT_WORDS = 10      # kernels::kPairConstantWords
 _LANES = (0, 2, 1, 3)         # a group's bytes in SXTB16 / SXTB16 ROR 8 lane order
 
 
@@ -34,6 +35,12 @@ def takes_packed(filter_shape: tuple[int, ...], bias: np.ndarray | None, strides
             and depth <= MAX_PACKED_DEPTH and depth < MAX_FAST_DEPTH and bias_fits)
 
 
+def _fast_output_stage(shifts: np.ndarray, multipliers: np.ndarray, act_min: int, act_max: int) -> bool:
+    """The firmware's choose_output_path picks a fast form (not the reference one)."""
+    return (act_min == -128 and act_max == 127 and not (shifts > -1).any()
+            and not (shifts < -MAX_FAST_SHIFT).any() and not (np.asarray(multipliers) < 0).any())
+
+
 def relu_scale_exponents(shifts: np.ndarray, multipliers: np.ndarray, output_offset: int, act_min: int,
                          act_max: int, depth: int, bias: np.ndarray | None) -> np.ndarray | None:
     """Per output channel, the power of two (1 + d) the device's kScaledRelu output stage wants the
@@ -41,9 +48,7 @@ def relu_scale_exponents(shifts: np.ndarray, multipliers: np.ndarray, output_off
     choice (full int8 range, output offset -128, shifts in [-20, -1], multipliers >= 0) and
     scaled_relu_fits (firmware/lib/kernels/output_stage.h, where the arithmetic is proved)."""
     shifts = np.asarray(shifts, dtype=np.int64)
-    if act_min != -128 or act_max != 127 or output_offset != -128:
-        return None
-    if (shifts > -1).any() or (shifts < -MAX_FAST_SHIFT).any() or (np.asarray(multipliers) < 0).any():
+    if output_offset != -128 or not _fast_output_stage(shifts, multipliers, act_min, act_max):
         return None
     e = -shifts
     d = e.max() + 1 - e
@@ -54,17 +59,8 @@ def relu_scale_exponents(shifts: np.ndarray, multipliers: np.ndarray, output_off
     return 1 + d
 
 
-PAIR_CONSTANT_WORDS = 10      # kernels::kPairConstantWords
-
-
 def packed_pairs_bytes(out_c: int, depth: int) -> int:
     return (out_c + 1) // 2 * ((depth + 3) // 4 * 16 + PAIR_CONSTANT_WORDS * 4)
-
-
-def _fast_output_stage(shifts: np.ndarray, multipliers: np.ndarray, act_min: int, act_max: int) -> bool:
-    """The firmware's choose_output_path picks a fast form (not the reference one)."""
-    return (act_min == -128 and act_max == 127 and not (shifts > -1).any()
-            and not (shifts < -MAX_FAST_SHIFT).any() and not (np.asarray(multipliers) < 0).any())
 
 
 def _channel_constants(shifts: np.ndarray, multipliers: np.ndarray, output_offset: int, act_min: int,
