@@ -94,13 +94,13 @@ def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "
     import zlib
 
     from quantize.codegen import blob_to_cpp
-    from quantize.compile import compile_tflite
+    from quantize.compile import write_compiled
     from quantize.importer import check_int8_tflite
-    from quantize.lower import lower_tflite
+    from quantize.lower import lower_graph
 
-    check_int8_tflite(tflite, origin or name)
-    source = blob_to_cpp(lower_tflite(tflite, name, plan=plan).blob, origin or name)
+    lowered = lower_graph(check_int8_tflite(tflite, origin or name), name, plan=plan)
+    source = blob_to_cpp(lowered.blob, origin or name)
     model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(source.encode()):08x}"
     if not (model_dir / "model_blob.cpp").is_file():
-        compile_tflite(tflite, name, model_dir, origin or name, plan)
+        write_compiled(lowered, model_dir, origin or name)
     return build(target_name, model_dir=model_dir, build_dir=model_dir / "build", verbose=verbose)

@@ -34,12 +34,17 @@ def compile_tflite(tflite: bytes, name: str, out_dir: Path, source_name: str = "
     nothing: the files are written to a temporary folder beside OUT_DIR and moved in place only
     when everything succeeded."""
     lowered = lower_graph(check_int8_tflite(tflite, source_name or name), name, plan=plan)
+    return write_compiled(lowered, out_dir, source_name or name)
+
+
+def write_compiled(lowered: LoweredModel, out_dir: Path, source_name: str) -> CompiledModel:
+    """Writes a lowered model's three files into OUT_DIR, all or nothing (see compile_tflite)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         (staging / BLOB_FILE).write_bytes(lowered.blob)
-        (staging / SOURCE_FILE).write_text(blob_to_cpp(lowered.blob, source_name or name))
+        (staging / SOURCE_FILE).write_text(blob_to_cpp(lowered.blob, source_name))
         (staging / PLAN_FILE).write_text(lowered.plan.describe() + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
