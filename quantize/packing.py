@@ -78,7 +78,8 @@ def _channel_constants(shifts: np.ndarray, multipliers: np.ndarray, output_offse
     else:  # kScaledRelu (output_stage.h): one shift E, d = E - e
         layer = int(e.max()) + 1
         d = layer - e
-        rounding, applied, start = (2 * output_offset + 1) * (1 << (layer - 1)) + (1 << (d - 1)), np.full_like(e, layer), b << (1 + d)
+        rounding = (2 * output_offset + 1) * (1 << (layer - 1)) + (1 << (d - 1))
+        applied, start = np.full_like(e, layer), b << (1 + d)
     return [(int(m), int(r), int(a), int(st)) for m, r, a, st in zip(multipliers, rounding, applied, start)]
 
 

@@ -115,7 +115,8 @@ def check_plan(plan: TrainingPlan, graph: Graph, streamed_ops: set[int]) -> None
             raise PlanError(f"{where}: the model has {len(graph.operators)} operators")
         op = graph.operators[layer.op]
         if op.op not in PARAMETRIC_OPS:
-            raise PlanError(f"{where} is {op.op}, which has no parameters (expected one of {', '.join(PARAMETRIC_OPS)})")
+            raise PlanError(f"{where} is {op.op}, which has no parameters "
+                            f"(expected one of {', '.join(PARAMETRIC_OPS)})")
         if layer.bias and (len(op.inputs) < 3 or op.inputs[2] < 0):
             raise PlanError(f"{where} ({op.op}) has no bias")
         if layer.op in streamed_ops:

@@ -106,8 +106,8 @@ def test_compile_with_a_bad_plan_writes_nothing_and_says_why_in_one_line(tmp_pat
     plan = tmp_path / "plan.json"
     plan.write_text(_plan({"op": 9, "bias": True}))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "host_tools.cli", "compile", "ref", "-o", str(out), "--plan", str(plan)],
-                         capture_output=True, text=True, cwd=project.ROOT)
+    run = subprocess.run([sys.executable, "-m", "host_tools.cli", "compile", "ref", "-o", str(out), "--plan",
+                          str(plan)], capture_output=True, text=True, cwd=project.ROOT)
     assert run.returncode == 1 and not out.exists()
     assert run.stderr.strip().splitlines() == [f"mcutrain: error: {plan}: operator 9 is ADD, which has no parameters "
                                                "(expected one of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)"]

@@ -86,13 +86,14 @@ inline bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset
 /// inside the data section.
 inline bool channel_arrays_fit(uint32_t multiplier_offset, uint32_t shift_offset, uint32_t channels,
                                uint32_t data_size) {
-  return (multiplier_offset & 3u) == 0 && (shift_offset & 3u) == 0 && fits(multiplier_offset, channels * 4u, data_size) &&
-         fits(shift_offset, channels * 4u, data_size);
+  return (multiplier_offset & 3u) == 0 && (shift_offset & 3u) == 0 &&
+         fits(multiplier_offset, channels * 4u, data_size) && fits(shift_offset, channels * 4u, data_size);
 }
 
 /// Those arrays as the kernels read them.
 inline kernels::PerChannelQuant channel_arrays(const uint8_t* data, uint32_t multiplier_offset, uint32_t shift_offset) {
-  return {reinterpret_cast<const int32_t*>(data + multiplier_offset), reinterpret_cast<const int32_t*>(data + shift_offset)};
+  return {reinterpret_cast<const int32_t*>(data + multiplier_offset),
+          reinterpret_cast<const int32_t*>(data + shift_offset)};
 }
 
 /// A conv filter tensor's packed words (nullptr when int8) and scaling, for kernels::conv2d_s8.

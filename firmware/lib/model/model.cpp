@@ -158,7 +158,8 @@ LoadError Model::validate_op(const OpRecord& op) const {
       const bool params_ok = p.conv.stride_h >= 1 && p.conv.stride_w >= 1 && p.conv.dilation_h >= 1 &&
                              p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
                              p.conv.act.min <= p.conv.act.max;
-      if (!shapes_ok || !params_ok || !bias_ok(out_c) || !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c, header_->data_size) ||
+      if (!shapes_ok || !params_ok || !bias_ok(out_c) ||
+          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c, header_->data_size) ||
           !conv_filter_ok(filter, data_, p.conv, channel_arrays(data_, p.multiplier_offset, p.shift_offset),
                           bias_data(op), !depthwise))
         return LoadError::kBadOp;
@@ -171,7 +172,8 @@ LoadError Model::validate_op(const OpRecord& op) const {
       const uint32_t units = filter.dims[2], depth = filter.dims[3];
       if (filter.location != Location::kData || filter.type != TensorType::kInt8 || depth == 0 ||
           in.size % depth != 0 || out.size != (in.size / depth) * units || !bias_ok(units) ||
-          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, units, header_->data_size) || p.fc.act.min > p.fc.act.max)
+          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, units, header_->data_size) ||
+          p.fc.act.min > p.fc.act.max)
         return LoadError::kBadOp;
       return LoadError::kOk;
     }
