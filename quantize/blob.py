@@ -18,12 +18,12 @@ import numpy as np
 from quantize.packing import packed_pairs_bytes
 
 MAGIC = 0x4254434D  # "MCTB"
-VERSION = 2  # 2: packed pointwise filters (TensorType.PACKED_PAIRS)
+VERSION = 3  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
 MAX_OP_INPUTS = 3
 
-HEADER = struct.Struct("<IHHII16sHHIIIIIHHII")
+HEADER = struct.Struct("<IHHII16sHHIIIIIHHIIII")
 TENSOR = struct.Struct("<4HBBHiII")
 OP = struct.Struct("<BBH3HHII")
 CRC_START = 16  # offsetof(BlobHeader, name)
@@ -41,7 +41,7 @@ SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
 # has_expand, residual, then window_offset and row_offset (patched after memory planning).
 FUSED_TAIL = struct.Struct("<8H2I")
 
-assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
+assert (HEADER.size, TENSOR.size, OP.size) == (76, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
 assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
 assert 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
@@ -112,6 +112,8 @@ class BlobBuilder:
     # The trainable constants (tensor index, bytes): build() places them together at the end of the
     # data section, the region the device copies to SRAM, updates and checkpoints.
     trainable_data: list[tuple[int, bytes]] = field(default_factory=list)
+    # The training section (quantize/training/lowering.py): its offset in the data section and size.
+    training: tuple[int, int] = (0, 0)
 
     def add_data(self, payload: bytes, align: int = 4) -> int:
         """Appends bytes to the data section; returns their offset."""
@@ -182,7 +184,7 @@ class BlobBuilder:
         HEADER.pack_into(
             body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),
             tensors_offset, ops_offset, data_offset, len(data), self.arena_size,
-            self.input_tensor, self.output_tensor, *trainable,
+            self.input_tensor, self.output_tensor, *trainable, *self.training,
         )
         crc = zlib.crc32(bytes(body[CRC_START:]))
         struct.pack_into("<I", body, 12, crc)
@@ -194,7 +196,7 @@ def read_header(blob: bytes) -> dict:
     fields = HEADER.unpack_from(blob, 0)
     keys = ("magic", "version", "header_size", "total_size", "crc32", "name", "num_tensors", "num_ops",
             "tensors_offset", "ops_offset", "data_offset", "data_size", "arena_size", "input_tensor",
-            "output_tensor", "trainable_offset", "trainable_size")
+            "output_tensor", "trainable_offset", "trainable_size", "training_offset", "training_size")
     header = dict(zip(keys, fields))
     header["name"] = header["name"].rstrip(b"\0").decode()
     return header

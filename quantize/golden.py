@@ -282,14 +282,16 @@ def run_op(graph: Graph, op: Operator, values: dict[int, np.ndarray]) -> np.ndar
     raise AssertionError(f"{name} passed validation but has no reference kernel")
 
 
-def run_forward(graph: Graph, x: np.ndarray) -> dict[int, np.ndarray]:
+def run_forward(graph: Graph, x: np.ndarray, constants: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
     """Every tensor's value (tensor index -> array) after one forward pass on int8 input `x`.
 
     x: the int8 model input, shaped like graph.int8_input with or without its batch dimension of
     1 (for a float model, the already-quantized input: the float QUANTIZE of the input is left to
-    the caller). Constants are included as stored.
+    the caller). Constants are included as stored, except those `constants` replaces (the
+    parameters a training step has updated).
     """
     values: dict[int, np.ndarray] = {t.index: t.data for t in graph.tensors if t.data is not None}
+    values.update(constants or {})
     entry = graph.tensor(graph.int8_input)
     x = np.asarray(x)
     if x.dtype != np.int8 or x.size != int(np.prod(entry.shape)):

@@ -19,6 +19,9 @@ from quantize import packing, prepare
 from quantize.blocks import Block, find_blocks
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
 from quantize.tflite_model import Graph, Operator, parse_tflite
+from quantize.errors import PlanError
+from quantize.training.lowering import TrainingLayout
+from quantize.training.program import TrainingProgram, derive_program
 from quantize.training_plan import TrainingPlan, check_plan, head_plan
 
 
@@ -34,6 +37,8 @@ class LoweredModel:
     output_zero_point: int
     tensor_names: list[str] = field(default_factory=list)
     packed_ops: set[int] = field(default_factory=set)  # TFLite operators whose filters are packed
+    # The trainable region's layout: (TFLite tensor index, offset in the region, bytes) per tensor.
+    trainable_layout: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 # Activation SRAM a model may plan before its inverted-residual blocks are row-streamed
@@ -70,13 +75,15 @@ def _pack(layout: struct.Struct, params) -> bytes:
     return layout.pack(*astuple(params))
 
 
-def choose_packed(graph: Graph, plan: TrainingPlan) -> set[int]:
+def choose_packed(graph: Graph, plan: TrainingPlan, program: TrainingProgram | None = None) -> set[int]:
     """The CONV_2D operators whose filters are packed: those the device takes packed, not planned
-    trainable, the most output pixels first, within PACKING_BUDGET."""
+    trainable nor crossed by the training error (the backward kernels read int8 filters), the most
+    output pixels first, within PACKING_BUDGET."""
+    backward = {step.op for step in program.steps} if program else set()
     candidates = []
     for op in graph.operators:
         planned = plan.layer(op.index)
-        if op.op != "CONV_2D" or (planned and planned.weights):
+        if op.op != "CONV_2D" or (planned and planned.weights) or op.index in backward:
             continue
         p = prepare.conv(graph, op)
         w, bias = graph.tensor(op.inputs[1]), _bias(op)
@@ -94,9 +101,13 @@ def choose_packed(graph: Graph, plan: TrainingPlan) -> set[int]:
 
 
 class _Lowering:
-    def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0):
+    def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0,
+                 program: TrainingProgram | None = None):
         self.graph = graph
         self.plan = plan
+        self.program = program  # the training step's backward program (quantize/training/program.py)
+        self.blob_op: dict[int, int] = {}      # TFLite operator -> blob op
+        self.training: TrainingLayout | None = None
         self.packed_ops = packed_ops  # TFLite operators whose filters are packed (choose_packed)
         self.builder = fmt.BlobBuilder(name)
         self.blob_index: dict[int, int] = {}   # TFLite tensor index -> blob tensor index
@@ -105,6 +116,7 @@ class _Lowering:
         self.macs: list[int] = []
         self.fuse = fuse  # how many of the graph's inverted-residual blocks, from the first, run fused
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
+        self.const_source: dict[int, int] = {}  # blob constant -> TFLite tensor
 
     # tensors
     def activation(self, index: int) -> int:
@@ -115,7 +127,10 @@ class _Lowering:
         return self.blob_index[index]
 
     def const(self, index: int, dims: tuple[int, int, int, int], trainable: bool = False) -> int:
-        return self.builder.add_const(np.ascontiguousarray(self.graph.tensor(index).data), dims, trainable=trainable)
+        blob_index = self.builder.add_const(np.ascontiguousarray(self.graph.tensor(index).data), dims,
+                                            trainable=trainable)
+        self.const_source[blob_index] = index
+        return blob_index
 
     def channel_arrays(self, multipliers: np.ndarray, shifts: np.ndarray) -> tuple[int, int]:
         m = self.builder.add_data(np.asarray(multipliers, dtype="<i4").tobytes())
@@ -133,6 +148,10 @@ class _Lowering:
         block_at = {b.members[-1]: b for b in blocks}  # emitted where its last member was
         fused_members = {i for b in blocks for i in b.members}
         check_plan(self.plan, g, fused_members)
+        crossed = sorted({s.op for s in self.program.steps} & fused_members) if self.program else []
+        if crossed:
+            raise PlanError(f"{self.plan.source}: the training error crosses operator {crossed[0]}, inside a "
+                            f"row-streamed inverted-residual block, which has no backward pass")
         for op in g.operators:
             if op.index in block_at:
                 self._fused_block(block_at[op.index])
@@ -144,13 +163,22 @@ class _Lowering:
                 continue
             getattr(self, f"_op_{op.op.lower()}")(op)
             self.op_names.append(op.op)
+            self.blob_op[op.index] = len(self.builder.ops) - 1
 
         self.builder.input_tensor = self.activation(model_input)
         self.builder.output_tensor = self.activation(model_output)
+        if self.program is not None:
+            self.training = TrainingLayout.add_tensors(self.program, g, self.builder, self.blob_index, self.blob_op)
         plan = self._plan()
+        if self.training is not None:
+            self.training.emit(g, self.builder)
         x, y = g.tensor(model_input), g.tensor(model_output)
-        return LoweredModel(self.builder.build(), plan, self.op_names, self.macs, x.scale, x.zero_point, y.scale,
-                            y.zero_point, packed_ops=self.packed_ops)
+        blob = self.builder.build()
+        start = fmt.read_header(blob)["trainable_offset"]
+        layout = [(self.const_source[t], self.builder.tensors[t].offset - start, len(payload))
+                  for t, payload in self.builder.trainable_data]
+        return LoweredModel(blob, plan, self.op_names, self.macs, x.scale, x.zero_point, y.scale,
+                            y.zero_point, packed_ops=self.packed_ops, trainable_layout=layout)
 
     def _fused_block(self, block: Block) -> None:
         g, ops = self.graph, self.graph.operators
@@ -313,6 +341,8 @@ class _Lowering:
         graph_in, graph_out = find(self.builder.input_tensor), find(self.builder.output_tensor)
         first[graph_in] = -1
         last[graph_out] = num_ops
+        if self.training is not None:
+            self.training.extend_lifetimes(find, first, last)
         self._in_place(root, find, first, last, size, graph_in)
         buffers = [Buffer(f"t{r}", size[r], first.get(r, -1), last.get(r, num_ops)) for r in size]
         buffers += [Buffer(f"scratch{k}", nbytes, op, op) for k, (op, _, nbytes) in enumerate(self.scratch)]
@@ -370,11 +400,15 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
     blocks = len(find_blocks(graph))
     plan = plan if plan is not None else head_plan(graph)
-    packed = choose_packed(graph, plan)
+    # What the model lacks first, then what row-streaming every block would forbid: both say more
+    # than the backward program's refusal would (the auto policy checks its own blocks per lowering).
+    check_plan(plan, graph, {i for b in find_blocks(graph) for i in b.members} if stream == "all" else set())
+    program = derive_program(graph, plan, qas=getattr(plan, "qas", True))
+    packed = choose_packed(graph, plan, program)
     if stream != "auto":
-        return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0).run()
+        return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0, program=program).run()
     for fused in range(blocks + 1):
-        lowered = _Lowering(graph, name, plan, packed, fuse=fused).run()
+        lowered = _Lowering(graph, name, plan, packed, fuse=fused, program=program).run()
         if lowered.plan.arena_size <= budget:
             return lowered
     return lowered

@@ -185,11 +185,15 @@ class SoftmaxParams:
 
 
 def softmax(graph: Graph, op: Operator) -> SoftmaxParams:
+    return softmax_scaling(float(np.float32(op.options.beta)), graph.tensor(op.inputs[0]).scale)
+
+
+def softmax_scaling(beta: float, input_scale: float) -> SoftmaxParams:
     """TFLite's PreprocessSoftmaxScaling (beta * input_scale as a Q5.26 multiplier greater than
-    one) and CalculateInputRadius (differences below -radius give exp() = 0)."""
-    x = graph.tensor(op.inputs[0])
+    one) and CalculateInputRadius (differences below -radius give exp() = 0). The training step's
+    loss uses it with beta 1 on the logits."""
     bits = SOFTMAX_INPUT_INTEGER_BITS
-    real = min(float(np.float32(op.options.beta)) * x.scale * (1 << (31 - bits)), (1 << 31) - 1.0)
+    real = min(beta * input_scale * (1 << (31 - bits)), (1 << 31) - 1.0)
     multiplier, left_shift = quantize_multiplier(real)
     radius = math.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
     return SoftmaxParams(multiplier, left_shift, -radius)

@@ -10,13 +10,10 @@ not change a single output byte.
 
 from __future__ import annotations
 
-import re
-import subprocess
 
 import numpy as np
 import pytest
 
-from host_tools import project
 from host_tools.model_runner import ModelRunner, runner_flags
 from quantize.blocks import find_blocks
 from quantize.golden import run_output
@@ -24,6 +21,7 @@ from quantize.lower import lower_tflite
 from quantize.models import load_reference_model
 from quantize.tflite_model import parse_tflite
 from tests import model_zoo
+from tests.native_runs import run_native_cases
 
 INPUTS_PER_MODEL = 4
 QEMU_ARENA_LIMIT = 160 * 1024  # the runner image's side-load arena (MCUTRAIN_SIDELOAD_ARENA_BYTES)
@@ -73,18 +71,7 @@ def native_results(cases, tmp_path_factory) -> dict[str, str]:
         case.expected.tofile(folder / f"{name}.out")
         lines.append(f"{name} {name}.blob {name}.in {name}.out {INPUTS_PER_MODEL}")
     (folder / "cases.txt").write_text("\n".join(lines) + "\n")
-    env = project.pio_environment()
-    env["MCUTRAIN_FIDELITY_DIR"] = str(folder)
-    proc = subprocess.run(
-        [project.pio_executable(), "test", "-e", "native", "-f", "test_model_fidelity", "-d", str(project.ROOT)],
-        env=env, capture_output=True, text=True, cwd=project.ROOT,
-    )
-    results = {}
-    for line in proc.stdout.splitlines():
-        match = re.search(r"test_model_fidelity\.cpp:\d+: ([\w.\-]+)(.*)\[(PASSED|FAILED)\]", line)
-        if match:
-            results[match.group(1).split(":")[0]] = "PASSED" if match.group(3) == "PASSED" else line
-    assert results, f"no results from the native fidelity run:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
+    results = run_native_cases("test_model_fidelity", "MCUTRAIN_FIDELITY_DIR", folder)
     return results
 
 

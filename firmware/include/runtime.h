@@ -40,7 +40,9 @@ const ModelInfo& model_info();
 /// scale and zero point). logits: receives [output_bytes] int8. predicted: argmax of logits.
 Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted);
 
-/// One training step on one sample (issue: training engine). Until then: kNotInThisBuild.
+/// One training step on one sample (firmware/lib/train/README.md): forward, loss, backward with
+/// in-place updates of the trainable parameters. kNotInThisBuild for a blob without a training
+/// section.
 struct TrainResult {
   int32_t loss_q16;       ///< Cross-entropy loss, fixed point 16.16.
   uint8_t predicted;      ///< Class predicted before the update.
@@ -53,6 +55,10 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
 /// model. Until the sparse-update plan chooses parameters it is the classifier head (the last
 /// FULLY_CONNECTED's weights and bias, quantize/lower.py).
 uint8_t* trainable_params();
+
+/// SET_CONFIG's settings for the following steps: learning rate in (0, 1], PRNG seed (non-zero;
+/// each call restarts the update's random draws from it).
+void configure(float learning_rate, uint32_t seed);
 void reset_params();
 
 }  // namespace runtime

@@ -87,6 +87,35 @@ int32_t rescaled_diff(const SoftmaxParams& p, int32_t diff) {
                                                p.input_multiplier);
 }
 
+/// A row's maximum and the reciprocal of its sum of exps (Q12.19), shared by both outputs.
+struct RowScale {
+  int32_t max_in_row;
+  int32_t shifted_scale;
+  int32_t num_bits_over_unit;
+};
+
+RowScale row_scale(const SoftmaxParams& p, int32_t depth, const int8_t* x) {
+  RowScale r{-128, 0, 0};
+  for (int32_t c = 0; c < depth; ++c) r.max_in_row = x[c] > r.max_in_row ? x[c] : r.max_in_row;
+  int32_t sum_of_exps = 0;  // Q12.19
+  for (int32_t c = 0; c < depth; ++c) {
+    const int32_t diff = x[c] - r.max_in_row;
+    if (diff >= p.diff_min)
+      sum_of_exps += rounding_divide_by_pot(exp_on_negative_values(rescaled_diff(p, diff)), kAccumulationIntegerBits);
+  }
+  r.shifted_scale = reciprocal(sum_of_exps, &r.num_bits_over_unit);
+  return r;
+}
+
+/// exp(x[c] - max) / sum, Q0.31 before the final rounding shift by `extra` bits; -1 when the
+/// difference is below diff_min (exp() = 0).
+int32_t scaled_probability(const SoftmaxParams& p, const RowScale& r, int8_t x, int32_t extra) {
+  const int32_t diff = x - r.max_in_row;
+  if (diff < p.diff_min) return -1;
+  return rounding_divide_by_pot(mul(r.shifted_scale, exp_on_negative_values(rescaled_diff(p, diff))),
+                                r.num_bits_over_unit + extra);
+}
+
 }  // namespace
 
 Status softmax_s8(const SoftmaxParams& p, int32_t rows, int32_t depth, const int8_t* input, int8_t* output) {
@@ -94,27 +123,21 @@ Status softmax_s8(const SoftmaxParams& p, int32_t rows, int32_t depth, const int
   for (int32_t r = 0; r < rows; ++r) {
     const int8_t* x = input + r * depth;
     int8_t* y = output + r * depth;
-    int32_t max_in_row = -128;
-    for (int32_t c = 0; c < depth; ++c) max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+    const RowScale scale = row_scale(p, depth, x);
+    for (int32_t c = 0; c < depth; ++c) {
+      const int32_t unsat = scaled_probability(p, scale, x[c], 31 - 8);
+      y[c] = unsat < 0 ? int8_t{-128} : clamp_to_int8(unsat - 128, -128, 127);
+    }
+  }
+  return Status::kOk;
+}
 
-    int32_t sum_of_exps = 0;  // Q12.19
-    for (int32_t c = 0; c < depth; ++c) {
-      const int32_t diff = x[c] - max_in_row;
-      if (diff >= p.diff_min)
-        sum_of_exps += rounding_divide_by_pot(exp_on_negative_values(rescaled_diff(p, diff)), kAccumulationIntegerBits);
-    }
-    int32_t num_bits_over_unit = 0;
-    const int32_t shifted_scale = reciprocal(sum_of_exps, &num_bits_over_unit);
-    for (int32_t c = 0; c < depth; ++c) {
-      const int32_t diff = x[c] - max_in_row;
-      if (diff < p.diff_min) {
-        y[c] = -128;
-        continue;
-      }
-      const int32_t exp_in_0 = exp_on_negative_values(rescaled_diff(p, diff));
-      const int32_t unsat = rounding_divide_by_pot(mul(shifted_scale, exp_in_0), num_bits_over_unit + 31 - 8);
-      y[c] = clamp_to_int8(unsat - 128, -128, 127);
-    }
+Status softmax_q31(const SoftmaxParams& p, int32_t depth, const int8_t* x, int32_t* p31) {
+  if (depth <= 0) return Status::kBadShape;
+  const RowScale scale = row_scale(p, depth, x);
+  for (int32_t c = 0; c < depth; ++c) {
+    const int32_t q = scaled_probability(p, scale, x[c], 0);
+    p31[c] = q < 0 ? 0 : q;
   }
   return Status::kOk;
 }

@@ -17,4 +17,8 @@ struct SoftmaxParams {
 /// input, output: [rows, depth] int8 (any shape whose last dimension is depth).
 Status softmax_s8(const SoftmaxParams& params, int32_t rows, int32_t depth, const int8_t* input, int8_t* output);
 
+/// The same pipeline for one row, stopped before the 8-bit output: Q0.31 probabilities
+/// (0 where the difference from the row maximum is below diff_min). The training step's loss.
+Status softmax_q31(const SoftmaxParams& params, int32_t depth, const int8_t* input, int32_t* p31);
+
 }  // namespace kernels

@@ -25,7 +25,7 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 2;  // 2: packed pointwise filters
+constexpr uint16_t kBlobVersion = 3;  // 2: packed pointwise filters; 3: the training section
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 3;
 constexpr int kNameLength = 16;
@@ -48,8 +48,10 @@ struct BlobHeader {
   uint16_t output_tensor;
   uint32_t trainable_offset;  ///< Trainable parameters, within the data section (0, 0: none).
   uint32_t trainable_size;
+  uint32_t training_offset;  ///< The training section (train/training_format.h), in the data section (0, 0: none).
+  uint32_t training_size;
 };
-static_assert(sizeof(BlobHeader) == 68, "BlobHeader layout is shared with quantize/blob.py");
+static_assert(sizeof(BlobHeader) == 76, "BlobHeader layout is shared with quantize/blob.py");
 
 /// kPackedPairs: a pointwise CONV_2D filter [C_out, 1, 1, C_in] in conv2d_s8's packed layout
 /// (kernels::packed_pairs_bytes bytes, see conv2d_s8.h), which the compiler writes where

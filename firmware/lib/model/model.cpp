@@ -72,7 +72,8 @@ LoadError Model::load(const uint8_t* blob, uint32_t capacity, uint8_t* arena, ui
       !fits(header->data_offset, header->data_size, total) || (header->tensors_offset & 3u) != 0 ||
       (header->ops_offset & 3u) != 0 || (header->data_offset & 3u) != 0 ||
       !fits(header->trainable_offset, header->trainable_size, header->data_size) ||
-      (header->trainable_offset & 3u) != 0)
+      (header->trainable_offset & 3u) != 0 || !fits(header->training_offset, header->training_size, header->data_size) ||
+      (header->training_offset & 3u) != 0)
     return LoadError::kBadTable;
   if (header->arena_size > arena_capacity) return LoadError::kArenaTooSmall;
 
@@ -225,6 +226,12 @@ void* Model::address(uint16_t index) {
   const uint32_t into_trainable = t.offset - header_->trainable_offset;  // wraps when below
   if (trainable_ != nullptr && into_trainable < header_->trainable_size) return trainable_ + into_trainable;
   return const_cast<uint8_t*>(data_ + t.offset);
+}
+
+bool Model::in_trainable(uint16_t index) const {
+  const TensorRecord& t = tensors_[index];
+  return t.location == Location::kData && t.offset >= header_->trainable_offset &&
+         fits(t.offset - header_->trainable_offset, t.size, header_->trainable_size);
 }
 
 void Model::attach_trainable(uint8_t* sram) {

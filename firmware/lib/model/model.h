@@ -55,6 +55,15 @@ class Model {
   /// Runs every op in order on the input already written to input(). `timer` may be null.
   /// `counter` is the tick source used for timing (board::counter).
   void invoke(OpTimer timer = nullptr, uint64_t (*counter)() = nullptr);
+  /// Runs one op (the trainer runs the forward pass op by op to keep its masks).
+  void run(uint16_t op_index) { run_op(ops_[op_index]); }
+
+  /// A validated tensor's bytes: in the arena, the SRAM copy of the trainable region, or flash.
+  void* tensor_data(uint16_t index) { return address(index); }
+  /// The data section (constants and parameter blocks; offsets in records are relative to it).
+  const uint8_t* data() const { return data_; }
+  /// Whether a constant tensor lies in the trainable region (its updates reach the SRAM copy).
+  bool in_trainable(uint16_t index) const;
 
  private:
   void* address(uint16_t tensor_index);

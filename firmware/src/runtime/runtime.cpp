@@ -13,6 +13,7 @@
 
 #include "board.h"
 #include "model.h"
+#include "trainer.h"
 
 extern "C" {
 extern const uint8_t mcutrain_model_blob[] __attribute__((weak));
@@ -28,6 +29,7 @@ namespace runtime {
 namespace {
 
 model::Model g_model;
+train::Trainer g_trainer;
 ModelInfo g_info = {"", 0u, 0u, 0u, 0u, 0u};
 char g_name[model::kNameLength + 1] = {};
 
@@ -96,6 +98,10 @@ Status init(const char** why) {
     return Status::kNoModel;
   }
   g_model.attach_trainable(source.trainable);
+  if (!g_trainer.bind(&g_model, why)) {
+    g_model = model::Model();
+    return Status::kNoModel;
+  }
   const model::BlobHeader& header = g_model.header();
   std::memcpy(g_name, header.name, model::kNameLength);
   g_info = {g_name, header.crc32, g_model.input_bytes(), g_model.output_bytes(), header.arena_size, header.trainable_size};
@@ -122,9 +128,18 @@ Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logi
   return Status::kOk;
 }
 
-Status train(const int8_t*, size_t, uint8_t, TrainResult*) {
-  return g_model.loaded() ? Status::kNotInThisBuild : Status::kNoModel;
+Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult* result) {
+  if (!g_model.loaded()) return Status::kNoModel;
+  if (!g_trainer.ready()) return Status::kNotInThisBuild;
+  if (input_size != g_model.input_bytes()) return Status::kBadInputSize;
+  if (label >= g_model.output_bytes()) return Status::kBadLabel;
+  std::memcpy(g_model.input(), input, input_size);
+  const train::StepOutcome outcome = g_trainer.step(label);
+  *result = {outcome.loss_q16, outcome.predicted, outcome.correct};
+  return Status::kOk;
 }
+
+void configure(float learning_rate, uint32_t seed) { g_trainer.configure(learning_rate, seed); }
 
 uint8_t* trainable_params() { return g_model.loaded() ? g_model.trainable() : nullptr; }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../blob_fixture.h"
 #include "../unit_test.h"
 #include "model.h"
 
@@ -20,11 +21,6 @@ namespace {
 
 alignas(16) uint8_t g_arena[8 * 1024 * 1024];
 alignas(16) uint8_t g_trainable[64 * 1024];
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 struct Case {
   std::string name, blob, inputs, expected;
@@ -37,29 +33,16 @@ std::string g_dir;
 
 void run_case() {
   const Case& c = g_cases[g_current];
-  std::vector<uint8_t> blob_bytes = read_file(g_dir + "/" + c.blob);
-  // Copy into 16-byte aligned storage, as the blob is in flash.
-  std::vector<uint32_t> storage((blob_bytes.size() + 3) / 4 + 4);
-  std::memcpy(storage.data(), blob_bytes.data(), blob_bytes.size());
-  const std::vector<uint8_t> inputs = read_file(g_dir + "/" + c.inputs);
-  const std::vector<uint8_t> expected = read_file(g_dir + "/" + c.expected);
-
-  model::Model m;
-  uint16_t bad = 0;
-  const model::LoadError error = m.load(reinterpret_cast<const uint8_t*>(storage.data()),
-                                        static_cast<uint32_t>(blob_bytes.size()), g_arena, sizeof(g_arena), &bad);
-  if (error != model::LoadError::kOk) {
-    char message[160];
-    std::snprintf(message, sizeof(message), "%s: blob refused: %s (index %u)", c.name.c_str(),
-                  model::load_error_name(error), bad);
-    unit_test::fail(__FILE__, __LINE__, message);
-    return;
-  }
+  blob_fixture::LoadedBlob blob(c.name, g_dir + "/" + c.blob, g_arena, sizeof(g_arena));
+  if (!blob.loaded) return;
+  model::Model& m = blob.model;
+  const std::vector<uint8_t> inputs = blob_fixture::read_file(g_dir + "/" + c.inputs);
+  const std::vector<uint8_t> expected = blob_fixture::read_file(g_dir + "/" + c.expected);
   // The trainable parameters run from an SRAM copy, as on the device. Scribbling over the
   // blob's own copy afterwards proves that every op reads them from the copy alone.
   EXPECT_TRUE(m.trainable_bytes() <= sizeof(g_trainable));
   m.attach_trainable(g_trainable);
-  uint8_t* flashed = reinterpret_cast<uint8_t*>(storage.data()) + m.header().data_offset + m.header().trainable_offset;
+  uint8_t* flashed = blob.bytes() + m.header().data_offset + m.header().trainable_offset;
   std::memset(flashed, 0x5a, m.trainable_bytes());
   const uint32_t in_bytes = m.input_bytes(), out_bytes = m.output_bytes();
   EXPECT_EQ_U32(in_bytes * c.count, inputs.size());

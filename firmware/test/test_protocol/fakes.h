@@ -105,6 +105,7 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   return Status::kOk;
 }
 uint8_t* trainable_params() { return fakes::g_model.loaded ? fakes::g_model.params : nullptr; }
+void configure(float, uint32_t) {}
 void reset_params() {
   for (uint32_t i = 0; i < fakes::kFakeTrainableBytes; ++i) fakes::g_model.params[i] = fakes::flashed_param(i);
 }

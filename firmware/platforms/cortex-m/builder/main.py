@@ -42,7 +42,7 @@ env.Replace(
 env.Append(
     ASFLAGS=machine_flags + ["-x", "assembler-with-cpp"],
     CCFLAGS=machine_flags
-    + ["-O2", "-g", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections", "-fno-common"],
+    + ["-O2", "-g", "-Wall", "-Wextra", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-fno-common"],
     CXXFLAGS=["-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics", "-fno-use-cxa-atexit"],
     CPPDEFINES=[("MCUTRAIN_CORTEX_M", 1)],
     LINKFLAGS=machine_flags

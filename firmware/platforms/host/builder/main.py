@@ -6,7 +6,7 @@ env = DefaultEnvironment()
 
 env.Replace(AR="ar", AS="gcc", CC="gcc", CXX="g++", RANLIB="ranlib", OBJCOPY="objcopy", PROGNAME="firmware", PROGSUFFIX="")
 env.Append(
-    CCFLAGS=["-O2", "-g", "-Wall", "-Wextra"],
+    CCFLAGS=["-O2", "-g", "-Wall", "-Wextra", "-ffp-contract=off"],  # the training step's float32 products
     CXXFLAGS=["-std=gnu++17", "-fno-exceptions", "-fno-rtti"],
     CPPDEFINES=[("MCUTRAIN_HOST", 1)],
 )

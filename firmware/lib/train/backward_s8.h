@@ -1,0 +1,59 @@
+// The backward kernels of the training step (README.md beside this file, "Backward kernels");
+// quantize/training/backward.py is their numpy twin. Errors are int8 [-127, 127] with a
+// power-of-two exponent the caller carries; a kernel that produces an error returns the shift its
+// normalisation applied (the new exponent is the input's plus the kernel's gain minus that shift).
+// Portable C++; nothing allocates: scratch comes from the caller (the host planned it).
+#pragma once
+
+#include <cstdint>
+
+#include "kernel_types.h"
+#include "numerics.h"
+
+namespace train {
+
+/// A CONV_2D (or FULLY_CONNECTED as a 1x1 convolution on a 1x1 image): input and output shapes
+/// (NHWC), filter [C_out, KH, KW, C_in], strides and leading padding. Dilation 1.
+struct ConvGeometry {
+  kernels::Dims in, out;
+  int32_t kh, kw;
+  int32_t stride_h, stride_w;
+  int32_t pad_top, pad_left;
+};
+
+/// The planned output channels of an update and their float32 factors (qw or qb per channel).
+struct ChannelUpdate {
+  const uint16_t* channels;
+  int32_t count;
+  const float* factors;  ///< [C_out]
+  float lr;
+  int exponent;          ///< k of the output error
+};
+
+/// mask: ceil(n / 8) bytes; bit i = act_min < y[i] < act_max, least significant bit first.
+void make_mask(const int8_t* y, int32_t n, int32_t act_min, int32_t act_max, uint8_t* mask);
+/// e[i] = 0 where mask bit i is 0.
+void apply_mask(int8_t* e, const uint8_t* mask, int32_t n);
+
+/// Bytes of scratch conv_input_error needs: int32 per input element, int16 per output element.
+uint32_t conv_input_error_scratch_bytes(const ConvGeometry& g);
+
+/// The transposed convolution of the output error e [N, OH, OW, C_out], each channel scaled by
+/// back_multiplier[o] >> 27, into in_error [N, H, W, C_in]. Returns the normalisation shift.
+/// scratch: conv_input_error_scratch_bytes(g) bytes, 4-byte aligned.
+int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+                     int8_t* in_error, uint8_t* scratch);
+
+/// bias[o] -= round(sum_p e[p, o] * lr * qb[o] * 2^-k) for the planned channels.
+void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, const ChannelUpdate& u);
+
+/// filter[o, i, j, c] -= SR(sum_p e[p, o] * (x[p_in, c] - x_zero_point) * lr * qw[o] * 2^-k) for the
+/// planned channels, elements in filter order, one draw of `rng` each.
+void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
+                        int8_t* filter, const ChannelUpdate& u, Xorshift32& rng);
+
+/// MEAN over H and W: e [N, C] -> in_error [N, H, W, C], every position e * reciprocal.
+/// Returns the normalisation shift.
+int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t reciprocal, int8_t* in_error);
+
+}  // namespace train

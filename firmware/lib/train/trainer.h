@@ -1,0 +1,50 @@
+// The training step on the device: the int8 forward pass (keeping the masks the backward pass
+// needs), the loss, and the backward program of the blob's training section (training_format.h)
+// with in-place updates of the trainable parameters' SRAM copy. The numerics: README.md here.
+#pragma once
+
+#include <cstdint>
+
+#include "backward_s8.h"
+#include "model.h"
+#include "numerics.h"
+#include "training_format.h"
+
+namespace train {
+
+/// Classes the loss handles (its Q0.31 probabilities live on the stack: 4 bytes each).
+constexpr uint32_t kMaxClasses = 256;
+
+struct StepOutcome {
+  int32_t loss_q16;   ///< cross-entropy, 16.16 fixed point
+  uint8_t predicted;  ///< argmax of the logits before the update
+  bool correct;
+};
+
+class Trainer {
+ public:
+  /// Validates the loaded model's training section against its tensors and ops (every index,
+  /// size and offset the step will use), so step() trusts it. False with `why` when malformed.
+  bool bind(model::Model* model, const char** why);
+  bool ready() const { return header_ != nullptr; }
+  /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates.
+  void configure(float learning_rate, uint32_t seed);
+  /// One training step on the input already written to the model's input tensor.
+  /// label < the model's classes (the caller checks).
+  StepOutcome step(uint8_t label);
+
+ private:
+  bool step_ok(const TrainStep& s) const;
+  ConvGeometry geometry(const model::OpRecord& op) const;
+  void forward();
+  int loss_error(uint8_t label, int32_t* loss_q16);
+  int backward(const TrainStep& s, int exponent);
+
+  model::Model* model_ = nullptr;
+  const TrainHeader* header_ = nullptr;
+  const TrainStep* steps_ = nullptr;
+  float learning_rate_ = 0.01f;
+  Xorshift32 rng_;
+};
+
+}  // namespace train

@@ -1,0 +1,105 @@
+"""Generated models and training plans that together cover every backward op and option the
+training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D with 1x1, 3x3 and
+5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
+FULLY_CONNECTED with and without activation, fed by a 4-D tensor or by RESHAPE (Flatten); MEAN; a
+final SOFTMAX (the loss reads its input);
+weights and/or bias trained; the error stopping at or crossing a frozen layer. Each model is a
+Keras model built with a fixed seed and converted by the real TFLite converter (tests/model_zoo.py).
+
+A plan is given from the output end: (k, weights, bias) names the k-th parametric operator from
+the last (1: the head), so it does not depend on the converter's operator numbering.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+
+from tests.model_zoo import ZooModel, _seq
+
+
+@dataclass(frozen=True)
+class TrainingCase:
+    model: ZooModel
+    plan: tuple[tuple[int, bool, bool], ...]  # (k-th parametric op from the end, weights, bias)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+def plan_json(case: TrainingCase, graph) -> str:
+    """The case's plan as a plan file's JSON, with TFLite operator indices."""
+    parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "FULLY_CONNECTED")]
+    layers = [{"op": parametric[-k], "weights": w, "bias": b} for k, w, b in case.plan]
+    return json.dumps({"version": 1, "trainable": layers})
+
+
+def _case(name, shape, layers, plan, covers=()):
+    return TrainingCase(ZooModel(name, shape, lambda keras: _seq(keras, shape, *layers(keras)), tuple(covers)), plan)
+
+
+ALL2 = ((1, True, True), (2, True, True))
+ALL3 = ((1, True, True), (2, True, True), (3, True, True))
+
+
+def cases() -> list[TrainingCase]:
+    # Random (not zero) biases: the converter drops an all-zero bias, and a plan may train it.
+    C = lambda keras: functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")  # noqa: E731
+    gap = lambda keras: keras.layers.GlobalAveragePooling2D()  # noqa: E731
+    flat = lambda keras: keras.layers.Flatten()  # noqa: E731
+    dense = lambda keras, n, act=None: keras.layers.Dense(n, activation=act,  # noqa: E731
+                                                          bias_initializer="random_normal")
+    return [
+        _case("t00_k3s1same_relu_gap", (8, 8, 2), lambda k: [C(k)(6, 3, padding="same", activation="relu"), gap(k),
+                                                              dense(k, 5)], ALL2),
+        _case("t01_k3s2same_relu6_flat", (9, 7, 3), lambda k: [C(k)(4, 3, strides=2, padding="same",
+                                                                      activation="relu6"), flat(k), dense(k, 4)], ALL2),
+        _case("t02_k5s2valid_none_flat", (11, 9, 2), lambda k: [C(k)(3, 5, strides=2), flat(k), dense(k, 3)], ALL2),
+        _case("t03_k1_k3valid_gap", (7, 6, 3), lambda k: [C(k)(8, 1, activation="relu"),
+                                                          C(k)(6, 3, activation="relu6"), gap(k), dense(k, 6)], ALL3),
+        _case("t04_dense_stack", (6, 5, 1), lambda k: [flat(k), dense(k, 16, "relu"), dense(k, 12, "relu6"),
+                                                       dense(k, 4)], ALL3),
+        _case("t05_bias_only", (8, 8, 1), lambda k: [C(k)(5, 3, strides=2, padding="same", activation="relu"),
+                                                     C(k)(7, 1, activation="relu6"), gap(k), dense(k, 5)],
+              ((1, False, True), (2, False, True), (3, False, True))),
+        _case("t06_weights_only", (8, 8, 2), lambda k: [C(k)(6, 3, padding="same", activation="relu6"), gap(k),
+                                                        dense(k, 4)], ((1, True, False), (2, True, False))),
+        _case("t07_crosses_frozen_conv", (9, 9, 1), lambda k: [C(k)(4, 3, activation="relu"),
+                                                               C(k)(6, 3, padding="same", activation="relu"),
+                                                               gap(k), dense(k, 5)], ((1, True, True), (3, True, True))),
+        _case("t08_crosses_frozen_dense", (5, 5, 2), lambda k: [flat(k), dense(k, 10, "relu"), dense(k, 8),
+                                                                dense(k, 3)], ((1, False, True), (3, True, True))),
+        _case("t09_head_only", (6, 6, 3), lambda k: [C(k)(8, 3, strides=2, activation="relu"), gap(k), dense(k, 7)],
+              ((1, True, True),)),
+        _case("t10_k5s1same_relu_flat", (6, 5, 1), lambda k: [C(k)(3, 5, padding="same", activation="relu"), flat(k),
+                                                              dense(k, 4)], ALL2),
+        _case("t11_k3s2valid_relu6_gap", (9, 8, 2), lambda k: [C(k)(7, 3, strides=2, activation="relu6"), gap(k),
+                                                               dense(k, 3)], ALL2),
+        _case("t12_k1s2valid_none", (8, 8, 5), lambda k: [C(k)(3, 1, strides=2), gap(k), dense(k, 4)], ALL2),
+        _case("t13_k5s2same_relu6", (11, 9, 3), lambda k: [C(k)(4, 5, strides=2, padding="same", activation="relu6"),
+                                                           flat(k), dense(k, 5)], ALL2),
+        _case("t14_two_k3s2", (12, 10, 1), lambda k: [C(k)(4, 3, strides=2, padding="same", activation="relu"),
+                                                      C(k)(8, 3, strides=2, padding="same", activation="relu6"),
+                                                      gap(k), dense(k, 6)], ALL3),
+        _case("t15_wide_pointwise", (4, 4, 16), lambda k: [C(k)(24, 1, activation="relu6"), C(k)(13, 1), gap(k),
+                                                           dense(k, 10)], ALL3),
+        _case("t16_row_image", (1, 9, 3), lambda k: [C(k)(4, 3, padding="same", activation="relu"), flat(k),
+                                                     dense(k, 3)], ALL2),
+        _case("t17_column_image", (9, 1, 3), lambda k: [C(k)(4, 3, padding="same", activation="relu6"), flat(k),
+                                                        dense(k, 3)], ALL2),
+        _case("t18_dense_relu_head", (4, 4, 2), lambda k: [flat(k), dense(k, 9, "relu"), dense(k, 5)], ALL2),
+        _case("t19_k2_k4_mixed", (9, 10, 1), lambda k: [C(k)(5, 2, activation="relu"),
+                                                        C(k)(3, 4, strides=2, padding="same"), gap(k),
+                                                        dense(k, 4)], ALL3),
+        _case("t20_deep_chain_bias", (8, 8, 1), lambda k: [C(k)(4, 3, padding="same", activation="relu"),
+                                                           C(k)(6, 1, activation="relu6"), C(k)(5, 1, activation="relu"),
+                                                           gap(k), dense(k, 4)],
+              ((1, True, True), (2, False, True), (3, True, False), (4, False, True))),
+        _case("t21_dense_from_4d", (3, 3, 4), lambda k: [C(k)(6, 1, activation="relu"), flat(k), dense(k, 8, "relu6"),
+                                                         dense(k, 3)], ALL3),
+        # A final softmax: the loss takes its input, the logits.
+        _case("t22_softmax_head", (6, 6, 2), lambda k: [C(k)(5, 3, activation="relu"), gap(k),
+                                                        dense(k, 4, "softmax")], ALL2),
+    ]
