@@ -36,9 +36,11 @@ def _activation(tf, x, name: str):
     return x
 
 
-def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: list[tuple[str, int]]) -> dict:
+def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: list[tuple[str, int]],
+                       logits: int) -> dict:
     """dL/dW and dL/db (real values, TFLite layouts) of the trained tensors, keyed like
-    GoldenTrainer.step's `gradients`: ("weights" | "bias", op index)."""
+    GoldenTrainer.step's `gradients`: ("weights" | "bias", op index). `logits`: the tensor the loss
+    reads (TrainingProgram.logits: a final SOFTMAX's input)."""
     import tensorflow as tf
 
     variables = {}
@@ -57,7 +59,7 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
                                         * entry.scale).astype(np.float32))}
     with tf.GradientTape() as tape:
         for op in graph.operators:
-            if op.op == "QUANTIZE" and op.outputs[0] == entry.index or op.op == "DEQUANTIZE":
+            if op.op == "QUANTIZE" and op.outputs[0] == entry.index or op.op in ("DEQUANTIZE", "SOFTMAX"):
                 continue
             x = values[op.inputs[0]]
             o = op.options
@@ -90,8 +92,7 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
             if bias is not None:
                 y = y + bias
             values[op.outputs[0]] = _activation(tf, y, getattr(o, "activation", "NONE"))
-        logits = tf.reshape(values[graph.int8_output], (1, -1))
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits([label], logits)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits([label], tf.reshape(values[logits], (1, -1)))
     keys = list(variables)
     grads = tape.gradient(loss, [variables[k] for k in keys])
     return {k: g.numpy() for k, g in zip(keys, grads)}

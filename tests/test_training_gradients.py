@@ -1,0 +1,68 @@
+"""The golden training step computes the right gradients: for each trained tensor, its first-step
+gradient (before QAS, learning rate and rounding) points the way TensorFlow's fp32 autodiff of the
+same loss on the dequantized model does (cosine similarity at least MIN_COSINE), on `ref` with its
+demo plan and on generated models (tests/training_zoo.py). Agreeing bit for bit with a wrong
+gradient would be worthless: this is the oracle the fidelity tests cannot be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantize.models import load_reference_model
+from quantize.tflite_model import parse_tflite
+from quantize.training.program import derive_program
+from quantize.training.step import GoldenTrainer
+from quantize.training_plan import parse_plan
+from tests import model_zoo, training_zoo
+from tests.test_training_fidelity import REF_PLAN
+from tests.tf_autodiff import autodiff_gradients, cosine
+
+MIN_COSINE = 0.9
+SAMPLES = 3
+GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "t07_crosses_frozen_conv",
+             "t14_two_k3s2", "t19_k2_k4_mixed", "t21_dense_from_4d", "t22_softmax_head")
+
+
+def _models():
+    cases = {c.name: c for c in training_zoo.cases()}
+    yield "ref", load_reference_model("ref").tflite_bytes(), REF_PLAN
+    for name in GENERATED:
+        tflite = model_zoo.convert(cases[name].model)
+        yield name, tflite, training_zoo.plan_json(cases[name], parse_tflite(tflite))
+
+
+@pytest.fixture(scope="module")
+def sample_inputs():
+    """Realistic inputs for ref (Fashion-MNIST test images) and random ones for the generated models."""
+    from mcutrain_datasets import load_dataset
+    from mcutrain_datasets.preprocess import InputQuantization, preprocess_int8
+
+    ref = load_reference_model("ref")
+    graph = parse_tflite(ref.tflite_bytes())
+    entry = graph.tensor(graph.int8_input)
+    data = load_dataset("mnist5k", image_shape=(28, 28, 1))
+    x = preprocess_int8(data.x_test[:SAMPLES], ref.model_input, InputQuantization(entry.scale, entry.zero_point))
+    return x, data.y_test[:SAMPLES]
+
+
+@pytest.mark.parametrize("name, tflite, plan_text", list(_models()), ids=lambda v: v if isinstance(v, str) and
+                         len(v) < 40 else "")
+def test_golden_gradients_point_where_tensorflow_autodiff_does(name, tflite, plan_text, sample_inputs):
+    graph = parse_tflite(tflite)
+    program = derive_program(graph, parse_plan(plan_text, name))
+    entry = graph.tensor(graph.int8_input)
+    rng = np.random.default_rng(2)
+    classes = int(np.prod(graph.tensor(program.logits).shape))
+    for i in range(SAMPLES):
+        if name == "ref":
+            x, label = sample_inputs[0][i], int(sample_inputs[1][i])
+        else:
+            x = rng.integers(-128, 128, entry.shape[1:], dtype=np.int8)
+            label = int(rng.integers(0, classes))
+        golden: dict = {}
+        GoldenTrainer(graph, program).step(x, label, 0.01, golden)
+        reference = autodiff_gradients(graph, x, label, list(golden), program.logits)
+        for key, gradient in golden.items():
+            similarity = cosine(gradient, reference[key])
+            assert similarity >= MIN_COSINE, f"{name}, sample {i}, {key}: cosine {similarity:.3f} with TF autodiff"
