@@ -15,7 +15,7 @@ from quantize.training.program import derive_program
 from quantize.training.step import GoldenTrainer
 from quantize.training_plan import parse_plan
 from tests import model_zoo, training_zoo
-from tests.test_training_fidelity import REF_PLAN
+from tests.training_runs import REF_PLAN
 from tests.tf_autodiff import autodiff_gradients, cosine
 
 MIN_COSINE = 0.9

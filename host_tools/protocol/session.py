@@ -355,6 +355,13 @@ class Session:
         """Restores the flashed parameters; returns (trainable bytes, their CRC)."""
         return msg.RESET_PARAMS_REPLY.unpack(self.request(msg.MessageType.RESET_PARAMS))
 
+    def trainable_crc(self) -> tuple[int, int]:
+        """(bytes, CRC-32) of the device's trainable parameters, without reading them (a
+        zero-length CHECKPOINT_READ)."""
+        reply = self.request(msg.MessageType.CHECKPOINT_READ, msg.CHECKPOINT_READ_REQUEST.pack(0, 0))
+        total, total_crc, _ = msg.CHECKPOINT_READ_REPLY.unpack_from(reply)
+        return total, total_crc
+
     def checkpoint_read(self, progress: Callable[[int, int], None] | None = None) -> bytes:
         """The trainable parameters, read in chunks and checked against the device's CRC."""
         data = bytearray()
