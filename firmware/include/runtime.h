@@ -57,7 +57,7 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
 uint8_t* trainable_params();
 
 /// SET_CONFIG's settings for the following steps: learning rate in (0, 1], PRNG seed (non-zero;
-/// each call restarts the update's random draws from it).
+/// the updates' random draws restart from it when it differs from the seed in force).
 void configure(float learning_rate, uint32_t seed);
 void reset_params();
 

@@ -48,6 +48,7 @@ class GoldenTrainer:
         self.graph = graph
         self.program = program
         self.prng = Xorshift32(seed)
+        self.seed = seed
         self.params: dict[int, np.ndarray] = {}
         for step in program.steps:
             op = graph.operators[step.op]
@@ -56,8 +57,12 @@ class GoldenTrainer:
             if step.bias:
                 self.params[op.inputs[2]] = graph.tensor(op.inputs[2]).data.copy()
 
-    def set_seed(self, seed: int) -> None:
-        self.prng = Xorshift32(seed)
+    def configure(self, seed: int) -> None:
+        """SET_CONFIG's seed: the draws restart from it only when it differs from the one in force
+        (firmware Trainer::configure)."""
+        if seed != self.seed:
+            self.prng = Xorshift32(seed)
+        self.seed = seed
 
     def forward(self, x: np.ndarray) -> dict[int, np.ndarray]:
         return golden.run_forward(self.graph, x, self.params)

@@ -118,7 +118,10 @@ ConvGeometry Trainer::geometry(const OpRecord& op) const {
 
 void Trainer::configure(float learning_rate, uint32_t seed) {
   learning_rate_ = learning_rate;
-  rng_.state = seed;
+  // A new seed restarts the draws; the same seed keeps them going, so that a host stepping the
+  // learning rate through a schedule does not replay the same rounding noise in every segment.
+  if (seed != seed_) rng_.state = seed;
+  seed_ = seed;
 }
 
 void Trainer::forward() {

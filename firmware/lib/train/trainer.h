@@ -27,7 +27,8 @@ class Trainer {
   /// size and offset the step will use), so step() trusts it. False with `why` when malformed.
   bool bind(model::Model* model, const char** why);
   bool ready() const { return header_ != nullptr; }
-  /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates.
+  /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates; the
+  /// draws restart from the seed only when it differs from the one in force.
   void configure(float learning_rate, uint32_t seed);
   /// One training step on the input already written to the model's input tensor.
   /// label < the model's classes (the caller checks).
@@ -44,6 +45,7 @@ class Trainer {
   const TrainHeader* header_ = nullptr;
   const TrainStep* steps_ = nullptr;
   float learning_rate_ = 0.01f;
+  uint32_t seed_ = 1;  ///< the seed in force (SET_CONFIG's); the PRNG starts from it at boot
   Xorshift32 rng_;
 };
 
