@@ -139,6 +139,9 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   return Status::kOk;
 }
 
+uint8_t* staging_area() { return g_model.loaded() ? blob_source().arena : nullptr; }
+uint32_t staging_capacity() { return g_model.loaded() ? blob_source().arena_capacity : 0u; }
+
 void configure(float learning_rate, uint32_t seed) { g_trainer.configure(learning_rate, seed); }
 
 uint8_t* trainable_params() { return g_model.loaded() ? g_model.trainable() : nullptr; }
