@@ -29,10 +29,12 @@ def mask_bytes(elements: int) -> int:
     return (elements + 7) // 8
 
 
-def conv_input_error_scratch_bytes(input_elements: int, output_elements: int) -> int:
-    """int32 accumulators over the input, then int16 channel-scaled errors over the output
-    (backward_s8.h conv_input_error_scratch_bytes)."""
-    return 4 * input_elements + 2 * output_elements
+def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: int, input_error: bool,
+                       weights: bool) -> int:
+    """A CONV_2D / FULLY_CONNECTED backward step's scratch (backward_s8.h conv_scratch_bytes): the
+    input error's int32 accumulators over the input and int16 channel-scaled errors over the
+    output, or one output channel's int32 weight gradient (filter_row = KH * KW * C_in), the larger."""
+    return max(4 * input_elements + 2 * output_elements if input_error else 0, 4 * filter_row if weights else 0)
 
 
 @dataclass
@@ -87,9 +89,11 @@ class TrainingLayout:
                 else:
                     tensors.in_error = arena_tensor(tuple(x.shape), time, time + 1)
                 layout.lifetimes[tensors.in_error] = (layout.lifetimes[tensors.in_error][0], time + 1)
-                if step.kind in PARAMETRIC:
-                    nbytes = conv_input_error_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)))
-                    tensors.scratch = arena_tensor(nbytes, time, time)
+            if step.kind in PARAMETRIC and (step.input_error or step.weights):
+                filter_row = int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))
+                nbytes = conv_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)), filter_row,
+                                            step.input_error, step.weights)
+                tensors.scratch = arena_tensor(nbytes, time, time)
             if step.weights:
                 layout.kept[blob_index[op.inputs[0]]] = time
             layout.steps.append(tensors)

@@ -89,9 +89,8 @@ bool Trainer::step_ok(const TrainStep& s) const {
     const auto& p = *data_at<model::ConvOpParams>(*model_, op.params_offset);
     if (p.conv.dilation_h != 1 || p.conv.dilation_w != 1) return false;
   }
-  if (has(s, kStepInputError) &&
-      !arena_tensor(s.scratch, conv_input_error_scratch_bytes(geometry(op))))
-    return false;
+  const uint32_t scratch = conv_scratch_bytes(geometry(op), has(s, kStepInputError), has(s, kStepWeights));
+  if (scratch > 0 && !arena_tensor(s.scratch, scratch)) return false;
   if (has(s, kStepWeights) && !model_->in_trainable(op.inputs[1])) return false;
   if (has(s, kStepBias) && (op.num_inputs < 3 || op.inputs[2] == kNoTensor || !model_->in_trainable(op.inputs[2])))
     return false;
@@ -192,7 +191,7 @@ int Trainer::backward(const TrainStep& s, int exponent) {
     conv_weight_update(g, e, static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])), in.zero_point, filter,
                        {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
                         exponent},
-                       rng_);
+                       rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
   return next;
 }
 
