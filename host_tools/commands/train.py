@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -64,16 +65,32 @@ def _plan_schedule(plan) -> str:
     return kind if isinstance(kind, str) else "cosine"
 
 
+@dataclass
+class DeviceRun:
+    """What a training run on the device returned, step by step."""
+
+    running: Running
+    order: np.ndarray                                   # sample index of each step
+    losses_q16: list[int] = field(default_factory=list)
+    predicted: list[int] = field(default_factory=list)
+    instructions: list[int] = field(default_factory=list)  # per step (cycles on silicon)
+
+
+def sample_order(count: int, epochs: int, seed: int, shuffle: bool) -> np.ndarray:
+    """The sample index of every step: each epoch a permutation drawn with `seed`."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.permutation(count) if shuffle else np.arange(count) for _ in range(epochs)])
+
+
 def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable[[int], float], seed: int,
-                    shuffle: bool, metrics: MetricsCsv | None, no_progress: bool) -> Running:
+                    shuffle: bool, metrics: MetricsCsv | None, no_progress: bool) -> DeviceRun:
     """Trains the device on `samples` for `epochs`, shuffled per epoch with `seed`; the learning
     rate follows lr_at in SEGMENT_STEPS-step segments (quantize/training/schedule.py)."""
-    rng = np.random.default_rng(seed)
     running = Running()
     emulated = info.board in EMULATED
     total = len(samples) * epochs
-    order = np.concatenate([rng.permutation(len(samples)) if shuffle else np.arange(len(samples))
-                            for _ in range(epochs)])
+    order = sample_order(len(samples), epochs, seed, shuffle)
+    run = DeviceRun(running, order)
     step = 0
     rate = None
     with progress_bar(total, "train", no_progress) as bar:
@@ -88,6 +105,9 @@ def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable
                 result = _next_result(results, device)
                 label = int(samples.y[index])
                 running.add(result.correct, result.loss)
+                run.losses_q16.append(result.loss_q16)
+                run.predicted.append(result.predicted)
+                run.instructions.append(instructions(result.ticks, info.counter_hz, emulated))
                 if metrics is not None:
                     metrics.write(epoch=step // len(samples), step=step, sample=int(index), label=label,
                                   predicted=result.predicted, correct=int(result.correct), loss=f"{result.loss:.6f}",
@@ -96,7 +116,7 @@ def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{running.loss:.3f}", acc=f"{running.accuracy:.3f}")
-    return running
+    return run
 
 
 def _next_result(results, device):
@@ -127,7 +147,7 @@ def run(args) -> int:
         if args.checkpoint:
             load_checkpoint(device, info, args.checkpoint, args.no_progress)
         running = train_on_device(device, info, samples, args.epochs, lr_at, args.seed, not args.no_shuffle,
-                                  metrics, args.no_progress)
+                                  metrics, args.no_progress).running
         stats = device.stats()
         if eval_samples is not None:
             evaluated = evaluate(device, info, eval_samples, None, args.no_progress)
