@@ -72,6 +72,13 @@ def test_device_commands_take_the_training_plan_the_firmware_was_built_with(caps
     assert code == 0, err
     assert json.loads(out)["reference_agrees_logits"] == 4
 
+
+def test_device_commands_take_a_plan_by_name(capsys):
+    # ref's demo plan (quantize/models/ref/plans/demo.json): the head, last_conv and b6_project.
+    code, out, err = mcutrain(capsys, "info", "--board", "qemu-m7", "--plan", "demo", "--json")
+    assert code == 0, err
+    assert json.loads(out)["trainable_bytes"] == (10 * 128 + 4 * 10) + (128 * 48 + 4 * 128) + (48 * 128 + 4 * 48)
+
 def test_eval_writes_per_step_csv_and_plot_draws_it(capsys, tmp_path):
     metrics = tmp_path / "eval.csv"
     code, out, err = mcutrain(capsys, "eval", "--data", "fashion-mnist", "--split", "test", "--limit", "8",
