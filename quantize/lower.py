@@ -403,7 +403,7 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
     # What the model lacks first, then what row-streaming every block would forbid: both say more
     # than the backward program's refusal would (the auto policy checks its own blocks per lowering).
     check_plan(plan, graph, {i for b in find_blocks(graph) for i in b.members} if stream == "all" else set())
-    program = derive_program(graph, plan, qas=getattr(plan, "qas", True))
+    program = derive_program(graph, plan, qas=plan.qas)
     packed = choose_packed(graph, plan, program)
     if stream != "auto":
         return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0, program=program).run()

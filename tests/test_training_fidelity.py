@@ -51,9 +51,11 @@ def test_zoo_covers_every_backward_op_and_option(runs):
             if step.kind == "FULLY_CONNECTED":
                 seen.add(f"fc-{op.options.activation}")
             seen |= {f"weights={step.weights}", f"bias={step.bias}", f"input_error={step.input_error}"}
+            if step.channels and len(step.channels) < run.graph.tensor(op.outputs[0]).shape[-1]:
+                seen.add("channel subset")
     wanted = set(BACKWARD_OPS) | {"k1", "k3", "k5", "stride1", "stride2", "SAME", "VALID", "conv-NONE", "conv-RELU",
                                   "conv-RELU6", "fc-NONE", "fc-RELU", "fc-RELU6", "weights=True", "weights=False",
-                                  "bias=True", "bias=False", "input_error=True", "input_error=False"}
+                                  "bias=True", "bias=False", "input_error=True", "input_error=False", "channel subset"}
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
     assert len(CASES) >= 20
 

@@ -22,7 +22,8 @@ from tests.model_zoo import ZooModel, _seq
 @dataclass(frozen=True)
 class TrainingCase:
     model: ZooModel
-    plan: tuple[tuple[int, bool, bool], ...]  # (k-th parametric op from the end, weights, bias)
+    # (k-th parametric op from the end, weights, bias[, channels: a ratio string or a list])
+    plan: tuple[tuple, ...]
 
     @property
     def name(self) -> str:
@@ -32,8 +33,10 @@ class TrainingCase:
 def plan_json(case: TrainingCase, graph) -> str:
     """The case's plan as a plan file's JSON, with TFLite operator indices."""
     parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "FULLY_CONNECTED")]
-    layers = [{"op": parametric[-k], "weights": w, "bias": b} for k, w, b in case.plan]
-    return json.dumps({"version": 1, "trainable": layers})
+    layers = []
+    for k, w, b, *channels in case.plan:
+        layers.append({"op": parametric[-k], "weights": w, "bias": b, **({"channels": channels[0]} if channels else {})})
+    return json.dumps({"version": 2, "trainable": layers})
 
 
 def _case(name, shape, layers, plan, covers=()):
@@ -102,4 +105,10 @@ def cases() -> list[TrainingCase]:
         # A final softmax: the loss takes its input, the logits.
         _case("t22_softmax_head", (6, 6, 2), lambda k: [C(k)(5, 3, activation="relu"), gap(k),
                                                         dense(k, 4, "softmax")], ALL2),
+        # Channel subsets: a ratio (the first channels) and an explicit list.
+        _case("t23_half_channels", (8, 8, 2), lambda k: [C(k)(8, 3, padding="same", activation="relu"),
+                                                         C(k)(6, 1, activation="relu6"), gap(k), dense(k, 5)],
+              ((1, True, True), (2, True, True, "1/2"), (3, False, True, "1/4"))),
+        _case("t24_listed_channels", (6, 6, 3), lambda k: [C(k)(7, 3, activation="relu"), flat(k), dense(k, 6)],
+              ((1, True, True, [0, 2, 5]), (2, True, True, [1, 3, 4, 6]))),
     ]

@@ -6,6 +6,7 @@ its parameters (an emulator started by --board dies with the command)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ from host_tools.protocol.messages import ErrorCode
 from host_tools.protocol.metrics import TRAIN_COLUMNS, MetricsCsv, Running, instructions, progress_bar
 from host_tools.protocol.workload import Samples, load_samples
 from host_tools.targets import EMULATED
-from quantize.training.schedule import SCHEDULES, SEGMENT_STEPS, schedule, segment_rate
+from quantize.training.schedule import SEGMENT_STEPS, segment_rate
+from quantize.training_plan import LrSchedule, TrainingPlan
 
 DEFAULT_CSV = Path("train_metrics.csv")
-DEFAULT_LR = 0.01
+SCHEDULES = ("constant", "cosine")
 
 
 def register(subparsers) -> None:
@@ -33,10 +35,9 @@ def register(subparsers) -> None:
     add_data_arguments(parser, split="train", limit=None)
     parser.add_argument("--epochs", type=positive_int, default=1, help="passes over the samples (default 1)")
     parser.add_argument("--lr", type=float, default=None,
-                        help=f"learning rate, in (0, 1] (default: the plan's, else {DEFAULT_LR})")
+                        help="learning rate, in (0, 1] (default: the training plan's)")
     parser.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
-                        help="constant, or cosine decay to 0 over this run's steps (default: the plan's, else "
-                             "constant)")
+                        help="constant, or cosine decay to 0 over this run's steps (default: the plan's)")
     parser.add_argument("--gradient-filter", action=argparse.BooleanOptionalAction, default=False,
                         help="gradient filtering in the convolutions' backward pass (default off)")
     parser.add_argument("--seed", type=int, default=1, help="device seed and host shuffle seed, non-zero (default 1)")
@@ -51,18 +52,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def learning_rates(args, plan, total_steps: int) -> tuple[Callable[[int], float], str]:
-    """lr_at(step) and a description: --lr/--lr-schedule, else the plan's, else constant DEFAULT_LR."""
-    lr = args.lr if args.lr is not None else getattr(plan, "lr", DEFAULT_LR)
-    kind = args.lr_schedule or _plan_schedule(plan)
-    if not (0.0 < lr <= 1.0):
-        raise DeviceError(ErrorCode.BAD_VALUE, f"--lr {lr}: expected a value in (0, 1]", "train")
-    return schedule(kind, lr, total_steps), f"lr {lr:g} {kind}"
+def run_plan(plan: TrainingPlan, lr: float | None, schedule: str | None, total_steps: int) -> TrainingPlan:
+    """The plan with --lr and --lr-schedule applied (a cosine given here decays over this run's
+    steps); its lr_at gives every step's rate."""
+    rate = plan.lr if lr is None else lr
+    if not (0.0 < rate <= 1.0):
+        raise DeviceError(ErrorCode.BAD_VALUE, f"--lr {rate}: expected a value in (0, 1]", "train")
+    kind = schedule or plan.lr_schedule.kind
+    steps = plan.lr_schedule.steps if kind == plan.lr_schedule.kind and plan.lr_schedule.steps else total_steps
+    return dataclasses.replace(plan, lr=rate, lr_schedule=LrSchedule(kind, steps if kind == "cosine" else 0))
 
 
-def _plan_schedule(plan) -> str:
-    kind = getattr(plan, "lr_schedule", "constant")
-    return kind if isinstance(kind, str) else "cosine"
+def describe_rate(plan: TrainingPlan) -> str:
+    schedule = plan.lr_schedule
+    return f"lr {plan.lr:g}" + (f" cosine over {schedule.steps} steps" if schedule.kind == "cosine" else "")
 
 
 @dataclass
@@ -139,7 +142,8 @@ def run(args) -> int:
     model = host_model(args.model, args.plan)
     samples = load_samples(model, args.data, args.split, args.limit)
     eval_samples = load_samples(model, args.data, args.eval_split, args.eval_limit) if args.eval_split else None
-    lr_at, lr_text = learning_rates(args, model.plan, len(samples) * args.epochs)
+    plan = run_plan(model.training_plan, args.lr, args.lr_schedule, len(samples) * args.epochs)
+    lr_at, lr_text = plan.lr_at, describe_rate(plan)
     report = {}
     with open_device(args, quiet=args.json) as device, MetricsCsv(args.csv, TRAIN_COLUMNS) as metrics:
         info = device.info()

@@ -72,6 +72,14 @@ class HostModel:
 
         return lower_tflite(self.tflite, self.name, plan=self.plan).blob
 
+    @functools.cached_property
+    def training_plan(self) -> TrainingPlan:
+        """The plan the blob is compiled with: the given one, or the default (the classifier head)."""
+        from quantize.tflite_model import parse_tflite
+        from quantize.training_plan import head_plan
+
+        return self.plan if self.plan is not None else head_plan(parse_tflite(self.tflite))
+
     @property
     def blob_hash(self) -> int:
         """CRC-32 of the blob as the firmware reports it in INFO (model hash)."""

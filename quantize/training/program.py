@@ -133,9 +133,7 @@ def _step(graph: Graph, op: Operator, layer, input_error: bool, qas: bool, where
     c_out = y.shape[-1]
     weights = bool(layer and layer.weights)
     bias = bool(layer and layer.bias)
-    channels = tuple(range(c_out)) if (weights or bias) else ()
-    if layer is not None and hasattr(layer, "channel_indices"):
-        channels = tuple(layer.channel_indices(c_out))
+    channels = tuple(layer.channel_indices(c_out)) if (weights or bias) else ()
     # A fused ReLU or ReLU6 often clamps at the int8 limits themselves (its range is the output's
     # whole quantized range): the activation, not the clamp values, says whether to mask.
     clamps = getattr(op.options, "activation", "NONE") != "NONE"
