@@ -161,49 +161,62 @@ int Trainer::loss_error(uint8_t label, int32_t* loss_q16) {
   return kLogitErrorExponent - shift;
 }
 
-int Trainer::backward(const TrainStep& s, int exponent) {
+int Trainer::backward(const TrainStep& s, uint16_t index, int exponent) {
+  const uint64_t start = now();
   const OpRecord& op = model_->op(s.op);
   const TensorRecord& in = model_->tensor(op.inputs[0]);
   const TensorRecord& out = model_->tensor(op.output);
   int8_t* e = static_cast<int8_t*>(model_->tensor_data(s.out_error));
   if (has(s, kStepMask)) apply_mask(e, static_cast<const uint8_t*>(model_->tensor_data(s.mask)), out.size);
   int8_t* in_error = has(s, kStepInputError) ? static_cast<int8_t*>(model_->tensor_data(s.in_error)) : nullptr;
-  switch (op.opcode) {
-    case OpCode::kReshape:
-      return exponent;
-    case OpCode::kMean:
-      return exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
-    default:
-      break;
-  }
-  const ConvGeometry g = geometry(op);
-  auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
   int next = exponent;
-  if (in_error != nullptr)  // with the weights before this step's update
-    next = exponent + s.back_exponent -
-           conv_input_error(g, e, filter, data_at<int32_t>(*model_, s.back_multiplier_offset), in_error,
-                            static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
-  const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
-  if (has(s, kStepBias))
-    conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
-                     {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_, exponent});
-  if (has(s, kStepWeights))
-    conv_weight_update(g, e, static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])), in.zero_point, filter,
-                       {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
-                        exponent},
-                       rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
+  uint64_t updates = 0;
+  if (op.opcode == OpCode::kMean) {
+    next = exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+    updates = now();
+  } else if (op.opcode != OpCode::kReshape) {  // CONV_2D, FULLY_CONNECTED (bind() allows no other)
+    const ConvGeometry g = geometry(op);
+    auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
+    if (in_error != nullptr)  // with the weights before this step's update
+      next = exponent + s.back_exponent -
+             conv_input_error(g, e, filter, data_at<int32_t>(*model_, s.back_multiplier_offset), in_error,
+                              static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
+    updates = now();
+    const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
+    if (has(s, kStepBias))
+      conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
+                       {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_,
+                        exponent});
+    if (has(s, kStepWeights))
+      conv_weight_update(g, e, static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])), in.zero_point, filter,
+                         {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
+                          exponent},
+                         rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
+  } else {
+    updates = now();
+  }
+  if (ticks_ != nullptr && index < kMaxTimedSteps) {
+    ticks_->backward[index] = updates - start;
+    ticks_->update[index] = now() - updates;
+  }
   return next;
 }
 
 StepOutcome Trainer::step(uint8_t label) {
+  const uint64_t start = now();
   forward();
+  const uint64_t forwarded = now();
   const int8_t* logits = static_cast<const int8_t*>(model_->tensor_data(header_->logits));
   uint8_t best = 0;
   for (uint32_t j = 1; j < model_->tensor(header_->logits).size; ++j)
     if (logits[j] > logits[best]) best = static_cast<uint8_t>(j);
   StepOutcome outcome{0, best, best == label};
   int exponent = loss_error(label, &outcome.loss_q16);
-  for (uint16_t k = 0; k < header_->num_steps; ++k) exponent = backward(steps_[k], exponent);
+  if (ticks_ != nullptr) {
+    ticks_->forward = forwarded - start;
+    ticks_->loss = now() - forwarded;
+  }
+  for (uint16_t k = 0; k < header_->num_steps; ++k) exponent = backward(steps_[k], k, exponent);
   return outcome;
 }
 
