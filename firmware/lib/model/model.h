@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "blob_format.h"
+#include "op_context.h"
 
 namespace model {
 
@@ -60,7 +61,8 @@ class Model {
   void* address(uint16_t tensor_index);
   LoadError validate_tensors(uint16_t* bad_index) const;
   LoadError validate_op(const OpRecord& op) const;
-  void run_op(const OpRecord& op);
+  /// The op's view of the blob, without operand addresses (invoke adds them).
+  OpContext context(const OpRecord& op) const;
 
   const BlobHeader* header_ = nullptr;
   const TensorRecord* tensors_ = nullptr;
