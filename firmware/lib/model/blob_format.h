@@ -1,7 +1,8 @@
 // The model blob: one versioned, checksummed binary holding the graph, the int8 weights, int32
 // biases, per-channel multipliers and shifts, zero points and the memory plan. Written by the
-// host (quantize/blob.py, which mirrors these layouts with struct format strings) and linked
-// into flash. All integers are little-endian; every record is plain data with fixed size.
+// host (quantize/blob.py, which mirrors these layouts with struct format strings; blob_layout.cpp
+// asserts every field's offset) and linked into flash. All integers are little-endian; every
+// record is plain data with fixed size.
 //
 //   [BlobHeader][TensorRecord x num_tensors][OpRecord x num_ops][data section]
 //
@@ -49,7 +50,6 @@ struct BlobHeader {
   uint32_t trainable_offset;  ///< Trainable parameters, within the data section (0, 0: none).
   uint32_t trainable_size;
 };
-static_assert(sizeof(BlobHeader) == 68, "BlobHeader layout is shared with quantize/blob.py");
 
 /// kPackedPairs: a pointwise CONV_2D filter [C_out, 1, 1, C_in] in conv2d_s8's packed layout
 /// (kernels::packed_pairs_bytes bytes, see conv2d_s8.h), which the compiler writes where
@@ -71,7 +71,6 @@ struct TensorRecord {
   uint32_t offset;  ///< In the arena or the data section, per `location`.
   uint32_t size;    ///< Bytes; the product of dims times the element size, or packed_pairs_bytes.
 };
-static_assert(sizeof(TensorRecord) == 24, "TensorRecord layout is shared with quantize/blob.py");
 
 /// Bytes a constant of this type and dims must have.
 inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
@@ -140,7 +139,6 @@ struct OpRecord {
   uint32_t params_offset;  ///< In the data section; 0 with params_size 0 for ops without.
   uint32_t params_size;    ///< Must equal the size of the opcode's parameter struct.
 };
-static_assert(sizeof(OpRecord) == 20, "OpRecord layout is shared with quantize/blob.py");
 
 /// CONV_2D and DEPTHWISE_CONV_2D parameters: the kernel's, plus where the per-output-channel
 /// multipliers and shifts (int32 each) are in the data section.
@@ -149,14 +147,12 @@ struct ConvOpParams {
   uint32_t multiplier_offset;
   uint32_t shift_offset;
 };
-static_assert(sizeof(ConvOpParams) == 48, "ConvOpParams layout is shared with quantize/blob.py");
 
 struct FullyConnectedOpParams {
   kernels::FullyConnectedParams fc;
   uint32_t multiplier_offset;
   uint32_t shift_offset;
 };
-static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layout is shared with quantize/blob.py");
 
 /// A MobileNetV2 inverted-residual block executed row by row (fused_block.h): the expanded tensor
 /// and the depthwise output are never materialised, only a window of kh expanded rows and one
@@ -174,13 +170,5 @@ struct InvertedResidualParams {
   uint32_t window_offset;  ///< arena: kh rows x W x C_expanded (only when has_expand)
   uint32_t row_offset;     ///< arena: one depthwise output row, W_out x C_expanded
 };
-static_assert(sizeof(InvertedResidualParams) == 216, "InvertedResidualParams layout is shared with quantize/blob.py");
-
-static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::MeanParams) == 16, "MeanParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::SoftmaxParams) == 12, "SoftmaxParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::RequantizeParams) == 16, "RequantizeParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");
 
 }  // namespace model
