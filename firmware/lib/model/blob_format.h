@@ -8,7 +8,8 @@
 //
 // The CRC-32 (zlib's) covers every byte after the crc field. Offsets in TensorRecord (for
 // constant tensors) and OpRecord.params_offset are relative to the data section; arena tensors'
-// offsets are relative to the arena, whose size the host's memory planner fixed.
+// offsets and OpRecord.scratch_offset are relative to the arena, whose size the host's memory
+// planner fixed.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +27,11 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 2;  // 2: packed pointwise filters
+constexpr uint16_t kBlobVersion = 3;  // 2: packed pointwise filters; 3: per-op kernel scratch
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 3;
 constexpr int kNameLength = 16;
+constexpr uint32_t kScratchAlignment = 8;  // as the kernels' stack buffers were, for their LDRD / STRD
 
 struct BlobHeader {
   uint32_t magic;
@@ -80,6 +82,11 @@ inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
 
 /// [offset, offset + size) lies within [0, limit), without overflow.
 inline bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset <= limit && size <= limit - offset; }
+
+/// [a, a + a_size) and [b, b + b_size), both known to fit a buffer, share no byte.
+inline bool disjoint(uint32_t a, uint32_t a_size, uint32_t b, uint32_t b_size) {
+  return a + a_size <= b || b + b_size <= a;
+}
 
 /// An op's per-channel multiplier and shift arrays (`channels` int32 each) are word-aligned and
 /// inside the data section.
@@ -138,6 +145,10 @@ struct OpRecord {
   uint16_t reserved;
   uint32_t params_offset;  ///< In the data section; 0 with params_size 0 for ops without.
   uint32_t params_size;    ///< Must equal the size of the opcode's parameter struct.
+  /// The op's kernels' scratch, in the arena: planned by the host for this op alone (alive while it
+  /// runs), at least what the op table's scratch_bytes asks for; 8-byte aligned; 0, 0 for none.
+  uint32_t scratch_offset;
+  uint32_t scratch_size;
 };
 
 /// CONV_2D and DEPTHWISE_CONV_2D parameters: the kernel's, plus where the per-output-channel

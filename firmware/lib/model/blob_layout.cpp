@@ -54,7 +54,9 @@ static_assert(offsetof(OpRecord, inputs[2]) == 8, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, reserved) == 10, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, params_offset) == 12, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, params_size) == 16, "quantize/blob.py OP");
-static_assert(sizeof(OpRecord) == 20, "quantize/blob.py OP");
+static_assert(offsetof(OpRecord, scratch_offset) == 20, "quantize/blob.py OP");
+static_assert(offsetof(OpRecord, scratch_size) == 24, "quantize/blob.py OP");
+static_assert(sizeof(OpRecord) == 28, "quantize/blob.py OP");
 
 // kernels::ConvParams: the first ten fields of CONV_PARAMS
 static_assert(offsetof(kernels::ConvParams, stride_h) == 0, "quantize/blob.py CONV_PARAMS");

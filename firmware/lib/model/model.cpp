@@ -103,11 +103,28 @@ LoadError Model::validate_op(const OpRecord& op) const {
     if (op.inputs[i] != kNoTensor && op.inputs[i] >= header_->num_tensors) return LoadError::kBadOp;
   if (op.inputs[0] == kNoTensor) return LoadError::kBadOp;
   if (!is_activation(tensors_[op.inputs[0]]) || !is_activation(tensors_[op.output])) return LoadError::kBadOp;
-  return kernel->validate(context(op)) ? LoadError::kOk : LoadError::kBadOp;
+  const OpContext ctx = context(op);
+  if (!kernel->validate(ctx) || !scratch_ok(op, kernel->scratch_bytes(ctx))) return LoadError::kBadOp;
+  return LoadError::kOk;
+}
+
+bool Model::scratch_ok(const OpRecord& op, uint32_t need) const {
+  if (op.scratch_size < need || !fits(op.scratch_offset, op.scratch_size, header_->arena_size) ||
+      (op.scratch_offset & (kScratchAlignment - 1)) != 0)
+    return false;
+  if (op.scratch_size == 0) return true;
+  // Clear of the op's own operands, which it reads or writes while its kernels use the scratch.
+  const auto clear_of = [&](uint16_t index) {
+    const TensorRecord& t = tensors_[index];
+    return t.location != Location::kArena || disjoint(op.scratch_offset, op.scratch_size, t.offset, t.size);
+  };
+  for (int i = 0; i < op.num_inputs; ++i)
+    if (op.inputs[i] != kNoTensor && !clear_of(op.inputs[i])) return false;
+  return clear_of(op.output);
 }
 
 OpContext Model::context(const OpRecord& op) const {
-  return {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr};
+  return {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, arena_ + op.scratch_offset};
 }
 
 void* Model::address(uint16_t index) {
@@ -136,6 +153,7 @@ void Model::invoke(OpTimer timer, uint64_t (*counter)()) {
     for (int k = 0; k < kMaxOpInputs; ++k)
       ctx.inputs[k] = k < op.num_inputs && op.inputs[k] != kNoTensor ? address(op.inputs[k]) : nullptr;
     ctx.output = address(op.output);
+    ctx.scratch = arena_ + op.scratch_offset;
     op_kernel(op.opcode)->eval(ctx);
     if (timer && counter) timer(i, counter() - start);
   }

@@ -63,6 +63,8 @@ class Model {
   LoadError validate_op(const OpRecord& op) const;
   /// The op's view of the blob, without operand addresses (invoke adds them).
   OpContext context(const OpRecord& op) const;
+  /// The op's scratch holds `need` bytes, inside the arena, aligned, clear of its operands.
+  bool scratch_ok(const OpRecord& op, uint32_t need) const;
 
   const BlobHeader* header_ = nullptr;
   const TensorRecord* tensors_ = nullptr;

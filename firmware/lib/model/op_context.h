@@ -19,6 +19,7 @@ struct OpContext {
   // (Model::attach_trainable) after the blob was validated, so addresses are resolved per run.
   const void* inputs[kMaxOpInputs];  ///< each input's bytes; nullptr for an absent one
   void* output;
+  void* scratch;  ///< arena + op->scratch_offset: op->scratch_size bytes for this op's kernels alone
 
   const TensorRecord& input_tensor(int i) const { return tensors[op->inputs[i]]; }
   const TensorRecord& output_tensor() const { return tensors[op->output]; }

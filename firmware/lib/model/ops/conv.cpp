@@ -36,7 +36,13 @@ void eval_conv2d(const OpContext& ctx) {
   kernels::conv2d_s8(p.conv, channel_arrays(ctx.data, p.multiplier_offset, p.shift_offset),
                      dims_of(ctx.input_tensor(0)), ctx.input<int8_t>(0), dims_of(filter),
                      packed.pairs ? nullptr : ctx.input<int8_t>(1), ctx.input<int32_t>(2), dims_of(ctx.output_tensor()),
-                     ctx.output_s8(), packed);
+                     ctx.output_s8(), packed, ctx.scratch);
+}
+
+uint32_t conv2d_scratch_bytes(const OpContext& ctx) {
+  const TensorRecord& filter = ctx.input_tensor(1);
+  return kernels::conv2d_s8_scratch_bytes(ctx.params<ConvOpParams>().conv, dims_of(ctx.input_tensor(0)),
+                                          dims_of(filter), dims_of(ctx.output_tensor()), is_packed(filter.type));
 }
 
 void eval_depthwise_conv2d(const OpContext& ctx) {
@@ -44,14 +50,19 @@ void eval_depthwise_conv2d(const OpContext& ctx) {
   kernels::depthwise_conv2d_s8(p.conv, channel_arrays(ctx.data, p.multiplier_offset, p.shift_offset),
                                dims_of(ctx.input_tensor(0)), ctx.input<int8_t>(0), dims_of(ctx.input_tensor(1)),
                                ctx.input<int8_t>(1), ctx.input<int32_t>(2), dims_of(ctx.output_tensor()),
-                               ctx.output_s8());
+                               ctx.output_s8(), ctx.scratch);
+}
+
+uint32_t depthwise_conv2d_scratch_bytes(const OpContext& ctx) {
+  return kernels::depthwise_conv2d_s8_scratch_bytes(ctx.params<ConvOpParams>().conv, dims_of(ctx.input_tensor(0)),
+                                                    dims_of(ctx.input_tensor(1)), dims_of(ctx.output_tensor()));
 }
 
 }  // namespace
 
-const OpKernel kConv2d = {sizeof(ConvOpParams), validate_conv2d, eval_conv2d, no_scratch};
+const OpKernel kConv2d = {sizeof(ConvOpParams), validate_conv2d, eval_conv2d, conv2d_scratch_bytes};
 const OpKernel kDepthwiseConv2d = {sizeof(ConvOpParams), validate_depthwise_conv2d, eval_depthwise_conv2d,
-                                   no_scratch};
+                                   depthwise_conv2d_scratch_bytes};
 
 }  // namespace ops
 }  // namespace model
