@@ -145,7 +145,8 @@ void Model::restore_trainable() {
 }
 
 void Model::invoke(OpTimer timer, uint64_t (*counter)()) {
-  OpContext ctx = context(ops_[0]);  // what every op shares, set once
+  // What every op shares, set once (not from ops_[0]: a blob may have no ops).
+  OpContext ctx = {nullptr, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, nullptr};
   for (uint16_t i = 0; i < header_->num_ops; ++i) {
     const uint64_t start = (timer && counter) ? counter() : 0;
     const OpRecord& op = ops_[i];
