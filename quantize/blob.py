@@ -1,5 +1,6 @@
 """The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h; the
-struct formats below mirror it field by field (the C++ side static_asserts the same sizes).
+struct formats below mirror it field by field (firmware/lib/model/blob_layout.cpp asserts every
+field's offset, which tests/test_param_layout.py checks against these formats).
 
     [header][tensor records][op records][data section: weights, biases, op parameters]
 
@@ -18,14 +19,15 @@ import numpy as np
 from quantize.packing import packed_pairs_bytes
 
 MAGIC = 0x4254434D  # "MCTB"
-VERSION = 3  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section
+VERSION = 3  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section, op records carry
+# the kernels' scratch
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
 MAX_OP_INPUTS = 3
 
 HEADER = struct.Struct("<IHHII16sHHIIIIIHHIIII")
 TENSOR = struct.Struct("<4HBBHiII")
-OP = struct.Struct("<BBH3HHII")
+OP = struct.Struct("<BBH3HHIIII")  # ..., params offset and size, scratch offset (in the arena) and size
 CRC_START = 16  # offsetof(BlobHeader, name)
 
 # Parameter blocks, one per op kind (blob_format.h / the kernels' *Params structs).
@@ -41,7 +43,7 @@ SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
 # has_expand, residual, then window_offset and row_offset (patched after memory planning).
 FUSED_TAIL = struct.Struct("<8H2I")
 
-assert (HEADER.size, TENSOR.size, OP.size) == (76, 24, 20)
+assert (HEADER.size, TENSOR.size, OP.size) == (76, 24, 28)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
 assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
 assert 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
@@ -96,6 +98,8 @@ class BlobOp:
     output: int
     params_offset: int = 0
     params_size: int = 0
+    scratch_offset: int = 0  # the kernels' scratch in the arena (quantize/scratch.py), planned with the tensors
+    scratch_size: int = 0
 
 
 @dataclass
@@ -179,7 +183,7 @@ class BlobBuilder:
         for i, op in enumerate(self.ops):
             inputs = [NO_TENSOR if x is None else x for x in op.inputs] + [NO_TENSOR] * (MAX_OP_INPUTS - len(op.inputs))
             OP.pack_into(body, ops_offset + i * OP.size, op.opcode, len(op.inputs), op.output, *inputs, 0,
-                         op.params_offset, op.params_size)
+                         op.params_offset, op.params_size, op.scratch_offset, op.scratch_size)
         body[data_offset:] = data
         HEADER.pack_into(
             body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),

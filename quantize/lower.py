@@ -18,6 +18,7 @@ from quantize import blob as fmt
 from quantize import packing, prepare
 from quantize.blocks import Block, find_blocks
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
+from quantize.scratch import op_scratch_bytes
 from quantize.tflite_model import Graph, Operator, parse_tflite
 from quantize.errors import PlanError
 from quantize.training.lowering import TrainingLayout
@@ -346,9 +347,14 @@ class _Lowering:
         self._in_place(root, find, first, last, size, graph_in)
         buffers = [Buffer(f"t{r}", size[r], first.get(r, -1), last.get(r, num_ops)) for r in size]
         buffers += [Buffer(f"scratch{k}", nbytes, op, op) for k, (op, _, nbytes) in enumerate(self.scratch)]
+        # The kernels' scratch of each op that needs some, alive while the op runs (blob.OP's scratch fields).
+        kernel_scratch = {i: n for i, op in enumerate(self.builder.ops) if (n := op_scratch_bytes(self.builder, op))}
+        buffers += [Buffer(f"kernel_scratch{i}", n, i, i) for i, n in kernel_scratch.items()]
         plan = plan_memory(buffers)
         for k, (_, field, _) in enumerate(self.scratch):
             struct.pack_into("<I", self.builder.data, field, plan.offsets[f"scratch{k}"])
+        for i, n in kernel_scratch.items():
+            self.builder.ops[i].scratch_offset, self.builder.ops[i].scratch_size = plan.offsets[f"kernel_scratch{i}"], n
         for t, rec in enumerate(self.builder.tensors):
             if rec.location == fmt.Location.ARENA:
                 rec.offset = plan.offsets[f"t{find(t)}"]

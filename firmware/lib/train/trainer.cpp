@@ -16,8 +16,8 @@ using model::OpCode;
 using model::OpRecord;
 using model::TensorRecord;
 using model::TensorType;
+using model::dims_of;
 
-kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
 
 bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
 

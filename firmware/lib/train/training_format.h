@@ -28,12 +28,14 @@ struct TrainHeader {
   uint32_t reserved;
 };
 static_assert(sizeof(TrainHeader) == 24, "TrainHeader layout is shared with quantize/training/lowering.py");
+static_assert(offsetof(TrainHeader, num_steps) == 0, "TrainHeader.num_steps");
 static_assert(offsetof(TrainHeader, logits_error) == 2, "TrainHeader.logits_error");
 static_assert(offsetof(TrainHeader, softmax_input_multiplier) == 4, "TrainHeader.softmax_input_multiplier");
 static_assert(offsetof(TrainHeader, softmax_input_left_shift) == 8, "TrainHeader.softmax_input_left_shift");
 static_assert(offsetof(TrainHeader, softmax_diff_min) == 12, "TrainHeader.softmax_diff_min");
 static_assert(offsetof(TrainHeader, flags) == 16, "TrainHeader.flags");
 static_assert(offsetof(TrainHeader, logits) == 18, "TrainHeader.logits");
+static_assert(offsetof(TrainHeader, reserved) == 20, "TrainHeader.reserved");
 
 /// TrainStep::flags
 constexpr uint16_t kStepWeights = 1u;     ///< the op's weights update (planned channels)
@@ -58,12 +60,14 @@ struct TrainStep {
   int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
 };
 static_assert(sizeof(TrainStep) == 40, "TrainStep layout is shared with quantize/training/lowering.py");
+static_assert(offsetof(TrainStep, op) == 0, "TrainStep.op");
 static_assert(offsetof(TrainStep, flags) == 2, "TrainStep.flags");
 static_assert(offsetof(TrainStep, out_error) == 4, "TrainStep.out_error");
 static_assert(offsetof(TrainStep, in_error) == 6, "TrainStep.in_error");
 static_assert(offsetof(TrainStep, mask) == 8, "TrainStep.mask");
 static_assert(offsetof(TrainStep, scratch) == 10, "TrainStep.scratch");
 static_assert(offsetof(TrainStep, num_channels) == 12, "TrainStep.num_channels");
+static_assert(offsetof(TrainStep, reserved) == 14, "TrainStep.reserved");
 static_assert(offsetof(TrainStep, channels_offset) == 16, "TrainStep.channels_offset");
 static_assert(offsetof(TrainStep, qas_weight_offset) == 20, "TrainStep.qas_weight_offset");
 static_assert(offsetof(TrainStep, qas_bias_offset) == 24, "TrainStep.qas_bias_offset");
