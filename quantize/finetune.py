@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_tools.errors import McutrainError
+from quantize.errors import FinetuneError
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -80,12 +80,12 @@ def parse_update(text: str) -> UpdateSpec:
     if text.startswith("last:"):
         count = text[len("last:"):]
         if not count.isdigit() or int(count) < 1:
-            raise McutrainError(f"--update {text}: expected last:N with N a positive integer")
+            raise FinetuneError(f"--update {text}: expected last:N with N a positive integer")
         return UpdateSpec(text=text, mode="last", last_layers=int(count))
     if text.startswith("plan:"):
         bias_layers, weight_layers = read_plan_file(Path(text[len("plan:"):]))
         return UpdateSpec(text=text, mode="plan", bias_layers=bias_layers, weight_layers=weight_layers)
-    raise McutrainError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
+    raise FinetuneError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
 
 
 def default_learning_rate(update: UpdateSpec) -> float:
@@ -95,29 +95,29 @@ def default_learning_rate(update: UpdateSpec) -> float:
 def read_plan_file(path: Path) -> tuple[tuple[str, ...], dict[str, float]]:
     """(bias layer names, {weight layer name: channel ratio}) from a plan file (PLAN_SCHEMA)."""
     if not path.is_file():
-        raise McutrainError(f"{path}: plan file not found")
+        raise FinetuneError(f"{path}: plan file not found")
     try:
         plan = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise McutrainError(f"{path}: not valid JSON ({err})") from err
+        raise FinetuneError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(plan, dict):
-        raise McutrainError(f"{path}: expected a JSON object with 'bias_layers' and/or 'weight_layers'")
+        raise FinetuneError(f"{path}: expected a JSON object with 'bias_layers' and/or 'weight_layers'")
     unknown = sorted(set(plan) - {"bias_layers", "weight_layers"})
     if unknown:
-        raise McutrainError(f"{path}: unknown key '{unknown[0]}', expected only 'bias_layers' and 'weight_layers'")
+        raise FinetuneError(f"{path}: unknown key '{unknown[0]}', expected only 'bias_layers' and 'weight_layers'")
     bias_layers = plan.get("bias_layers", [])
     weight_layers = plan.get("weight_layers", {})
     if not isinstance(bias_layers, list) or not all(isinstance(name, str) for name in bias_layers):
-        raise McutrainError(f"{path}: 'bias_layers' must be a list of layer names")
+        raise FinetuneError(f"{path}: 'bias_layers' must be a list of layer names")
     if not isinstance(weight_layers, dict):
-        raise McutrainError(f"{path}: 'weight_layers' must be an object {{layer name: ratio}}")
+        raise FinetuneError(f"{path}: 'weight_layers' must be an object {{layer name: ratio}}")
     for name, ratio in weight_layers.items():
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or float(ratio) not in CHANNEL_RATIOS:
-            raise McutrainError(
+            raise FinetuneError(
                 f"{path}: 'weight_layers' ratio {ratio!r} of layer '{name}', expected one of 1, 0.5, 0.25, 0.125"
             )
     if not bias_layers and not weight_layers:
-        raise McutrainError(f"{path}: the plan updates nothing, expected a non-empty 'bias_layers' or 'weight_layers'")
+        raise FinetuneError(f"{path}: the plan updates nothing, expected a non-empty 'bias_layers' or 'weight_layers'")
     return tuple(bias_layers), {name: float(ratio) for name, ratio in weight_layers.items()}
 
 
@@ -127,7 +127,7 @@ def with_fresh_head(model, num_classes: int, seed: int):
 
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense):
-        raise McutrainError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
+        raise FinetuneError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
     keras.utils.set_random_seed(seed)
     outputs = keras.layers.Dense(num_classes, name=head.name)(head.input)
     return keras.Model(model.input, outputs, name=model.name)
@@ -149,7 +149,7 @@ def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarra
         return biases + head_vars
     if update.mode == "last":
         if update.last_layers > len(body):
-            raise McutrainError(
+            raise FinetuneError(
                 f"--update {update.text}: model '{model.name}' has only {len(body)} layers with weights before the head"
             )
         chosen = body[-update.last_layers:]
@@ -159,13 +159,13 @@ def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarra
     for name in update.bias_layers:
         bias = _bias_of(_layer(model, name, update))
         if bias is None:
-            raise McutrainError(f"{update.text}: layer '{name}' has no bias")
+            raise FinetuneError(f"{update.text}: layer '{name}' has no bias")
         selected.append((bias, None))
     for name, ratio in update.weight_layers.items():
         layer = _layer(model, name, update)
         kernel = getattr(layer, "kernel", None)
         if kernel is None:
-            raise McutrainError(f"{update.text}: layer '{name}' has no weights (kernel)")
+            raise FinetuneError(f"{update.text}: layer '{name}' has no weights (kernel)")
         axis = 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else len(kernel.shape) - 1
         selected.append((kernel, None if ratio == 1.0 else _channel_mask(kernel.shape, axis, ratio)))
     return selected
@@ -239,7 +239,7 @@ def _layer(model, name: str, update: UpdateSpec):
     try:
         return model.get_layer(name)
     except ValueError:
-        raise McutrainError(f"{update.text}: no layer '{name}' in model '{model.name}'") from None
+        raise FinetuneError(f"{update.text}: no layer '{name}' in model '{model.name}'") from None
 
 
 def _channel_mask(shape, axis: int, ratio: float) -> np.ndarray:
@@ -269,7 +269,7 @@ def run_baseline(
     from quantize.models import load_reference_model
 
     if epochs < 1:
-        raise McutrainError(f"--epochs {epochs}: expected a positive number of epochs")
+        raise FinetuneError(f"--epochs {epochs}: expected a positive number of epochs")
     update = parse_update(update_text)
     reference = load_reference_model(model_name)
     model_input = reference.model_input

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from host_tools.errors import McutrainError
+from quantize.errors import FinetuneError
 from quantize.finetune import count_trainable, finetune, parse_update, select_parameters, with_fresh_head
 from quantize.models import load_reference_model
 
@@ -37,7 +37,7 @@ def test_parse_update_modes(tmp_path):
 
 @pytest.mark.parametrize("text", ["last:0", "last:x", "last:", "everything", "plan"])
 def test_parse_update_rejects(text):
-    with pytest.raises(McutrainError, match=rf"--update {text}: expected"):
+    with pytest.raises(FinetuneError, match=rf"--update {text}: expected"):
         parse_update(text)
 
 
@@ -55,12 +55,12 @@ def test_parse_update_rejects(text):
     ],
 )
 def test_bad_plan_files(tmp_path, content, message):
-    with pytest.raises(McutrainError, match=message):
+    with pytest.raises(FinetuneError, match=message):
         parse_update(write_plan(tmp_path, content))
 
 
 def test_missing_plan_file(tmp_path):
-    with pytest.raises(McutrainError, match=r"nothing.json: plan file not found"):
+    with pytest.raises(FinetuneError, match=r"nothing.json: plan file not found"):
         parse_update(f"plan:{tmp_path / 'nothing.json'}")
 
 
@@ -95,12 +95,12 @@ def test_plan_selects_named_parameters_and_channel_fractions(fresh_model, tmp_pa
     ],
 )
 def test_plan_naming_layers_the_model_lacks(fresh_model, tmp_path, plan, message):
-    with pytest.raises(McutrainError, match=r"plan.json: " + message):
+    with pytest.raises(FinetuneError, match=r"plan.json: " + message):
         select_parameters(fresh_model, parse_update(write_plan(tmp_path, plan)))
 
 
 def test_last_n_larger_than_the_model(fresh_model):
-    with pytest.raises(McutrainError, match=r"--update last:99: model 'ref' has only \d+ layers with weights"):
+    with pytest.raises(FinetuneError, match=r"--update last:99: model 'ref' has only \d+ layers with weights"):
         select_parameters(fresh_model, parse_update("last:99"))
 
 
