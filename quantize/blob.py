@@ -1,5 +1,5 @@
-"""The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h; the
-struct formats below mirror it field by field (the C++ side static_asserts the same sizes).
+"""The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h and
+mirrored, record by record and field by field, in quantize/blob_format.py:
 
     [header][tensor records][op records][data section: weights, biases, op parameters]
 
@@ -8,70 +8,70 @@ The CRC-32 (zlib) covers every byte after the header's crc field.
 
 from __future__ import annotations
 
-import enum
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantize.blob_format import (  # noqa: F401  (re-exported: the format's names, as before)
+    CRC_START,
+    HEADER,
+    MAGIC,
+    MAX_OP_INPUTS,
+    NAME_LENGTH,
+    NO_TENSOR,
+    OP,
+    TENSOR,
+    VERSION,
+    Location,
+    OpCode,
+    TensorType,
+)
+from quantize.layout import Layout
 from quantize.packing import packed_pairs_bytes
 
-MAGIC = 0x4254434D  # "MCTB"
-VERSION = 2  # 2: packed pointwise filters (TensorType.PACKED_PAIRS)
-NAME_LENGTH = 16
-NO_TENSOR = 0xFFFF
-MAX_OP_INPUTS = 3
-
-HEADER = struct.Struct("<IHHII16sHHIIIIIHHII")
-TENSOR = struct.Struct("<4HBBHiII")
-OP = struct.Struct("<BBH3HHII")
-CRC_START = 16  # offsetof(BlobHeader, name)
-
 # Parameter blocks, one per op kind (blob_format.h / the kernels' *Params structs).
-CONV_PARAMS = struct.Struct("<10i2I")      # ConvOpParams: ConvParams + multiplier/shift offsets
-FC_PARAMS = struct.Struct("<5i2I")         # FullyConnectedOpParams
-ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
-POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
-MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
-PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
-REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
-SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
+ACTIVATION_RANGE = Layout("kernels::ActivationRange", ("min", "i"), ("max", "i"))
+KERNEL_CONV_PARAMS = Layout("kernels::ConvParams",
+                            ("stride_h", "i"), ("stride_w", "i"), ("pad_top", "i"), ("pad_left", "i"),
+                            ("dilation_h", "i"), ("dilation_w", "i"), ("input_offset", "i"), ("output_offset", "i"),
+                            ("act", ACTIVATION_RANGE))
+CONV_PARAMS = Layout("model::ConvOpParams",
+                     ("conv", KERNEL_CONV_PARAMS), ("multiplier_offset", "I"), ("shift_offset", "I"))
+KERNEL_FC_PARAMS = Layout("kernels::FullyConnectedParams",
+                          ("input_offset", "i"), ("filter_offset", "i"), ("output_offset", "i"),
+                          ("act", ACTIVATION_RANGE))
+FC_PARAMS = Layout("model::FullyConnectedOpParams",
+                   ("fc", KERNEL_FC_PARAMS), ("multiplier_offset", "I"), ("shift_offset", "I"))
+ADD_PARAMS = Layout("kernels::AddParams",
+                    ("input1_offset", "i"), ("input2_offset", "i"), ("output_offset", "i"), ("left_shift", "i"),
+                    ("input1_multiplier", "i"), ("input1_shift", "i"), ("input2_multiplier", "i"),
+                    ("input2_shift", "i"), ("output_multiplier", "i"), ("output_shift", "i"), ("act", ACTIVATION_RANGE))
+POOL_PARAMS = Layout("kernels::PoolParams",
+                     ("stride_h", "i"), ("stride_w", "i"), ("filter_h", "i"), ("filter_w", "i"), ("pad_top", "i"),
+                     ("pad_left", "i"), ("act", ACTIVATION_RANGE))
+MEAN_PARAMS = Layout("kernels::MeanParams",
+                     ("input_zero_point", "i"), ("output_zero_point", "i"), ("multiplier", "i"), ("shift", "i"))
+PAD_PARAMS = Layout("kernels::PadParams", ("before", "4i"), ("after", "4i"), ("pad_value", "i"))
+REQUANTIZE_PARAMS = Layout("kernels::RequantizeParams",
+                           ("input_zero_point", "i"), ("output_zero_point", "i"), ("multiplier", "i"), ("shift", "i"))
+SOFTMAX_PARAMS = Layout("kernels::SoftmaxParams",
+                        ("input_multiplier", "i"), ("input_left_shift", "i"), ("diff_min", "i"))
 # InvertedResidualParams = 3 x ConvOpParams + AddParams + this tail: six tensor indices,
 # has_expand, residual, then window_offset and row_offset (patched after memory planning).
-FUSED_TAIL = struct.Struct("<8H2I")
+_FUSED_TAIL_MEMBERS = (
+    ("expand_filter", "H"), ("expand_bias", "H"), ("depthwise_filter", "H"), ("depthwise_bias", "H"),
+    ("project_filter", "H"), ("project_bias", "H"), ("has_expand", "H"), ("residual", "H"),
+    ("window_offset", "I"), ("row_offset", "I"))
+FUSED_TAIL = Layout("model::InvertedResidualParams from expand_filter on", *_FUSED_TAIL_MEMBERS)
+INVERTED_RESIDUAL_PARAMS = Layout("model::InvertedResidualParams",
+                                  ("expand", CONV_PARAMS), ("depthwise", CONV_PARAMS), ("project", CONV_PARAMS),
+                                  ("add", ADD_PARAMS), *_FUSED_TAIL_MEMBERS)
 
-assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
 assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
-assert 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
-
-
-class OpCode(enum.IntEnum):
-    CONV_2D = 1
-    DEPTHWISE_CONV_2D = 2
-    FULLY_CONNECTED = 3
-    ADD = 4
-    AVERAGE_POOL_2D = 5
-    MAX_POOL_2D = 6
-    MEAN = 7
-    RESHAPE = 8
-    PAD = 9
-    REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
-    SOFTMAX = 11
-    INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
-
-
-class TensorType(enum.IntEnum):
-    INT8 = 0
-    INT32 = 1
-    PACKED_PAIRS = 2  # a pointwise CONV_2D filter in the device's layout (quantize/packing.py)
-    PACKED_PAIRS_SCALED = 3  # the same, scaled for the device's one-shift ReLU output stage
-
-
-class Location(enum.IntEnum):
-    ARENA = 0
-    DATA = 1
+assert INVERTED_RESIDUAL_PARAMS.size == 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
 
 
 @dataclass
@@ -173,28 +173,30 @@ class BlobBuilder:
 
         body = bytearray(total)
         for i, t in enumerate(self.tensors):
-            TENSOR.pack_into(body, tensors_offset + i * TENSOR.size, *t.dims, t.dtype, t.location, 0, t.zero_point, t.offset, t.size)
+            at = tensors_offset + i * TENSOR.size
+            body[at:at + TENSOR.size] = TENSOR.pack_fields({
+                "dims": t.dims, "type": t.dtype, "location": t.location, "reserved": 0, "zero_point": t.zero_point,
+                "offset": t.offset, "size": t.size})
         for i, op in enumerate(self.ops):
             inputs = [NO_TENSOR if x is None else x for x in op.inputs] + [NO_TENSOR] * (MAX_OP_INPUTS - len(op.inputs))
-            OP.pack_into(body, ops_offset + i * OP.size, op.opcode, len(op.inputs), op.output, *inputs, 0,
-                         op.params_offset, op.params_size)
+            at = ops_offset + i * OP.size
+            body[at:at + OP.size] = OP.pack_fields({
+                "opcode": op.opcode, "num_inputs": len(op.inputs), "output": op.output, "inputs": inputs,
+                "reserved": 0, "params_offset": op.params_offset, "params_size": op.params_size})
         body[data_offset:] = data
-        HEADER.pack_into(
-            body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),
-            tensors_offset, ops_offset, data_offset, len(data), self.arena_size,
-            self.input_tensor, self.output_tensor, *trainable,
-        )
+        body[:HEADER.size] = HEADER.pack_fields({
+            "magic": MAGIC, "version": VERSION, "header_size": HEADER.size, "total_size": total, "crc32": 0,
+            "name": name, "num_tensors": len(self.tensors), "num_ops": len(self.ops),
+            "tensors_offset": tensors_offset, "ops_offset": ops_offset, "data_offset": data_offset,
+            "data_size": len(data), "arena_size": self.arena_size, "input_tensor": self.input_tensor,
+            "output_tensor": self.output_tensor, "trainable_offset": trainable[0], "trainable_size": trainable[1]})
         crc = zlib.crc32(bytes(body[CRC_START:]))
-        struct.pack_into("<I", body, 12, crc)
+        struct.pack_into("<I", body, HEADER.offset("crc32"), crc)
         return bytes(body)
 
 
 def read_header(blob: bytes) -> dict:
     """Decodes a blob's header (for tools and tests)."""
-    fields = HEADER.unpack_from(blob, 0)
-    keys = ("magic", "version", "header_size", "total_size", "crc32", "name", "num_tensors", "num_ops",
-            "tensors_offset", "ops_offset", "data_offset", "data_size", "arena_size", "input_tensor",
-            "output_tensor", "trainable_offset", "trainable_size")
-    header = dict(zip(keys, fields))
+    header = dict(zip(HEADER.names, HEADER.unpack_from(blob, 0)))
     header["name"] = header["name"].rstrip(b"\0").decode()
     return header
