@@ -1,4 +1,5 @@
-"""An int8 .tflite read into a small typed graph, checked against what mcutrain implements.
+"""An int8 .tflite read into a small typed graph (quantize/graph.py), checked against what mcutrain
+implements.
 
 The flatbuffer is read with tflite-micro's generated schema bindings; the result holds plain
 Python and numpy values: tensors (shape, type, per-tensor or per-channel quantization, constant
@@ -16,6 +17,7 @@ import numpy as np
 import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
 from quantize.errors import UnsupportedModelError
+from quantize.graph import Graph, Operator, Quantization, Tensor  # noqa: F401  (re-exported)
 from quantize.requant import SUPPORTED_ACTIVATIONS
 
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
@@ -29,46 +31,6 @@ _NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                  "MEAN", "RESHAPE", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
 SUPPORTED_STRIDES = (1, 2)
-
-
-# -- tensors ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Quantization:
-    """Affine quantization real = scale * (q - zero_point); one entry per channel of `axis`
-    for per-channel tensors (convolution filters), else one entry."""
-
-    scales: np.ndarray       # float32 [1] or [channels]
-    zero_points: np.ndarray  # int64, same length as scales
-    axis: int
-
-    @property
-    def per_channel(self) -> bool:
-        return len(self.scales) > 1
-
-
-@dataclass(frozen=True)
-class Tensor:
-    index: int
-    name: str
-    shape: tuple[int, ...]
-    dtype: str                         # "int8", "int32", "float32", ...
-    quantization: Quantization | None
-    data: np.ndarray | None            # constant contents in `shape`, None for activations
-
-    @property
-    def scale(self) -> float:
-        """The per-tensor scale (float32 value, as a Python float)."""
-        return float(self._quant().scales[0])
-
-    @property
-    def zero_point(self) -> int:
-        return int(self._quant().zero_points[0])
-
-    def _quant(self) -> Quantization:
-        if self.quantization is None:
-            raise UnsupportedModelError(f"tensor {self.index} ('{self.name}') is not quantized")
-        return self.quantization
 
 
 # -- operator options ---------------------------------------------------------------------------
@@ -138,44 +100,6 @@ class NoOptions:
 
 OpOptions = Union[Conv2DOptions, DepthwiseConv2DOptions, FullyConnectedOptions, AddOptions, Pool2DOptions,
                   MeanOptions, PadOptions, SoftmaxOptions, NoOptions]
-
-
-@dataclass(frozen=True)
-class Operator:
-    index: int
-    op: str                  # TFLite builtin name, e.g. "CONV_2D"
-    inputs: tuple[int, ...]  # tensor indices; -1 for an omitted optional input (a missing bias)
-    outputs: tuple[int, ...]
-    options: OpOptions
-
-
-@dataclass(frozen=True)
-class Graph:
-    tensors: tuple[Tensor, ...]
-    operators: tuple[Operator, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-
-    def tensor(self, index: int) -> Tensor:
-        return self.tensors[index]
-
-    @property
-    def int8_input(self) -> int:
-        """The int8 tensor the model's input arrives in: the graph input, or the output of the
-        QUANTIZE that converts a float graph input."""
-        for op in self.operators:
-            if op.op == "QUANTIZE" and op.inputs[0] == self.inputs[0] and self.tensor(op.inputs[0]).dtype == "float32":
-                return op.outputs[0]
-        return self.inputs[0]
-
-    @property
-    def int8_output(self) -> int:
-        """The int8 tensor holding the model's output: the graph output, or the input of the
-        DEQUANTIZE that produces a float graph output."""
-        for op in self.operators:
-            if op.op == "DEQUANTIZE" and op.outputs[0] == self.outputs[0]:
-                return op.inputs[0]
-        return self.outputs[0]
 
 
 # -- reading ------------------------------------------------------------------------------------
