@@ -1,5 +1,6 @@
 """The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h and
-mirrored, record by record and field by field, in quantize/blob_format.py:
+mirrored, record by record and field by field, in quantize/blob_format.py; each op's parameter block
+is its op module's (quantize/ops/), re-exported here under the names it always had:
 
     [header][tensor records][op records][data section: weights, biases, op parameters]
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quantize.blob_format import (  # noqa: F401  (re-exported: the format's names, as before)
+    ACTIVATION_RANGE,
     CRC_START,
     HEADER,
     MAGIC,
@@ -28,50 +30,18 @@ from quantize.blob_format import (  # noqa: F401  (re-exported: the format's nam
     OpCode,
     TensorType,
 )
-from quantize.layout import Layout
+from quantize.fused_block import FUSED_TAIL, INVERTED_RESIDUAL_PARAMS  # noqa: F401
+from quantize.ops.add import ADD_PARAMS  # noqa: F401  (the parameter blocks under their old names)
+from quantize.ops.conv_common import CONV_OP_PARAMS as CONV_PARAMS  # noqa: F401
+from quantize.ops.conv_common import KERNEL_CONV_PARAMS  # noqa: F401
+from quantize.ops.fully_connected import FC_OP_PARAMS as FC_PARAMS  # noqa: F401
+from quantize.ops.fully_connected import KERNEL_FC_PARAMS  # noqa: F401
+from quantize.ops.mean import MEAN_PARAMS  # noqa: F401
+from quantize.ops.pad import PAD_PARAMS  # noqa: F401
+from quantize.ops.pool import POOL_PARAMS  # noqa: F401
+from quantize.ops.requantize import REQUANTIZE_PARAMS  # noqa: F401
+from quantize.ops.softmax import SOFTMAX_PARAMS  # noqa: F401
 from quantize.packing import packed_pairs_bytes
-
-# Parameter blocks, one per op kind (blob_format.h / the kernels' *Params structs).
-ACTIVATION_RANGE = Layout("kernels::ActivationRange", ("min", "i"), ("max", "i"))
-KERNEL_CONV_PARAMS = Layout("kernels::ConvParams",
-                            ("stride_h", "i"), ("stride_w", "i"), ("pad_top", "i"), ("pad_left", "i"),
-                            ("dilation_h", "i"), ("dilation_w", "i"), ("input_offset", "i"), ("output_offset", "i"),
-                            ("act", ACTIVATION_RANGE))
-CONV_PARAMS = Layout("model::ConvOpParams",
-                     ("conv", KERNEL_CONV_PARAMS), ("multiplier_offset", "I"), ("shift_offset", "I"))
-KERNEL_FC_PARAMS = Layout("kernels::FullyConnectedParams",
-                          ("input_offset", "i"), ("filter_offset", "i"), ("output_offset", "i"),
-                          ("act", ACTIVATION_RANGE))
-FC_PARAMS = Layout("model::FullyConnectedOpParams",
-                   ("fc", KERNEL_FC_PARAMS), ("multiplier_offset", "I"), ("shift_offset", "I"))
-ADD_PARAMS = Layout("kernels::AddParams",
-                    ("input1_offset", "i"), ("input2_offset", "i"), ("output_offset", "i"), ("left_shift", "i"),
-                    ("input1_multiplier", "i"), ("input1_shift", "i"), ("input2_multiplier", "i"),
-                    ("input2_shift", "i"), ("output_multiplier", "i"), ("output_shift", "i"), ("act", ACTIVATION_RANGE))
-POOL_PARAMS = Layout("kernels::PoolParams",
-                     ("stride_h", "i"), ("stride_w", "i"), ("filter_h", "i"), ("filter_w", "i"), ("pad_top", "i"),
-                     ("pad_left", "i"), ("act", ACTIVATION_RANGE))
-MEAN_PARAMS = Layout("kernels::MeanParams",
-                     ("input_zero_point", "i"), ("output_zero_point", "i"), ("multiplier", "i"), ("shift", "i"))
-PAD_PARAMS = Layout("kernels::PadParams", ("before", "4i"), ("after", "4i"), ("pad_value", "i"))
-REQUANTIZE_PARAMS = Layout("kernels::RequantizeParams",
-                           ("input_zero_point", "i"), ("output_zero_point", "i"), ("multiplier", "i"), ("shift", "i"))
-SOFTMAX_PARAMS = Layout("kernels::SoftmaxParams",
-                        ("input_multiplier", "i"), ("input_left_shift", "i"), ("diff_min", "i"))
-# InvertedResidualParams = 3 x ConvOpParams + AddParams + this tail: six tensor indices,
-# has_expand, residual, then window_offset and row_offset (patched after memory planning).
-_FUSED_TAIL_MEMBERS = (
-    ("expand_filter", "H"), ("expand_bias", "H"), ("depthwise_filter", "H"), ("depthwise_bias", "H"),
-    ("project_filter", "H"), ("project_bias", "H"), ("has_expand", "H"), ("residual", "H"),
-    ("window_offset", "I"), ("row_offset", "I"))
-FUSED_TAIL = Layout("model::InvertedResidualParams from expand_filter on", *_FUSED_TAIL_MEMBERS)
-INVERTED_RESIDUAL_PARAMS = Layout("model::InvertedResidualParams",
-                                  ("expand", CONV_PARAMS), ("depthwise", CONV_PARAMS), ("project", CONV_PARAMS),
-                                  ("add", ADD_PARAMS), *_FUSED_TAIL_MEMBERS)
-
-assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
-assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
-assert INVERTED_RESIDUAL_PARAMS.size == 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
 
 
 @dataclass

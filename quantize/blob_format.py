@@ -34,6 +34,15 @@ CRC_START = HEADER.offset("name")  # the CRC covers the bytes after crc32
 
 assert (HEADER.size, TENSOR.size, OP.size) == (68, 24, 20)
 
+# kernels::ActivationRange (kernel_types.h), the output clamp inside several parameter blocks.
+ACTIVATION_RANGE = Layout("kernels::ActivationRange", ("min", "i"), ("max", "i"))
+
+
+def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The 4-D dims of a tensor record for a tensor of rank <= 4 (parse_tflite refuses higher
+    ranks): leading dimensions of 1."""
+    return tuple([1] * (4 - len(shape)) + list(shape))
+
 
 class OpCode(enum.IntEnum):
     """The firmware's opcodes (model::OpCode); each TFLite op's module (quantize/ops/) names its own."""

@@ -93,3 +93,10 @@ class Graph:
             if op.op == "DEQUANTIZE" and op.outputs[0] == self.outputs[0]:
                 return op.inputs[0]
         return self.outputs[0]
+
+    def converts_at_edge(self, op: Operator) -> bool:
+        """Whether `op` converts at the model's edge rather than computing in int8: the QUANTIZE of
+        a float input or the DEQUANTIZE of a float output. The host does those (mcutrain_datasets
+        quantizes the input, logits are read as int8), so the device never runs them."""
+        produced = op.outputs[0]
+        return produced == self.int8_input or (produced in self.outputs and produced != self.int8_output)

@@ -96,6 +96,10 @@ class Layout(struct.Struct):
         return {name: extra[name] if name in extra else getattr(params, name.replace(".", "_"))
                 for name, _, _ in self._values}
 
+    def pack_from(self, params: object, **extra: FieldValue) -> bytes:
+        """The struct's bytes from a parameter object named like the fields (see fields_of)."""
+        return self.pack_fields(self.fields_of(params, **extra))
+
     def zero_fields(self) -> dict[str, FieldValue]:
         """Every field 0: the block of a part an op does not use."""
         return {name: [0] * count if count else b"" if code == "s" else 0 for name, count, code in self._values}

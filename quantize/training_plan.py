@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantize.errors import PlanError
+from quantize.ops import parametric_ops
 from quantize.tflite_model import Graph
 
 PLAN_VERSION = 1
-PARAMETRIC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+PARAMETRIC_OPS = parametric_ops()  # the ops whose OpDef says they have parameters (quantize/ops/)
 
 
 @dataclass(frozen=True)
