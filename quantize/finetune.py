@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from host_tools.errors import McutrainError
+from quantize.errors import FinetuneError
 from quantize.tflite_model import Graph
 from quantize.training_plan import PARAMETRIC_OPS, TrainingPlan, check_plan, output_channels, resolve_plan
 
@@ -88,7 +88,7 @@ def parse_update(text: str, model_name: str) -> UpdateSpec:
     if text.startswith("last:"):
         count = text[len("last:"):]
         if not count.isdigit() or int(count) < 1:
-            raise McutrainError(f"--update {text}: expected last:N with N a positive integer")
+            raise FinetuneError(f"--update {text}: expected last:N with N a positive integer")
         return UpdateSpec(text=text, mode="last", last_layers=int(count))
     if text.startswith("plan:") and len(text) > len("plan:"):
         from quantize.models import load_reference_model
@@ -98,7 +98,7 @@ def parse_update(text: str, model_name: str) -> UpdateSpec:
         graph = parse_tflite(load_reference_model(model_name).tflite_bytes())
         check_plan(plan, graph, set())
         return UpdateSpec(text=text, mode="plan", plan=plan, graph=graph)
-    raise McutrainError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
+    raise FinetuneError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
 
 
 def default_learning_rate(update: UpdateSpec) -> float:
@@ -112,7 +112,7 @@ def with_fresh_head(model, num_classes: int, seed: int):
 
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense):
-        raise McutrainError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
+        raise FinetuneError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
     keras.utils.set_random_seed(seed)
     outputs = keras.layers.Dense(num_classes, name=head.name)(head.input)
     return keras.Model(model.input, outputs, name=model.name)
@@ -132,7 +132,7 @@ def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarra
         return biases + head_vars
     if update.mode == "last":
         if update.last_layers > len(body):
-            raise McutrainError(
+            raise FinetuneError(
                 f"--update {update.text}: model '{model.name}' has only {len(body)} layers with weights before the head"
             )
         chosen = body[-update.last_layers:]
@@ -145,7 +145,7 @@ def keras_layers_by_op(model, graph: Graph) -> dict[int, object]:
     """The Keras layer of each CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED operator of the int8
     graph, by operator index: the k-th such operator is the k-th Conv2D, DepthwiseConv2D or Dense
     layer of the model (both lists are in the model's topological order, which the TFLite converter
-    keeps), checked by kind and filter shape. McutrainError when the two do not match."""
+    keeps), checked by kind and filter shape. FinetuneError when the two do not match."""
     import keras
 
     kinds = {"CONV_2D": keras.layers.Conv2D, "DEPTHWISE_CONV_2D": keras.layers.DepthwiseConv2D,
@@ -153,12 +153,12 @@ def keras_layers_by_op(model, graph: Graph) -> dict[int, object]:
     ops = [op for op in graph.operators if op.op in PARAMETRIC_OPS]
     layers = [layer for layer in model.layers if isinstance(layer, tuple(kinds.values()))]
     if len(ops) != len(layers):
-        raise McutrainError(f"model '{model.name}': {len(layers)} Keras layers with a kernel, but the int8 graph has "
+        raise FinetuneError(f"model '{model.name}': {len(layers)} Keras layers with a kernel, but the int8 graph has "
                             f"{len(ops)} operators with parameters")
     for op, layer in zip(ops, layers):
         shape = graph.tensor(op.inputs[1]).shape
         if not isinstance(layer, kinds[op.op]) or _tflite_filter_shape(layer) != shape:
-            raise McutrainError(f"model '{model.name}': operator {op.index} ({op.op}, filter {list(shape)}) does not "
+            raise FinetuneError(f"model '{model.name}': operator {op.index} ({op.op}, filter {list(shape)}) does not "
                                 f"match Keras layer '{layer.name}' ({type(layer).__name__}, kernel "
                                 f"{list(layer.kernel.shape)})")
     return {op.index: layer for op, layer in zip(ops, layers)}
@@ -210,7 +210,7 @@ def _folded_bias(model, layer):
         if isinstance(other, keras.layers.BatchNormalization) and other.input is layer.output:
             return other.beta
     if getattr(layer, "bias", None) is None:
-        raise McutrainError(f"model '{model.name}': Keras layer '{layer.name}' has no bias")
+        raise FinetuneError(f"model '{model.name}': Keras layer '{layer.name}' has no bias")
     return layer.bias
 
 
@@ -313,7 +313,7 @@ def run_baseline(
     if epochs is None:
         epochs = (update.plan.epochs if update.plan else None) or DEFAULT_EPOCHS
     if epochs < 1:
-        raise McutrainError(f"--epochs {epochs}: expected a positive number of epochs")
+        raise FinetuneError(f"--epochs {epochs}: expected a positive number of epochs")
     reference = load_reference_model(model_name)
     model_input = reference.model_input
     data = load_dataset(data_name, image_shape=model_input.shape, limit=limit, test_limit=test_limit)
@@ -321,7 +321,7 @@ def run_baseline(
     if update.mode != "plan":
         model = with_fresh_head(model, data.num_classes, seed)
     elif model.output_shape[-1] != data.num_classes:
-        raise McutrainError(f"--update {update.text}: a plan trains {model_name}'s own head in place, as the device "
+        raise FinetuneError(f"--update {update.text}: a plan trains {model_name}'s own head in place, as the device "
                             f"does; it has {model.output_shape[-1]} outputs, {data_name} has {data.num_classes} "
                             "classes")
     accuracy, trained, seconds = finetune(

@@ -50,11 +50,12 @@ from pathlib import Path
 import numpy as np
 
 from quantize.errors import PlanError
+from quantize.ops import parametric_ops
 from quantize.tflite_model import Graph
 
 PLAN_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-PARAMETRIC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+PARAMETRIC_OPS = parametric_ops()  # the ops whose OpDef says they have parameters (quantize/ops/)
 DEFAULT_LR = 0.01
 # The channel ratios a plan may name, by their spelling in a plan file.
 CHANNEL_RATIOS = {"1": 1.0, "1/2": 0.5, "1/4": 0.25, "1/8": 0.125}

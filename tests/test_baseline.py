@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from host_tools.errors import McutrainError
+from quantize.errors import FinetuneError
 from quantize.errors import PlanError
 from quantize.finetune import (
     count_trainable,
@@ -56,7 +56,7 @@ def test_parse_update_modes(tmp_path):
 
 @pytest.mark.parametrize("text", ["last:0", "last:x", "last:", "everything", "plan", "plan:"])
 def test_parse_update_rejects(text):
-    with pytest.raises(McutrainError, match=rf"--update {text}: expected"):
+    with pytest.raises(FinetuneError, match=rf"--update {text}: expected"):
         parse_update(text, "ref")
 
 
@@ -133,7 +133,7 @@ def test_the_bias_of_a_conv_followed_by_batchnorm_is_the_batchnorms_beta():
 
 
 def test_last_n_larger_than_the_model(fresh_model):
-    with pytest.raises(McutrainError, match=r"--update last:99: model 'ref' has only \d+ layers with weights"):
+    with pytest.raises(FinetuneError, match=r"--update last:99: model 'ref' has only \d+ layers with weights"):
         select_parameters(fresh_model, parse_update("last:99", "ref"))
 
 
