@@ -26,6 +26,14 @@ def register(subparsers) -> None:
 
     from host_tools.protocol.device import add_device_arguments
 
+    train = benches.add_parser("train", help="instructions, MACs and peak SRAM of one training step, per layer")
+    train.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    train.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    train.add_argument("--plan", help="the training plan: a JSON file or the name of one of the model's plans "
+                                      "(default: the classifier head)")
+    train.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    train.set_defaults(func=run_train)
+
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
     link.set_defaults(func=run_link)
@@ -50,6 +58,27 @@ def run_forward(args) -> int:
     print(f"total: {total['macs']} MACs, {total['instructions']} instructions, {total['instr_per_mac']} instr/MAC, "
           f"peak arena {total['peak_arena_bytes']} B")
     print(f"conv + depthwise: {conv['instr_per_mac']} instr/MAC")
+    return 0
+
+
+def run_train(args) -> int:
+    from host_tools.bench_train import bench_train
+    from host_tools.protocol.device import host_model
+
+    figures = bench_train(args.board, host_model(args.model, args.plan))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"{figures['model']} with plan {figures['plan']} on {figures['board']} ({figures['clock']})")
+    print(f"{'op':>3} {'kind':<16} {'what':<14} {'MACs':>10} {'instructions':>13}")
+    for layer in figures["layers"]:
+        what = ("W" if layer["weights"] else "") + ("b" if layer["bias"] else "") + (
+            f" {layer['channels']}ch" if layer["channels"] else "") + (" +err" if layer["input_error"] else "")
+        print(f"{layer['op']:>3} {layer['kind']:<16} {what:<14} {layer['macs']:>10} {layer['instructions']:>13}")
+    for key in ("instructions_per_step", "forward_instructions", "backward_instructions", "update_instructions",
+                "peak_sram_bytes", "predicted_peak_sram_bytes", "ram_budget_bytes", "trainable_bytes",
+                "full_update_peak_sram_bytes"):
+        print(f"{key:<28} {figures[key]}")
     return 0
 
 

@@ -38,6 +38,7 @@ class Trainer {
   /// size and offset the step will use), so step() trusts it. False with `why` when malformed.
   bool bind(model::Model* model, const char** why);
   bool ready() const { return header_ != nullptr; }
+  uint16_t num_steps() const { return header_ != nullptr ? header_->num_steps : 0; }
   /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates; the
   /// draws restart from the seed only when it differs from the one in force.
   void configure(float learning_rate, uint32_t seed);

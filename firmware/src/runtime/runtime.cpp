@@ -112,6 +112,7 @@ Status init(const char** why) {
 const ModelInfo& model_info() { return g_info; }
 
 model::Model& model_for_selftest() { return g_model; }
+train::Trainer& trainer_for_selftest() { return g_trainer; }
 
 Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted) {
   if (!g_model.loaded()) return Status::kNoModel;
