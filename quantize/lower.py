@@ -240,6 +240,19 @@ class _Lowering:
                 break
 
 
+def _training_program(graph: Graph, plan: TrainingPlan, given: bool) -> TrainingProgram | None:
+    """The plan's backward program, or None (a blob without a training section: the device answers
+    TRAIN with not_in_this_build) when the plan trains nothing, or when the default plan does not
+    fit a model that is only meant for inference (a given plan that does not fit is an error)."""
+    try:
+        program = derive_program(graph, plan, qas=plan.qas)
+    except PlanError:
+        if given:
+            raise
+        return None
+    return program if program.steps else None
+
+
 def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,
                  plan: TrainingPlan | None = None) -> LoweredModel:
     """Parses and validates `tflite` (parse_tflite) and returns its blob; raises
@@ -261,11 +274,12 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
     if stream not in STREAM_POLICIES:
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
     blocks = len(find_blocks(graph))
-    plan = plan if plan is not None else head_plan(graph)
+    given = plan is not None
+    plan = plan if given else head_plan(graph)
     # What the model lacks first, then what row-streaming every block would forbid: both say more
     # than the backward program's refusal would (the auto policy checks its own blocks per lowering).
     check_plan(plan, graph, {i for b in find_blocks(graph) for i in b.members} if stream == "all" else set())
-    program = derive_program(graph, plan, qas=plan.qas)
+    program = _training_program(graph, plan, given)
     packed = choose_packed(graph, plan, program)
     if stream != "auto":
         return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0, program=program).run()

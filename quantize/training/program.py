@@ -23,6 +23,7 @@ PARAMETRIC = ("CONV_2D", "FULLY_CONNECTED")
 BACK_H_BITS = 4                 # h = e * bm >> 27 keeps 4 bits below e's
 MAX_TRANSPOSED_TERMS = 1 << 13  # C_out * KH * KW: |W| * |h| * terms stays below 2^31
 MEAN_RECIPROCAL_BITS = 16
+MAX_CLASSES = 256  # the firmware's train::kMaxClasses: the loss keeps one int32 per class on the stack
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,10 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
         if op.index == earliest:
             break
         tensor = op.inputs[0]
+    classes = int(np.prod(graph.tensor(logits).shape))
+    if steps and classes > MAX_CLASSES:
+        raise PlanError(f"{where}: the logits (tensor {logits}) have {classes} elements; the device's loss takes at "
+                        f"most {MAX_CLASSES} classes")
     missing = set(planned) - {s.op for s in steps}
     if missing:
         raise PlanError(f"{where}: operator {min(missing)} is not on the chain of operators that ends in the logits")
