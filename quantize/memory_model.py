@@ -42,3 +42,35 @@ def predicted_peak_sram(board: str, arena_bytes: int, trainable_bytes: int) -> i
     """Bytes of SRAM a training step on `board` uses with this arena and trainable region."""
     firmware = FIRMWARE_MEMORY[board]
     return firmware.static_bytes + _aligned(arena_bytes) + _aligned(trainable_bytes) + firmware.stack_bytes
+
+
+def arena_peak_time(plan) -> int:
+    """The time (forward op index, or num_ops + 1 + k for backward step k) at which the arena's
+    live buffers reach highest (quantize/memory_plan.py MemoryPlan)."""
+    reach: dict[int, int] = {}
+    for buf in plan.buffers:
+        top = plan.offsets[buf.name] + buf.size
+        for time in range(buf.first_use, buf.last_use + 1):
+            reach[time] = max(reach.get(time, 0), top)
+    return max(reach, key=lambda time: (reach[time], -time)) if reach else 0
+
+
+def check_fits(board: str, ram_budget: int, lowered, where: str) -> None:
+    """Refuses (PlanError, one line) a compiled model whose training step would not fit the
+    board's SRAM budget, naming where the arena peaks and every part of the sum."""
+    from quantize.blob import read_header
+    from quantize.errors import PlanError
+
+    header = read_header(lowered.blob)
+    arena, trainable = header["arena_size"], header["trainable_size"]
+    peak = predicted_peak_sram(board, arena, trainable)
+    if peak <= ram_budget:
+        return
+    time = arena_peak_time(lowered.plan)
+    ops = len(lowered.op_names)
+    at = (f"forward op {time} ({lowered.op_names[time]})" if 0 <= time < ops
+          else "the loss" if time == ops else f"backward step {time - ops - 1}")
+    firmware = FIRMWARE_MEMORY[board]
+    raise PlanError(f"{where}: a training step would take {peak} bytes of SRAM on {board}, over its {ram_budget}-byte "
+                    f"budget: arena {arena} (peaking at {at}), trainable {trainable}, firmware "
+                    f"{firmware.static_bytes} and stack {firmware.stack_bytes}")

@@ -19,7 +19,7 @@ from quantize.tflite_model import parse_tflite
 from quantize.training_plan import parse_plan
 from tests import model_zoo, training_zoo
 
-pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+
 
 
 def _measured_peak(board: str, model: HostModel) -> int:
@@ -43,6 +43,8 @@ def _zoo_model(name: str) -> HostModel:
     return HostModel(name[:16], tflite, "tests/training_zoo.py", plan)
 
 
+@pytest.mark.emulator
+@pytest.mark.slow
 @pytest.mark.parametrize("board, model", [
     ("qemu-m7", "ref:demo"), ("qemu-m7", "ref:head"), ("qemu-stm32f405", "ref:demo"),
     ("qemu-m7", "t14_two_k3s2"), ("qemu-m7", "t21_dense_from_4d"),
@@ -53,3 +55,22 @@ def test_device_peak_sram_agrees_with_the_memory_model(board, model):
     predicted = predicted_peak_sram(board, header["arena_size"], header["trainable_size"])
     measured = _measured_peak(board, host)
     assert abs(measured - predicted) <= PEAK_TOLERANCE, f"{model} on {board}: device {measured}, predicted {predicted}"
+
+
+def test_a_plan_over_the_boards_budget_is_refused_at_build_time_naming_the_parts(tmp_path):
+    from host_tools import project
+    from quantize.errors import PlanError
+
+    case = training_zoo.TrainingCase(model_zoo.ZooModel(
+        "big_conv", (96, 96, 3), lambda keras: model_zoo._seq(
+            keras, (96, 96, 3), keras.layers.Conv2D(16, 3, padding="same", activation="relu",
+                                                    bias_initializer="random_normal"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4, bias_initializer="random_normal")),
+        ()), ((1, True, True), (2, True, True)))
+    tflite = model_zoo.convert(case.model)
+    plan = parse_plan(training_zoo.plan_json(case, parse_tflite(tflite)), "big.json")
+    before = set((project.ROOT / ".pio" / "models").glob("big_conv-*"))
+    with pytest.raises(PlanError, match=r"^big.json: a training step would take \d+ bytes of SRAM on qemu-stm32f405, "
+                                        r"over its 196608-byte budget: arena \d+ \(peaking at .*\), trainable \d+"):
+        build_with_model("qemu-stm32f405", tflite, "big_conv", "test", plan=plan)
+    assert set((project.ROOT / ".pio" / "models").glob("big_conv-*")) == before  # nothing written
