@@ -184,7 +184,8 @@ def test_a_plan_is_found_by_name_beside_its_model_or_by_path(tmp_path, monkeypat
     demo = resolve_plan("demo", "ref")
     assert [layer.op for layer in demo.layers] == [HEAD, 20, PROJECTION]
     assert all(layer.weights and layer.bias and layer.channels == 1.0 for layer in demo.layers)
-    assert (demo.lr, demo.lr_schedule, demo.qas, demo.epochs, demo.name) == (0.01, CONSTANT, True, 2, "demo")
+    assert (demo.lr, demo.lr_schedule, demo.qas, demo.epochs, demo.name) == (0.05, LrSchedule("cosine", 8000), True, 2,
+                                                                             "demo")
     assert demo.source.endswith("quantize/models/ref/plans/demo.json")
     assert available_plans("ref") == ("demo", "head") and available_plans("mbv2-w0.35-128") == ("head",)
     path = tmp_path / "demo"  # an existing file is a path, even when a plan has that name
