@@ -58,9 +58,9 @@ def run_plan(plan: TrainingPlan, lr: float | None, schedule: str | None, total_s
     rate = plan.lr if lr is None else lr
     if not (0.0 < rate <= 1.0):
         raise DeviceError(ErrorCode.BAD_VALUE, f"--lr {rate}: expected a value in (0, 1]", "train")
-    kind = schedule or plan.lr_schedule.kind
-    steps = plan.lr_schedule.steps if kind == plan.lr_schedule.kind and plan.lr_schedule.steps else total_steps
-    return dataclasses.replace(plan, lr=rate, lr_schedule=LrSchedule(kind, steps if kind == "cosine" else 0))
+    if schedule is None:
+        return dataclasses.replace(plan, lr=rate)
+    return dataclasses.replace(plan, lr=rate, lr_schedule=LrSchedule(schedule, total_steps if schedule == "cosine" else 0))
 
 
 def describe_rate(plan: TrainingPlan) -> str:
