@@ -188,7 +188,7 @@ def test_session_raises_device_error_without_retrying(fast_timeouts):
 
 class PipeliningFakeDevice(FakeDevice):
     """Holds back its reply to the newest request until the next request arrives (a request
-    whose seq it has seen before, a retry, is answered at once, after the held ones), so a host
+    whose seq it has seen before, a retry, is answered at once, after the held ones; so is INFO), so a host
     that waits for each reply before sending the next request gets nothing. Once `total`
     different seqs have arrived everything is answered. A reply echoes the request's payload
     reversed. script: request count -> 'drop' (no reply), 'link-error' (ERROR bad_crc),
@@ -215,12 +215,21 @@ class PipeliningFakeDevice(FakeDevice):
                         continue
                     frame = decode_frame(chunk)
                     self.requests.append((frame.type, frame.seq))
+                    if frame.type == MessageType.INFO:  # answered at once: a session asks it first
+                        conn.sendall(b"".join(held) + self._info(frame))
+                        held = []
+                        continue
                     retry = frame.seq in seen
                     seen.add(frame.seq)
                     held.append(self._reply(frame))
                     keep = 0 if retry or len(seen) >= self.total else 1
                     release, held = held[: len(held) - keep], held[len(held) - keep :]
                     conn.sendall(b"".join(release))
+
+    @staticmethod
+    def _info(frame) -> bytes:
+        info = struct.pack("<BBH16IfBI", 1, 0, 2048, *([0] * 16), 0.01, 0, 1) + b"\0" * 5
+        return encode_frame(frame.type | msg.REPLY_FLAG, frame.seq, info)
 
     def _reply(self, frame) -> bytes:
         action = self.script.get(len(self.requests), "")
@@ -299,7 +308,7 @@ def test_train_reply_layout_matches_the_firmware():
 # -- inputs larger than one frame: staged with INPUT_CHUNK ---------------------------------------
 
 class StagingFakeDevice(FakeDevice):
-    """Answers INFO (max payload `max_payload`, input `input_bytes`, 4 classes), INPUT_CHUNK,
+    """Answers INFO (max payload `max_payload`, input `input_bytes`, 4 classes), STATS, INPUT_CHUNK,
     INFER and TRAIN by the firmware's staging rules (server.cpp): chunks in order from offset 0,
     INFER/TRAIN without a tensor use the staged input once. Logit i is the sum of the input's
     bytes plus i, mod 256, so a test can tell whether the whole input arrived. `chunks`: False
@@ -330,8 +339,14 @@ class StagingFakeDevice(FakeDevice):
             self.staged += frame.payload[4:]
             self.complete = len(self.staged) == self.input_bytes
             payload = msg.INPUT_CHUNK_REPLY.pack(len(self.staged), msg.INPUT_COMPLETE if self.complete else 0)
+        elif frame.type == MessageType.STATS:
+            payload = struct.pack("<8IB", 0, 0, 0, 0, 0, len(self.requests), 0, 0, 0)
         elif frame.type in (MessageType.INFER, MessageType.TRAIN):
             tensor = frame.payload[1:] if frame.type == MessageType.TRAIN else frame.payload
+            if tensor and len(tensor) != self.input_bytes:
+                return self._error(frame, ErrorCode.BAD_LENGTH, b"input tensor size differs from the model's")
+            if frame.type == MessageType.TRAIN and frame.payload[0] >= self.CLASSES:
+                return self._error(frame, ErrorCode.BAD_LABEL, b"label out of range")
             if not tensor:
                 if not self.complete:
                     return self._error(frame, ErrorCode.BAD_SEQUENCE, b"no input staged")
@@ -421,3 +436,31 @@ def test_staging_reply_flags_match_the_firmware():
     # firmware/lib/protocol/protocol.h: kCheckpointApplied, kInputComplete, kAbandonedOtherStaging.
     assert (msg.CHECKPOINT_APPLIED, msg.INPUT_COMPLETE, msg.ABANDONED_OTHER_STAGING) == (1, 1, 2)
     assert msg.INPUT_CHUNK_REQUEST.size == 4 and msg.INPUT_CHUNK_REPLY.size == 5 and MessageType.INPUT_CHUNK == 9
+
+
+def test_train_many_keeps_two_trains_in_flight(fast_timeouts):
+    # The pipelining fake answers a TRAIN only once the next request has arrived: a host that
+    # waited for each reply would starve.
+    device = PipeliningFakeDevice(4)
+    samples = [(bytes(range(i, i + 11)), i) for i in range(4)]
+    with Session.open(device.url) as session:
+        results = list(session.train_many(samples))
+    device.close()
+    assert [r.predicted for r in results] == [(bytes([i]) + x)[::-1][4] for x, i in samples]  # echoed reversed
+    assert [type_ for type_, _ in device.requests] == [MessageType.INFO] + [MessageType.TRAIN] * 4
+
+
+def test_bench_link_trains_staged_inputs_one_at_a_time(fast_timeouts, monkeypatch):
+    from host_tools.protocol import bench_link
+
+    for name, value in (("SMALL_REQUESTS", 4), ("BULK_REQUESTS", 2), ("STEP_SAMPLES", 2), ("PIPELINED_STREAM", 3)):
+        monkeypatch.setattr(bench_link, name, value)
+    device = StagingFakeDevice(max_payload=64, input_bytes=100)
+    with Session.open(device.url) as session:
+        figures = bench_link.bench_link(session)
+    device.close()
+    assert (figures["step"], figures["pipelined"]) == ("train", False)
+    assert 0 <= figures["host_overhead_fraction"] <= 1 and figures["retries"] == 0
+    # The twin of a staged TRAIN: the same chunks, then a TRAIN with only an out-of-range label.
+    assert (MessageType.TRAIN, bytes([StagingFakeDevice.CLASSES])) in device.payloads
+
