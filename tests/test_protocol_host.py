@@ -464,3 +464,14 @@ def test_bench_link_trains_staged_inputs_one_at_a_time(fast_timeouts, monkeypatc
     # The twin of a staged TRAIN: the same chunks, then a TRAIN with only an out-of-range label.
     assert (MessageType.TRAIN, bytes([StagingFakeDevice.CLASSES])) in device.payloads
 
+
+def test_mcutrain_train_streams_one_pipeline_per_learning_rate():
+    # A pipelined stream that ends leaves the device idle for the next one's first upload: `mcutrain
+    # train` starts a new one only where SET_CONFIG must change the rate (quantize/training/schedule.py).
+    from host_tools.commands.train import constant_rate_spans
+    from quantize.training.schedule import SEGMENT_STEPS
+
+    steps = SEGMENT_STEPS
+    assert constant_rate_spans(lambda step: 0.01, 3 * steps + 7) == [(0, 3 * steps + 7, pytest.approx(0.01))]
+    halved = constant_rate_spans(lambda step: 0.01 if step < 2 * steps else 0.005, 3 * steps)
+    assert [(start, stop) for start, stop, _ in halved] == [(0, 2 * steps), (2 * steps, 3 * steps)]
