@@ -41,7 +41,6 @@ struct Config {
   uint32_t seed;            ///< Non-zero.
 };
 
-/// Running counters, reported by STATS (and some by INFO).
 /// What the arena holds for a later request between requests (Server::staging()).
 enum class Staging : uint8_t {
   kNone,
@@ -49,6 +48,7 @@ enum class Staging : uint8_t {
   kInput,       ///< INPUT_CHUNK bytes in the input tensor, complete or not, not yet used.
 };
 
+/// Running counters, reported by STATS (and some by INFO).
 struct Counters {
   uint32_t frames_ok;          ///< Valid frames received (retries included).
   uint32_t retries_answered;   ///< Requests answered from the last reply.
