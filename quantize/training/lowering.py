@@ -107,8 +107,9 @@ class TrainingLayout:
                 x = graph.tensor(op.inputs[0])
                 nbytes = conv_input_error_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)))
                 tensors.scratch = arena_tensor(nbytes, time, time)
-            if step.weights:
-                layout.kept[blob_index[op.inputs[0]]] = time
+            if step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
+                kept = blob_index[op.inputs[0]]
+                layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)
         layout.error_slots = slots
         layout.exponents = arena_tensor(4 * len(slots), loss_time, last_time)

@@ -104,15 +104,16 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
   switch (op.opcode) {
     case OpCode::kReshape:
     case OpCode::kAdd:
-    case OpCode::kPad:  // the model validated the padded shape
       return true;
+    case OpCode::kPad:  // the model validated the padded shape
+      return has(s, kStepInputError);
     case OpCode::kMean:
       return has(s, kStepInputError) && s.mean_reciprocal > 0 && s.mean_reciprocal <= 65536;
     case OpCode::kAveragePool2d: {
       const auto& p = *reinterpret_cast<const kernels::PoolParams*>(model_->data() + op.params_offset);
       const int32_t rows = (p.filter_h + p.stride_h - 1) / p.stride_h;
       const int32_t cols = (p.filter_w + p.stride_w - 1) / p.stride_w;
-      return rows * cols <= kMaxPoolWindows;
+      return has(s, kStepInputError) && rows * cols <= kMaxPoolWindows;
     }
     case OpCode::kConv2d:
     case OpCode::kDepthwiseConv2d:
