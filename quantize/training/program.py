@@ -172,7 +172,8 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
         qw, qb, bm, back_exponent = _channel_factors(graph, op, qas)
         w = graph.tensor(op.inputs[1])
         # Terms of one input error element: C_out * KH * KW (depthwise: its channel's KH * KW).
-        terms = (1 if op.op == "DEPTHWISE_CONV_2D" else w.shape[0]) * (w.shape[1] * w.shape[2] if len(w.shape) == 4 else 1)
+        taps = w.shape[1] * w.shape[2] if len(w.shape) == 4 else 1
+        terms = taps if op.op == "DEPTHWISE_CONV_2D" else w.shape[0] * taps
         if input_error and terms >= MAX_TRANSPOSED_TERMS:
             raise PlanError(f"{where}: operator {op.index} ({op.op}): {terms} output terms per input error element, "
                             f"at most {MAX_TRANSPOSED_TERMS - 1} (int32 accumulator)")
