@@ -36,8 +36,8 @@ void test_accumulate_matches_the_golden_table() {
     EXPECT_EQ_U32(static_cast<uint32_t>(c.k), static_cast<uint32_t>(k));
     for (int i = 0; i < 6; ++i) {
       if (a[i] != c.sum[i])
-        std::printf("  case ka=%d kb=%d: element %d is %d, golden %d\n", static_cast<int>(c.ka), static_cast<int>(c.kb), i,
-                    a[i], c.sum[i]);
+        std::printf("  case ka=%d kb=%d: element %d is %d, golden %d\n", static_cast<int>(c.ka),
+                    static_cast<int>(c.kb), i, a[i], c.sum[i]);
       EXPECT_TRUE(a[i] == c.sum[i]);
     }
   }
