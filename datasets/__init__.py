@@ -4,7 +4,8 @@ A top-level package named `datasets` would shadow the Hugging Face package of th
 folder `datasets/` is installed under the import name `mcutrain_datasets`.
 """
 
-from mcutrain_datasets.base import Dataset, DatasetError
+from mcutrain_datasets.base import Dataset
+from mcutrain_datasets.errors import DatasetError
 from mcutrain_datasets.registry import BUILTIN_NAMES, load_dataset
 
 __all__ = ["BUILTIN_NAMES", "Dataset", "DatasetError", "load_dataset"]

@@ -6,14 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host_tools.errors import McutrainError
-
-
-class DatasetError(McutrainError):
-    """A dataset file or folder is missing, unreadable or inconsistent.
-
-    The message names the file (or folder) and the problem, in one line.
-    """
+from mcutrain_datasets.errors import DatasetError
 
 
 @dataclass(frozen=True)

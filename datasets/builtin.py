@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mcutrain_datasets.base import Dataset, DatasetError, check_images_and_labels, split_dataset, stratified_split
+from mcutrain_datasets.base import Dataset, check_images_and_labels, split_dataset, stratified_split
+from mcutrain_datasets.errors import DatasetError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (

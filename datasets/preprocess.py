@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from mcutrain_datasets.base import DatasetError
+from mcutrain_datasets.errors import DatasetError
 
 FitMethod = Literal["resize", "pad"]
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)

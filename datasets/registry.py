@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mcutrain_datasets import builtin, user
-from mcutrain_datasets.base import Dataset, DatasetError
+from mcutrain_datasets.base import Dataset
+from mcutrain_datasets.errors import DatasetError
 
 BUILTIN_NAMES = ("fashion-mnist", "mnist5k", "digits")
 USER_PREFIXES = ("npz:", "folder:")

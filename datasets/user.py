@@ -21,12 +21,12 @@ import numpy as np
 
 from mcutrain_datasets.base import (
     Dataset,
-    DatasetError,
     check_images_and_labels,
     check_labels,
     split_dataset,
     stratified_split,
 )
+from mcutrain_datasets.errors import DatasetError
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0

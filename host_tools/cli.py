@@ -1,4 +1,4 @@
-"""The `mcutrain` command line: one module per subcommand, one place that maps errors to exit codes.
+"""The `mcutrain` command line: one module per subcommand; errors become a message and an exit code in main.
 
 Each subcommand module exposes `register(subparsers)`, which adds its parser and sets
 `func=run` on it; `run(args) -> int` does the work. To add a subcommand, add its module to
@@ -12,8 +12,7 @@ import importlib
 import sys
 
 from host_tools import __version__
-from host_tools.errors import McutrainError
-from quantize.errors import QuantizeError
+from host_tools.errors import EXPECTED_ERRORS, error_message, exit_code
 
 # Imported lazily by name so that `mcutrain doctor` works even when heavy optional
 # dependencies (TensorFlow) of other subcommands are broken or missing.
@@ -54,12 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except McutrainError as err:
-        print(f"mcutrain: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except QuantizeError as err:
-        print(f"mcutrain: error: {err}", file=sys.stderr)
-        return McutrainError.exit_code
+    except EXPECTED_ERRORS as err:
+        print(error_message(err), file=sys.stderr)
+        return exit_code(err)
     except KeyboardInterrupt:
         print("mcutrain: interrupted", file=sys.stderr)
         return 130

@@ -97,8 +97,12 @@ def build_with_model(target_name: str, tflite: bytes, name: str, origin: str = "
     from quantize.compile import write_compiled
     from quantize.importer import check_int8_tflite
     from quantize.lower import lower_graph
+    from quantize.memory_model import FIRMWARE_MEMORY, check_fits
 
     lowered = lower_graph(check_int8_tflite(tflite, origin or name), name, plan=plan)
+    target = get_target(target_name)
+    if target_name in FIRMWARE_MEMORY:
+        check_fits(target_name, target.ram_budget_bytes, lowered, plan.source if plan else f"model {name}")
     source = blob_to_cpp(lowered.blob, origin or name)
     model_dir = project.ROOT / ".pio" / "models" / f"{name}-{zlib.crc32(source.encode()):08x}"
     if not (model_dir / "model_blob.cpp").is_file():

@@ -42,6 +42,21 @@ class Invocation:
     op_ticks: list[int]    # board::counter ticks per op
 
 
+@dataclass
+class TrainingTicks:
+    """One training step of the runner image (firmware/src/app/model_runner.h 'T')."""
+
+    loss_q16: int
+    predicted: int
+    correct: bool
+    forward: int           # ticks of the forward pass (with its masks)
+    loss: int              # ticks of the softmax, loss and logits' error
+    backward: list[int]    # per backward step (the training section's order): the error pass
+    update: list[int]      # per backward step: bias and weight updates
+
+TRAIN_HEAD = struct.Struct("<iBBH")
+
+
 class ModelRunner:
     """One emulator running one blob; invoke() any number of inputs."""
 
@@ -94,7 +109,7 @@ class ModelRunner:
         if len(data) != int(self.info["input"]):
             raise ValueError(f"input has {len(data)} bytes, the model takes {self.info['input']}")
         link = self.emulator.connect()
-        link.write(data)
+        link.write(b"I" + data)
         want = int(self.info["output"]) + 8 * self.num_ops
         reply = link.read(want)
         if len(reply) != want:
@@ -102,3 +117,23 @@ class ModelRunner:
         out_bytes = int(self.info["output"])
         ticks = list(struct.unpack(f"<{self.num_ops}Q", reply[out_bytes:]))
         return Invocation(np.frombuffer(reply[:out_bytes], dtype=np.int8).copy(), ticks)
+
+    def train(self, x: np.ndarray, label: int) -> TrainingTicks:
+        """One training step on the device with where its time went."""
+        data = np.ascontiguousarray(x, dtype=np.int8).tobytes()
+        if len(data) != int(self.info["input"]):
+            raise ValueError(f"input has {len(data)} bytes, the model takes {self.info['input']}")
+        link = self.emulator.connect()
+        link.write(b"T" + bytes([label]) + data)
+        head = link.read(TRAIN_HEAD.size + 16)
+        if len(head) != TRAIN_HEAD.size + 16:
+            raise EmulatorError(f"runner answered {len(head)} bytes to a training step: {self.emulator.stderr_text()}")
+        loss, predicted, correct, steps = TRAIN_HEAD.unpack_from(head)
+        forward, loss_ticks = struct.unpack_from("<2Q", head, TRAIN_HEAD.size)
+        rest = link.read(16 * steps)
+        if len(rest) != 16 * steps:
+            raise EmulatorError(f"runner answered {len(rest)} of {16 * steps} step bytes: {self.emulator.stderr_text()}")
+        ticks = struct.unpack(f"<{2 * steps}Q", rest)
+        return TrainingTicks(loss, predicted, bool(correct), forward, loss_ticks, list(ticks[:steps]),
+                             list(ticks[steps:]))
+

@@ -1,5 +1,6 @@
-"""The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h; the
-struct formats below mirror it field by field (the C++ side static_asserts the same sizes).
+"""The model blob writer. The binary layout is defined by firmware/lib/model/blob_format.h and
+mirrored, record by record and field by field, in quantize/blob_format.py; each op's parameter block
+is its op module's (quantize/ops/), re-exported here under the names it always had:
 
     [header][tensor records][op records][data section: weights, biases, op parameters]
 
@@ -8,70 +9,39 @@ The CRC-32 (zlib) covers every byte after the header's crc field.
 
 from __future__ import annotations
 
-import enum
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantize.blob_format import (  # noqa: F401  (re-exported: the format's names, as before)
+    ACTIVATION_RANGE,
+    CRC_START,
+    HEADER,
+    MAGIC,
+    MAX_OP_INPUTS,
+    NAME_LENGTH,
+    NO_TENSOR,
+    OP,
+    TENSOR,
+    VERSION,
+    Location,
+    OpCode,
+    TensorType,
+)
+from quantize.fused_block import FUSED_TAIL, INVERTED_RESIDUAL_PARAMS  # noqa: F401
+from quantize.ops.add import ADD_PARAMS  # noqa: F401  (the parameter blocks under their old names)
+from quantize.ops.conv_common import CONV_OP_PARAMS as CONV_PARAMS  # noqa: F401
+from quantize.ops.conv_common import KERNEL_CONV_PARAMS  # noqa: F401
+from quantize.ops.fully_connected import FC_OP_PARAMS as FC_PARAMS  # noqa: F401
+from quantize.ops.fully_connected import KERNEL_FC_PARAMS  # noqa: F401
+from quantize.ops.mean import MEAN_PARAMS  # noqa: F401
+from quantize.ops.pad import PAD_PARAMS  # noqa: F401
+from quantize.ops.pool import POOL_PARAMS  # noqa: F401
+from quantize.ops.requantize import REQUANTIZE_PARAMS  # noqa: F401
+from quantize.ops.softmax import SOFTMAX_PARAMS  # noqa: F401
 from quantize.packing import packed_pairs_bytes
-
-MAGIC = 0x4254434D  # "MCTB"
-VERSION = 3  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section
-NAME_LENGTH = 16
-NO_TENSOR = 0xFFFF
-MAX_OP_INPUTS = 3
-
-HEADER = struct.Struct("<IHHII16sHHIIIIIHHIIII")
-TENSOR = struct.Struct("<4HBBHiII")
-OP = struct.Struct("<BBH3HHII")
-CRC_START = 16  # offsetof(BlobHeader, name)
-
-# Parameter blocks, one per op kind (blob_format.h / the kernels' *Params structs).
-CONV_PARAMS = struct.Struct("<10i2I")      # ConvOpParams: ConvParams + multiplier/shift offsets
-FC_PARAMS = struct.Struct("<5i2I")         # FullyConnectedOpParams
-ADD_PARAMS = struct.Struct("<12i")         # kernels::AddParams
-POOL_PARAMS = struct.Struct("<8i")         # kernels::PoolParams
-MEAN_PARAMS = struct.Struct("<4i")         # kernels::MeanParams
-PAD_PARAMS = struct.Struct("<9i")          # kernels::PadParams
-REQUANTIZE_PARAMS = struct.Struct("<4i")   # kernels::RequantizeParams
-SOFTMAX_PARAMS = struct.Struct("<3i")      # kernels::SoftmaxParams
-# InvertedResidualParams = 3 x ConvOpParams + AddParams + this tail: six tensor indices,
-# has_expand, residual, then window_offset and row_offset (patched after memory planning).
-FUSED_TAIL = struct.Struct("<8H2I")
-
-assert (HEADER.size, TENSOR.size, OP.size) == (76, 24, 20)
-assert (CONV_PARAMS.size, FC_PARAMS.size, ADD_PARAMS.size) == (48, 28, 48)
-assert (POOL_PARAMS.size, MEAN_PARAMS.size, PAD_PARAMS.size) == (32, 16, 36)
-assert 3 * CONV_PARAMS.size + ADD_PARAMS.size + FUSED_TAIL.size == 216
-
-
-class OpCode(enum.IntEnum):
-    CONV_2D = 1
-    DEPTHWISE_CONV_2D = 2
-    FULLY_CONNECTED = 3
-    ADD = 4
-    AVERAGE_POOL_2D = 5
-    MAX_POOL_2D = 6
-    MEAN = 7
-    RESHAPE = 8
-    PAD = 9
-    REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
-    SOFTMAX = 11
-    INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
-
-
-class TensorType(enum.IntEnum):
-    INT8 = 0
-    INT32 = 1
-    PACKED_PAIRS = 2  # a pointwise CONV_2D filter in the device's layout (quantize/packing.py)
-    PACKED_PAIRS_SCALED = 3  # the same, scaled for the device's one-shift ReLU output stage
-
-
-class Location(enum.IntEnum):
-    ARENA = 0
-    DATA = 1
 
 
 @dataclass
@@ -96,6 +66,8 @@ class BlobOp:
     output: int
     params_offset: int = 0
     params_size: int = 0
+    scratch_offset: int = 0  # the kernels' scratch in the arena (quantize/scratch.py), planned with the tensors
+    scratch_size: int = 0
 
 
 @dataclass
@@ -175,28 +147,32 @@ class BlobBuilder:
 
         body = bytearray(total)
         for i, t in enumerate(self.tensors):
-            TENSOR.pack_into(body, tensors_offset + i * TENSOR.size, *t.dims, t.dtype, t.location, 0, t.zero_point, t.offset, t.size)
+            at = tensors_offset + i * TENSOR.size
+            body[at:at + TENSOR.size] = TENSOR.pack_fields({
+                "dims": t.dims, "type": t.dtype, "location": t.location, "reserved": 0, "zero_point": t.zero_point,
+                "offset": t.offset, "size": t.size})
         for i, op in enumerate(self.ops):
             inputs = [NO_TENSOR if x is None else x for x in op.inputs] + [NO_TENSOR] * (MAX_OP_INPUTS - len(op.inputs))
-            OP.pack_into(body, ops_offset + i * OP.size, op.opcode, len(op.inputs), op.output, *inputs, 0,
-                         op.params_offset, op.params_size)
+            at = ops_offset + i * OP.size
+            body[at:at + OP.size] = OP.pack_fields({
+                "opcode": op.opcode, "num_inputs": len(op.inputs), "output": op.output, "inputs": inputs,
+                "reserved": 0, "params_offset": op.params_offset, "params_size": op.params_size,
+                "scratch_offset": op.scratch_offset, "scratch_size": op.scratch_size})
         body[data_offset:] = data
-        HEADER.pack_into(
-            body, 0, MAGIC, VERSION, HEADER.size, total, 0, name, len(self.tensors), len(self.ops),
-            tensors_offset, ops_offset, data_offset, len(data), self.arena_size,
-            self.input_tensor, self.output_tensor, *trainable, *self.training,
-        )
+        body[:HEADER.size] = HEADER.pack_fields({
+            "magic": MAGIC, "version": VERSION, "header_size": HEADER.size, "total_size": total, "crc32": 0,
+            "name": name, "num_tensors": len(self.tensors), "num_ops": len(self.ops),
+            "tensors_offset": tensors_offset, "ops_offset": ops_offset, "data_offset": data_offset,
+            "data_size": len(data), "arena_size": self.arena_size, "input_tensor": self.input_tensor,
+            "output_tensor": self.output_tensor, "trainable_offset": trainable[0], "trainable_size": trainable[1],
+            "training_offset": self.training[0], "training_size": self.training[1]})
         crc = zlib.crc32(bytes(body[CRC_START:]))
-        struct.pack_into("<I", body, 12, crc)
+        struct.pack_into("<I", body, HEADER.offset("crc32"), crc)
         return bytes(body)
 
 
 def read_header(blob: bytes) -> dict:
     """Decodes a blob's header (for tools and tests)."""
-    fields = HEADER.unpack_from(blob, 0)
-    keys = ("magic", "version", "header_size", "total_size", "crc32", "name", "num_tensors", "num_ops",
-            "tensors_offset", "ops_offset", "data_offset", "data_size", "arena_size", "input_tensor",
-            "output_tensor", "trainable_offset", "trainable_size", "training_offset", "training_size")
-    header = dict(zip(keys, fields))
+    header = dict(zip(HEADER.names, HEADER.unpack_from(blob, 0)))
     header["name"] = header["name"].rstrip(b"\0").decode()
     return header

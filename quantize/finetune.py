@@ -2,29 +2,43 @@
 its parameters, and measure test accuracy.
 
 Update modes (`parse_update`):
-    head      the fresh classification head only
-    bias      every bias of the network plus the head
-    last:N    all weights and biases of the last N layers with weights before the head, plus the head
-    full      everything
-    plan:PATH exactly the parameters a sparse-update plan file names (PLAN_SCHEMA below)
-The head (the last Dense layer) is always replaced by a fresh one with one output per class of the
-target data, initialised from the seed. The rest of the network runs in inference mode (BatchNorm
-statistics frozen), as on the device. Training: Adam, shuffled mini-batches, cross-entropy on logits,
-fixed seeds and TensorFlow op determinism, so a run is reproducible. The default learning rate is
-DEFAULT_LEARNING_RATE for partial updates and FULL_UPDATE_LEARNING_RATE for `full`.
+    head       the fresh classification head only
+    bias       every bias of the network plus the head
+    last:N     all weights and biases of the last N layers with weights before the head, plus the head
+    full       everything
+    plan:PLAN  exactly the parameters a training plan names (quantize/training_plan.py, the file the
+               device's firmware is built with): PLAN is a path, or the name of a plan committed
+               beside the model (plan:demo is quantize/models/ref/plans/demo.json)
+For head, bias, last:N and full the head (the last Dense layer) is replaced by a fresh one with one
+output per class of the target data, initialised from the seed; training is Adam on shuffled
+mini-batches, at DEFAULT_LEARNING_RATE for partial updates and FULL_UPDATE_LEARNING_RATE for `full`.
+
+plan: is the fp32 twin of what the device does with the same plan, so it differs on purpose:
+- the pretrained head is kept and trained in place (the device updates the int8 model's own head),
+  so the target data must have as many classes as the model has outputs;
+- each planned operator's Keras layer (keras_layers_by_op: TFLite operator index -> layer) updates
+  its kernel and/or bias, and only in the planned output channels (the other channels' gradients
+  are masked to zero); where the Keras model keeps a BatchNormalization after a conv (mbv2), the
+  operator's bias is that BatchNormalization's beta (the additive term the int8 bias folds in);
+- plain SGD, one sample per step unless --batch-size says otherwise (as the device), at the plan's
+  learning rate and schedule per step (TrainingPlan.lr_at; --lr replaces the plan's lr, the
+  schedule stays), for the plan's epochs unless --epochs says otherwise. QAS does not apply in fp32.
+
+The rest of the network runs in inference mode (BatchNorm statistics frozen), as on the device.
+Cross-entropy on logits, fixed seeds and TensorFlow op determinism, so a run is reproducible.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from host_tools.errors import McutrainError
+from quantize.errors import FinetuneError
+from quantize.tflite_model import Graph
+from quantize.training_plan import PARAMETRIC_OPS, TrainingPlan, check_plan, output_channels, resolve_plan
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -32,29 +46,22 @@ DEFAULT_BATCH_SIZE = 32
 # rate (head 0.57 at 1e-3 vs 0.70 at 1e-2), full fine-tuning diverges with it (0.97 vs 0.34).
 DEFAULT_LEARNING_RATE = 1e-2
 FULL_UPDATE_LEARNING_RATE = 1e-3
+# plan: trains as the device does, one sample per step.
+PLAN_BATCH_SIZE = 1
 DEFAULT_SEED = 0
-UPDATE_MODES = ("head", "bias", "last:N", "full", "plan:PATH")
-CHANNEL_RATIOS = (1.0, 0.5, 0.25, 0.125)
-PLAN_SCHEMA = """\
-A plan file is a JSON object with (at least one of) these keys and no others:
-  "bias_layers":   ["layer name", ...]            update the bias of each named layer
-  "weight_layers": {"layer name": ratio, ...}     update the kernel of each named layer; ratio 1, 0.5,
-                                                  0.25 or 0.125 updates the first ceil(ratio * C_out)
-                                                  output channels only
-Layer names are the Keras layer names of the model (the head is named as in the model, "logits"
-for ref); the head is trained only if the plan names it.
-"""
+UPDATE_MODES = ("head", "bias", "last:N", "full", "plan:PATH", "plan:NAME")
 
 
 @dataclass(frozen=True)
 class UpdateSpec:
-    """Which parameters to train: a mode and, for `last` / `plan`, its arguments."""
+    """Which parameters to train: a mode and, for `last` / `plan`, its arguments (for `plan`, the
+    plan and the int8 graph whose operator indices it names)."""
 
     text: str
     mode: str
     last_layers: int = 0
-    bias_layers: tuple[str, ...] = ()
-    weight_layers: dict[str, float] = field(default_factory=dict)
+    plan: TrainingPlan | None = None
+    graph: Graph | None = None
 
 
 @dataclass(frozen=True)
@@ -73,52 +80,30 @@ class BaselineResult:
         return json.dumps(asdict(self))
 
 
-def parse_update(text: str) -> UpdateSpec:
-    """The UpdateSpec for an --update value (see the module docstring)."""
+def parse_update(text: str, model_name: str) -> UpdateSpec:
+    """The UpdateSpec for an --update value for reference model `model_name` (see the module
+    docstring); a plan is read and checked against the model's int8 graph here."""
     if text in ("head", "bias", "full"):
         return UpdateSpec(text=text, mode=text)
     if text.startswith("last:"):
         count = text[len("last:"):]
         if not count.isdigit() or int(count) < 1:
-            raise McutrainError(f"--update {text}: expected last:N with N a positive integer")
+            raise FinetuneError(f"--update {text}: expected last:N with N a positive integer")
         return UpdateSpec(text=text, mode="last", last_layers=int(count))
-    if text.startswith("plan:"):
-        bias_layers, weight_layers = read_plan_file(Path(text[len("plan:"):]))
-        return UpdateSpec(text=text, mode="plan", bias_layers=bias_layers, weight_layers=weight_layers)
-    raise McutrainError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
+    if text.startswith("plan:") and len(text) > len("plan:"):
+        from quantize.models import load_reference_model
+        from quantize.tflite_model import parse_tflite
+
+        plan = resolve_plan(text[len("plan:"):], model_name)
+        graph = parse_tflite(load_reference_model(model_name).tflite_bytes())
+        check_plan(plan, graph, set())
+        return UpdateSpec(text=text, mode="plan", plan=plan, graph=graph)
+    raise FinetuneError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
 
 
 def default_learning_rate(update: UpdateSpec) -> float:
+    """Adam's learning rate for the modes other than plan: (which takes the plan's)."""
     return FULL_UPDATE_LEARNING_RATE if update.mode == "full" else DEFAULT_LEARNING_RATE
-
-
-def read_plan_file(path: Path) -> tuple[tuple[str, ...], dict[str, float]]:
-    """(bias layer names, {weight layer name: channel ratio}) from a plan file (PLAN_SCHEMA)."""
-    if not path.is_file():
-        raise McutrainError(f"{path}: plan file not found")
-    try:
-        plan = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise McutrainError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(plan, dict):
-        raise McutrainError(f"{path}: expected a JSON object with 'bias_layers' and/or 'weight_layers'")
-    unknown = sorted(set(plan) - {"bias_layers", "weight_layers"})
-    if unknown:
-        raise McutrainError(f"{path}: unknown key '{unknown[0]}', expected only 'bias_layers' and 'weight_layers'")
-    bias_layers = plan.get("bias_layers", [])
-    weight_layers = plan.get("weight_layers", {})
-    if not isinstance(bias_layers, list) or not all(isinstance(name, str) for name in bias_layers):
-        raise McutrainError(f"{path}: 'bias_layers' must be a list of layer names")
-    if not isinstance(weight_layers, dict):
-        raise McutrainError(f"{path}: 'weight_layers' must be an object {{layer name: ratio}}")
-    for name, ratio in weight_layers.items():
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or float(ratio) not in CHANNEL_RATIOS:
-            raise McutrainError(
-                f"{path}: 'weight_layers' ratio {ratio!r} of layer '{name}', expected one of 1, 0.5, 0.25, 0.125"
-            )
-    if not bias_layers and not weight_layers:
-        raise McutrainError(f"{path}: the plan updates nothing, expected a non-empty 'bias_layers' or 'weight_layers'")
-    return tuple(bias_layers), {name: float(ratio) for name, ratio in weight_layers.items()}
 
 
 def with_fresh_head(model, num_classes: int, seed: int):
@@ -127,7 +112,7 @@ def with_fresh_head(model, num_classes: int, seed: int):
 
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense):
-        raise McutrainError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
+        raise FinetuneError(f"model '{model.name}': last layer '{head.name}' is {type(head).__name__}, expected Dense")
     keras.utils.set_random_seed(seed)
     outputs = keras.layers.Dense(num_classes, name=head.name)(head.input)
     return keras.Model(model.input, outputs, name=model.name)
@@ -135,8 +120,6 @@ def with_fresh_head(model, num_classes: int, seed: int):
 
 def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarray | None]]:
     """The variables to train and, for partial-channel updates, a 0/1 gradient mask for each."""
-    import keras
-
     head = model.layers[-1]
     head_vars = [(head.kernel, None), (head.bias, None)]
     body = [layer for layer in model.layers[:-1] if layer.weights]
@@ -149,26 +132,86 @@ def select_parameters(model, update: UpdateSpec) -> list[tuple[object, np.ndarra
         return biases + head_vars
     if update.mode == "last":
         if update.last_layers > len(body):
-            raise McutrainError(
+            raise FinetuneError(
                 f"--update {update.text}: model '{model.name}' has only {len(body)} layers with weights before the head"
             )
         chosen = body[-update.last_layers:]
         return [(v, None) for layer in chosen for v in layer.trainable_variables] + head_vars
 
+    return _planned_parameters(model, update.plan, update.graph)
+
+
+def keras_layers_by_op(model, graph: Graph) -> dict[int, object]:
+    """The Keras layer of each CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED operator of the int8
+    graph, by operator index: the k-th such operator is the k-th Conv2D, DepthwiseConv2D or Dense
+    layer of the model (both lists are in the model's topological order, which the TFLite converter
+    keeps), checked by kind and filter shape. FinetuneError when the two do not match."""
+    import keras
+
+    kinds = {"CONV_2D": keras.layers.Conv2D, "DEPTHWISE_CONV_2D": keras.layers.DepthwiseConv2D,
+             "FULLY_CONNECTED": keras.layers.Dense}
+    ops = [op for op in graph.operators if op.op in PARAMETRIC_OPS]
+    layers = [layer for layer in model.layers if isinstance(layer, tuple(kinds.values()))]
+    if len(ops) != len(layers):
+        raise FinetuneError(f"model '{model.name}': {len(layers)} Keras layers with a kernel, but the int8 graph has "
+                            f"{len(ops)} operators with parameters")
+    for op, layer in zip(ops, layers):
+        shape = graph.tensor(op.inputs[1]).shape
+        if not isinstance(layer, kinds[op.op]) or _tflite_filter_shape(layer) != shape:
+            raise FinetuneError(f"model '{model.name}': operator {op.index} ({op.op}, filter {list(shape)}) does not "
+                                f"match Keras layer '{layer.name}' ({type(layer).__name__}, kernel "
+                                f"{list(layer.kernel.shape)})")
+    return {op.index: layer for op, layer in zip(ops, layers)}
+
+
+def _tflite_filter_shape(layer) -> tuple[int, ...]:
+    """The shape TFLite gives `layer`'s kernel: CONV_2D [out, kh, kw, in] from Keras [kh, kw, in, out],
+    DEPTHWISE_CONV_2D [1, kh, kw, in * multiplier] from [kh, kw, in, multiplier], FULLY_CONNECTED
+    [out, in] from [in, out]."""
+    import keras
+
+    shape = tuple(layer.kernel.shape)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return (1, shape[0], shape[1], shape[2] * shape[3])
+    return (shape[-1], *shape[:-1])
+
+
+def _planned_parameters(model, plan: TrainingPlan, graph: Graph) -> list[tuple[object, np.ndarray | None]]:
+    """Each planned operator's kernel and/or bias, masked to its planned output channels."""
+    import keras
+
+    layers = keras_layers_by_op(model, graph)
     selected: list[tuple[object, np.ndarray | None]] = []
-    for name in update.bias_layers:
-        bias = _bias_of(_layer(model, name, update))
-        if bias is None:
-            raise McutrainError(f"{update.text}: layer '{name}' has no bias")
-        selected.append((bias, None))
-    for name, ratio in update.weight_layers.items():
-        layer = _layer(model, name, update)
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None:
-            raise McutrainError(f"{update.text}: layer '{name}' has no weights (kernel)")
-        axis = 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else len(kernel.shape) - 1
-        selected.append((kernel, None if ratio == 1.0 else _channel_mask(kernel.shape, axis, ratio)))
+    for planned in plan.layers:
+        layer = layers[planned.op]
+        out_channels = output_channels(graph, planned.op)
+        channels = planned.channel_indices(out_channels)
+        kept = None
+        if len(channels) < out_channels:
+            kept = np.zeros(out_channels, dtype=np.float32)
+            kept[list(channels)] = 1.0
+        if planned.weights:
+            kernel = layer.kernel
+            # The output channel is the last axis, or (in, multiplier) of a depthwise kernel.
+            channel_axes = kernel.shape[-2:] if isinstance(layer, keras.layers.DepthwiseConv2D) else kernel.shape[-1:]
+            selected.append((kernel, None if kept is None else
+                             np.broadcast_to(kept.reshape(channel_axes), kernel.shape).copy()))
+        if planned.bias:
+            selected.append((_folded_bias(model, layer), kept))
     return selected
+
+
+def _folded_bias(model, layer):
+    """The variable the int8 operator's bias stands for: the beta of a BatchNormalization right
+    after `layer` (its additive term, folded into the int8 bias), else the layer's own bias."""
+    import keras
+
+    for other in model.layers:
+        if isinstance(other, keras.layers.BatchNormalization) and other.input is layer.output:
+            return other.beta
+    if getattr(layer, "bias", None) is None:
+        raise FinetuneError(f"model '{model.name}': Keras layer '{layer.name}' has no bias")
+    return layer.bias
 
 
 def count_trainable(selected: list[tuple[object, np.ndarray | None]]) -> int:
@@ -184,11 +227,12 @@ def finetune(
     y_test: np.ndarray,
     update: UpdateSpec,
     epochs: int = DEFAULT_EPOCHS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     learning_rate: float | None = None,
     seed: int = DEFAULT_SEED,
 ) -> tuple[float, int, float]:
-    """Train the selected parameters of `model` (float inputs already preprocessed).
+    """Train the selected parameters of `model` (float inputs already preprocessed); batch_size
+    None is PLAN_BATCH_SIZE for plan:, DEFAULT_BATCH_SIZE otherwise (module docstring).
 
     Returns (test accuracy, number of trained scalars, wall seconds of training and evaluation).
     """
@@ -200,7 +244,15 @@ def finetune(
     selected = select_parameters(model, update)
     variables = [v for v, _ in selected]
     masks = [None if mask is None else tf.constant(mask, dtype=tf.float32) for _, mask in selected]
-    optimizer = keras.optimizers.Adam(learning_rate or default_learning_rate(update))
+    if update.mode == "plan":
+        plan = update.plan if learning_rate is None else replace(update.plan, lr=learning_rate)
+        rate_at = plan.lr_at
+        optimizer = keras.optimizers.SGD(rate_at(0))
+        batch_size = batch_size or PLAN_BATCH_SIZE
+    else:
+        rate_at = None
+        optimizer = keras.optimizers.Adam(learning_rate or default_learning_rate(update))
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
     optimizer.build(variables)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -215,11 +267,15 @@ def finetune(
 
     rng = np.random.default_rng(seed)
     started = time.monotonic()
+    step = 0
     for _ in range(epochs):
         order = rng.permutation(len(y_train))
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
+            if rate_at is not None:
+                optimizer.learning_rate = rate_at(step)
             train_step(tf.constant(x_train[batch]), tf.constant(y_train[batch]))
+            step += 1
     predictions = np.concatenate(
         [model(x_test[i:i + 256], training=False).numpy().argmax(-1) for i in range(0, len(x_test), 256)]
     )
@@ -235,46 +291,39 @@ def _bias_of(layer):
     return getattr(layer, "bias", None)
 
 
-def _layer(model, name: str, update: UpdateSpec):
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        raise McutrainError(f"{update.text}: no layer '{name}' in model '{model.name}'") from None
-
-
-def _channel_mask(shape, axis: int, ratio: float) -> np.ndarray:
-    channels = shape[axis]
-    kept = math.ceil(ratio * channels)
-    mask = np.zeros(shape, dtype=np.float32)
-    index = [slice(None)] * len(shape)
-    index[axis] = slice(0, kept)
-    mask[tuple(index)] = 1.0
-    return mask
-
-
 def run_baseline(
     model_name: str,
     data_name: str,
     update_text: str,
-    epochs: int = DEFAULT_EPOCHS,
+    epochs: int | None = None,
     limit: int | None = None,
     test_limit: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     learning_rate: float | None = None,
     seed: int = DEFAULT_SEED,
 ) -> BaselineResult:
-    """Fine-tune reference model `model_name` on dataset `data_name` with update `update_text`."""
+    """Fine-tune reference model `model_name` on dataset `data_name` with update `update_text`.
+    epochs None: the plan's epochs for plan: (if it says), else DEFAULT_EPOCHS; batch_size and
+    learning_rate None: the update mode's defaults (module docstring)."""
     from mcutrain_datasets import load_dataset
     from mcutrain_datasets.preprocess import to_model_float
     from quantize.models import load_reference_model
 
+    update = parse_update(update_text, model_name)
+    if epochs is None:
+        epochs = (update.plan.epochs if update.plan else None) or DEFAULT_EPOCHS
     if epochs < 1:
-        raise McutrainError(f"--epochs {epochs}: expected a positive number of epochs")
-    update = parse_update(update_text)
+        raise FinetuneError(f"--epochs {epochs}: expected a positive number of epochs")
     reference = load_reference_model(model_name)
     model_input = reference.model_input
     data = load_dataset(data_name, image_shape=model_input.shape, limit=limit, test_limit=test_limit)
-    model = with_fresh_head(reference.keras_model(), data.num_classes, seed)
+    model = reference.keras_model()
+    if update.mode != "plan":
+        model = with_fresh_head(model, data.num_classes, seed)
+    elif model.output_shape[-1] != data.num_classes:
+        raise FinetuneError(f"--update {update.text}: a plan trains {model_name}'s own head in place, as the device "
+                            f"does; it has {model.output_shape[-1]} outputs, {data_name} has {data.num_classes} "
+                            "classes")
     accuracy, trained, seconds = finetune(
         model,
         to_model_float(data.x_train, model_input),

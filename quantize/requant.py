@@ -131,3 +131,8 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
     if activation == "RELU6":
         return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
     return INT8_MIN, INT8_MAX
+
+
+def clamp(values: np.ndarray, low: int, high: int) -> np.ndarray:
+    """The last step of every int8 output stage: clamp to the activation range, as int8."""
+    return np.clip(values, low, high).astype(np.int8)

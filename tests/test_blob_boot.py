@@ -15,7 +15,7 @@ import pytest
 from host_tools.errors import EmulatorError
 from host_tools.model_runner import ModelRunner, runner_flags
 from quantize import blob as fmt
-from quantize import packing
+from quantize import packing, scratch
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
@@ -59,9 +59,10 @@ def _pointwise_blob(filter_type: fmt.TensorType, bias_value: int = 100, output_z
     multipliers = b.add_data(np.full(4, 1 << 30, dtype="<i4").tobytes())
     shifts = b.add_data(SHIFTS.astype("<i4").tobytes())
     params = fmt.CONV_PARAMS.pack(1, 1, 0, 0, 1, 1, 3, output_zero_point, -128, 127, multipliers, shifts)
-    b.add_op(fmt.OpCode.CONV_2D, [x, w, bias], y, params)
+    op = b.ops[b.add_op(fmt.OpCode.CONV_2D, [x, w, bias], y, params)]
     b.tensors[x].offset, b.tensors[y].offset = 0, 32
-    b.arena_size = 48
+    op.scratch_offset, op.scratch_size = 48, scratch.op_scratch_bytes(b, op)  # the kernel's, after the tensors
+    b.arena_size = 48 + op.scratch_size
     b.input_tensor, b.output_tensor = x, y
     return b.build()
 

@@ -33,3 +33,14 @@ def test_a_count_below_one_is_refused_while_parsing():
     assert proc.returncode == 2
     assert "argument --limit: expected at least 1, got 0" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_an_unknown_plan_name_fails_in_one_line_before_anything_is_built():
+    for argv in (("build", "--board", "qemu-m7", "--model", "mbv2-w0.35-128", "--plan", "demo"),
+                 ("info", "--board", "qemu-m7", "--plan", "nope")):
+        proc = _mcutrain(*argv)
+        assert proc.returncode == 1, proc.stderr
+        model, plans = ("mbv2-w0.35-128", "head") if argv[0] == "build" else ("ref", "demo, head")
+        assert proc.stderr.strip().splitlines() == [
+            f"mcutrain: error: training plan '{argv[-1]}': no such file, and model {model} has no plan of that name "
+            f"(its plans: {plans})"]

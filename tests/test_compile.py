@@ -151,3 +151,16 @@ def test_quantize_float_model_without_calibration_is_refused(tmp_path):
     proc = _mcutrain("quantize", str(keras_path), "-o", str(tmp_path / "m.tflite"))
     assert proc.returncode == 1 and "needs calibration data" in proc.stderr
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_plan_is_a_path_or_the_name_of_a_plan_beside_the_model(tmp_path):
+    # ref's demo plan: the head (10 x 128 + 10), last_conv (128 x 48 + 128) and b6_project (48 x 128 + 48).
+    proc = _mcutrain("compile", "ref", "-o", str(tmp_path / "demo"), "--plan", "demo")
+    assert proc.returncode == 0, proc.stderr
+    header = fmt.read_header((tmp_path / "demo" / "model.blob").read_bytes())
+    assert header["trainable_size"] == (1280 + 4 * 10) + (6144 + 4 * 128) + (6144 + 4 * 48)
+    assert f"trainable {header['trainable_size']} bytes" in proc.stdout
+    proc = _mcutrain("compile", "ref", "-o", str(tmp_path / "typo"), "--plan", "dmeo")
+    assert proc.returncode == 1 and not (tmp_path / "typo").exists()
+    assert proc.stderr.strip().splitlines() == ["mcutrain: error: training plan 'dmeo': no such file, and model ref "
+                                                "has no plan of that name (its plans: demo, head)"]

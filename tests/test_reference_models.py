@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from host_tools.errors import McutrainError
+from quantize.errors import ReferenceModelError
 from quantize.models import REFERENCE_MODELS, load_reference_model
 from quantize.models import artifacts
 
@@ -95,9 +95,9 @@ def test_fold_batchnorm_preserves_outputs():
 
 
 def test_unknown_model_and_missing_manifest(tmp_path):
-    with pytest.raises(McutrainError, match=r"unknown model 'resnet', expected one of ref, mbv2-w0.35-128"):
+    with pytest.raises(ReferenceModelError, match=r"unknown model 'resnet', expected one of ref, mbv2-w0.35-128"):
         load_reference_model("resnet")
-    with pytest.raises(McutrainError, match=r"ref/manifest.json: manifest missing"):
+    with pytest.raises(ReferenceModelError, match=r"ref/manifest.json: manifest missing"):
         load_reference_model("ref", models_dir=tmp_path)
 
 

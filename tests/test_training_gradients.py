@@ -22,9 +22,9 @@ MIN_COSINE = 0.9
 SAMPLES = 3
 GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "t07_crosses_frozen_conv",
              "t14_two_k3s2", "t19_k2_k4_mixed", "t21_dense_from_4d", "t22_softmax_head",
-             "t23_dw_k3s1same_relu", "t24_dw_k3s2valid_relu6", "t25_dw_k3s2same_first", "t26_dw_k5s1valid_relu6",
-             "t27_dw_k3s1valid_none_frozen", "t28_residual_trained_below", "t29_residual_relu_frozen_branch",
-             "t30_mini_mbv2", "t31_avgpool_k2s2", "t32_avgpool_k3s2same", "t33_pad_avgpool")
+             "t25_dw_k3s1same_relu", "t26_dw_k3s2valid_relu6", "t27_dw_k3s2same_first", "t28_dw_k5s1valid_relu6",
+             "t29_dw_k3s1valid_none_frozen", "t30_residual_trained_below", "t31_residual_relu_frozen_branch",
+             "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool")
 
 
 def _models():

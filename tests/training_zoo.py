@@ -26,7 +26,8 @@ from tests.model_zoo import ZooModel, _seq
 @dataclass(frozen=True)
 class TrainingCase:
     model: ZooModel
-    plan: tuple[tuple[int, bool, bool], ...]  # (k-th parametric op from the end, weights, bias)
+    # (k-th parametric op from the end, weights, bias[, channels: a ratio string or a list])
+    plan: tuple[tuple, ...]
 
     @property
     def name(self) -> str:
@@ -36,8 +37,10 @@ class TrainingCase:
 def plan_json(case: TrainingCase, graph) -> str:
     """The case's plan as a plan file's JSON, with TFLite operator indices."""
     parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
-    layers = [{"op": parametric[-k], "weights": w, "bias": b} for k, w, b in case.plan]
-    return json.dumps({"version": 1, "trainable": layers})
+    layers = []
+    for k, w, b, *channels in case.plan:
+        layers.append({"op": parametric[-k], "weights": w, "bias": b, **({"channels": channels[0]} if channels else {})})
+    return json.dumps({"version": 2, "trainable": layers})
 
 
 def _case(name, shape, layers, plan, covers=()):
@@ -152,35 +155,41 @@ def cases() -> list[TrainingCase]:
         # A final softmax: the loss takes its input, the logits.
         _case("t22_softmax_head", (6, 6, 2), lambda k: [C(k)(5, 3, activation="relu"), gap(k),
                                                         dense(k, 4, "softmax")], ALL2),
+        # Channel subsets: a ratio (the first channels) and an explicit list.
+        _case("t23_half_channels", (8, 8, 2), lambda k: [C(k)(8, 3, padding="same", activation="relu"),
+                                                         C(k)(6, 1, activation="relu6"), gap(k), dense(k, 5)],
+              ((1, True, True), (2, True, True, "1/2"), (3, False, True, "1/4"))),
+        _case("t24_listed_channels", (6, 6, 3), lambda k: [C(k)(7, 3, activation="relu"), flat(k), dense(k, 6)],
+              ((1, True, True, [0, 2, 5]), (2, True, True, [1, 3, 4, 6]))),
         # Depthwise: its input error reaches a trained conv below it.
-        _case("t23_dw_k3s1same_relu", (7, 6, 3), lambda k: [C(k)(5, 1, activation="relu"),
+        _case("t25_dw_k3s1same_relu", (7, 6, 3), lambda k: [C(k)(5, 1, activation="relu"),
                                                             DW(k)(3, padding="same", activation="relu"), gap(k),
                                                             dense(k, 4)], ALL3),
-        _case("t24_dw_k3s2valid_relu6", (9, 8, 3), lambda k: [C(k)(6, 1, activation="relu6"),
+        _case("t26_dw_k3s2valid_relu6", (9, 8, 3), lambda k: [C(k)(6, 1, activation="relu6"),
                                                               DW(k)(3, strides=2, activation="relu6"), flat(k),
                                                               dense(k, 4)], ALL3),
-        _case("t25_dw_k3s2same_first", (9, 7, 4), lambda k: [DW(k)(3, strides=2, padding="same"),
+        _case("t27_dw_k3s2same_first", (9, 7, 4), lambda k: [DW(k)(3, strides=2, padding="same"),
                                                              C(k)(5, 1, activation="relu"), gap(k), dense(k, 3)], ALL3),
-        _case("t26_dw_k5s1valid_relu6", (8, 8, 3), lambda k: [C(k)(4, 1, activation="relu"),
+        _case("t28_dw_k5s1valid_relu6", (8, 8, 3), lambda k: [C(k)(4, 1, activation="relu"),
                                                               DW(k)(5, activation="relu6"), gap(k), dense(k, 5)],
               ((1, True, True), (2, True, False), (3, False, True))),
-        _case("t27_dw_k3s1valid_none_frozen", (7, 7, 2), lambda k: [C(k)(6, 3, padding="same", activation="relu6"),
+        _case("t29_dw_k3s1valid_none_frozen", (7, 7, 2), lambda k: [C(k)(6, 3, padding="same", activation="relu6"),
                                                                     DW(k)(3), C(k)(4, 1), gap(k), dense(k, 3)],
               ((1, True, True), (4, True, True))),
         # Residual blocks: the error at the block input is the sum of the skip's and the branch's.
-        _functional_case("t28_residual_trained_below", (6, 6, 2), _residual_net, ALL4 + ((5, True, True),)),
-        _functional_case("t29_residual_relu_frozen_branch", (5, 7, 3),
+        _functional_case("t30_residual_trained_below", (6, 6, 2), _residual_net, ALL4 + ((5, True, True),)),
+        _functional_case("t31_residual_relu_frozen_branch", (5, 7, 3),
                          lambda keras, i: _residual_net(keras, i, "relu"), ((1, True, True), (5, True, True))),
-        _functional_case("t30_mini_mbv2", (12, 12, 1), _mini_mbv2,
+        _functional_case("t32_mini_mbv2", (12, 12, 1), _mini_mbv2,
                          ((1, True, True), (2, True, True), (3, True, True), (4, False, True), (5, False, True),
                           (6, False, True), (7, False, True), (8, False, True))),
         # Average pooling with full windows, with clipped ones (SAME), and after a PAD.
-        _case("t31_avgpool_k2s2", (8, 6, 3), lambda k: [C(k)(4, 3, padding="same", activation="relu"), avg(k)(2),
+        _case("t33_avgpool_k2s2", (8, 6, 3), lambda k: [C(k)(4, 3, padding="same", activation="relu"), avg(k)(2),
                                                         flat(k), dense(k, 4)], ALL2),
-        _case("t32_avgpool_k3s2same", (7, 9, 2), lambda k: [C(k)(5, 1, activation="relu6"),
+        _case("t34_avgpool_k3s2same", (7, 9, 2), lambda k: [C(k)(5, 1, activation="relu6"),
                                                             avg(k)(3, strides=2, padding="same"),
                                                             C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
-        _case("t33_pad_avgpool", (5, 6, 2), lambda k: [C(k)(3, 1, activation="relu"),
+        _case("t35_pad_avgpool", (5, 6, 2), lambda k: [C(k)(3, 1, activation="relu"),
                                                        k.layers.ZeroPadding2D(((1, 2), (2, 0))), avg(k)(2),
                                                        flat(k), dense(k, 4)], ALL2),
     ]

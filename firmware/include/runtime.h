@@ -56,6 +56,11 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
 /// FULLY_CONNECTED's weights and bias, quantize/lower.py).
 uint8_t* trainable_params();
 
+/// Where CHECKPOINT_WRITE assembles a checkpoint before applying it: the activation arena, idle
+/// between requests (null when no model). Its contents are lost to the next INFER or TRAIN.
+uint8_t* staging_area();
+uint32_t staging_capacity();
+
 /// SET_CONFIG's settings for the following steps: learning rate in (0, 1], PRNG seed (non-zero;
 /// the updates' random draws restart from it when it differs from the seed in force).
 void configure(float learning_rate, uint32_t seed);

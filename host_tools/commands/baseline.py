@@ -11,15 +11,25 @@ from host_tools.commands.arguments import positive_int
 
 DESCRIPTION = """\
 Fine-tune a reference model in fp32 (TensorFlow), updating only the chosen parameters, and report
-test accuracy and wall time. The model's classification head is replaced by a fresh one for the
-target data.
+test accuracy and wall time.
 
 --update:
-  head       the new head only
-  bias       all biases plus the head
-  last:N     the last N layers with weights plus the head
-  full       every parameter
-  plan:PATH  the parameters a sparse-update plan file names
+  head       a fresh head (replacing the model's, one output per class of the data) only
+  bias       all biases plus a fresh head
+  last:N     the last N layers with weights plus a fresh head
+  full       every parameter, with a fresh head
+  plan:PLAN  exactly the parameters (and output channels) a training plan names, as the device
+             trains them: PLAN is a plan file, or the name of a plan committed beside the model
+             (plan:demo is quantize/models/ref/plans/demo.json)
+"""
+
+EPILOG = """\
+head, bias, last:N and full train with Adam on mini-batches. plan: is the fp32 twin of the device
+running the same plan: the model's pretrained head is kept and trained in place, each planned
+TFLite operator's Keras layer updates its kernel and/or bias in the planned output channels only,
+with plain SGD, one sample per step (unless --batch-size), at the plan's learning rate and schedule
+(--lr replaces the plan's lr), for the plan's epochs (unless --epochs). QAS does not apply in fp32.
+The plan format is described in quantize/training_plan.py.
 """
 
 
@@ -30,7 +40,7 @@ def register(subparsers) -> None:
         DEFAULT_LEARNING_RATE,
         DEFAULT_SEED,
         FULL_UPDATE_LEARNING_RATE,
-        PLAN_SCHEMA,
+        PLAN_BATCH_SIZE,
     )
     from quantize.models import REFERENCE_MODELS
 
@@ -38,23 +48,27 @@ def register(subparsers) -> None:
         "baseline",
         help="fp32 fine-tuning yardstick (TensorFlow)",
         description=DESCRIPTION,
-        epilog=PLAN_SCHEMA,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", default="ref", help=f"reference model: {', '.join(REFERENCE_MODELS)} (default ref)")
     parser.add_argument(
         "--data", default="mnist5k", help="fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default mnist5k)"
     )
-    parser.add_argument("--update", default="head", help="head, bias, last:N, full or plan:PATH (default head)")
-    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
+    parser.add_argument("--update", default="head",
+                        help="head, bias, last:N, full, plan:PATH or plan:NAME (default head)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"default {DEFAULT_EPOCHS}, or the plan's epochs for plan:")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     parser.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test samples")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help=f"default {DEFAULT_BATCH_SIZE}")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"default {DEFAULT_BATCH_SIZE}, {PLAN_BATCH_SIZE} for plan:")
     parser.add_argument(
         "--lr",
         type=float,
         default=None,
-        help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE}, {FULL_UPDATE_LEARNING_RATE} for --update full)",
+        help=f"learning rate (default {DEFAULT_LEARNING_RATE}, {FULL_UPDATE_LEARNING_RATE} for --update full, "
+             "the plan's for plan:)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")

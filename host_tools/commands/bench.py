@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from host_tools.commands.arguments import positive_int
 from host_tools.targets import EMULATED
 
 
@@ -25,6 +26,26 @@ def register(subparsers) -> None:
     forward.set_defaults(func=run_forward)
 
     from host_tools.protocol.device import add_device_arguments
+
+    train = benches.add_parser("train", help="instructions, MACs and peak SRAM of one training step, per layer")
+    train.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    train.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    train.add_argument("--plan", help="the training plan: a JSON file or the name of one of the model's plans "
+                                      "(default: the classifier head)")
+    train.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    train.set_defaults(func=run_train)
+
+    accuracy = benches.add_parser("accuracy", help="accuracy after training on the device, beside the golden "
+                                                   "reference, the fp32 yardstick and the same run without QAS")
+    accuracy.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    accuracy.add_argument("--model", default="ref", choices=("ref",), help="the model (ref: Fashion-MNIST -> mnist5k)")
+    accuracy.add_argument("--plan", default="demo", help="the training plan, a file or a name (default demo)")
+    accuracy.add_argument("--epochs", type=positive_int, help="default: the plan's epochs hint, else 1")
+    accuracy.add_argument("--limit", type=positive_int, help="train on the first N training samples only")
+    accuracy.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test samples only")
+    accuracy.add_argument("--seed", type=int, default=1, help="device seed and shuffle seed (default 1)")
+    accuracy.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    accuracy.set_defaults(func=run_accuracy)
 
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
@@ -51,6 +72,68 @@ def run_forward(args) -> int:
           f"peak arena {total['peak_arena_bytes']} B")
     print(f"conv + depthwise: {conv['instr_per_mac']} instr/MAC")
     return 0
+
+
+def run_train(args) -> int:
+    from host_tools.bench_train import bench_train
+    from host_tools.protocol.device import host_model
+
+    figures = bench_train(args.board, host_model(args.model, args.plan))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"{figures['model']} with plan {figures['plan']} on {figures['board']} ({figures['clock']})")
+    print(f"{'op':>3} {'kind':<16} {'what':<14} {'MACs':>10} {'instructions':>13}")
+    for layer in figures["layers"]:
+        what = ("W" if layer["weights"] else "") + ("b" if layer["bias"] else "") + (
+            f" {layer['channels']}ch" if layer["channels"] else "") + (" +err" if layer["input_error"] else "")
+        print(f"{layer['op']:>3} {layer['kind']:<16} {what:<14} {layer['macs']:>10} {layer['instructions']:>13}")
+    for key in ("instructions_per_step", "forward_instructions", "backward_instructions", "update_instructions",
+                "peak_sram_bytes", "predicted_peak_sram_bytes", "ram_budget_bytes", "trainable_bytes",
+                "full_update_peak_sram_bytes"):
+        print(f"{key:<28} {figures[key]}")
+    return 0
+
+
+def run_accuracy(args) -> int:
+    import dataclasses
+    import sys
+
+    from host_tools.device_training import fp32_baseline, run_on_emulator
+    from host_tools.protocol.device import HostModel, host_model
+    from host_tools.protocol.workload import load_samples
+
+    model = host_model(args.model, args.plan)
+    epochs = args.epochs or model.training_plan.epochs or 1
+    data = "mnist5k"
+    train = load_samples(model, data, "train", args.limit)
+    test = load_samples(model, data, "test", args.test_limit)
+    plan = model.training_plan
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    with_qas = run_on_emulator(args.board, model, train, test, plan, epochs, args.seed, True, say)
+    plan_off = dataclasses.replace(plan, qas=False)
+    model_off = HostModel(model.name, model.tflite, model.origin, plan_off)
+    without_qas = run_on_emulator(args.board, model_off, train, test, plan_off, epochs, args.seed, True, say)
+    figures = {
+        "board": args.board, "model": model.name, "plan": plan.name or plan.source, "data": data,
+        "epochs": epochs, "samples": len(train), "test_samples": len(test),
+        "learning_rate": plan.lr, "lr_schedule": plan.lr_schedule.to_json_value(),
+        "accuracy_before": with_qas.before.accuracy,
+        "device_accuracy": with_qas.after.accuracy,
+        "golden_accuracy": with_qas.golden_accuracy,
+        "golden_bit_exact": with_qas.bit_exact,
+        "baseline_fp32_accuracy": fp32_baseline(model.name, data, plan, epochs, args.limit, args.test_limit),
+        "qas_off_device_accuracy": without_qas.after.accuracy,
+        "qas_off_golden_bit_exact": without_qas.bit_exact,
+        "peak_sram_bytes": with_qas.peak_sram_bytes,
+        "instructions_per_step": int(sum(with_qas.instructions) / max(len(with_qas.instructions), 1)),
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"{key:<26} {value}")
+    return 0 if with_qas.bit_exact and without_qas.bit_exact else 1
 
 
 def run_link(args) -> int:

@@ -3,8 +3,6 @@ in) and print its flash and RAM use."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from host_tools.errors import McutrainError
 from host_tools.firmware_build import build, build_with_model
 from host_tools.targets import FIRMWARE
@@ -14,7 +12,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("build", help="build the firmware for a target")
     parser.add_argument("--board", choices=FIRMWARE + ["native"], default="qemu-m7")
     parser.add_argument("--model", help="link this model in: a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
-    parser.add_argument("--plan", type=Path, help="training plan JSON for --model (see mcutrain compile --help)")
+    parser.add_argument("--plan", help="training plan for --model: a JSON file or the name of one of the model's "
+                        "plans (see mcutrain compile --help)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show PlatformIO's output")
     parser.set_defaults(func=run)
 
@@ -24,10 +23,10 @@ def run(args) -> int:
         raise McutrainError("--plan needs --model: a training plan belongs to a model")
     if args.model:
         from host_tools.model_source import resolve_model
-        from quantize.training_plan import load_plan
+        from quantize.training_plan import resolve_plan
 
-        plan = load_plan(args.plan) if args.plan else None
         source = resolve_model(args.model)
+        plan = resolve_plan(args.plan, source.name) if args.plan else None
         result = build_with_model(args.board, source.tflite, source.name, source.origin, verbose=args.verbose,
                                   plan=plan)
     else:

@@ -7,6 +7,8 @@ model, and the device applies it only once every chunk has arrived and the whole
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import struct
 import zlib
@@ -59,27 +61,42 @@ def register(subparsers) -> None:
         sub.set_defaults(func=run)
 
 
+def save_checkpoint(device, info, path: Path, no_progress: bool = True) -> Checkpoint:
+    """Reads the device's trainable parameters into `path` (written whole, or not at all)."""
+    with _byte_progress(info, "save", no_progress) as progress:
+        checkpoint = Checkpoint(info.model_name, info.model_hash, device.checkpoint_read(progress))
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(checkpoint.to_bytes())
+    partial.replace(path)
+    return checkpoint
+
+
+def load_checkpoint(device, info, path: Path, no_progress: bool = True) -> Checkpoint:
+    """Writes the parameters in `path` to the device; refuses a file made for another model."""
+    checkpoint = Checkpoint.from_file(path)
+    if checkpoint.model_hash != info.model_hash or len(checkpoint.data) != info.trainable_bytes:
+        raise McutrainError(
+            f"{path} holds {len(checkpoint.data)} bytes for model {checkpoint.model_name} "
+            f"(hash 0x{checkpoint.model_hash:08x}); the device runs {info.model_name} "
+            f"(hash 0x{info.model_hash:08x}, {info.trainable_bytes} trainable bytes)")
+    with _byte_progress(info, "load", no_progress) as progress:
+        device.checkpoint_write(checkpoint.data, progress)
+    return checkpoint
+
+
+@contextlib.contextmanager
+def _byte_progress(info, action: str, no_progress: bool):
+    with tqdm(total=info.trainable_bytes, unit="B", desc=action, disable=no_progress, leave=False) as bar:
+        yield lambda done, total: bar.update(done - bar.n)
+
+
 def run(args) -> int:
     with open_device(args, quiet=args.json) as device:
         info = device.info()
         if not info.has_model:
             raise McutrainError(f"the device has no model ({info.model_reason}): nothing to checkpoint")
-        with tqdm(total=info.trainable_bytes, unit="B", desc=args.action, disable=args.no_progress, leave=False) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.update(done - bar.n)
-
-            if args.action == "save":
-                data = device.checkpoint_read(progress)
-                checkpoint = Checkpoint(info.model_name, info.model_hash, data)
-                args.file.write_bytes(checkpoint.to_bytes())
-            else:
-                checkpoint = Checkpoint.from_file(args.file)
-                if checkpoint.model_hash != info.model_hash or len(checkpoint.data) != info.trainable_bytes:
-                    raise McutrainError(
-                        f"{args.file} holds {len(checkpoint.data)} bytes for model {checkpoint.model_name} "
-                        f"(hash 0x{checkpoint.model_hash:08x}); the device runs {info.model_name} "
-                        f"(hash 0x{info.model_hash:08x}, {info.trainable_bytes} trainable bytes)")
-                device.checkpoint_write(checkpoint.data, progress)
+        action = save_checkpoint if args.action == "save" else load_checkpoint
+        checkpoint = action(device, info, args.file, args.no_progress)
     result = {"action": args.action, "file": str(args.file), "model": checkpoint.model_name,
               "model_hash": f"0x{checkpoint.model_hash:08x}", "bytes": len(checkpoint.data),
               "crc32": f"0x{zlib.crc32(checkpoint.data):08x}"}

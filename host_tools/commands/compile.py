@@ -10,7 +10,8 @@ def register(subparsers) -> None:
     parser.add_argument("model", help="an int8 .tflite file or a reference model name (ref, mbv2-w0.35-128)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (written all-or-nothing)")
     parser.add_argument("--name", help="model name stored in the blob (default: the file's stem)")
-    parser.add_argument("--plan", type=Path, help="training plan JSON: the layers whose parameters the device "
+    parser.add_argument("--plan", help="training plan: a JSON file, or the name of a plan committed beside the "
+                        "model (quantize/models/<model>/plans/<name>.json): the layers whose parameters the device "
                         "may update (default: the classifier head; see quantize/training_plan.py)")
     parser.set_defaults(func=run)
 
@@ -19,10 +20,10 @@ def run(args) -> int:
     from host_tools.model_source import resolve_model
     from quantize.blob import read_header
     from quantize.compile import compile_tflite
-    from quantize.training_plan import load_plan
+    from quantize.training_plan import resolve_plan
 
-    plan = load_plan(args.plan) if args.plan else None
     source = resolve_model(args.model)
+    plan = resolve_plan(args.plan, source.name) if args.plan else None
     compiled = compile_tflite(source.tflite, args.name or source.name, args.out, source.origin, plan)
     lowered = compiled.lowered
     print(f"{source.origin}: {len(lowered.op_names)} ops, {sum(lowered.macs)} MACs, "

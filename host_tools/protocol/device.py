@@ -37,9 +37,9 @@ def add_device_arguments(parser, *, json_output: bool = True) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model linked into the emulated firmware, and the host's reference for data and "
                              f"checks: a reference model name or an int8 .tflite (default {DEFAULT_MODEL})")
-    parser.add_argument("--plan", type=Path,
-                        help="the training plan the firmware was built with (mcutrain build --plan); "
-                             "default the classifier head")
+    parser.add_argument("--plan",
+                        help="the training plan the firmware was built with (mcutrain build --plan): a JSON file or "
+                             "the name of one of the model's plans; default the classifier head")
     parser.add_argument("--trace", action="store_true", help="hex-dump the link's traffic with time stamps to stderr")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
@@ -72,6 +72,14 @@ class HostModel:
 
         return lower_tflite(self.tflite, self.name, plan=self.plan).blob
 
+    @functools.cached_property
+    def training_plan(self) -> TrainingPlan:
+        """The plan the blob is compiled with: the given one, or the default (the classifier head)."""
+        from quantize.tflite_model import parse_tflite
+        from quantize.training_plan import head_plan
+
+        return self.plan if self.plan is not None else head_plan(parse_tflite(self.tflite))
+
     @property
     def blob_hash(self) -> int:
         """CRC-32 of the blob as the firmware reports it in INFO (model hash)."""
@@ -80,13 +88,14 @@ class HostModel:
         return int(blob_format.read_header(self.blob)["crc32"])
 
 
-def host_model(spec: str, plan_path: Path | None = None) -> HostModel:
+def host_model(spec: str, plan: str | Path | None = None) -> HostModel:
+    """The model `spec` names (a reference model or an int8 .tflite) with the training plan `plan`
+    names (a path, or the name of one of the model's plans; quantize.training_plan.resolve_plan)."""
     from host_tools.model_source import resolve_model
-    from quantize.training_plan import load_plan
+    from quantize.training_plan import resolve_plan
 
-    plan = load_plan(plan_path) if plan_path else None
     source = resolve_model(spec)
-    return HostModel(source.name, source.tflite, source.origin, plan)
+    return HostModel(source.name, source.tflite, source.origin, resolve_plan(plan, source.name) if plan else None)
 
 
 @contextlib.contextmanager
@@ -117,12 +126,12 @@ def open_device(args, *, quiet: bool = False) -> Iterator[Session]:
             session.close()
 
 
-def emulated_firmware(board: str, model_spec: str, plan_path: Path | None = None, *, quiet: bool = False) -> Path:
+def emulated_firmware(board: str, model_spec: str, plan: str | Path | None = None, *, quiet: bool = False) -> Path:
     """The firmware image for `board` with `model_spec` linked in, built when missing or stale
     (PlatformIO rebuilds only what changed)."""
     from host_tools.firmware_build import build_with_model
 
-    model = host_model(model_spec, plan_path)
+    model = host_model(model_spec, plan)
     if not quiet:
         status(f"building firmware for {board} with model {model.name} ...")
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.errors import McutrainError
 from mcutrain_datasets.preprocess import ModelInput
+from quantize.errors import ReferenceModelError
 from quantize.models import artifacts
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -54,17 +54,19 @@ class ReferenceModel:
             from quantize.models.mbv2 import build_mbv2_model
 
             return build_mbv2_model(self.manifest["seed"])
-        raise McutrainError(f"{self.keras_path}: float model missing; rebuild it with python -m quantize.models.{self.name}")
+        raise ReferenceModelError(
+            f"{self.keras_path}: float model missing; rebuild it with python -m quantize.models.{self.name}")
 
 
 def load_reference_model(name: str, models_dir: Path = MODELS_DIR) -> ReferenceModel:
     """The reference model `name` (one of REFERENCE_MODELS) with its manifest."""
     if name not in REFERENCE_MODELS:
-        raise McutrainError(f"unknown model '{name}', expected one of {', '.join(REFERENCE_MODELS)}")
+        raise ReferenceModelError(f"unknown model '{name}', expected one of {', '.join(REFERENCE_MODELS)}")
     folder = Path(models_dir) / name
     manifest_path = folder / artifacts.MANIFEST_NAME
     if not manifest_path.is_file():
-        raise McutrainError(f"{manifest_path}: manifest missing; build it with python -m quantize.models.{_script(name)}")
+        raise ReferenceModelError(
+            f"{manifest_path}: manifest missing; build it with python -m quantize.models.{_script(name)}")
     return ReferenceModel(name=name, folder=folder, manifest=artifacts.read_manifest(folder))
 
 

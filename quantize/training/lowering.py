@@ -25,7 +25,8 @@ NO_TENSOR = 0xFFFF
 
 STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK, STEP_INPUT_ERROR2, STEP_ACCUMULATE = 1, 2, 4, 8, 16, 32
 HEADER_QAS = 1
-# Ops whose input error needs conv_input_error's scratch (depthwise gathers without it).
+# Ops whose backward step needs scratch (conv_scratch_bytes; depthwise gathers its input error and
+# sums each weight's gradient without any).
 SCRATCH_OPS = ("CONV_2D", "FULLY_CONNECTED")
 # Ops whose first needed input error is the output error's bytes, unchanged.
 SHARED_ERROR_OPS = ("RESHAPE", "ADD")
@@ -35,10 +36,12 @@ def mask_bytes(elements: int) -> int:
     return (elements + 7) // 8
 
 
-def conv_input_error_scratch_bytes(input_elements: int, output_elements: int) -> int:
-    """int32 accumulators over the input, then int16 channel-scaled errors over the output
-    (backward_s8.h conv_input_error_scratch_bytes)."""
-    return 4 * input_elements + 2 * output_elements
+def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: int, input_error: bool,
+                       weights: bool) -> int:
+    """A CONV_2D / FULLY_CONNECTED backward step's scratch (backward_s8.h conv_scratch_bytes): the
+    input error's int32 accumulators over the input and int16 channel-scaled errors over the
+    output, or one output channel's int32 weight gradient (filter_row = KH * KW * C_in), the larger."""
+    return max(4 * input_elements + 2 * output_elements if input_error else 0, 4 * filter_row if weights else 0)
 
 
 @dataclass
@@ -103,9 +106,11 @@ class TrainingLayout:
                 use(slots[slot], time)
             if step.mask:
                 tensors.mask = arena_tensor(mask_bytes(int(np.prod(y.shape))), blob_op[step.op], time)
-            if step.input_error and step.kind in SCRATCH_OPS:
+            if step.kind in SCRATCH_OPS and (step.input_error or step.weights):
                 x = graph.tensor(op.inputs[0])
-                nbytes = conv_input_error_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)))
+                filter_row = int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))
+                nbytes = conv_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)), filter_row,
+                                            step.input_error, step.weights)
                 tensors.scratch = arena_tensor(nbytes, time, time)
             if step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
                 kept = blob_index[op.inputs[0]]

@@ -26,6 +26,7 @@ BACK_H_BITS = 4                 # h = e * bm >> 27 keeps 4 bits below e's
 MAX_TRANSPOSED_TERMS = 1 << 13  # C_out * KH * KW: |W| * |h| * terms stays below 2^31
 MAX_POOL_WINDOWS = 1 << 8       # windows covering an element: |e| * 2^16 * windows stays below 2^31
 MEAN_RECIPROCAL_BITS = 16
+MAX_CLASSES = 256  # the firmware's train::kMaxClasses: the loss keeps one int32 per class on the stack
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
                 slot_of[tensor] = slot
         steps.append(_step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where))
         steps.extend(accumulates)
+    classes = int(np.prod(graph.tensor(logits).shape))
+    if steps and classes > MAX_CLASSES:
+        raise PlanError(f"{where}: the logits (tensor {logits}) have {classes} elements; the device's loss takes at "
+                        f"most {MAX_CLASSES} classes")
     return TrainingProgram(tuple(steps), logits, softmax, qas, tuple(error_tensors))
 
 
@@ -193,9 +198,7 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     c_out = y.shape[-1]
     weights = bool(layer and layer.weights)
     bias = bool(layer and layer.bias)
-    channels = tuple(range(c_out)) if (weights or bias) else ()
-    if layer is not None and hasattr(layer, "channel_indices"):
-        channels = tuple(layer.channel_indices(c_out))
+    channels = tuple(layer.channel_indices(c_out)) if (weights or bias) else ()
     # A fused ReLU or ReLU6 often clamps at the int8 limits themselves (its range is the output's
     # whole quantized range): the activation, not the clamp values, says whether to mask.
     clamps = getattr(op.options, "activation", "NONE") != "NONE"

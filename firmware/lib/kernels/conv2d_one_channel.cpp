@@ -1,6 +1,7 @@
 #include "conv2d_one_channel.h"
 
 #include "dsp.h"
+#include "staging.h"
 
 namespace kernels {
 
@@ -16,7 +17,7 @@ namespace {
 // doubled, which gives the output stage the doubled accumulator it takes (output_stage.h).
 
 constexpr int32_t kPitch = 128;        // staged halfwords per row: outputs up to kPitch - 4 wide
-constexpr int32_t kStagedRows = 16;    // 4 KB of stack
+constexpr int32_t kStagedRows = 16;    // at most 4 KB of scratch
 constexpr int32_t kPitchBytes = 2 * kPitch;
 
 /// Stages input rows iy0 .. iy0 + rows - 1: staged column j is input column j - pad_left; the
@@ -154,12 +155,13 @@ void row_pairs(const int16_t* q, int8_t* o, const int16_t* q_end, const ChannelR
 #endif
 }
 
+/// Out of line: inlined into its caller, the staging's address costs the row loop a register.
 template <OutputPath kPath>
-void one_channel_3x3(const ConvParams& p, const OutputStage& stage, const Dims& in, const int8_t* input,
-                     const int8_t* filter, const int32_t* bias, const Dims& out, int8_t* output) {
-  alignas(8) int16_t staged[kStagedRows * kPitch];
+__attribute__((noinline)) void one_channel_3x3(const ConvParams& p, const OutputStage& stage, const Dims& in,
+                                               const int8_t* input, const int8_t* filter, const int32_t* bias,
+                                               const Dims& out, int8_t* output, int16_t* staged) {
   const int32_t out_c = out.c, out_w = out.w, stride_h = p.stride_h;
-  const int32_t band = (kStagedRows - 3) / stride_h + 1;  // output rows per staging
+  const int32_t band = band_output_rows(kStagedRows, stride_h);
   for (int32_t b = 0; b < out.n; ++b) {
     const int8_t* image = input + b * in.h * in.w;
     for (int32_t oy = 0; oy < out.h; oy += band) {
@@ -189,18 +191,25 @@ void one_channel_3x3(const ConvParams& p, const OutputStage& stage, const Dims& 
 
 }  // namespace
 
-bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
-                            const int8_t* input, const Dims& filter_dims, const int8_t* filter,
-                            const int32_t* bias, const Dims& out, int8_t* output) {
+uint32_t conv2d_one_channel_3x3_scratch_bytes(const ConvParams& p, const Dims& in, const Dims& filter_dims,
+                                              const Dims& out) {
   // Staged columns up to x + 3 for the last output x (its pair load).
   if (filter_dims.h != 3 || filter_dims.w != 3 || in.c != 1 || p.dilation_h != 1 || p.dilation_w != 1 ||
-      p.stride_w != 1 || path == OutputPath::kReference ||
-      out.w + 4 > kPitch || p.stride_h > kStagedRows - 3)
+      p.stride_w != 1 || out.w + 4 > kPitch || p.stride_h > kStagedRows - 3)
+    return 0;
+  return static_cast<uint32_t>(band_input_rows(kStagedRows, p.stride_h, out.h) * kPitchBytes);
+}
+
+bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
+                            const int8_t* input, const Dims& filter_dims, const int8_t* filter,
+                            const int32_t* bias, const Dims& out, int8_t* output, void* scratch) {
+  if (path == OutputPath::kReference || conv2d_one_channel_3x3_scratch_bytes(p, in, filter_dims, out) == 0)
     return false;
+  int16_t* const staged = static_cast<int16_t*>(scratch);
   if (path == OutputPath::kFastRelu)
-    one_channel_3x3<OutputPath::kFastRelu>(p, stage, in, input, filter, bias, out, output);
+    one_channel_3x3<OutputPath::kFastRelu>(p, stage, in, input, filter, bias, out, output, staged);
   else
-    one_channel_3x3<OutputPath::kFast>(p, stage, in, input, filter, bias, out, output);
+    one_channel_3x3<OutputPath::kFast>(p, stage, in, input, filter, bias, out, output, staged);
   return true;
 }
 

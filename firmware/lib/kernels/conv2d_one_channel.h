@@ -8,10 +8,16 @@
 
 namespace kernels {
 
-/// The layer on `path` (kFast or kFastRelu) when it is a one-channel 3x3 convolution with dilation
-/// 1 and stride_w 1 whose rows fit the staging; false, having written nothing, otherwise.
+/// Bytes of scratch conv2d_one_channel_3x3 needs for a layer of these shapes (its staged rows), or 0
+/// when the layer is not a one-channel 3x3 convolution with dilation 1 and stride_w 1 whose rows fit
+/// the staging (then it never takes it). Shapes non-empty, strides >= 1.
+uint32_t conv2d_one_channel_3x3_scratch_bytes(const ConvParams& p, const Dims& in, const Dims& filter_dims,
+                                              const Dims& out);
+
+/// The layer on `path` (kFast or kFastRelu) when conv2d_one_channel_3x3_scratch_bytes is not 0 for
+/// it; false, having written nothing, otherwise. scratch: that many bytes, 8-byte aligned.
 bool conv2d_one_channel_3x3(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
                             const int8_t* input, const Dims& filter_dims, const int8_t* filter,
-                            const int32_t* bias, const Dims& out, int8_t* output);
+                            const int32_t* bias, const Dims& out, int8_t* output, void* scratch);
 
 }  // namespace kernels

@@ -13,16 +13,17 @@ namespace kernels {
 namespace {
 
 // CONV_2D is a matrix product: out[pixel][oc] = bias[oc] + sum_k patch[pixel][k] * filter[oc][k], with
-// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. One stack
-// scratch holds a pair of filter rows widened to int16 and, after it, a tile of as many output
-// pixels' patches as fit, expanded once into int16 (input offset added, doubled for the output
-// stage, taps outside the input set to 0, which is what TFLite's skipping amounts to). For each
+// k running over (fy, fx, ic) in the filter's OHWI order, so a filter row is contiguous. The caller's
+// scratch holds a tile of as many output pixels' patches as fit a fixed budget, expanded once into
+// int16 (input offset added, doubled for the output stage, taps outside the input set to 0, which is
+// what TFLite's skipping amounts to), and after it a pair of filter rows widened to int16. For each
 // pair of output channels both filter rows are widened once per tile, and every pair of pixels of
 // the tile meets them in a 2 x 2 register block: per four k values, one LDM of weights, two LDRDs
-// of patch, eight SMLADs.
+// of patch, eight SMLADs. The budget fixes the tiles, so the scratch (conv2d_s8_scratch_bytes) is
+// what the layer's tiles use, at most the budget.
 
-constexpr int32_t kScratchWords = 1280;  // 5 KB of stack, e.g. a 96-deep filter pair and 24 pixels
-constexpr int32_t kMaxTiledGroups = kScratchWords / 8;  // the scratch holds one pixel pair at least
+constexpr int32_t kScratchWords = 1280;  // the tiles' budget: 5 KB, e.g. a 96-deep filter pair and 24 pixels
+constexpr int32_t kMaxTiledGroups = kScratchWords / 8;  // a packed filter's tile holds a pixel pair at least
 
 /// Patch tile layout: pixels come in pairs; group g of four k values of pair q is four words at
 /// tile[(q * groups + g) * 4]: the pair's first pixel (v[4g], v[4g+2]), (v[4g+1], v[4g+3]), then
@@ -250,7 +251,9 @@ void expand_patches(const PatchGeometry& g, const int8_t* input, int32_t first, 
   if (!whole_groups && !small)
     for (int32_t k = g.depth; k < groups * 4; ++k)  // zero padding of the last group
       for (int32_t px = 0; px < pixels; ++px) set_lane(tile, k, px, groups, 0);
-  alignas(4) int8_t patch[kSmallPatch] = {};  // used when `small`
+  // Used when `small`. 64 bytes and the same for every layer, so it stays on the stack rather than
+  // in the caller's scratch: the planner gains nothing from seeing it.
+  alignas(4) int8_t patch[kSmallPatch] = {};
   int32_t ox = first % out_w, oy = (first / out_w) % out_h, b = first / (out_w * out_h);
   for (int32_t px = 0; px < pixels; ++px) {
     const int32_t in_y0 = oy * stride_h - pad_top, in_x0 = ox * stride_w - pad_left;
@@ -394,9 +397,15 @@ template <OutputPath kPath>
 void pair_constants(const OutputStage& stage, const int32_t* bias, int32_t oc, int32_t oc1, int32_t* words) {
   const ChannelScale s0 = stage.channel(oc, kPath), s1 = stage.channel(oc1, kPath);
   const int32_t start0 = stage.start(oc, bias, kPath), start1 = stage.start(oc1, bias, kPath);
-  const int32_t constants[kPairConstantWords] = {s0.multiplier, s0.rounding, s1.multiplier, s1.rounding, s0.shift,
-                                                 s1.shift,      start0,      start1,       start0,      start1};
-  for (int32_t i = 0; i < kPairConstantWords; ++i) words[i] = constants[i];
+  // Every value before the first store: `words` (the caller's scratch) may alias what they are read from.
+  words[0] = s0.multiplier;
+  words[1] = s0.rounding;
+  words[2] = s1.multiplier;
+  words[3] = s1.rounding;
+  words[4] = s0.shift;
+  words[5] = s1.shift;
+  words[6] = words[8] = start0;
+  words[7] = words[9] = start1;
 }
 
 /// All output channels of the `pixels` pixels whose patches are in `tile`; output pixel p of the
@@ -465,13 +474,14 @@ __attribute__((noinline)) void tile_all_channels(const uint32_t* tile, int32_t p
   }
 }
 
+/// Out of line, one instance per output path, rather than four inlined into conv2d_s8.
 template <OutputPath kPath>
-void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter, const uint32_t* packed,
-                const int32_t* bias, const OutputStage& stage, int32_t tile_pixels, int8_t* output) {
-  alignas(8) uint32_t scratch[kScratchWords];
-  uint32_t* const tile = scratch;                                  // tile_pixels * groups * 2 words
+__attribute__((noinline)) void conv_tiled(const PatchGeometry& g, const int8_t* input, const int8_t* filter,
+                                          const uint32_t* packed, const int32_t* bias, const OutputStage& stage,
+                                          int32_t tile_pixels, int8_t* output, uint32_t* scratch) {
+  uint32_t* const tile = scratch;  // tile_pixels * groups * 2 words
   // An int8 filter's pair in the packed layout (its constants, its widened weights), unless packed.
-  uint32_t* const filter_pair = scratch + kScratchWords - (kPairConstantWords + g.groups * 4);
+  uint32_t* const filter_pair = scratch + tile_pixels * g.groups * 2;
   const int32_t total = g.out.n * g.out.h * g.out.w;
   for (int32_t first = 0; first < total; first += tile_pixels) {
     const int32_t pixels = total - first < tile_pixels ? total - first : tile_pixels;
@@ -520,6 +530,34 @@ void conv_reference(const ConvParams& p, const PerChannelQuant& quant, const Dim
   }
 }
 
+/// How conv2d_s8 runs a layer of these shapes, as far as shapes decide: conv2d_s8 and
+/// conv2d_s8_scratch_bytes both follow it.
+struct ConvPlan {
+  int32_t depth;        // kh * kw * in_c
+  int32_t groups;       // of the tile's layout (PatchGeometry)
+  bool row_groups;
+  bool tiled;           // a pixel pair's patch and the filter pair fit the budget (else the reference loops)
+  int32_t tile_pixels;  // even; tiles as large as fit, all about the same size, the last one shorter
+  int32_t pair_words;   // the int8 filter's pair after the tile; 0 when the filter is packed
+};
+
+ConvPlan plan_conv(const ConvParams& p, const Dims& in, const Dims& filter_dims, const Dims& out, bool packed) {
+  ConvPlan plan{};
+  plan.depth = filter_dims.h * filter_dims.w * in.c;
+  plan.row_groups = uses_row_groups(p, in, filter_dims);
+  plan.groups = plan.row_groups ? filter_dims.h : (plan.depth + 3) / 4;
+  plan.pair_words = packed ? 0 : kPairConstantWords + plan.groups * 4;
+  if (plan.groups < 1 || plan.groups > kMaxTiledGroups) return plan;
+  const int32_t fit = (kScratchWords - plan.pair_words) / (plan.groups * 2) / 2 * 2;
+  const int32_t total = out.n * out.h * out.w;
+  plan.tiled = fit >= 2;
+  if (!plan.tiled || total < 1) return plan;
+  const int32_t tiles = (total + fit - 1) / fit;
+  plan.tile_pixels = (total + tiles - 1) / tiles;
+  plan.tile_pixels += plan.tile_pixels % 2;
+  return plan;
+}
+
 }  // namespace
 
 bool conv2d_takes_packed(const ConvParams& p, const Dims& filter_dims, const int32_t* bias) {
@@ -555,46 +593,53 @@ bool packed_constants_ok(const ConvParams& p, const PerChannelQuant& quant, cons
   return true;
 }
 
+uint32_t conv2d_s8_scratch_bytes(const ConvParams& p, const Dims& in, const Dims& filter_dims, const Dims& out,
+                                 bool packed) {
+  if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return 0;
+  const ConvPlan plan = plan_conv(p, in, filter_dims, out, packed);
+  if (!plan.tiled || plan.tile_pixels == 0) return 0;  // the reference loops, or no pixels: none
+  const uint32_t tiled = static_cast<uint32_t>(plan.tile_pixels * plan.groups * 2 + plan.pair_words) * 4u;
+  // The one-channel path takes the layer instead when the multipliers allow a fast output stage.
+  const uint32_t one_channel = packed ? 0u : conv2d_one_channel_3x3_scratch_bytes(p, in, filter_dims, out);
+  return tiled > one_channel ? tiled : one_channel;
+}
+
 Status conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
-                 int8_t* output, PackedFilter packed) {
+                 int8_t* output, PackedFilter packed, void* scratch) {
   if (filter_dims.n != out.c || filter_dims.c != in.c || in.n != out.n) return Status::kBadShape;
   // A packed filter's conditions (conv2d_takes_packed, conv2d_takes_scaled) are the caller's to
   // check, once: the model checks them when it loads the blob, not on every call.
   const uint32_t* const packed_pairs = packed.pairs;
-  const int32_t depth = filter_dims.h * filter_dims.w * in.c;
-  const bool row_groups = uses_row_groups(p, in, filter_dims);
-  const int32_t groups = row_groups ? filter_dims.h : (depth + 3) / 4;
-  if (groups > kMaxTiledGroups || !doubled_accumulator_fits(bias, out.c, depth)) {
+  const ConvPlan plan = plan_conv(p, in, filter_dims, out, packed_pairs != nullptr);
+  if (!plan.tiled || !doubled_accumulator_fits(bias, out.c, plan.depth)) {
     conv_reference(p, quant, in, input, filter_dims, filter, bias, out, output);
     return Status::kOk;
   }
-  // Tiles as large as fit, all about the same size, each an even number of pixels but the last.
-  const int32_t total = out.n * out.h * out.w;
-  if (total == 0) return Status::kOk;
-  const int32_t pair_words = packed_pairs != nullptr ? 0 : kPairConstantWords + groups * 4;  // the scratch pair
-  const int32_t fit = (kScratchWords - pair_words) / (groups * 2) / 2 * 2;
-  const int32_t tiles = (total + fit - 1) / fit;
-  int32_t tile_pixels = (total + tiles - 1) / tiles;
-  tile_pixels += tile_pixels % 2;
-  const PatchGeometry geometry{p, in, filter_dims, out, depth, groups, row_groups, packed_pairs != nullptr};
+  if (plan.tile_pixels == 0) return Status::kOk;  // no output pixels
+  const PatchGeometry geometry{p, in, filter_dims, out, plan.depth, plan.groups, plan.row_groups,
+                               packed_pairs != nullptr};
   const OutputStage stage{quant, p.output_offset, p.act, packed.scaled ? scaled_relu_shift(quant, out.c) : 0};
   const OutputPath path = packed.scaled ? OutputPath::kScaledRelu : choose_output_path(stage, out.c);
   if (packed_pairs == nullptr &&
-      conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output))
+      conv2d_one_channel_3x3(p, stage, path, in, input, filter_dims, filter, bias, out, output, scratch))
     return Status::kOk;
+  uint32_t* const words = static_cast<uint32_t*>(scratch);
+  const int32_t tile_pixels = plan.tile_pixels;
   switch (path) {
     case OutputPath::kFastRelu:
-      conv_tiled<OutputPath::kFastRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kFastRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output, words);
       break;
     case OutputPath::kFast:
-      conv_tiled<OutputPath::kFast>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kFast>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output, words);
       break;
     case OutputPath::kReference:
-      conv_tiled<OutputPath::kReference>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kReference>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output,
+                                         words);
       break;
     case OutputPath::kScaledRelu:
-      conv_tiled<OutputPath::kScaledRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output);
+      conv_tiled<OutputPath::kScaledRelu>(geometry, input, filter, packed_pairs, bias, stage, tile_pixels, output,
+                                          words);
       break;
   }
   return Status::kOk;

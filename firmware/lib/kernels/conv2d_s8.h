@@ -51,13 +51,22 @@ bool conv2d_takes_scaled(const ConvParams& params, const PerChannelQuant& quant,
 bool packed_constants_ok(const ConvParams& params, const PerChannelQuant& quant, const Dims& filter_dims,
                          const int32_t* bias, PackedFilter packed);
 
+/// Bytes of scratch conv2d_s8 needs for a layer of these shapes (non-empty, strides and dilations
+/// at least 1), its filter packed or not (arm_convolve_s8_get_buffer_size's role): the tile of
+/// expanded patches and an int8 filter's widened pair, or the one-channel 3x3 path's staged rows,
+/// whichever is larger when both may run (the output stage the multipliers allow picks one); 0 for
+/// layers on the reference loops. At most 5 KB.
+uint32_t conv2d_s8_scratch_bytes(const ConvParams& params, const Dims& input_dims, const Dims& filter_dims,
+                                 const Dims& output_dims, bool packed);
+
 /// input  [N, H, W, C_in]; filter [C_out, KH, KW, C_in]; bias [C_out] or nullptr;
 /// output [N, OH, OW, C_out]. Taps outside the input contribute nothing (TFLite skips them,
 /// which equals padding with the input zero point). With a packed filter, which the caller has
 /// checked with conv2d_takes_packed (and conv2d_takes_scaled if scaled), the weights are read from
-/// there and `filter` is not used.
+/// there and `filter` is not used. scratch: conv2d_s8_scratch_bytes bytes, 8-byte aligned, owned
+/// by the caller (its contents on entry do not matter; on return they are garbage).
 Status conv2d_s8(const ConvParams& params, const PerChannelQuant& quant, const Dims& input_dims, const int8_t* input,
                  const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& output_dims,
-                 int8_t* output, PackedFilter packed = {});
+                 int8_t* output, PackedFilter packed, void* scratch);
 
 }  // namespace kernels

@@ -4,6 +4,7 @@
 #include "dsp.h"
 #include "output_stage.h"
 #include "requantize.h"
+#include "staging.h"
 
 namespace kernels {
 
@@ -45,13 +46,14 @@ inline Acc4 channel_starts(const OutputStage& stage, const int32_t* bias, int32_
   return {start(0), start(1), start(2), start(3)};
 }
 
+/// Out of line, as the other four-channel loops: inlined, it costs the caller's per-channel loops a register.
 template <OutputPath kPath>
-void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
-                       const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
-                       int32_t channels_by_four, int8_t* output) {
+__attribute__((noinline)) void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
+                                                 const Dims& filter_dims, const int8_t* filter, const int32_t* bias,
+                                                 const Dims& out, const OutputStage& stage, int32_t channels_by_four,
+                                                 int8_t* output, uint32_t* table) {
   const int32_t c = in.c, kh = filter_dims.h, kw = filter_dims.w;
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  alignas(8) uint32_t table[2 * kMaxTaps];
   for (int32_t c0 = 0; c0 < channels_by_four; c0 += 4) {
     widen_weights(filter, kh * kw, c, c0, table);
     ChannelScale scale[4];
@@ -99,7 +101,8 @@ void depthwise_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
 /// takes the same nine unrolled taps, borders included, each an LDR with an immediate offset, and
 /// each input row is staged once per band (bands overlap by 3 - stride rows).
 constexpr int32_t kStagedColumns = 72;
-constexpr int32_t kStagedRows = 16;  // 4.5 KB of stack
+constexpr int32_t kStagedRows = 16;  // at most 4.5 KB of scratch
+constexpr int32_t kTableWords = 18;  // a 3x3 filter's doubled weights of four channels (widen_weights)
 
 /// Columns of the staged rows: what the outputs of a row read, from the first padded column.
 inline int32_t staged_columns(const ConvParams& p, const Dims& out) { return (out.w - 1) * p.stride_w + 3; }
@@ -107,19 +110,21 @@ inline int32_t staged_columns(const ConvParams& p, const Dims& out) { return (ou
 /// Stages input rows iy0 .. iy0 + rows - 1 of channels c0 .. c0 + 3 into staged[rows][kStagedColumns].
 inline void stage_rows(const ConvParams& p, const Dims& in, const int8_t* image, int32_t iy0, int32_t rows,
                        int32_t c0, int32_t columns, uint32_t* staged) {
+  // Geometry as locals: the stores to the caller's scratch may alias anything reached through a reference.
+  const int32_t in_h = in.h, in_w = in.w, in_c = in.c, pad_left = p.pad_left;
   const uint32_t zero_point = 0x01010101u * static_cast<uint8_t>(-p.input_offset);
-  const int32_t ix_lo = p.pad_left < columns ? p.pad_left : columns;  // first column inside the input
-  int32_t ix_hi = p.pad_left + in.w;
+  const int32_t ix_lo = pad_left < columns ? pad_left : columns;  // first column inside the input
+  int32_t ix_hi = pad_left + in_w;
   if (ix_hi > columns) ix_hi = columns;
   for (int32_t r = 0; r < rows; ++r, staged += kStagedColumns) {
     const int32_t iy = iy0 + r;
-    if (iy < 0 || iy >= in.h) {
+    if (iy < 0 || iy >= in_h) {
       for (int32_t x = 0; x < columns; ++x) staged[x] = zero_point;
       continue;
     }
     for (int32_t x = 0; x < ix_lo; ++x) staged[x] = zero_point;
-    const int8_t* src = image + (iy * in.w + ix_lo - p.pad_left) * in.c + c0;
-    for (int32_t x = ix_lo; x < ix_hi; ++x, src += in.c) staged[x] = dsp::read_u32(src);
+    const int8_t* src = image + (iy * in_w + ix_lo - pad_left) * in_c + c0;
+    for (int32_t x = ix_lo; x < ix_hi; ++x, src += in_c) staged[x] = dsp::read_u32(src);
     for (int32_t x = ix_hi; x < columns; ++x) staged[x] = zero_point;
   }
 }
@@ -147,12 +152,13 @@ __attribute__((always_inline)) inline void window3x3_staged(const uint32_t* x, c
 template <OutputPath kPath>
 __attribute__((noinline)) void depthwise3x3_by_four(const ConvParams& p, const Dims& in, const int8_t* input,
                                                    const int8_t* filter, const int32_t* bias, const Dims& out,
-                                                   const OutputStage& stage, int32_t by_four, int8_t* output) {
+                                                   const OutputStage& stage, int32_t by_four, int8_t* output,
+                                                   uint32_t* scratch) {
   const int32_t c = in.c, columns = staged_columns(p, out), x_step = p.stride_w;
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  alignas(8) uint32_t staged[kStagedRows * kStagedColumns];
-  const int32_t band = (kStagedRows - 3) / p.stride_h + 1;  // output rows per staging
-  alignas(8) uint32_t table[18];
+  alignas(8) uint32_t table[kTableWords];  // 72 bytes on the stack: in the scratch it costs the loops a register
+  uint32_t* const staged = scratch;
+  const int32_t band = band_output_rows(kStagedRows, p.stride_h);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     widen_weights(filter, 9, c, c0, table);
     ChannelScale scale[4];
@@ -190,7 +196,7 @@ __attribute__((noinline)) void depthwise3x3_by_four(const ConvParams& p, const D
 /// instead of once per tap (bands overlap by 3 - stride rows). Stride 2 keeps the int8 staging
 /// above: there each staged word serves fewer taps than widening it would cost.
 constexpr int32_t kWideColumns = 72;
-constexpr int32_t kWideRows = 8;  // 4.5 KB of stack
+constexpr int32_t kWideRows = 8;  // at most 4.5 KB of scratch
 
 /// Zeroes `columns` staged columns (two words each). A plain loop: the padding is a column or two,
 /// where a call to memset (what GCC makes of the obvious loop) costs several times the stores.
@@ -332,12 +338,13 @@ __attribute__((noinline)) const uint32_t* wide_row_pairs(const uint32_t* x, cons
 template <OutputPath kPath>
 __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims& in, const int8_t* input,
                                                  const int8_t* filter, const int32_t* bias, const Dims& out,
-                                                 const OutputStage& stage, int32_t by_four, int8_t* output) {
+                                                 const OutputStage& stage, int32_t by_four, int8_t* output,
+                                                 uint32_t* scratch) {
   const int32_t c = in.c, columns = staged_columns(p, out);
   const uint32_t off = dsp::pack(p.input_offset, p.input_offset);
-  alignas(8) uint32_t staged[kWideRows * kWideColumns * 2];
-  const int32_t band = (kWideRows - 3) / p.stride_h + 1;  // output rows per staging
-  alignas(8) uint32_t table[18];
+  alignas(8) uint32_t table[kTableWords];  // 72 bytes on the stack: in the scratch it costs the loops a register
+  uint32_t* const staged = scratch;
+  const int32_t band = band_output_rows(kWideRows, p.stride_h);
   for (int32_t c0 = 0; c0 < by_four; c0 += 4) {
     widen_weights(filter, 9, c, c0, table);
     ChannelScale scale[4];
@@ -401,43 +408,88 @@ void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, cons
   }
 }
 
-/// Channels [0, by_four) on the four-channel loops: the staged 3x3 ones (widened rows at stride_w
-/// 1, int8 rows otherwise) when the rows fit, the bounds-checked tap loop for the rest.
+/// Which of the four-channel loops takes channels [0, by_four) of a layer: the staged 3x3 ones
+/// (widened rows at stride_w 1, int8 rows otherwise) when the rows fit, the bounds-checked tap loop
+/// for the rest.
+enum class ByFourLoop : uint8_t { kWide, kStaged, kTaps };
+
+ByFourLoop by_four_loop(const ConvParams& p, const Dims& filter_dims, const Dims& out) {
+  const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
+  if (staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns) return ByFourLoop::kWide;
+  return staged ? ByFourLoop::kStaged : ByFourLoop::kTaps;
+}
+
+/// Bytes of scratch that loop needs: the staged rows of the 3x3 loops, the tap loop's weight table.
+uint32_t by_four_scratch_bytes(const ConvParams& p, const Dims& filter_dims, const Dims& out) {
+  switch (by_four_loop(p, filter_dims, out)) {
+    case ByFourLoop::kWide:
+      return static_cast<uint32_t>(band_input_rows(kWideRows, p.stride_h, out.h) * 2 * kWideColumns) * 4;
+    case ByFourLoop::kStaged:
+      return static_cast<uint32_t>(band_input_rows(kStagedRows, p.stride_h, out.h) * kStagedColumns) * 4;
+    case ByFourLoop::kTaps:
+      break;
+  }
+  return static_cast<uint32_t>(2 * filter_dims.h * filter_dims.w) * 4;
+}
+
 template <OutputPath kPath>
 void depthwise_by_four_paths(const ConvParams& p, const Dims& in, const int8_t* input, const Dims& filter_dims,
                              const int8_t* filter, const int32_t* bias, const Dims& out, const OutputStage& stage,
-                             int32_t by_four, int8_t* output) {
-  const bool staged = filter_dims.h == 3 && filter_dims.w == 3 && staged_columns(p, out) <= kStagedColumns;
-  if (staged && p.stride_w == 1 && staged_columns(p, out) <= kWideColumns)
-    depthwise3x3_wide<kPath>(p, in, input, filter, bias, out, stage, by_four, output);
-  else if (staged)
-    depthwise3x3_by_four<kPath>(p, in, input, filter, bias, out, stage, by_four, output);
-  else
-    depthwise_by_four<kPath>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+                             int32_t by_four, int8_t* output, uint32_t* scratch) {
+  switch (by_four_loop(p, filter_dims, out)) {
+    case ByFourLoop::kWide:
+      depthwise3x3_wide<kPath>(p, in, input, filter, bias, out, stage, by_four, output, scratch);
+      break;
+    case ByFourLoop::kStaged:
+      depthwise3x3_by_four<kPath>(p, in, input, filter, bias, out, stage, by_four, output, scratch);
+      break;
+    case ByFourLoop::kTaps:
+      depthwise_by_four<kPath>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output, scratch);
+      break;
+  }
+}
+
+/// Channels [0, by_four) go through the four-channel or pair loops: a multiple of four, when the
+/// filter's taps fit those loops' tables (and, which the caller checks, their accumulators fit).
+int32_t channels_by_four(const ConvParams& p, const Dims& filter_dims, int32_t c) {
+  const bool fast = p.dilation_h == 1 && p.dilation_w == 1 && filter_dims.h * filter_dims.w <= kMaxTaps;
+  return fast ? c - c % 4 : 0;
 }
 
 }  // namespace
 
+uint32_t depthwise_conv2d_s8_scratch_bytes(const ConvParams& p, const Dims& in, const Dims& filter_dims,
+                                           const Dims& out) {
+  if (filter_dims.n != 1 || filter_dims.c != in.c || out.c != in.c || in.n != out.n) return 0;
+  if (channels_by_four(p, filter_dims, in.c) == 0) return 0;  // the reference loops alone
+  // The pair path takes the layer instead when the multipliers allow a fast output stage.
+  const uint32_t pairs = depthwise3x3_pairs_scratch_bytes(p, in, filter_dims, out);
+  const uint32_t by_four = by_four_scratch_bytes(p, filter_dims, out);
+  return pairs > by_four ? pairs : by_four;
+}
+
 Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                            const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
-                           int8_t* output) {
+                           int8_t* output, void* scratch) {
   const int32_t c = in.c, taps = filter_dims.h * filter_dims.w;
   if (filter_dims.n != 1 || filter_dims.c != c || out.c != c || in.n != out.n) return Status::kBadShape;
-  const bool fast = p.dilation_h == 1 && p.dilation_w == 1 && taps <= kMaxTaps &&
-                    doubled_accumulator_fits(bias, c, taps);
-  const int32_t by_four = fast ? c - c % 4 : 0;
+  const int32_t shapes_by_four = channels_by_four(p, filter_dims, c);
+  const int32_t by_four = shapes_by_four > 0 && doubled_accumulator_fits(bias, c, taps) ? shapes_by_four : 0;
   if (by_four > 0) {
+    uint32_t* const words = static_cast<uint32_t*>(scratch);
     const OutputStage stage{quant, p.output_offset, p.act};
     const OutputPath path = choose_output_path(stage, by_four);
-    const bool pairs = depthwise3x3_pairs(p, stage, path, in, input, filter_dims, filter, bias, out, by_four, output);
+    const bool pairs =
+        depthwise3x3_pairs(p, stage, path, in, input, filter_dims, filter, bias, out, by_four, output, scratch);
     if (!pairs && path == OutputPath::kFastRelu)
       depthwise_by_four_paths<OutputPath::kFastRelu>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
-                                                     output);
+                                                     output, words);
     else if (!pairs && path == OutputPath::kFast)
-      depthwise_by_four_paths<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output);
+      depthwise_by_four_paths<OutputPath::kFast>(p, in, input, filter_dims, filter, bias, out, stage, by_four, output,
+                                                 words);
     else if (!pairs)
       depthwise_by_four_paths<OutputPath::kReference>(p, in, input, filter_dims, filter, bias, out, stage, by_four,
-                                                      output);
+                                                      output, words);
   }
   if (by_four < c) depthwise_reference(p, quant, in, input, filter_dims, filter, bias, out, by_four, output);
   return Status::kOk;

@@ -1,6 +1,7 @@
 #include "depthwise_pairs.h"
 
 #include "dsp.h"
+#include "staging.h"
 
 namespace kernels {
 
@@ -25,7 +26,7 @@ constexpr int32_t kPairPitch = 34;                 // int16 columns per staged r
 constexpr int32_t kPairPitchWords = kPairPitch / 2;
 constexpr int32_t kPairRows = 16;                  // staged rows per channel
 constexpr int32_t kPairRowWords = 4 * kPairPitchWords;  // from a row of a channel to its next
-constexpr int32_t kPairStagedWords = kPairRows * kPairRowWords;  // 4.25 KB of stack
+constexpr int32_t kPairStagedWords = kPairRows * kPairRowWords;  // at most 4.25 KB of scratch
 constexpr int32_t kPairTableWords = 16;
 
 /// The row steps of pair_tables, in bytes: of x (to the next row's first window), of o (from past
@@ -694,7 +695,7 @@ void pair_tail(const uint32_t* x, int8_t* o, int32_t end, int32_t c, uint32_t* w
     return;
   }
   const int32_t first = ox < 0 ? 0 : ox + 1;  // stride 1 with odd ox: the next, even, column
-  int8_t scratch[4];
+  int8_t scratch[4];  // four outputs: on the stack, too small for the planner to gain by seeing it
   pair_rows<kPath, kStride, 0>(x + first * kStride / 2, scratch, scratch + 4, scratch + 4, 1, w);
   for (int32_t i = first; i < end; ++i) o[i * c] = scratch[i - first];
 }
@@ -758,26 +759,20 @@ __attribute__((noinline)) void pairs_band(const PairLayer& l, const int8_t* imag
   }
 }
 
-/// The staged rows and tables of four channels, kept by the caller of pairs_layer: beyond 4 KB of
-/// pairs_layer's own frame, every spilled local would cost an address computation.
-struct PairBuffers {
-  alignas(8) uint32_t staged[kPairStagedWords];
-  alignas(8) uint32_t table[4 * kPairTableWords];
-};
-
 /// 3x3, dilation 1, stride_w 1 or 2, kFast / kFastRelu, channels [0, by_four), four at a time.
 template <OutputPath kPath, int kStride>
 __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, const int8_t* input,
                                                   const int8_t* filter, const int32_t* bias, const Dims& out,
                                                   const OutputStage& stage, int32_t by_four, int8_t* output,
-                                                  PairBuffers& buffers) {
+                                                  uint32_t* scratch) {
   const int32_t c = in.c;
   const PairGeometry g = pair_geometry(kStride, out.w);
+  // The tables first, then the staged rows (kPairRowWords words a row).
   const PairLayer l{&stage,   filter,  bias,  stage_plan(p, in, g.need), g, c, in.h, p.stride_h, out.w, by_four,
-                    buffers.staged, buffers.table};
-  const int32_t band = (kPairRows - 3) / p.stride_h + 1;  // output rows per staging
+                    scratch + 4 * kPairTableWords, scratch};
+  const int32_t band = band_output_rows(kPairRows, p.stride_h);
   const int32_t x_step = 4 * (p.stride_h * kPairRowWords - 2 * kStride * g.groups);
-  const int32_t staged_rows = ((out.h < band ? out.h : band) - 1) * p.stride_h + 3;  // the most a band stages
+  const int32_t staged_rows = band_input_rows(kPairRows, p.stride_h, out.h);  // the most a band stages
   zero_staged(l.plan, l.staged, staged_rows);
   for (int32_t k = 0; k < 4; ++k)  // the same for every channel; pair_tables leaves them
     pair_steps(x_step, (out.w - 4 * g.groups) * c, out.w * c, l.table + k * kPairTableWords);
@@ -800,21 +795,27 @@ __attribute__((noinline)) void pairs_layer(const ConvParams& p, const Dims& in, 
 
 }  // namespace
 
+uint32_t depthwise3x3_pairs_scratch_bytes(const ConvParams& p, const Dims& in, const Dims& filter_dims,
+                                          const Dims& out) {
+  if (filter_dims.h != 3 || filter_dims.w != 3 || p.dilation_h != 1 || p.dilation_w != 1 ||
+      pair_path_columns(p, out) == 0 || in.c >= (1 << 16))  // (the staging's c >> 16 is 0)
+    return 0;
+  return static_cast<uint32_t>(4 * kPairTableWords + band_input_rows(kPairRows, p.stride_h, out.h) * kPairRowWords) * 4;
+}
+
 bool depthwise3x3_pairs(const ConvParams& p, const OutputStage& stage, OutputPath path, const Dims& in,
                         const int8_t* input, const Dims& filter_dims, const int8_t* filter, const int32_t* bias,
-                        const Dims& out, int32_t by_four, int8_t* output) {
-  if (filter_dims.h != 3 || filter_dims.w != 3 || path == OutputPath::kReference || p.dilation_h != 1 ||
-      p.dilation_w != 1 || pair_path_columns(p, out) == 0 || in.c >= (1 << 16))  // (the staging's c >> 16 is 0)
-    return false;
-  PairBuffers buffers;
+                        const Dims& out, int32_t by_four, int8_t* output, void* scratch) {
+  if (path == OutputPath::kReference || depthwise3x3_pairs_scratch_bytes(p, in, filter_dims, out) == 0) return false;
+  uint32_t* const words = static_cast<uint32_t*>(scratch);
   if (path == OutputPath::kFastRelu && p.stride_w == 1)
-    pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
+    pairs_layer<OutputPath::kFastRelu, 1>(p, in, input, filter, bias, out, stage, by_four, output, words);
   else if (path == OutputPath::kFastRelu)
-    pairs_layer<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
+    pairs_layer<OutputPath::kFastRelu, 2>(p, in, input, filter, bias, out, stage, by_four, output, words);
   else if (p.stride_w == 1)
-    pairs_layer<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
+    pairs_layer<OutputPath::kFast, 1>(p, in, input, filter, bias, out, stage, by_four, output, words);
   else
-    pairs_layer<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output, buffers);
+    pairs_layer<OutputPath::kFast, 2>(p, in, input, filter, bias, out, stage, by_four, output, words);
   return true;
 }
 

@@ -1,13 +1,15 @@
 // The model blob: one versioned, checksummed binary holding the graph, the int8 weights, int32
 // biases, per-channel multipliers and shifts, zero points and the memory plan. Written by the
-// host (quantize/blob.py, which mirrors these layouts with struct format strings) and linked
-// into flash. All integers are little-endian; every record is plain data with fixed size.
+// host (quantize/blob.py, which mirrors these layouts with struct format strings; blob_layout.cpp
+// asserts every field's offset) and linked into flash. All integers are little-endian; every
+// record is plain data with fixed size.
 //
 //   [BlobHeader][TensorRecord x num_tensors][OpRecord x num_ops][data section]
 //
 // The CRC-32 (zlib's) covers every byte after the crc field. Offsets in TensorRecord (for
 // constant tensors) and OpRecord.params_offset are relative to the data section; arena tensors'
-// offsets are relative to the arena, whose size the host's memory planner fixed.
+// offsets and OpRecord.scratch_offset are relative to the arena, whose size the host's memory
+// planner fixed.
 #pragma once
 
 #include <cstdint>
@@ -25,10 +27,11 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 3;  // 2: packed pointwise filters; 3: the training section
+constexpr uint16_t kBlobVersion = 3;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 3;
 constexpr int kNameLength = 16;
+constexpr uint32_t kScratchAlignment = 8;  // as the kernels' stack buffers were, for their LDRD / STRD
 
 struct BlobHeader {
   uint32_t magic;
@@ -51,7 +54,6 @@ struct BlobHeader {
   uint32_t training_offset;  ///< The training section (train/training_format.h), in the data section (0, 0: none).
   uint32_t training_size;
 };
-static_assert(sizeof(BlobHeader) == 76, "BlobHeader layout is shared with quantize/blob.py");
 
 /// kPackedPairs: a pointwise CONV_2D filter [C_out, 1, 1, C_in] in conv2d_s8's packed layout
 /// (kernels::packed_pairs_bytes bytes, see conv2d_s8.h), which the compiler writes where
@@ -73,7 +75,6 @@ struct TensorRecord {
   uint32_t offset;  ///< In the arena or the data section, per `location`.
   uint32_t size;    ///< Bytes; the product of dims times the element size, or packed_pairs_bytes.
 };
-static_assert(sizeof(TensorRecord) == 24, "TensorRecord layout is shared with quantize/blob.py");
 
 /// Bytes a constant of this type and dims must have.
 inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
@@ -83,6 +84,11 @@ inline uint32_t tensor_bytes(TensorType type, const uint16_t (&dims)[4]) {
 
 /// [offset, offset + size) lies within [0, limit), without overflow.
 inline bool fits(uint32_t offset, uint32_t size, uint32_t limit) { return offset <= limit && size <= limit - offset; }
+
+/// [a, a + a_size) and [b, b + b_size), both known to fit a buffer, share no byte.
+inline bool disjoint(uint32_t a, uint32_t a_size, uint32_t b, uint32_t b_size) {
+  return a + a_size <= b || b + b_size <= a;
+}
 
 /// An op's per-channel multiplier and shift arrays (`channels` int32 each) are word-aligned and
 /// inside the data section.
@@ -141,8 +147,11 @@ struct OpRecord {
   uint16_t reserved;
   uint32_t params_offset;  ///< In the data section; 0 with params_size 0 for ops without.
   uint32_t params_size;    ///< Must equal the size of the opcode's parameter struct.
+  /// The op's kernels' scratch, in the arena: planned by the host for this op alone (alive while it
+  /// runs), at least what the op table's scratch_bytes asks for; 8-byte aligned; 0, 0 for none.
+  uint32_t scratch_offset;
+  uint32_t scratch_size;
 };
-static_assert(sizeof(OpRecord) == 20, "OpRecord layout is shared with quantize/blob.py");
 
 /// CONV_2D and DEPTHWISE_CONV_2D parameters: the kernel's, plus where the per-output-channel
 /// multipliers and shifts (int32 each) are in the data section.
@@ -151,14 +160,12 @@ struct ConvOpParams {
   uint32_t multiplier_offset;
   uint32_t shift_offset;
 };
-static_assert(sizeof(ConvOpParams) == 48, "ConvOpParams layout is shared with quantize/blob.py");
 
 struct FullyConnectedOpParams {
   kernels::FullyConnectedParams fc;
   uint32_t multiplier_offset;
   uint32_t shift_offset;
 };
-static_assert(sizeof(FullyConnectedOpParams) == 28, "FullyConnectedOpParams layout is shared with quantize/blob.py");
 
 /// A MobileNetV2 inverted-residual block executed row by row (fused_block.h): the expanded tensor
 /// and the depthwise output are never materialised, only a window of kh expanded rows and one
@@ -176,13 +183,5 @@ struct InvertedResidualParams {
   uint32_t window_offset;  ///< arena: kh rows x W x C_expanded (only when has_expand)
   uint32_t row_offset;     ///< arena: one depthwise output row, W_out x C_expanded
 };
-static_assert(sizeof(InvertedResidualParams) == 216, "InvertedResidualParams layout is shared with quantize/blob.py");
-
-static_assert(sizeof(kernels::AddParams) == 48, "AddParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::PoolParams) == 32, "PoolParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::MeanParams) == 16, "MeanParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::SoftmaxParams) == 12, "SoftmaxParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::RequantizeParams) == 16, "RequantizeParams layout is shared with quantize/blob.py");
-static_assert(sizeof(kernels::PadParams) == 36, "PadParams layout is shared with quantize/blob.py");
 
 }  // namespace model

@@ -5,12 +5,11 @@
 #include "add_s8.h"
 #include "conv2d_s8.h"
 #include "depthwise_conv2d_s8.h"
+#include "op_context.h"
 
 namespace model {
 
 namespace {
-
-kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
 
 struct BoundConv {
   const ConvOpParams* params;
@@ -33,9 +32,18 @@ BoundConv bind(const ConvOpParams& p, uint16_t filter, uint16_t bias, const Fuse
 }
 
 /// A 1x1 conv over one row of `width` pixels.
-void pointwise_row(const BoundConv& c, int32_t width, int32_t in_channels, const int8_t* in, int8_t* out) {
+void pointwise_row(const BoundConv& c, int32_t width, int32_t in_channels, const int8_t* in, int8_t* out,
+                   void* scratch) {
   kernels::conv2d_s8(c.params->conv, c.quant, {1, 1, width, in_channels}, in, c.filter_dims, c.filter, c.bias,
-                     {1, 1, width, c.filter_dims.n}, out, c.packed_filter);
+                     {1, 1, width, c.filter_dims.n}, out, c.packed_filter, scratch);
+}
+
+/// The scratch of such a row's conv2d_s8 call.
+uint32_t pointwise_row_scratch_bytes(const ConvOpParams& p, const TensorRecord& filter, int32_t width,
+                                     int32_t in_channels) {
+  const kernels::Dims filter_dims = dims_of(filter);
+  return kernels::conv2d_s8_scratch_bytes(p.conv, {1, 1, width, in_channels}, filter_dims,
+                                          {1, 1, width, filter_dims.n}, is_packed(filter.type));
 }
 
 }  // namespace
@@ -66,7 +74,8 @@ void run_inverted_residual(const InvertedResidualParams& p, const FusedBlockTens
       }
       for (; window_first + window_rows < hi; ++window_rows) {
         const int32_t y = window_first + window_rows;
-        pointwise_row(expand, in.w, in.c, t.input_data + y * in.w * in.c, window + window_rows * row_bytes);
+        pointwise_row(expand, in.w, in.c, t.input_data + y * in.w * in.c, window + window_rows * row_bytes,
+                      t.scratch);
       }
       rows = window;
     } else {
@@ -75,9 +84,9 @@ void run_inverted_residual(const InvertedResidualParams& p, const FusedBlockTens
     kernels::ConvParams window_params = p.depthwise.conv;
     window_params.pad_top = lo - top;  // taps above the image are skipped, as in the full kernel
     kernels::depthwise_conv2d_s8(window_params, dw.quant, {1, hi - lo, in.w, expanded_c}, rows, dw.filter_dims,
-                                 dw.filter, dw.bias, {1, 1, out.w, expanded_c}, dw_row);
+                                 dw.filter, dw.bias, {1, 1, out.w, expanded_c}, dw_row, t.scratch);
     int8_t* out_row = t.output_data + oy * out.w * out.c;
-    pointwise_row(project, out.w, expanded_c, dw_row, out_row);
+    pointwise_row(project, out.w, expanded_c, dw_row, out_row, t.scratch);
     if (p.residual != 0) {
       const int8_t* in_row = t.input_data + oy * in.w * in.c;  // stride 1, same shape as the output
       const int32_t size = out.w * out.c;
@@ -89,13 +98,26 @@ void run_inverted_residual(const InvertedResidualParams& p, const FusedBlockTens
   }
 }
 
+uint32_t inverted_residual_scratch_bytes(const InvertedResidualParams& p, const TensorRecord& input,
+                                         const TensorRecord& output, const TensorRecord* tensors) {
+  const kernels::Dims in = dims_of(input), out = dims_of(output);
+  const TensorRecord& dwf = tensors[p.depthwise_filter];
+  const int32_t expanded_c = dwf.dims[3];
+  // The depthwise call's input rows vary (those under the window); its scratch does not depend on them.
+  const uint32_t depthwise = kernels::depthwise_conv2d_s8_scratch_bytes(
+      p.depthwise.conv, {1, dwf.dims[1], in.w, expanded_c}, dims_of(dwf), {1, 1, out.w, expanded_c});
+  const uint32_t expand =
+      p.has_expand ? pointwise_row_scratch_bytes(p.expand, tensors[p.expand_filter], in.w, in.c) : 0u;
+  const uint32_t project = pointwise_row_scratch_bytes(p.project, tensors[p.project_filter], out.w, expanded_c);
+  const uint32_t most = depthwise > expand ? depthwise : expand;
+  return most > project ? most : project;
+}
+
 }  // namespace model
 
 namespace model {
 
 namespace {
-
-bool disjoint(uint32_t a, uint32_t a_size, uint32_t b, uint32_t b_size) { return a + a_size <= b || b + b_size <= a; }
 
 struct ConvCheck {
   const TensorRecord* tensors;
@@ -124,10 +146,14 @@ struct ConvCheck {
 
 }  // namespace
 
-bool validate_inverted_residual(const InvertedResidualParams& p, const TensorRecord& in, const TensorRecord& out,
-                                const TensorRecord* tensors, uint16_t num_tensors, const uint8_t* data,
-                                uint32_t data_size, uint32_t arena_size) {
-  const ConvCheck check = {tensors, num_tensors, data, data_size};
+bool validate_inverted_residual(const OpContext& ctx) {
+  const auto& p = ctx.params<InvertedResidualParams>();
+  const TensorRecord& in = ctx.input_tensor(0);
+  const TensorRecord& out = ctx.output_tensor();
+  const TensorRecord* const tensors = ctx.tensors;
+  const uint16_t num_tensors = ctx.header->num_tensors;
+  const uint32_t arena_size = ctx.header->arena_size;
+  const ConvCheck check = {tensors, num_tensors, ctx.data, ctx.header->data_size};
   if (p.depthwise_filter >= num_tensors || p.project_filter >= num_tensors) return false;
   if (p.has_expand && p.expand_filter >= num_tensors) return false;
   const TensorRecord& dwf = tensors[p.depthwise_filter];
@@ -160,10 +186,15 @@ bool validate_inverted_residual(const InvertedResidualParams& p, const TensorRec
   const uint32_t row_size = uint32_t{out.dims[2]} * expanded_c;
   const uint32_t window_size = p.has_expand ? uint32_t(kh) * in.dims[2] * expanded_c : 0u;
   if (!fits(p.row_offset, row_size, arena_size) || !fits(p.window_offset, window_size, arena_size)) return false;
+  // The kernels' scratch is in use with them (Model checks the rest of it: inside the arena, clear of
+  // the operands; where it is not inside, that check fails the op).
+  const OpRecord& op = *ctx.op;
+  const bool scratch = op.scratch_size != 0 && fits(op.scratch_offset, op.scratch_size, arena_size);
   const uint32_t buffers[2][2] = {{p.row_offset, row_size}, {p.window_offset, window_size}};
   for (const auto& b : buffers) {
     if (b[1] == 0) continue;
     if (!disjoint(b[0], b[1], in.offset, in.size) || !disjoint(b[0], b[1], out.offset, out.size)) return false;
+    if (scratch && !disjoint(b[0], b[1], op.scratch_offset, op.scratch_size)) return false;
   }
   return window_size == 0 || disjoint(p.row_offset, row_size, p.window_offset, window_size);
 }

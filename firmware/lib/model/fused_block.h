@@ -12,6 +12,7 @@
 #pragma once
 
 #include "blob_format.h"
+#include "op_context.h"
 
 namespace model {
 
@@ -23,19 +24,24 @@ struct FusedBlockTensors {
   uint8_t* arena;
   const uint8_t* data;                    ///< the blob's data section
   const TensorRecord* tensors;            ///< the blob's tensor table
+  void* scratch;                          ///< inverted_residual_scratch_bytes, 8-byte aligned
 };
 
 void run_inverted_residual(const InvertedResidualParams& params, const FusedBlockTensors& t);
+
+/// Bytes of scratch run_inverted_residual's kernels need (besides the window and row buffers): the
+/// most any one of its per-row calls needs, expand, depthwise or project (they run one at a time).
+/// On a validated block.
+uint32_t inverted_residual_scratch_bytes(const InvertedResidualParams& params, const TensorRecord& input,
+                                         const TensorRecord& output, const TensorRecord* tensors);
 
 }  // namespace model
 
 namespace model {
 
 /// Load-time checks of a kInvertedResidual op: every tensor index, filter and bias shape,
-/// multiplier array, the window and row buffers (inside the arena, clear of the block's input
-/// and output), and that every output row has at least one input row under its window.
-bool validate_inverted_residual(const InvertedResidualParams& params, const TensorRecord& input,
-                                const TensorRecord& output, const TensorRecord* tensors, uint16_t num_tensors,
-                                const uint8_t* data, uint32_t data_size, uint32_t arena_size);
+/// multiplier array, the window and row buffers (inside the arena, clear of the block's input,
+/// output and kernel scratch), and that every output row has at least one input row under its window.
+bool validate_inverted_residual(const OpContext& ctx);
 
 }  // namespace model

@@ -4,38 +4,13 @@
 #include <cstring>
 
 #include "crc32.h"
-#include "fused_block.h"
+#include "op_table.h"
 
 namespace model {
 
 namespace {
 
 constexpr uint32_t kCrcStart = offsetof(BlobHeader, name);
-
-kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
-
-template <typename T>
-const T& params_as(const uint8_t* data, const OpRecord& op) {
-  return *reinterpret_cast<const T*>(data + op.params_offset);
-}
-
-uint32_t expected_params_size(OpCode code) {
-  switch (code) {
-    case OpCode::kConv2d:
-    case OpCode::kDepthwiseConv2d: return sizeof(ConvOpParams);
-    case OpCode::kFullyConnected: return sizeof(FullyConnectedOpParams);
-    case OpCode::kAdd: return sizeof(kernels::AddParams);
-    case OpCode::kAveragePool2d:
-    case OpCode::kMaxPool2d: return sizeof(kernels::PoolParams);
-    case OpCode::kMean: return sizeof(kernels::MeanParams);
-    case OpCode::kPad: return sizeof(kernels::PadParams);
-    case OpCode::kReshape: return 0;
-    case OpCode::kRequantize: return sizeof(kernels::RequantizeParams);
-    case OpCode::kSoftmax: return sizeof(kernels::SoftmaxParams);
-    case OpCode::kInvertedResidual: return sizeof(InvertedResidualParams);
-  }
-  return UINT32_MAX;  // unknown opcode
-}
 
 }  // namespace
 
@@ -120,104 +95,37 @@ LoadError Model::validate_tensors(uint16_t* bad_index) const {
 }
 
 LoadError Model::validate_op(const OpRecord& op) const {
-  const uint32_t want_params = expected_params_size(op.opcode);
-  if (want_params == UINT32_MAX || op.params_size != want_params || op.num_inputs == 0 ||
+  const OpKernel* kernel = op_kernel(op.opcode);
+  if (kernel == nullptr || op.params_size != kernel->params_size || op.num_inputs == 0 ||
       op.num_inputs > kMaxOpInputs || (op.params_offset & 3u) != 0 ||
       !fits(op.params_offset, op.params_size, header_->data_size) || op.output >= header_->num_tensors)
     return LoadError::kBadOp;
   for (int i = 0; i < op.num_inputs; ++i)
     if (op.inputs[i] != kNoTensor && op.inputs[i] >= header_->num_tensors) return LoadError::kBadOp;
   if (op.inputs[0] == kNoTensor) return LoadError::kBadOp;
+  if (!is_activation(tensors_[op.inputs[0]]) || !is_activation(tensors_[op.output])) return LoadError::kBadOp;
+  const OpContext ctx = context(op);
+  if (!kernel->validate(ctx) || !scratch_ok(op, kernel->scratch_bytes(ctx))) return LoadError::kBadOp;
+  return LoadError::kOk;
+}
 
-  const TensorRecord& in = tensors_[op.inputs[0]];
-  const TensorRecord& out = tensors_[op.output];
-  auto is_activation = [](const TensorRecord& t) { return t.location == Location::kArena && t.type == TensorType::kInt8; };
-  if (!is_activation(in) || !is_activation(out)) return LoadError::kBadOp;
-  // The flash copy of a validated bias (nullptr when absent): the packed filter check reads it.
-  auto bias_data = [this](const OpRecord& o) -> const int32_t* {
-    if (o.num_inputs < 3 || o.inputs[2] == kNoTensor) return nullptr;
-    return reinterpret_cast<const int32_t*>(data_ + tensors_[o.inputs[2]].offset);
+bool Model::scratch_ok(const OpRecord& op, uint32_t need) const {
+  if (op.scratch_size < need || !fits(op.scratch_offset, op.scratch_size, header_->arena_size) ||
+      (op.scratch_offset & (kScratchAlignment - 1)) != 0)
+    return false;
+  if (op.scratch_size == 0) return true;
+  // Clear of the op's own operands, which it reads or writes while its kernels use the scratch.
+  const auto clear_of = [&](uint16_t index) {
+    const TensorRecord& t = tensors_[index];
+    return t.location != Location::kArena || disjoint(op.scratch_offset, op.scratch_size, t.offset, t.size);
   };
-  auto bias_ok = [this, &op](uint32_t channels) {
-    if (op.num_inputs < 3 || op.inputs[2] == kNoTensor) return true;
-    const TensorRecord& bias = tensors_[op.inputs[2]];
-    return bias.location == Location::kData && bias.type == TensorType::kInt32 && bias.size == channels * 4u;
-  };
+  for (int i = 0; i < op.num_inputs; ++i)
+    if (op.inputs[i] != kNoTensor && !clear_of(op.inputs[i])) return false;
+  return clear_of(op.output);
+}
 
-  switch (op.opcode) {
-    case OpCode::kConv2d:
-    case OpCode::kDepthwiseConv2d: {
-      if (op.num_inputs < 2 || op.inputs[1] == kNoTensor) return LoadError::kBadOp;
-      const TensorRecord& filter = tensors_[op.inputs[1]];
-      const auto& p = params_as<ConvOpParams>(data_, op);
-      const bool depthwise = op.opcode == OpCode::kDepthwiseConv2d;
-      const uint32_t out_c = out.dims[3];
-      const bool shapes_ok =
-          in.dims[0] == out.dims[0] &&
-          (depthwise ? (filter.dims[0] == 1 && filter.dims[3] == in.dims[3] && out_c == in.dims[3])
-                     : (filter.dims[0] == out_c && filter.dims[3] == in.dims[3]));
-      const bool params_ok = p.conv.stride_h >= 1 && p.conv.stride_w >= 1 && p.conv.dilation_h >= 1 &&
-                             p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
-                             p.conv.act.min <= p.conv.act.max;
-      if (!shapes_ok || !params_ok || !bias_ok(out_c) ||
-          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, out_c, header_->data_size) ||
-          !conv_filter_ok(filter, data_, p.conv, channel_arrays(data_, p.multiplier_offset, p.shift_offset),
-                          bias_data(op), !depthwise))
-        return LoadError::kBadOp;
-      return LoadError::kOk;
-    }
-    case OpCode::kFullyConnected: {
-      if (op.num_inputs < 2 || op.inputs[1] == kNoTensor) return LoadError::kBadOp;
-      const TensorRecord& filter = tensors_[op.inputs[1]];
-      const auto& p = params_as<FullyConnectedOpParams>(data_, op);
-      const uint32_t units = filter.dims[2], depth = filter.dims[3];
-      if (filter.location != Location::kData || filter.type != TensorType::kInt8 || depth == 0 ||
-          in.size % depth != 0 || out.size != (in.size / depth) * units || !bias_ok(units) ||
-          !channel_arrays_fit(p.multiplier_offset, p.shift_offset, units, header_->data_size) ||
-          p.fc.act.min > p.fc.act.max)
-        return LoadError::kBadOp;
-      return LoadError::kOk;
-    }
-    case OpCode::kAdd: {
-      if (op.num_inputs != 2 || op.inputs[1] == kNoTensor) return LoadError::kBadOp;
-      const TensorRecord& other = tensors_[op.inputs[1]];
-      const auto& p = params_as<kernels::AddParams>(data_, op);
-      if (!is_activation(other) || other.size != out.size || in.size != out.size || p.left_shift < 0 ||
-          p.left_shift > 24 || p.act.min > p.act.max)
-        return LoadError::kBadOp;
-      return LoadError::kOk;
-    }
-    case OpCode::kAveragePool2d:
-    case OpCode::kMaxPool2d: {
-      const auto& p = params_as<kernels::PoolParams>(data_, op);
-      if (in.dims[0] != out.dims[0] || in.dims[3] != out.dims[3] || p.stride_h < 1 || p.stride_w < 1 ||
-          p.filter_h < 1 || p.filter_w < 1 || p.pad_top < 0 || p.pad_left < 0 || p.act.min > p.act.max)
-        return LoadError::kBadOp;
-      return LoadError::kOk;
-    }
-    case OpCode::kMean:
-      return out.size == uint32_t{in.dims[0]} * in.dims[3] ? LoadError::kOk : LoadError::kBadOp;
-    case OpCode::kReshape:
-    case OpCode::kRequantize:
-      return in.size == out.size ? LoadError::kOk : LoadError::kBadOp;
-    case OpCode::kInvertedResidual:
-      return validate_inverted_residual(params_as<InvertedResidualParams>(data_, op), in, out, tensors_,
-                                        header_->num_tensors, data_, header_->data_size, header_->arena_size)
-                 ? LoadError::kOk
-                 : LoadError::kBadOp;
-    case OpCode::kSoftmax: {
-      const auto& p = params_as<kernels::SoftmaxParams>(data_, op);
-      return in.size == out.size && p.input_left_shift >= 0 && p.input_left_shift < 31 ? LoadError::kOk : LoadError::kBadOp;
-    }
-    case OpCode::kPad: {
-      const auto& p = params_as<kernels::PadParams>(data_, op);
-      for (int d = 0; d < 4; ++d)
-        if (p.before[d] < 0 || p.after[d] < 0 || out.dims[d] != in.dims[d] + p.before[d] + p.after[d])
-          return LoadError::kBadOp;
-      return LoadError::kOk;
-    }
-  }
-  return LoadError::kBadOp;
+OpContext Model::context(const OpRecord& op) const {
+  return {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, arena_ + op.scratch_offset};
 }
 
 void* Model::address(uint16_t index) {
@@ -246,75 +154,19 @@ void Model::restore_trainable() {
 void Model::invoke(OpTimer timer, uint64_t (*counter)()) {
   for (uint16_t i = 0; i < header_->num_ops; ++i) {
     const uint64_t start = (timer && counter) ? counter() : 0;
-    run_op(ops_[i]);
+    run(i);
     if (timer && counter) timer(i, counter() - start);
   }
 }
 
-void Model::run_op(const OpRecord& op) {
-  const TensorRecord& in_t = tensors_[op.inputs[0]];
-  const TensorRecord& out_t = tensors_[op.output];
-  const int8_t* in = static_cast<const int8_t*>(address(op.inputs[0]));
-  int8_t* out = static_cast<int8_t*>(address(op.output));
-  const auto optional = [this, &op](int i) -> const void* {
-    return (op.num_inputs > i && op.inputs[i] != kNoTensor) ? address(op.inputs[i]) : nullptr;
-  };
-  switch (op.opcode) {
-    case OpCode::kConv2d:
-    case OpCode::kDepthwiseConv2d: {
-      const auto& p = params_as<ConvOpParams>(data_, op);
-      const kernels::PerChannelQuant quant = channel_arrays(data_, p.multiplier_offset, p.shift_offset);
-      const auto* filter = static_cast<const int8_t*>(optional(1));
-      const auto* bias = static_cast<const int32_t*>(optional(2));
-      const kernels::Dims filter_dims = dims_of(tensors_[op.inputs[1]]);
-      const kernels::PackedFilter packed = packed_filter(tensors_[op.inputs[1]], data_);
-      if (op.opcode == OpCode::kConv2d)
-        kernels::conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, packed.pairs ? nullptr : filter, bias,
-                           dims_of(out_t), out, packed);
-      else
-        kernels::depthwise_conv2d_s8(p.conv, quant, dims_of(in_t), in, filter_dims, filter, bias, dims_of(out_t), out);
-      return;
-    }
-    case OpCode::kFullyConnected: {
-      const auto& p = params_as<FullyConnectedOpParams>(data_, op);
-      const TensorRecord& filter_t = tensors_[op.inputs[1]];
-      const int32_t depth = filter_t.dims[3], units = filter_t.dims[2];
-      const kernels::PerChannelQuant quant = channel_arrays(data_, p.multiplier_offset, p.shift_offset);
-      kernels::fully_connected_s8(p.fc, quant, static_cast<int32_t>(in_t.size) / depth, depth, in, units,
-                                  static_cast<const int8_t*>(optional(1)), static_cast<const int32_t*>(optional(2)), out);
-      return;
-    }
-    case OpCode::kAdd:
-      kernels::add_s8(params_as<kernels::AddParams>(data_, op), static_cast<int32_t>(out_t.size), in,
-                      static_cast<const int8_t*>(optional(1)), out);
-      return;
-    case OpCode::kAveragePool2d:
-      kernels::average_pool_s8(params_as<kernels::PoolParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
-      return;
-    case OpCode::kMaxPool2d:
-      kernels::max_pool_s8(params_as<kernels::PoolParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
-      return;
-    case OpCode::kMean:
-      kernels::mean_hw_s8(params_as<kernels::MeanParams>(data_, op), dims_of(in_t), in, out);
-      return;
-    case OpCode::kReshape:
-      if (in != out) std::memmove(out, in, out_t.size);  // the planner usually aliases them
-      return;
-    case OpCode::kPad:
-      kernels::pad_s8(params_as<kernels::PadParams>(data_, op), dims_of(in_t), in, dims_of(out_t), out);
-      return;
-    case OpCode::kInvertedResidual:
-      run_inverted_residual(params_as<InvertedResidualParams>(data_, op),
-                            {&in_t, in, &out_t, out, arena_, data_, tensors_});
-      return;
-    case OpCode::kSoftmax:
-      kernels::softmax_s8(params_as<kernels::SoftmaxParams>(data_, op), static_cast<int32_t>(out_t.size) / out_t.dims[3],
-                          out_t.dims[3], in, out);
-      return;
-    case OpCode::kRequantize:
-      kernels::requantize_s8(params_as<kernels::RequantizeParams>(data_, op), static_cast<int32_t>(out_t.size), in, out);
-      return;
-  }
+void Model::run(uint16_t op_index) {
+  const OpRecord& op = ops_[op_index];
+  OpContext ctx = {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, nullptr};
+  for (int k = 0; k < kMaxOpInputs; ++k)
+    ctx.inputs[k] = k < op.num_inputs && op.inputs[k] != kNoTensor ? address(op.inputs[k]) : nullptr;
+  ctx.output = address(op.output);
+  ctx.scratch = arena_ + op.scratch_offset;
+  op_kernel(op.opcode)->eval(ctx);
 }
 
 }  // namespace model

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "blob_format.h"
+#include "op_context.h"
 
 namespace model {
 
@@ -56,7 +57,7 @@ class Model {
   /// `counter` is the tick source used for timing (board::counter).
   void invoke(OpTimer timer = nullptr, uint64_t (*counter)() = nullptr);
   /// Runs one op (the trainer runs the forward pass op by op to keep its masks).
-  void run(uint16_t op_index) { run_op(ops_[op_index]); }
+  void run(uint16_t op_index);
 
   /// A validated tensor's bytes: in the arena, the SRAM copy of the trainable region, or flash.
   void* tensor_data(uint16_t index) { return address(index); }
@@ -69,7 +70,10 @@ class Model {
   void* address(uint16_t tensor_index);
   LoadError validate_tensors(uint16_t* bad_index) const;
   LoadError validate_op(const OpRecord& op) const;
-  void run_op(const OpRecord& op);
+  /// The op's view of the blob, without operand addresses (invoke adds them).
+  OpContext context(const OpRecord& op) const;
+  /// The op's scratch holds `need` bytes, inside the arena, aligned, clear of its operands.
+  bool scratch_ok(const OpRecord& op, uint32_t need) const;
 
   const BlobHeader* header_ = nullptr;
   const TensorRecord* tensors_ = nullptr;

@@ -19,12 +19,6 @@
 #define MCUTRAIN_PROTOCOL_MAX_PAYLOAD 2048
 #endif
 
-#ifndef MCUTRAIN_CHECKPOINT_STAGING_BYTES
-/// Staging area of CHECKPOINT_WRITE: a checkpoint is applied only once complete and valid, so
-/// it is assembled here first. Must be at least the model's trainable-parameter size.
-#define MCUTRAIN_CHECKPOINT_STAGING_BYTES 4096
-#endif
-
 namespace protocol {
 
 constexpr uint8_t kVersion = 1;
@@ -33,7 +27,6 @@ constexpr size_t kHeaderBytes = 6;
 constexpr size_t kCrcBytes = 4;
 constexpr size_t kMaxPayload = MCUTRAIN_PROTOCOL_MAX_PAYLOAD;
 constexpr size_t kMaxFrameBytes = kHeaderBytes + kMaxPayload + kCrcBytes;  ///< Decoded size.
-constexpr size_t kCheckpointStagingBytes = MCUTRAIN_CHECKPOINT_STAGING_BYTES;
 /// A frame whose bytes stop arriving for this long (device time) is dropped with kTimeout.
 constexpr uint32_t kStallTimeoutMs = 200;
 /// seq of an ERROR reply to a frame whose header could not be read.

@@ -195,7 +195,7 @@ ErrorCode Server::info(size_t* reply_size) {
       .u32(counters_.samples_trained)
       .u32(counters_.frames_ok)
       .u32(errors)
-      .u32(static_cast<uint32_t>(kCheckpointStagingBytes))
+      .u32(ready ? runtime::staging_capacity() : 0u)
       .f32(config_.learning_rate)
       .u8(config_.gradient_filter)
       .u32(config_.seed)
@@ -227,6 +227,7 @@ ErrorCode Server::set_config(const uint8_t* payload, size_t size, size_t* reply_
 
 ErrorCode Server::infer(const uint8_t* payload, size_t size, size_t* reply_size) {
   if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
+  if (staging_open_) return fail(ErrorCode::kBadSequence, "a checkpoint write is staged: finish it or restart it");
   const runtime::ModelInfo& model = runtime::model_info();
   if (size != model.input_bytes) return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
   if (kInferReplyFixedBytes + model.output_bytes > kMaxPayload) return fail(ErrorCode::kTooLarge, "logits exceed the max payload");
@@ -249,6 +250,7 @@ ErrorCode Server::infer(const uint8_t* payload, size_t size, size_t* reply_size)
 
 ErrorCode Server::train(const uint8_t* payload, size_t size, size_t* reply_size) {
   if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
+  if (staging_open_) return fail(ErrorCode::kBadSequence, "a checkpoint write is staged: finish it or restart it");
   const runtime::ModelInfo& model = runtime::model_info();
   if (size != kTrainRequestFixedBytes + model.input_bytes) {
     return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
@@ -326,7 +328,9 @@ ErrorCode Server::checkpoint_write(const uint8_t* payload, size_t size, size_t* 
   uint8_t* params = runtime::trainable_params();
   if (total != expected) return fail(ErrorCode::kBadLength, "checkpoint size differs from the model's parameters");
   if (params == nullptr || total == 0) return fail(ErrorCode::kBadValue, "the model has no trainable parameters");
-  if (total > sizeof(staging_)) return fail(ErrorCode::kTooLarge, "checkpoint larger than the staging area");
+  uint8_t* staging = runtime::staging_area();
+  if (staging == nullptr || total > runtime::staging_capacity())
+    return fail(ErrorCode::kTooLarge, "checkpoint larger than the staging area");
   if (offset == 0) {  // a new checkpoint: forget any unfinished one
     staging_open_ = true;
     staged_bytes_ = 0;
@@ -337,15 +341,15 @@ ErrorCode Server::checkpoint_write(const uint8_t* payload, size_t size, size_t* 
     return fail(ErrorCode::kBadSequence, "chunk out of order: restart at offset 0");
   }
   if (length > total - offset) return fail(ErrorCode::kBadLength, "chunk runs past the end of the parameters");
-  std::memcpy(staging_ + offset, data, length);
+  std::memcpy(staging + offset, data, length);
   staged_bytes_ += length;
   uint8_t applied = 0;
   if (staged_bytes_ == total) {
     staging_open_ = false;
-    if (mcu::crc32(staging_, total) != total_crc) {
+    if (mcu::crc32(staging, total) != total_crc) {
       return fail(ErrorCode::kBadChecksum, "checkpoint CRC mismatch: not applied");
     }
-    std::memcpy(params, staging_, total);
+    std::memcpy(params, staging, total);
     applied = 1;
   }
   uint8_t* out = reply_payload();

@@ -11,8 +11,10 @@
 //   same holds for the request executed before it when its reply was small (at most
 //   kPreviousReplyMaxPayload bytes: TRAIN, INFER of up to 56 classes, SET_CONFIG, CHECKPOINT_WRITE,
 //   RESET_PARAMS), so a host with two requests in flight can retry either of them safely;
-// - CHECKPOINT_WRITE assembles the chunks in a staging area and copies them over the trainable
-//   parameters only when all bytes have arrived and their CRC matches the announced one.
+// - CHECKPOINT_WRITE assembles the chunks in a staging area (the model's arena, idle between
+//   requests: runtime::staging_area) and copies them over the trainable parameters only when all
+//   bytes have arrived and their CRC matches the announced one; while a checkpoint is staged,
+//   INFER and TRAIN (which would overwrite the arena) are refused with kBadSequence.
 // All memory is static (members of the one Server object); nothing is allocated.
 #pragma once
 
@@ -111,8 +113,7 @@ class Server {
   // ERROR replies to damaged frames are built here, so they never replace the cached reply.
   uint8_t link_error_tx_[kHeaderBytes + kErrorReplyFixedBytes + kMaxReasonBytes + kCrcBytes] = {};
 
-  // CHECKPOINT_WRITE staging.
-  uint8_t staging_[kCheckpointStagingBytes] = {};
+  // CHECKPOINT_WRITE staging (in runtime::staging_area()).
   uint32_t staged_bytes_ = 0;
   uint32_t staging_total_ = 0;
   uint32_t staging_crc_ = 0;

@@ -29,6 +29,16 @@ uint32_t conv_input_error_scratch_bytes(const ConvGeometry& g) {
   return 4u * static_cast<uint32_t>(g.in.elements()) + 2u * static_cast<uint32_t>(g.out.elements());
 }
 
+uint32_t conv_weight_update_scratch_bytes(const ConvGeometry& g) {
+  return 4u * static_cast<uint32_t>(g.kh * g.kw * g.in.c);
+}
+
+uint32_t conv_scratch_bytes(const ConvGeometry& g, bool input_error, bool weights) {
+  const uint32_t a = input_error ? conv_input_error_scratch_bytes(g) : 0u;
+  const uint32_t b = weights ? conv_weight_update_scratch_bytes(g) : 0u;
+  return a > b ? a : b;
+}
+
 int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                      int8_t* in_error, uint8_t* scratch) {
   const int32_t in_elements = g.in.elements(), out_elements = g.out.elements();
@@ -76,30 +86,37 @@ void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, con
 }
 
 void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
-                        int8_t* filter, const ChannelUpdate& u, Xorshift32& rng) {
+                        int8_t* filter, const ChannelUpdate& u, Xorshift32& rng, uint8_t* scratch) {
   const int32_t c_out = g.out.c, c_in = g.in.c;
+  const int32_t row_elements = g.kh * g.kw * c_in;
+  // One output channel's gradient at a time (never the whole layer's), accumulated position by
+  // position so that the inner loop runs over contiguous input channels and skips the positions
+  // whose error is zero (the ReLU masks zero many).
+  int32_t* gradient = reinterpret_cast<int32_t*>(scratch);
   for (int32_t k = 0; k < u.count; ++k) {
     const int32_t o = u.channels[k];
-    const FixedFactor factor = fixed_factor(u.lr, u.factors[o]);
-    int8_t* w = filter + o * g.kh * g.kw * c_in;
-    for (int32_t i = 0; i < g.kh; ++i)
-      for (int32_t j = 0; j < g.kw; ++j)
-        for (int32_t c = 0; c < c_in; ++c) {
-          int32_t sum = 0;
-          for (int32_t n = 0; n < g.out.n; ++n)
-            for (int32_t oy = 0; oy < g.out.h; ++oy) {
-              const int32_t iy = input_index(oy, g.stride_h, i, g.pad_top, g.in.h);
-              if (iy < 0) continue;
-              for (int32_t ox = 0; ox < g.out.w; ++ox) {
-                const int32_t ix = input_index(ox, g.stride_w, j, g.pad_left, g.in.w);
-                if (ix < 0) continue;
-                sum += e[((n * g.out.h + oy) * g.out.w + ox) * c_out + o] *
-                       (x[((n * g.in.h + iy) * g.in.w + ix) * c_in + c] - x_zero_point);
-              }
+    std::memset(gradient, 0, 4u * static_cast<uint32_t>(row_elements));
+    for (int32_t n = 0; n < g.out.n; ++n)
+      for (int32_t oy = 0; oy < g.out.h; ++oy)
+        for (int32_t ox = 0; ox < g.out.w; ++ox) {
+          const int32_t ev = e[((n * g.out.h + oy) * g.out.w + ox) * c_out + o];
+          if (ev == 0) continue;
+          for (int32_t i = 0; i < g.kh; ++i) {
+            const int32_t iy = input_index(oy, g.stride_h, i, g.pad_top, g.in.h);
+            if (iy < 0) continue;
+            for (int32_t j = 0; j < g.kw; ++j) {
+              const int32_t ix = input_index(ox, g.stride_w, j, g.pad_left, g.in.w);
+              if (ix < 0) continue;
+              const int8_t* x_row = x + ((n * g.in.h + iy) * g.in.w + ix) * c_in;
+              int32_t* g_row = gradient + (i * g.kw + j) * c_in;
+              for (int32_t c = 0; c < c_in; ++c) g_row[c] += ev * (x_row[c] - x_zero_point);
             }
-          int8_t& weight = w[(i * g.kw + j) * c_in + c];
-          weight = updated_weight(weight, weight_delta(sum, factor, u.exponent, rng.draw16()));
+          }
         }
+    const FixedFactor factor = fixed_factor(u.lr, u.factors[o]);
+    int8_t* w = filter + o * row_elements;
+    for (int32_t idx = 0; idx < row_elements; ++idx)
+      w[idx] = updated_weight(w[idx], weight_delta(gradient[idx], factor, u.exponent, rng.draw16()));
   }
 }
 

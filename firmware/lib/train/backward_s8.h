@@ -37,6 +37,11 @@ void apply_mask(int8_t* e, const uint8_t* mask, int32_t n);
 
 /// Bytes of scratch conv_input_error needs: int32 per input element, int16 per output element.
 uint32_t conv_input_error_scratch_bytes(const ConvGeometry& g);
+/// Bytes of scratch conv_weight_update needs: one output channel's gradient, int32 per weight.
+uint32_t conv_weight_update_scratch_bytes(const ConvGeometry& g);
+/// A CONV_2D / FULLY_CONNECTED backward step's scratch: the larger of the two it uses (they run
+/// one after the other).
+uint32_t conv_scratch_bytes(const ConvGeometry& g, bool input_error, bool weights);
 
 /// The transposed convolution of the output error e [N, OH, OW, C_out], each channel scaled by
 /// back_multiplier[o] >> 27, into in_error [N, H, W, C_in]. Returns the normalisation shift.
@@ -49,8 +54,9 @@ void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, con
 
 /// filter[o, i, j, c] -= SR(sum_p e[p, o] * (x[p_in, c] - x_zero_point) * lr * qw[o] * 2^-k) for the
 /// planned channels, elements in filter order, one draw of `rng` each.
+/// scratch: conv_weight_update_scratch_bytes(g) bytes, 4-byte aligned.
 void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
-                        int8_t* filter, const ChannelUpdate& u, Xorshift32& rng);
+                        int8_t* filter, const ChannelUpdate& u, Xorshift32& rng, uint8_t* scratch);
 
 /// MEAN over H and W: e [N, C] -> in_error [N, H, W, C], every position e * reciprocal.
 /// Returns the normalisation shift.

@@ -16,8 +16,8 @@ namespace {
 using model::OpCode;
 using model::OpRecord;
 using model::TensorRecord;
+using model::dims_of;
 
-kernels::Dims dims_of(const TensorRecord& t) { return {t.dims[0], t.dims[1], t.dims[2], t.dims[3]}; }
 
 bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
 
@@ -105,20 +105,28 @@ int Trainer::loss_error(uint8_t label, int32_t* loss_q16) {
   return kLogitErrorExponent - shift;
 }
 
-void Trainer::run(const TrainStep& s) {
+void Trainer::run(const TrainStep& s, uint16_t index) {
+  const uint64_t start = now();
+  uint64_t updates = 0;
   int32_t* exponent = exponents();
   if (has(s, kStepAccumulate)) {
     const uint32_t size = model_->tensor(errors_[s.out_error]).size;
     exponent[s.out_error] = accumulate_errors(error(s.out_error), exponent[s.out_error], error(s.in_error),
                                               exponent[s.in_error], static_cast<int32_t>(size));
-    return;
+    updates = now();
+  } else {
+    const int next = backward(s, exponent[s.out_error], &updates);
+    if (updates == 0) updates = now();  // an op without parameters: all of its time is the error pass's
+    if (has(s, kStepInputError)) exponent[s.in_error] = next;
+    if (has(s, kStepInputError2)) exponent[s.in_error2] = next;
   }
-  const int next = backward(s, exponent[s.out_error]);
-  if (has(s, kStepInputError)) exponent[s.in_error] = next;
-  if (has(s, kStepInputError2)) exponent[s.in_error2] = next;
+  if (ticks_ != nullptr && index < kMaxTimedSteps) {
+    ticks_->backward[index] = updates - start;
+    ticks_->update[index] = now() - updates;
+  }
 }
 
-int Trainer::backward(const TrainStep& s, int exponent) {
+int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
   const OpRecord& op = model_->op(s.op);
   const TensorRecord& in = model_->tensor(op.inputs[0]);
   const TensorRecord& out = model_->tensor(op.output);
@@ -145,11 +153,12 @@ int Trainer::backward(const TrainStep& s, int exponent) {
       return exponent + 16 - average_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset),
                                                       dims_of(in), dims_of(out), e, in_error);
     default:
-      return parametric(s, op, e, exponent, in_error);
+      return parametric(s, op, e, exponent, in_error, updates);
   }
 }
 
-int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int exponent, int8_t* in_error) {
+int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
+                        uint64_t* updates) {
   const ConvGeometry g = geometry(op);
   const bool depthwise = op.opcode == OpCode::kDepthwiseConv2d;
   auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
@@ -160,6 +169,7 @@ int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int e
            (depthwise ? depthwise_input_error(g, e, filter, back_multiplier, in_error)
                       : conv_input_error(g, e, filter, back_multiplier, in_error,
                                          static_cast<uint8_t*>(model_->tensor_data(s.scratch))));
+  *updates = now();
   const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
   if (has(s, kStepBias))
     conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
@@ -172,20 +182,26 @@ int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int e
     if (depthwise)
       depthwise_weight_update(g, e, x, zero_point, filter, u, rng_);
     else
-      conv_weight_update(g, e, x, zero_point, filter, u, rng_);
+      conv_weight_update(g, e, x, zero_point, filter, u, rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
   }
   return next;
 }
 
 StepOutcome Trainer::step(uint8_t label) {
+  const uint64_t start = now();
   forward();
+  const uint64_t forwarded = now();
   const int8_t* logits = static_cast<const int8_t*>(model_->tensor_data(header_->logits));
   uint8_t best = 0;
   for (uint32_t j = 1; j < model_->tensor(header_->logits).size; ++j)
     if (logits[j] > logits[best]) best = static_cast<uint8_t>(j);
   StepOutcome outcome{0, best, best == label};
   exponents()[0] = loss_error(label, &outcome.loss_q16);
-  for (uint16_t k = 0; k < header_->num_steps; ++k) run(steps_[k]);
+  if (ticks_ != nullptr) {
+    ticks_->forward = forwarded - start;
+    ticks_->loss = now() - forwarded;
+  }
+  for (uint16_t k = 0; k < header_->num_steps; ++k) run(steps_[k], k);
   return outcome;
 }
 

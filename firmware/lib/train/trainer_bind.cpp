@@ -141,13 +141,14 @@ bool Trainer::parametric_ok(const TrainStep& s, const OpRecord& op) const {
     const auto& p = *reinterpret_cast<const model::ConvOpParams*>(model_->data() + op.params_offset);
     if (p.conv.dilation_h != 1 || p.conv.dilation_w != 1) return false;
   }
-  // CONV_2D and FULLY_CONNECTED accumulate their input error in scratch; depthwise gathers it.
-  if (has(s, kStepInputError) && op.opcode != OpCode::kDepthwiseConv2d) {
+  // CONV_2D and FULLY_CONNECTED use scratch (input error, weight gradient row); depthwise none.
+  const uint32_t need = op.opcode == OpCode::kDepthwiseConv2d
+                            ? 0u
+                            : conv_scratch_bytes(geometry(op), has(s, kStepInputError), has(s, kStepWeights));
+  if (need > 0) {
     if (s.scratch >= blob.num_tensors) return false;
     const TensorRecord& scratch = model_->tensor(s.scratch);
-    if (scratch.location != Location::kArena || scratch.size < conv_input_error_scratch_bytes(geometry(op)) ||
-        (scratch.offset & 3u) != 0)
-      return false;
+    if (scratch.location != Location::kArena || scratch.size < need || (scratch.offset & 3u) != 0) return false;
   }
   if (has(s, kStepWeights) && !model_->in_trainable(op.inputs[1])) return false;
   if (has(s, kStepBias) && (op.num_inputs < 3 || op.inputs[2] == kNoTensor || !model_->in_trainable(op.inputs[2])))

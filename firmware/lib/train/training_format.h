@@ -33,6 +33,7 @@ struct TrainHeader {
   uint16_t reserved;
 };
 static_assert(sizeof(TrainHeader) == 28, "TrainHeader layout is shared with quantize/training/lowering.py");
+static_assert(offsetof(TrainHeader, num_steps) == 0, "TrainHeader.num_steps");
 static_assert(offsetof(TrainHeader, num_errors) == 2, "TrainHeader.num_errors");
 static_assert(offsetof(TrainHeader, softmax_input_multiplier) == 4, "TrainHeader.softmax_input_multiplier");
 static_assert(offsetof(TrainHeader, softmax_input_left_shift) == 8, "TrainHeader.softmax_input_left_shift");
@@ -41,6 +42,7 @@ static_assert(offsetof(TrainHeader, flags) == 16, "TrainHeader.flags");
 static_assert(offsetof(TrainHeader, logits) == 18, "TrainHeader.logits");
 static_assert(offsetof(TrainHeader, errors_offset) == 20, "TrainHeader.errors_offset");
 static_assert(offsetof(TrainHeader, exponents) == 24, "TrainHeader.exponents");
+static_assert(offsetof(TrainHeader, reserved) == 26, "TrainHeader.reserved");
 
 /// TrainStep::flags
 constexpr uint16_t kStepWeights = 1u;     ///< the op's weights update (planned channels)
@@ -67,6 +69,7 @@ struct TrainStep {
   int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
 };
 static_assert(sizeof(TrainStep) == 40, "TrainStep layout is shared with quantize/training/lowering.py");
+static_assert(offsetof(TrainStep, op) == 0, "TrainStep.op");
 static_assert(offsetof(TrainStep, flags) == 2, "TrainStep.flags");
 static_assert(offsetof(TrainStep, out_error) == 4, "TrainStep.out_error");
 static_assert(offsetof(TrainStep, in_error) == 6, "TrainStep.in_error");

@@ -112,6 +112,7 @@ Status init(const char** why) {
 const ModelInfo& model_info() { return g_info; }
 
 model::Model& model_for_selftest() { return g_model; }
+train::Trainer& trainer_for_selftest() { return g_trainer; }
 
 Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted) {
   if (!g_model.loaded()) return Status::kNoModel;
@@ -138,6 +139,9 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   *result = {outcome.loss_q16, outcome.predicted, outcome.correct};
   return Status::kOk;
 }
+
+uint8_t* staging_area() { return g_model.loaded() ? blob_source().arena : nullptr; }
+uint32_t staging_capacity() { return g_model.loaded() ? blob_source().arena_capacity : 0u; }
 
 void configure(float learning_rate, uint32_t seed) { g_trainer.configure(learning_rate, seed); }
 

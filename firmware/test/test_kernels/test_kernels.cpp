@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "../seeded_rng.h"
 #include "../unit_test.h"
 #include "add_s8.h"
 #include "dsp.h"
@@ -20,22 +21,7 @@ namespace {
 
 using kernels::OutputPath;
 using kernels::OutputStage;
-
-/// splitmix64: a fixed seed gives the same cases on every machine.
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint32_t u32() { return static_cast<uint32_t>(next() >> 32); }
-  /// Uniform in [lo, hi] (inclusive).
-  int32_t range(int32_t lo, int32_t hi) {
-    return static_cast<int32_t>(lo + static_cast<int64_t>(next() % (static_cast<uint64_t>(hi - lo) + 1)));
-  }
-};
+using unit_test::Rng;
 
 constexpr int32_t kAccLimit = (int32_t{1} << 30) - 1;  // |acc| < 2^30: what the tiled kernels allow
 

@@ -106,6 +106,9 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
 }
 uint8_t* trainable_params() { return fakes::g_model.loaded ? fakes::g_model.params : nullptr; }
 void configure(float, uint32_t) {}
+inline uint8_t g_staging[4096];
+uint8_t* staging_area() { return fakes::g_model.loaded ? g_staging : nullptr; }
+uint32_t staging_capacity() { return fakes::g_model.loaded ? sizeof(g_staging) : 0u; }
 void reset_params() {
   for (uint32_t i = 0; i < fakes::kFakeTrainableBytes; ++i) fakes::g_model.params[i] = fakes::flashed_param(i);
 }

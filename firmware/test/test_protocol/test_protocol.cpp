@@ -366,6 +366,22 @@ void test_stats_count_training_and_errors() {
   EXPECT_EQ_U32(1u, wire::get_u32(reply.payload + 33 + 4 * E(ErrorCode::kBadLength)));
 }
 
+void test_train_and_infer_are_refused_while_a_checkpoint_is_staged() {
+  Server& server = fresh_server();
+  uint8_t request[kCheckpointWriteFixedBytes + 100] = {};
+  wire::put_u32(request, 0);
+  wire::put_u32(request + 4, fakes::kFakeTrainableBytes);
+  call(server, MessageType::kCheckpointWrite, 80, request, sizeof(request));  // the first chunk only
+  uint8_t sample[1 + fakes::kFakeInputBytes] = {};
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(call(server, MessageType::kTrain, 81, sample, sizeof(sample))));
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence),
+                error_of(call(server, MessageType::kInfer, 82, sample + 1, fakes::kFakeInputBytes)));
+  EXPECT_EQ_U32(0u, server.counters().samples_trained);
+  EXPECT_EQ_U32(fakes::flashed_param(0), fakes::g_model.params[0]);
+  call(server, MessageType::kResetParams, 83);  // ends the staging
+  EXPECT_EQ_U32(E(ErrorCode::kNone), error_of(call(server, MessageType::kTrain, 84, sample, sizeof(sample))));
+}
+
 void test_training_not_in_this_build_is_reported() {
   Server& server = fresh_server();
   fakes::g_model.training = false;
@@ -392,6 +408,7 @@ int main() {
   RUN_TEST(test_link_errors_are_answered_but_not_cached);
   RUN_TEST(test_stalled_partial_frame_times_out);
   RUN_TEST(test_checkpoint_round_trip_and_atomic_write);
+  RUN_TEST(test_train_and_infer_are_refused_while_a_checkpoint_is_staged);
   RUN_TEST(test_stats_count_training_and_errors);
   RUN_TEST(test_training_not_in_this_build_is_reported);
   return unit_test::finish();
