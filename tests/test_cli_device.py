@@ -173,6 +173,7 @@ def test_bench_link_reports_the_three_figures(capsys, running_device, monkeypatc
     assert code == 0, err
     figures = json.loads(out)
     assert figures["frames_per_s"] > 0 and figures["payload_bytes_per_s"] > 0
+    assert (figures["step"], figures["pipelined"]) == ("train", True)  # ref's head trains; 785 bytes fit a frame
     # 0 when the pipelined stream hides the link entirely behind the computation
     assert 0 <= figures["host_overhead_fraction"] <= 1
     assert figures["pipelined_wall_ms"] > 0 and figures["compute_wall_ms"] >= 0

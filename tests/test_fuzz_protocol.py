@@ -46,6 +46,12 @@ def _seed_corpus(folder) -> None:
         "write": encode_frame(MessageType.CHECKPOINT_WRITE, 7, msg.CHECKPOINT_WRITE_REQUEST.pack(0, 300, 0) + bytes(200))
         + encode_frame(MessageType.CHECKPOINT_WRITE, 8, msg.CHECKPOINT_WRITE_REQUEST.pack(200, 300, 0) + bytes(100)),
         "reset": encode_frame(MessageType.RESET_PARAMS, 9),
+        # An input staged in two chunks, inferred, staged again and trained on (TRAIN with a label only).
+        "staged": encode_frame(MessageType.INPUT_CHUNK, 10, msg.INPUT_CHUNK_REQUEST.pack(0) + fake_input[:10])
+        + encode_frame(MessageType.INPUT_CHUNK, 11, msg.INPUT_CHUNK_REQUEST.pack(10) + fake_input[10:])
+        + encode_frame(MessageType.INFER, 12)
+        + encode_frame(MessageType.INPUT_CHUNK, 13, msg.INPUT_CHUNK_REQUEST.pack(0) + fake_input)
+        + encode_frame(MessageType.TRAIN, 14, b"\x01"),
     }
     for name, frames in seeds.items():
         (folder / name).write_bytes(b"\x00" + frames)  # raw mode: encoded bytes as they are
@@ -58,6 +64,11 @@ def _seed_corpus(folder) -> None:
         (MessageType.CHECKPOINT_WRITE, msg.CHECKPOINT_WRITE_REQUEST.pack(0, 300, 0) + bytes(200)),
         (MessageType.CHECKPOINT_WRITE, msg.CHECKPOINT_WRITE_REQUEST.pack(200, 300, 0) + bytes(100)),
         (MessageType.RESET_PARAMS, b""),
+        (MessageType.INPUT_CHUNK, msg.INPUT_CHUNK_REQUEST.pack(0) + fake_input[:10]),
+        (MessageType.INPUT_CHUNK, msg.INPUT_CHUNK_REQUEST.pack(10) + fake_input[10:]),
+        (MessageType.INFER, b""),
+        (MessageType.INPUT_CHUNK, msg.INPUT_CHUNK_REQUEST.pack(0) + fake_input),
+        (MessageType.TRAIN, b"\x01"),
     ]
     for index, (type_, payload) in enumerate(requests):
         (folder / f"frame-{index}").write_bytes(b"\x04" + bytes([type_, index]) + payload.replace(b"\xfe", b"\xfd"))

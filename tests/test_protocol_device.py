@@ -148,6 +148,32 @@ def test_retry_of_the_request_before_the_last_is_answered_from_the_cache(device)
     assert after.retries_answered - before.retries_answered == 1
 
 
+def test_a_staged_input_gives_the_one_frame_logits_once_and_yields_to_a_checkpoint(device):
+    x = _sample(40)
+    whole = device.infer(x)
+    for offset in range(0, 784, 300):  # three chunks, although one frame would take the input
+        staged, flags = msg.INPUT_CHUNK_REPLY.unpack(
+            device.request(MessageType.INPUT_CHUNK, msg.INPUT_CHUNK_REQUEST.pack(offset) + x[offset : offset + 300]))
+    assert (staged, flags) == (784, msg.INPUT_COMPLETE)
+    staged_result = msg.InferResult.parse(device.request(MessageType.INFER, b"", timeout=30.0))
+    assert (staged_result.predicted, staged_result.logits) == (whole.predicted, whole.logits)
+    with pytest.raises(DeviceError) as err:
+        device.request(MessageType.INFER, b"")
+    assert err.value.code == ErrorCode.BAD_SEQUENCE and "used by the last" in err.value.reason
+    # A checkpoint (the parameters as they are) staged over a staged input: it says so, and the
+    # input is gone rather than corrupt.
+    device.stage_input(x)
+    params = device.checkpoint_read()
+    reply = device.request(MessageType.CHECKPOINT_WRITE,
+                           msg.CHECKPOINT_WRITE_REQUEST.pack(0, len(params), zlib.crc32(params)) + params)
+    assert msg.CHECKPOINT_WRITE_REPLY.unpack(reply) == (
+        len(params), msg.CHECKPOINT_APPLIED | msg.ABANDONED_OTHER_STAGING)
+    with pytest.raises(DeviceError) as err:
+        device.request(MessageType.INFER, b"")
+    assert err.value.code == ErrorCode.BAD_SEQUENCE and "CHECKPOINT_WRITE" in err.value.reason
+    assert device.checkpoint_read() == params
+
+
 def _damaged_crc(rng: random.Random, seq: int) -> bytes:
     body = bytearray(frame_body(MessageType.CHECKPOINT_WRITE, seq, bytes(rng.randrange(256) for _ in range(20))))
     body[rng.randrange(6, len(body))] ^= 1 << rng.randrange(8)  # payload or CRC: length stays right
@@ -172,12 +198,16 @@ def test_storm_of_damaged_frames_leaves_the_device_responsive_and_untouched(devi
         "bad_crc": lambda seq: _damaged_crc(rng, seq),
         "truncated": lambda seq: _truncated(rng, seq),
         "noise": lambda seq: _noise(rng, seq),
-        "unknown_type": lambda seq: encode_frame(rng.choice([0x00, 0x09, 0x40, 0x7F, 0x85]), seq, b"x"),
+        "unknown_type": lambda seq: encode_frame(rng.choice([0x00, 0x0A, 0x40, 0x7F, 0x85]), seq, b"x"),
         "bad_version": lambda seq: encode_frame(MessageType.INFO, seq, b"", version=rng.choice([0, 2, 255])),
-        "bad_length": lambda seq: encode_frame(MessageType.INFER, seq, bytes(rng.randrange(0, 40))),
-        "bad_sequence": lambda seq: encode_frame(MessageType.CHECKPOINT_WRITE, seq,
-                                                 msg.CHECKPOINT_WRITE_REQUEST.pack(rng.randrange(1, 1000),
-                                                                                   len(checkpoint_before), 0) + b"zz"),
+        # (an INFER without a tensor asks for a staged input: bad_sequence below, not bad_length)
+        "bad_length": lambda seq: encode_frame(MessageType.INFER, seq, bytes(rng.randrange(1, 40))),
+        "bad_sequence": lambda seq: rng.choice([
+            encode_frame(MessageType.CHECKPOINT_WRITE, seq,
+                         msg.CHECKPOINT_WRITE_REQUEST.pack(rng.randrange(1, 1000), len(checkpoint_before), 0) + b"zz"),
+            encode_frame(MessageType.INPUT_CHUNK, seq, msg.INPUT_CHUNK_REQUEST.pack(rng.randrange(1, 784)) + b"zz"),
+            encode_frame(MessageType.INFER, seq),  # no input staged
+        ]),
     }
     rare = {  # large frames: few, the emulated UART moves ~10 KB/s
         "oversize": lambda seq: encode_frame(MessageType.INFER, seq, bytes(max_payload + 1 + rng.randrange(64))),

@@ -11,6 +11,7 @@ import threading
 import zlib
 
 import pytest
+import serial
 from cobs import cobs
 
 from host_tools.protocol import session as session_module
@@ -187,7 +188,7 @@ def test_session_raises_device_error_without_retrying(fast_timeouts):
 
 class PipeliningFakeDevice(FakeDevice):
     """Holds back its reply to the newest request until the next request arrives (a request
-    whose seq it has seen before, a retry, is answered at once, after the held ones), so a host
+    whose seq it has seen before, a retry, is answered at once, after the held ones; so is INFO), so a host
     that waits for each reply before sending the next request gets nothing. Once `total`
     different seqs have arrived everything is answered. A reply echoes the request's payload
     reversed. script: request count -> 'drop' (no reply), 'link-error' (ERROR bad_crc),
@@ -214,12 +215,21 @@ class PipeliningFakeDevice(FakeDevice):
                         continue
                     frame = decode_frame(chunk)
                     self.requests.append((frame.type, frame.seq))
+                    if frame.type == MessageType.INFO:  # answered at once: a session asks it first
+                        conn.sendall(b"".join(held) + self._info(frame))
+                        held = []
+                        continue
                     retry = frame.seq in seen
                     seen.add(frame.seq)
                     held.append(self._reply(frame))
                     keep = 0 if retry or len(seen) >= self.total else 1
                     release, held = held[: len(held) - keep], held[len(held) - keep :]
                     conn.sendall(b"".join(release))
+
+    @staticmethod
+    def _info(frame) -> bytes:
+        info = struct.pack("<BBH16IfBI", 1, 0, 2048, *([0] * 16), 0.01, 0, 1) + b"\0" * 5
+        return encode_frame(frame.type | msg.REPLY_FLAG, frame.seq, info)
 
     def _reply(self, frame) -> bytes:
         action = self.script.get(len(self.requests), "")
@@ -293,3 +303,175 @@ def test_train_reply_layout_matches_the_firmware():
     result = msg.TrainResult.parse(struct.pack("<iBBHI", 3 * 65536 // 2, 7, 1, 0, 123456))
     assert (result.loss, result.predicted, result.correct, result.ticks) == (1.5, 7, True, 123456)
     assert msg.TrainResult.LAYOUT.size == 12 and msg.Config.LAYOUT.size == 9
+
+
+# -- inputs larger than one frame: staged with INPUT_CHUNK ---------------------------------------
+
+class StagingFakeDevice(FakeDevice):
+    """Answers INFO (max payload `max_payload`, input `input_bytes`, 4 classes), STATS, INPUT_CHUNK,
+    INFER and TRAIN by the firmware's staging rules (server.cpp): chunks in order from offset 0,
+    INFER/TRAIN without a tensor use the staged input once. Logit i is the sum of the input's
+    bytes plus i, mod 256, so a test can tell whether the whole input arrived. `chunks`: False
+    answers INPUT_CHUNK with unknown_type, like firmware from before it."""
+
+    CLASSES = 4
+
+    def __init__(self, max_payload: int, input_bytes: int, chunks: bool = True):
+        self.max_payload, self.input_bytes, self.chunks = max_payload, input_bytes, chunks
+        self.staged = bytearray()
+        self.complete = False
+        self.payloads: list[tuple[int, bytes]] = []  # (type, payload) as received
+        super().__init__()
+
+    def _answer(self, frame) -> bytes:
+        self.requests.append((frame.type, frame.seq))
+        self.payloads.append((frame.type, frame.payload))
+        reply_type, payload = frame.type | msg.REPLY_FLAG, b""
+        if frame.type == MessageType.INFO:
+            payload = struct.pack("<BBH16IfBI", 1, 0, self.max_payload, 0, 0, 0, 0, 0, 0, self.input_bytes,
+                                  self.CLASSES, 0, 0, 0, 0, 0, 0, 0, 0, 0.01, 0, 1) + b"\0" * 5
+        elif frame.type == MessageType.INPUT_CHUNK and self.chunks:
+            offset = struct.unpack_from("<I", frame.payload)[0]
+            if offset == 0:
+                self.staged, self.complete = bytearray(), False
+            if offset != len(self.staged) or self.complete and offset:
+                return self._error(frame, ErrorCode.BAD_SEQUENCE, b"input chunk out of order")
+            self.staged += frame.payload[4:]
+            self.complete = len(self.staged) == self.input_bytes
+            payload = msg.INPUT_CHUNK_REPLY.pack(len(self.staged), msg.INPUT_COMPLETE if self.complete else 0)
+        elif frame.type == MessageType.STATS:
+            payload = struct.pack("<8IB", 0, 0, 0, 0, 0, len(self.requests), 0, 0, 0)
+        elif frame.type in (MessageType.INFER, MessageType.TRAIN):
+            tensor = frame.payload[1:] if frame.type == MessageType.TRAIN else frame.payload
+            if tensor and len(tensor) != self.input_bytes:
+                return self._error(frame, ErrorCode.BAD_LENGTH, b"input tensor size differs from the model's")
+            if frame.type == MessageType.TRAIN and frame.payload[0] >= self.CLASSES:
+                return self._error(frame, ErrorCode.BAD_LABEL, b"label out of range")
+            if not tensor:
+                if not self.complete:
+                    return self._error(frame, ErrorCode.BAD_SEQUENCE, b"no input staged")
+                tensor, self.complete = bytes(self.staged), False
+            logits = bytes((sum(tensor) + i) % 256 for i in range(self.CLASSES))
+            if frame.type == MessageType.INFER:
+                payload = struct.pack("<BBHI", 0, 0, self.CLASSES, 1) + logits
+            else:
+                payload = msg.TrainResult.LAYOUT.pack(logits[0], frame.payload[0], 1, 0, 1)
+        else:
+            return self._error(frame, ErrorCode.UNKNOWN_TYPE, b"unknown message type")
+        return encode_frame(reply_type, frame.seq, payload)
+
+    @staticmethod
+    def _error(frame, code: ErrorCode, reason: bytes) -> bytes:
+        return encode_frame(MessageType.ERROR, frame.seq, bytes([code, frame.type]) + reason)
+
+
+def _input(size: int, seed: int = 0) -> bytes:
+    return bytes((i * 7 + seed) % 256 for i in range(size))
+
+
+def _logits(tensor: bytes) -> bytes:
+    return bytes((sum(tensor) + i) % 256 for i in range(StagingFakeDevice.CLASSES))
+
+
+def test_an_input_larger_than_a_frame_is_staged_in_chunks_then_inferred(fast_timeouts):
+    device = StagingFakeDevice(max_payload=64, input_bytes=200)
+    x = _input(200)
+    with Session.open(device.url) as session:  # no INFO asked: the session asks it itself
+        result = session.infer(x)
+    device.close()
+    assert result.logits == _logits(x)
+    types = [type_ for type_, _ in device.payloads]
+    assert types == [MessageType.INFO] + [MessageType.INPUT_CHUNK] * 4 + [MessageType.INFER]
+    chunks = [payload for type_, payload in device.payloads if type_ == MessageType.INPUT_CHUNK]
+    assert [struct.unpack_from("<I", c)[0] for c in chunks] == [0, 60, 120, 180]
+    assert max(len(c) for c in chunks) == 64 and device.payloads[-1][1] == b""  # INFER without a tensor
+
+
+def test_train_and_the_streams_stage_each_large_sample(fast_timeouts):
+    device = StagingFakeDevice(max_payload=64, input_bytes=100)
+    xs = [_input(100, seed) for seed in range(3)]
+    with Session.open(device.url) as session:
+        trained = session.train(xs[0], 3)
+        inferred = list(session.infer_many(xs))
+        streamed = list(session.train_many((x, 2) for x in xs))
+    device.close()
+    assert trained.predicted == 3 and trained.loss_q16 == _logits(xs[0])[0]
+    assert [r.logits for r in inferred] == [_logits(x) for x in xs]
+    assert [r.loss_q16 for r in streamed] == [_logits(x)[0] for x in xs]
+    steps = [(type_, payload) for type_, payload in device.payloads if type_ != MessageType.INPUT_CHUNK]
+    assert steps[1] == (MessageType.TRAIN, b"\x03") and all(p in (b"", b"\x02") for _, p in steps[2:])
+    # One staged sample after the other: two chunks (64 - 4 = 60 data bytes each), then its step.
+    types = [type_ for type_, _ in device.payloads[1:]]
+    assert types == [MessageType.INPUT_CHUNK, MessageType.INPUT_CHUNK, MessageType.TRAIN] + \
+        [MessageType.INPUT_CHUNK, MessageType.INPUT_CHUNK, MessageType.INFER] * 3 + \
+        [MessageType.INPUT_CHUNK, MessageType.INPUT_CHUNK, MessageType.TRAIN] * 3
+
+
+def test_an_input_that_fits_a_frame_is_sent_whole_and_pipelined(fast_timeouts):
+    device = StagingFakeDevice(max_payload=256, input_bytes=100)
+    xs = [_input(100, seed) for seed in range(4)]
+    with Session.open(device.url) as session:
+        inferred = list(session.infer_many(xs))
+    device.close()
+    assert [r.logits for r in inferred] == [_logits(x) for x in xs]
+    assert device.payloads[1:] == [(MessageType.INFER, x) for x in xs]
+
+
+def test_firmware_without_input_chunk_gets_a_clear_error(fast_timeouts):
+    device = StagingFakeDevice(max_payload=64, input_bytes=200, chunks=False)
+    with Session.open(device.url) as session, pytest.raises(DeviceError) as err:
+        session.infer(_input(200))
+    device.close()
+    assert err.value.code == ErrorCode.UNKNOWN_TYPE and "has no INPUT_CHUNK" in str(err.value)
+
+
+def test_an_empty_tensor_is_refused_on_the_host():
+    # On the wire an INFER without a tensor means "the staged input": never send one by mistake.
+    session = Session(serial.serial_for_url("loop://"), first_seq=0)
+    with pytest.raises(DeviceError, match="empty input tensor"):
+        session.infer(b"")
+
+
+def test_staging_reply_flags_match_the_firmware():
+    # firmware/lib/protocol/protocol.h: kCheckpointApplied, kInputComplete, kAbandonedOtherStaging.
+    assert (msg.CHECKPOINT_APPLIED, msg.INPUT_COMPLETE, msg.ABANDONED_OTHER_STAGING) == (1, 1, 2)
+    assert msg.INPUT_CHUNK_REQUEST.size == 4 and msg.INPUT_CHUNK_REPLY.size == 5 and MessageType.INPUT_CHUNK == 9
+
+
+def test_train_many_keeps_two_trains_in_flight(fast_timeouts):
+    # The pipelining fake answers a TRAIN only once the next request has arrived: a host that
+    # waited for each reply would starve.
+    device = PipeliningFakeDevice(4)
+    samples = [(bytes(range(i, i + 11)), i) for i in range(4)]
+    with Session.open(device.url) as session:
+        results = list(session.train_many(samples))
+    device.close()
+    assert [r.predicted for r in results] == [(bytes([i]) + x)[::-1][4] for x, i in samples]  # echoed reversed
+    assert [type_ for type_, _ in device.requests] == [MessageType.INFO] + [MessageType.TRAIN] * 4
+
+
+def test_bench_link_trains_staged_inputs_one_at_a_time(fast_timeouts, monkeypatch):
+    from host_tools.protocol import bench_link
+
+    for name, value in (("SMALL_REQUESTS", 4), ("BULK_REQUESTS", 2), ("STEP_SAMPLES", 2), ("PIPELINED_STREAM", 3)):
+        monkeypatch.setattr(bench_link, name, value)
+    device = StagingFakeDevice(max_payload=64, input_bytes=100)
+    with Session.open(device.url) as session:
+        figures = bench_link.bench_link(session)
+    device.close()
+    assert (figures["step"], figures["pipelined"]) == ("train", False)
+    assert 0 <= figures["host_overhead_fraction"] <= 1 and figures["retries"] == 0
+    # The twin of a staged TRAIN: the same chunks, then a TRAIN with only an out-of-range label.
+    assert (MessageType.TRAIN, bytes([StagingFakeDevice.CLASSES])) in device.payloads
+
+
+def test_mcutrain_train_streams_one_pipeline_per_learning_rate():
+    # A pipelined stream that ends leaves the device idle for the next one's first upload: `mcutrain
+    # train` starts a new one only where SET_CONFIG must change the rate (quantize/training/schedule.py).
+    from host_tools.commands.train import constant_rate_spans
+    from quantize.training.schedule import SEGMENT_STEPS
+
+    steps = SEGMENT_STEPS
+    assert constant_rate_spans(lambda step: 0.01, 3 * steps + 7) == [(0, 3 * steps + 7, pytest.approx(0.01))]
+    halved = constant_rate_spans(lambda step: 0.01 if step < 2 * steps else 0.005, 3 * steps)
+    assert [(start, stop) for start, stop, _ in halved] == [(0, 2 * steps), (2 * steps, 3 * steps)]

@@ -38,7 +38,18 @@ const ModelInfo& model_info();
 
 /// Forward pass. input: [input_bytes] int8 (NHWC, already quantized with the model's input
 /// scale and zero point). logits: receives [output_bytes] int8. predicted: argmax of logits.
+/// This and the other calls that run the model (infer_staged, train, train_staged) touch the
+/// arena only when they return kOk: a refused call leaves it, and a staged input, as it was.
 Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted);
+
+/// The model's input tensor: [input_bytes] int8 (NHWC) in the activation arena, null when no
+/// model. INPUT_CHUNK stages an input larger than one frame here, without another buffer; it
+/// lies inside staging_area(), so a checkpoint staged there overwrites it, and every forward
+/// pass (infer, train) overwrites it too.
+int8_t* input_tensor();
+
+/// infer() on the input already in input_tensor().
+Status infer_staged(int8_t* logits, size_t logits_capacity, uint8_t* predicted);
 
 /// One training step on one sample (firmware/lib/train/README.md): forward, loss, backward with
 /// in-place updates of the trainable parameters. kNotInThisBuild for a blob without a training
@@ -50,6 +61,9 @@ struct TrainResult {
 };
 Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult* result);
 
+/// train() on the input already in input_tensor().
+Status train_staged(uint8_t label, TrainResult* result);
+
 /// The trainable parameters as one contiguous byte region in SRAM (checkpoints read and write
 /// it; RESET_PARAMS restores it from flash): model_info().trainable_bytes long, null when no
 /// model. Until the sparse-update plan chooses parameters it is the classifier head (the last
@@ -57,7 +71,8 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
 uint8_t* trainable_params();
 
 /// Where CHECKPOINT_WRITE assembles a checkpoint before applying it: the activation arena, idle
-/// between requests (null when no model). Its contents are lost to the next INFER or TRAIN.
+/// between requests (null when no model). Its contents are lost to the next INFER or TRAIN, and
+/// it holds input_tensor().
 uint8_t* staging_area();
 uint32_t staging_capacity();
 

@@ -39,8 +39,8 @@ def evaluate(device, info, samples, metrics: MetricsCsv | None, no_progress: boo
                 metrics.write(step=step, sample=step, label=int(y), predicted=result.predicted, correct=int(correct),
                               running_accuracy=f"{running.accuracy:.6f}",
                               instructions=instructions(result.ticks, info.counter_hz, emulated))
+            bar.set_postfix(acc=f"{running.accuracy:.3f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(acc=f"{running.accuracy:.3f}")
     return running
 
 

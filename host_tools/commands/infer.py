@@ -60,8 +60,8 @@ def run(args) -> int:
                 predicted[i], ticks[i] = result.predicted, result.ticks
                 logits[i] = np.frombuffer(result.logits, dtype=np.int8)
                 running.add(result.predicted == y)
+                bar.set_postfix(acc=f"{running.accuracy:.3f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(acc=f"{running.accuracy:.3f}")
     report = {
         "model": info.model_name,
         "board": info.board,

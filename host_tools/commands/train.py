@@ -85,6 +85,21 @@ def sample_order(count: int, epochs: int, seed: int, shuffle: bool) -> np.ndarra
     return np.concatenate([rng.permutation(count) if shuffle else np.arange(count) for _ in range(epochs)])
 
 
+def constant_rate_spans(lr_at: Callable[[int], float], total: int) -> list[tuple[int, int, float]]:
+    """(first step, end step, rate) of each run of SEGMENT_STEPS-step segments that share a learning
+    rate. Each is one pipelined stream: a new rate needs a SET_CONFIG between two TRAINs, and a
+    stream that ends leaves the device idle while the next one's first sample is uploaded."""
+    spans: list[tuple[int, int, float]] = []
+    for start in range(0, total, SEGMENT_STEPS):
+        rate = segment_rate(lr_at, start)
+        stop = min(start + SEGMENT_STEPS, total)
+        if spans and spans[-1][2] == rate:
+            spans[-1] = (spans[-1][0], stop, rate)
+        else:
+            spans.append((start, stop, rate))
+    return spans
+
+
 def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable[[int], float], seed: int,
                     shuffle: bool, metrics: MetricsCsv | None, no_progress: bool) -> DeviceRun:
     """Trains the device on `samples` for `epochs`, shuffled per epoch with `seed`; the learning
@@ -97,11 +112,11 @@ def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable
     step = 0
     rate = None
     with progress_bar(total, "train", no_progress) as bar:
-        for start in range(0, total, SEGMENT_STEPS):
-            if segment_rate(lr_at, start) != rate:
-                rate = segment_rate(lr_at, start)
+        for start, stop, span_rate in constant_rate_spans(lr_at, total):
+            if span_rate != rate:
+                rate = span_rate
                 device.set_config(rate, False, seed)
-            segment = order[start:start + SEGMENT_STEPS]
+            segment = order[start:stop]
             # Pipelined: the next sample crosses the link while the device trains on this one.
             results = device.train_many((samples.x[index], int(samples.y[index])) for index in segment)
             for index in segment:
@@ -117,8 +132,9 @@ def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable
                                   running_loss=f"{running.loss:.6f}", running_accuracy=f"{running.accuracy:.6f}",
                                   instructions=instructions(result.ticks, info.counter_hz, emulated))
                 step += 1
+                # refresh=False: drawn at update's next throttled refresh, not once per step (~0.25 ms each)
+                bar.set_postfix(loss=f"{running.loss:.3f}", acc=f"{running.accuracy:.3f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(loss=f"{running.loss:.3f}", acc=f"{running.accuracy:.3f}")
     return run
 
 

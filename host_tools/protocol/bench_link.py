@@ -6,9 +6,11 @@
   uploads of max-payload tensors the device refuses by size (so it computes nothing) and, when
   the model has trainable parameters, checkpoint downloads;
 - host_overhead_fraction: how much the host and the link add to the wall time per sample of
-  streaming training steps (forward passes, INFER, while the firmware has no training) the way
-  `mcutrain train`/`eval`/`infer` stream them, i.e. pipelined (Session.pipeline: the next
-  sample is uploaded while the device computes the current one). It is
+  streaming steps the way `mcutrain train`/`eval`/`infer` stream them, i.e. pipelined
+  (Session.train_many/infer_many: the next sample is uploaded while the device computes the
+  current one). The step is TRAIN (labels from the samples) when the firmware trains, INFER
+  when it has no training (the JSON's `step` says which; a probe TRAIN on the first sample
+  decides, and training changes the device's parameters, which a benchmark may). It is
 
       (pipelined_wall_ms - compute_wall_ms) / pipelined_wall_ms, clamped to [0, 1], where
 
@@ -17,8 +19,12 @@
   between, so any stall of the stream counts and the first upload, which nothing hides, is
   left out), and compute_wall_ms is the wall time of the device's computation of one step: the
   wall time of one step sent on its own (step_wall_ms: upload, compute, reply) minus the round
-  trip of the same request with a payload one byte too long, which the device refuses before
-  computing (link_wall_ms: upload and a reply, no computation). The three are measured in
+  trip of the same request with a payload one byte short, which the device refuses before
+  computing (link_wall_ms: upload and a reply, no computation; for TRAIN the twin carries a
+  label out of range instead). An input larger than one frame is staged in INPUT_CHUNKs before
+  its step (Session.stage_input), and so is its twin's; its stream is not pipelined (`pipelined`
+  false: Session.infer_many/train_many send staged samples one request at a time), so the
+  figure is then the link's share. The three are measured in
   STEP_SAMPLES interleaved rounds (so they see the same load on the machine) and each figure is
   the median over the rounds. So the figure is the share of a streamed step's wall time
   not explained by the device's computation alone: host encoding and decoding, link time not
@@ -46,14 +52,16 @@ STEP_SAMPLES = 10
 PIPELINED_STREAM = 5
 
 
-def _refused(device: Session, type_: msg.MessageType, payload: bytes) -> None:
+def _refused(device: Session, type_: msg.MessageType, payload: bytes,
+             expected: msg.ErrorCode = msg.ErrorCode.BAD_LENGTH) -> None:
     try:
         device.request(type_, payload)
     except DeviceError as err:
-        if err.code != msg.ErrorCode.BAD_LENGTH:
+        if err.code != expected:
             raise
     else:
-        raise DeviceError(msg.ErrorCode.INTERNAL, "an oversize tensor was accepted", msg.MessageType(type_).name)
+        raise DeviceError(msg.ErrorCode.INTERNAL, "a request meant to be refused was executed",
+                          msg.MessageType(type_).name)
 
 
 def _has_training(device: Session, tensor: bytes, label: int) -> bool:
@@ -65,6 +73,20 @@ def _has_training(device: Session, tensor: bytes, label: int) -> bool:
             raise
         return False
     return True
+
+
+def _link_twin(device: Session, info: msg.DeviceInfo, training: bool, staged: bool, tensor: bytes,
+               label: int) -> None:
+    """The step's upload and a reply, without its computation: the same bytes (staged first when
+    the step stages them), in a request the device refuses once every byte is in: TRAIN with a
+    label out of range, INFER one byte short (with a staged input: a 1-byte INFER)."""
+    if staged:
+        device.stage_input(tensor)  # a refused step keeps it; the next offset-0 chunk replaces it
+    if training:
+        _refused(device, msg.MessageType.TRAIN, bytes([min(info.output_bytes, 255)]) + (b"" if staged else tensor),
+                 msg.ErrorCode.BAD_LABEL)
+    else:
+        _refused(device, msg.MessageType.INFER, b"\0" if staged else tensor[:-1])
 
 
 def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict:
@@ -82,8 +104,10 @@ def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.nd
     moved = 0
     start = time.perf_counter()
     for _ in range(BULK_REQUESTS):
-        _refused(device, msg.MessageType.INFER, bulk[: info.max_payload])
-        moved += info.max_payload
+        # A max-payload INFER is refused by its size, unless it is exactly the model's input.
+        size = info.max_payload if info.max_payload != info.input_bytes else info.max_payload - 1
+        _refused(device, msg.MessageType.INFER, bulk[:size])
+        moved += size
     if info.trainable_bytes:
         for _ in range(max(1, BULK_REQUESTS // 4)):
             moved += len(device.checkpoint_read())
@@ -95,6 +119,8 @@ def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.nd
         tensors = [np.ascontiguousarray(sample, dtype=np.int8).tobytes() for sample in x[:STEP_SAMPLES]]
         steps = [(tensor, int(label)) for tensor, label in zip(tensors, y[:STEP_SAMPLES])]
         training = _has_training(device, *steps[0])
+        # As Session.train/infer choose: one frame when the step fits, else the input staged first.
+        staged = len(tensors[0]) + (1 if training else 0) > info.max_payload
         # Rounds of: one step alone, its refused twin, a short pipelined stream. Interleaved, so
         # the three see the same load on the machine running QEMU (its vCPU and I/O threads only
         # overlap when both get a core).
@@ -104,10 +130,7 @@ def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.nd
             device.train(tensor, label) if training else device.infer(tensor)
             step_s.append(time.perf_counter() - begin)
             begin = time.perf_counter()
-            if training:
-                _refused(device, msg.MessageType.TRAIN, bytes([label]) + tensor + b"\0")
-            else:
-                _refused(device, msg.MessageType.INFER, tensor + b"\0")
+            _link_twin(device, info, training, staged, tensor, label)
             link_s.append(time.perf_counter() - begin)
             stream = [steps[(i + k) % len(steps)] for k in range(PIPELINED_STREAM)]
             results = device.train_many(stream) if training else device.infer_many(t for t, _ in stream)
@@ -116,7 +139,8 @@ def bench_link(device: Session, samples: np.ndarray | None = None, labels: np.nd
         pipelined = median(pipelined_s)
         step, link = median(step_s), median(link_s)
         compute = max(0.0, step - link)
-        figures["step"] = "train" if training else "infer (no training in this firmware)"
+        figures["step"] = "train" if training else "infer"
+        figures["pipelined"] = not staged
         figures["step_wall_ms"] = round(1000 * step, 3)
         figures["link_wall_ms"] = round(1000 * link, 3)
         figures["compute_wall_ms"] = round(1000 * compute, 3)

@@ -25,6 +25,7 @@ class MessageType(IntEnum):
     CHECKPOINT_READ = 0x06
     CHECKPOINT_WRITE = 0x07
     RESET_PARAMS = 0x08
+    INPUT_CHUNK = 0x09
     ERROR = 0x7F
 
 
@@ -219,6 +220,14 @@ class Stats:
 CHECKPOINT_READ_REQUEST = struct.Struct("<IH")
 CHECKPOINT_READ_REPLY = struct.Struct("<III")       # total, total_crc, offset; then data
 CHECKPOINT_WRITE_REQUEST = struct.Struct("<III")    # offset, total, total_crc; then data
-CHECKPOINT_WRITE_REPLY = struct.Struct("<IB")       # received, applied
+CHECKPOINT_WRITE_REPLY = struct.Struct("<IB")       # received, flags
+INPUT_CHUNK_REQUEST = struct.Struct("<I")           # offset; then data
+INPUT_CHUNK_REPLY = struct.Struct("<IB")            # staged, flags
 RESET_PARAMS_REPLY = struct.Struct("<II")           # total, crc
 ERROR_REPLY = struct.Struct("<BB")                  # code, request type; then reason text
+
+# Bits of the flags byte of CHECKPOINT_WRITE's and INPUT_CHUNK's replies. Both stage in the
+# device's arena, one at a time: the offset-0 chunk of one abandons what the other had staged.
+CHECKPOINT_APPLIED = 0x01          # CHECKPOINT_WRITE: complete, CRC good, applied
+INPUT_COMPLETE = 0x01              # INPUT_CHUNK: the whole input tensor is staged
+ABANDONED_OTHER_STAGING = 0x02     # this chunk abandoned the other kind's staging

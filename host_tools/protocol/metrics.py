@@ -67,5 +67,6 @@ def instructions(ticks: int, counter_hz: int, emulated: bool) -> int:
 
 
 def progress_bar(total: int, desc: str, disabled: bool) -> tqdm:
-    """samples/s from tqdm's rate; callers add running loss and accuracy with set_postfix."""
+    """samples/s from tqdm's rate; callers add running loss and accuracy with set_postfix(refresh=False)
+    before update(), so the bar redraws at tqdm's throttled rate rather than once per step."""
     return tqdm(total=total, desc=desc, unit="sample", disable=disabled, dynamic_ncols=True, leave=False)

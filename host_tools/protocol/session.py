@@ -9,6 +9,10 @@ time, arrives damaged, or is an ERROR saying the request was damaged is retried 
 sequence number, which the device answers from its last reply without executing the request
 again. Any other ERROR raises DeviceError at once.
 
+An input larger than one frame's payload (INFO's max_payload) is staged first with INPUT_CHUNKs
+in order (`stage_input()`, each chunk awaited), then INFER or TRAIN goes without its tensor and
+runs on the staged one; `infer`, `train`, `infer_many` and `train_many` choose this by size.
+
 `pipeline()` (and `infer_many()`, `train_many()` on it) streams a sequence of requests with up to
 PIPELINE_WINDOW (2) of them in flight: request i+1 is sent before the reply to request i is
 awaited, so it crosses the link while the device computes request i (the firmware receives into
@@ -16,11 +20,16 @@ an interrupt-driven ring buffer). The device executes requests in the order they
 keeps the replies to its last two requests for retries (when small, as INFER's and TRAIN's
 are), so a request of the window is retried exactly as above: it is never executed twice.
 Replies are yielded in request order; one overtaking its predecessor (whose request had to be
-resent) is held back until the predecessor's reply is in.
+resent) is held back until the predecessor's reply is in. Only one-frame samples are pipelined:
+a staged input's chunks depend on their order (a chunk sent behind one that must be resent would
+be refused as out of order, and the next sample's offset-0 chunk would abandon the input of the
+step still waiting for its resend), so `infer_many`/`train_many` send chunked samples one
+request at a time.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 import zlib
@@ -323,30 +332,82 @@ class Session:
         return msg.Config.parse(self.request(msg.MessageType.SET_CONFIG, config.pack()))
 
     def infer(self, x: np.ndarray | bytes) -> msg.InferResult:
-        return msg.InferResult.parse(self.request(msg.MessageType.INFER, _tensor_bytes(x), timeout=COMPUTE_TIMEOUT_S))
+        """INFER of one input: in its own frame when it fits, else staged first (stage_input)."""
+        tensor = _checked_tensor(x, "INFER")
+        if not self._fits_one_frame(len(tensor)):
+            self.stage_input(tensor)
+            tensor = b""  # INFER without a tensor: the staged one
+        return msg.InferResult.parse(self.request(msg.MessageType.INFER, tensor, timeout=COMPUTE_TIMEOUT_S))
 
     def train(self, x: np.ndarray | bytes, label: int) -> msg.TrainResult:
-        if not 0 <= int(label) <= 255:
-            raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
-        payload = bytes([int(label)]) + _tensor_bytes(x)
-        return msg.TrainResult.parse(self.request(msg.MessageType.TRAIN, payload, timeout=COMPUTE_TIMEOUT_S))
+        """TRAIN on one sample: in its own frame when it fits, else the input staged first."""
+        tensor = _checked_tensor(x, "TRAIN")
+        label_byte = _label_byte(label)
+        if not self._fits_one_frame(len(label_byte) + len(tensor)):
+            self.stage_input(tensor)
+            tensor = b""  # TRAIN with only the label: the staged input
+        return msg.TrainResult.parse(self.request(msg.MessageType.TRAIN, label_byte + tensor,
+                                                  timeout=COMPUTE_TIMEOUT_S))
 
     def infer_many(self, xs: Iterable[np.ndarray | bytes]) -> Iterator[msg.InferResult]:
-        """INFER for each input, pipelined (see pipeline()); results in input order."""
-        replies = self.pipeline(msg.MessageType.INFER, (_tensor_bytes(x) for x in xs), timeout=COMPUTE_TIMEOUT_S)
-        for reply in replies:
+        """INFER for each input, results in input order: pipelined (see pipeline()) when an input
+        fits one frame, else one staged input after the other (see the module docstring)."""
+        tensors = (_checked_tensor(x, "INFER") for x in xs)
+        first = next(tensors, None)
+        if first is None:
+            return
+        tensors = itertools.chain([first], tensors)
+        if not self._fits_one_frame(len(first)):
+            for tensor in tensors:
+                yield self.infer(tensor)
+            return
+        for reply in self.pipeline(msg.MessageType.INFER, tensors, timeout=COMPUTE_TIMEOUT_S):
             yield msg.InferResult.parse(reply)
 
     def train_many(self, samples: Iterable[tuple[np.ndarray | bytes, int]]) -> Iterator[msg.TrainResult]:
-        """TRAIN for each (input, label), pipelined (see pipeline()); results in sample order."""
-        def payloads():
-            for x, label in samples:
-                if not 0 <= int(label) <= 255:
-                    raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
-                yield bytes([int(label)]) + _tensor_bytes(x)
-
-        for reply in self.pipeline(msg.MessageType.TRAIN, payloads(), timeout=COMPUTE_TIMEOUT_S):
+        """TRAIN for each (input, label), results in sample order: pipelined (see pipeline()) when
+        a sample fits one frame, else one staged input after the other."""
+        pairs = ((_label_byte(label), _checked_tensor(x, "TRAIN")) for x, label in samples)
+        first = next(pairs, None)
+        if first is None:
+            return
+        pairs = itertools.chain([first], pairs)
+        if not self._fits_one_frame(len(first[0]) + len(first[1])):
+            for label_byte, tensor in pairs:
+                yield self.train(tensor, label_byte[0])
+            return
+        payloads = (label_byte + tensor for label_byte, tensor in pairs)
+        for reply in self.pipeline(msg.MessageType.TRAIN, payloads, timeout=COMPUTE_TIMEOUT_S):
             yield msg.TrainResult.parse(reply)
+
+    def stage_input(self, tensor: bytes) -> None:
+        """Stages an input tensor on the device with INPUT_CHUNKs from offset 0, each as large as a
+        frame allows; the next INFER or TRAIN without a tensor runs on it (and consumes it)."""
+        room = self.device_info().max_payload - msg.INPUT_CHUNK_REQUEST.size
+        for offset in range(0, len(tensor), room):
+            chunk = tensor[offset : offset + room]
+            try:
+                reply = self.request(msg.MessageType.INPUT_CHUNK, msg.INPUT_CHUNK_REQUEST.pack(offset) + chunk)
+            except DeviceError as err:
+                if err.code == msg.ErrorCode.UNKNOWN_TYPE:
+                    raise DeviceError(err.code, f"the input ({len(tensor)} bytes) does not fit one frame "
+                                      f"({self.max_payload} bytes) and this firmware has no INPUT_CHUNK: "
+                                      "rebuild it (mcutrain build)", "INPUT_CHUNK") from None
+                raise
+            staged, flags = msg.INPUT_CHUNK_REPLY.unpack(reply)
+            if flags & msg.ABANDONED_OTHER_STAGING:
+                self.tracer.note("the device abandoned an unfinished checkpoint write to stage this input")
+            if staged != offset + len(chunk):
+                raise DeviceError(msg.ErrorCode.BAD_SEQUENCE, f"device holds {staged} input bytes, sent "
+                                  f"{offset + len(chunk)}", "INPUT_CHUNK")
+        if not flags & msg.INPUT_COMPLETE:
+            raise DeviceError(msg.ErrorCode.BAD_LENGTH, f"the device's input is not complete after {len(tensor)} "
+                              "bytes (the model's input has another size)", "INPUT_CHUNK")
+
+    def _fits_one_frame(self, payload_bytes: int) -> bool:
+        """True when a request payload of this size fits one frame; asks INFO first when the
+        session has not (the payload limit is the device's)."""
+        return payload_bytes <= self.device_info().max_payload
 
     def stats(self) -> msg.Stats:
         return msg.Stats.parse(self.request(msg.MessageType.STATS))
@@ -396,7 +457,10 @@ class Session:
             chunk = data[offset : offset + step]
             reply = self.request(msg.MessageType.CHECKPOINT_WRITE,
                                  msg.CHECKPOINT_WRITE_REQUEST.pack(offset, total, total_crc) + chunk)
-            received, applied = msg.CHECKPOINT_WRITE_REPLY.unpack(reply)
+            received, flags = msg.CHECKPOINT_WRITE_REPLY.unpack(reply)
+            applied = bool(flags & msg.CHECKPOINT_APPLIED)
+            if flags & msg.ABANDONED_OTHER_STAGING:
+                self.tracer.note("the device abandoned a staged input to stage this checkpoint")
             offset += len(chunk)
             if received != offset:
                 raise DeviceError(msg.ErrorCode.BAD_SEQUENCE, f"device holds {received} bytes, sent {offset}",
@@ -429,3 +493,17 @@ def _tensor_bytes(x: np.ndarray | bytes) -> bytes:
     if isinstance(x, (bytes, bytearray)):
         return bytes(x)
     return np.ascontiguousarray(x, dtype=np.int8).tobytes()
+
+
+def _checked_tensor(x: np.ndarray | bytes, request: str) -> bytes:
+    """The input's bytes; an empty one is refused here, since on the wire it means "the staged input"."""
+    tensor = _tensor_bytes(x)
+    if not tensor:
+        raise DeviceError(msg.ErrorCode.BAD_LENGTH, "an empty input tensor", request)
+    return tensor
+
+
+def _label_byte(label: int) -> bytes:
+    if not 0 <= int(label) <= 255:
+        raise DeviceError(msg.ErrorCode.BAD_LABEL, f"label {label} does not fit a byte", "TRAIN")
+    return bytes([int(label)])

@@ -43,6 +43,7 @@ enum class MessageType : uint8_t {
   kCheckpointRead = 0x06,
   kCheckpointWrite = 0x07,
   kResetParams = 0x08,
+  kInputChunk = 0x09,
   kError = 0x7F,  ///< Reply only.
 };
 constexpr uint8_t kReplyFlag = 0x80;
@@ -59,7 +60,7 @@ enum class ErrorCode : uint8_t {
   kBadLabel = 7,        ///< Label >= number of classes.
   kTimeout = 8,         ///< A partial frame stalled for kStallTimeoutMs.
   kBadValue = 9,        ///< A field out of its range (SET_CONFIG, checkpoint offset).
-  kBadSequence = 10,    ///< CHECKPOINT_WRITE chunk out of order.
+  kBadSequence = 10,    ///< Chunk out of order, or INFER/TRAIN without a complete staged input.
   kNoModel = 11,        ///< No model linked, or it was refused at boot.
   kNotInThisBuild = 12, ///< The feature (training) is not compiled in.
   kTooLarge = 13,       ///< Checkpoint larger than the staging area.
@@ -84,9 +85,18 @@ constexpr size_t kTrainReplyBytes = 12;       ///< i32 loss_q16, u8 predicted, u
 constexpr size_t kCheckpointReadRequestBytes = 6;   ///< u32 offset, u16 max_length.
 constexpr size_t kCheckpointReadReplyFixedBytes = 12;   ///< u32 total, u32 total_crc, u32 offset, then data.
 constexpr size_t kCheckpointWriteFixedBytes = 12;   ///< u32 offset, u32 total, u32 total_crc, then data.
-constexpr size_t kCheckpointWriteReplyBytes = 5;    ///< u32 received, u8 applied.
+constexpr size_t kCheckpointWriteReplyBytes = 5;    ///< u32 received, u8 flags (kCheckpointApplied, ...).
+constexpr size_t kInputChunkFixedBytes = 4;         ///< u32 offset, then data.
+constexpr size_t kInputChunkReplyBytes = 5;         ///< u32 staged, u8 flags (kInputComplete, ...).
 constexpr size_t kResetParamsReplyBytes = 8;        ///< u32 total, u32 crc.
 constexpr size_t kErrorReplyFixedBytes = 2;         ///< u8 code, u8 request type, then reason text.
 constexpr size_t kMaxReasonBytes = 60;
+
+// Bits of the flags byte of CHECKPOINT_WRITE's and INPUT_CHUNK's replies. Both stage their bytes
+// in the model's arena, so the offset-0 chunk of one abandons whatever the other had staged, and
+// its reply says so (the host that staged it may be another, earlier session).
+constexpr uint8_t kCheckpointApplied = 0x01;      ///< CHECKPOINT_WRITE: all bytes in, CRC good, applied.
+constexpr uint8_t kInputComplete = 0x01;          ///< INPUT_CHUNK: the whole input tensor is staged.
+constexpr uint8_t kAbandonedOtherStaging = 0x02;  ///< This chunk abandoned the other kind's staging.
 
 }  // namespace protocol

@@ -31,6 +31,14 @@ ErrorCode error_for(runtime::Status status) {
 
 bool model_ready(runtime::Status status) { return status == runtime::Status::kOk; }
 
+// Why no complete input is staged (ERROR reasons of an INFER or TRAIN without a tensor).
+constexpr const char* kNoInputStaged = "no input staged: send INPUT_CHUNKs from offset 0";
+constexpr const char* kInputIncomplete = "staged input incomplete: send its remaining INPUT_CHUNKs";
+constexpr const char* kInputUsed = "staged input used by the last INFER/TRAIN: stage it again";
+constexpr const char* kInputOverwritten = "staged input overwritten by an INFER/TRAIN with a tensor";
+constexpr const char* kInputAbandoned = "staged input abandoned by a CHECKPOINT_WRITE: stage it again";
+constexpr const char* kCheckpointStaged = "a checkpoint write is staged: finish it or restart it";
+
 /// Ticks of board::counter() between two readings, saturated to 32 bits.
 uint32_t ticks_since(uint64_t start) {
   const uint64_t ticks = board::counter() - start;
@@ -47,8 +55,9 @@ void Server::begin(runtime::Status model_status, const char* model_why) {
   decoder_.expire();
   have_last_ = false;
   have_previous_ = false;
-  staging_open_ = false;
+  staging_ = Staging::kNone;
   staged_bytes_ = 0;
+  unstaged_why_ = kNoInputStaged;
   last_byte_ms_ = now_ms();
 }
 
@@ -164,6 +173,7 @@ ErrorCode Server::execute(uint8_t type, const uint8_t* payload, size_t size, siz
     case MessageType::kCheckpointWrite: return checkpoint_write(payload, size, reply_size);
     case MessageType::kResetParams:
       return size == 0 ? reset_params(reply_size) : fail(ErrorCode::kBadLength, "RESET_PARAMS takes no payload");
+    case MessageType::kInputChunk: return input_chunk(payload, size, reply_size);
     case MessageType::kError: break;
   }
   return fail(ErrorCode::kUnknownType, "unknown message type");
@@ -227,18 +237,28 @@ ErrorCode Server::set_config(const uint8_t* payload, size_t size, size_t* reply_
 
 ErrorCode Server::infer(const uint8_t* payload, size_t size, size_t* reply_size) {
   if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
-  if (staging_open_) return fail(ErrorCode::kBadSequence, "a checkpoint write is staged: finish it or restart it");
   const runtime::ModelInfo& model = runtime::model_info();
-  if (size != model.input_bytes) return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
-  if (kInferReplyFixedBytes + model.output_bytes > kMaxPayload) return fail(ErrorCode::kTooLarge, "logits exceed the max payload");
+  const bool staged = size == 0;  // no tensor: the one INPUT_CHUNKs staged
+  if (staged) {
+    const ErrorCode refused = check_staged_input();
+    if (refused != ErrorCode::kNone) return refused;
+  } else {
+    if (staging_ == Staging::kCheckpoint) return fail(ErrorCode::kBadSequence, kCheckpointStaged);
+    if (size != model.input_bytes) return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
+  }
+  if (kInferReplyFixedBytes + model.output_bytes > kMaxPayload) {
+    return fail(ErrorCode::kTooLarge, "logits exceed the max payload");
+  }
   uint8_t* out = reply_payload();
   int8_t* logits = reinterpret_cast<int8_t*>(out + kInferReplyFixedBytes);
   uint8_t predicted = 0;
   const uint64_t start = board::counter();
   const runtime::Status status =
-      runtime::infer(reinterpret_cast<const int8_t*>(payload), size, logits, model.output_bytes, &predicted);
+      staged ? runtime::infer_staged(logits, model.output_bytes, &predicted)
+             : runtime::infer(reinterpret_cast<const int8_t*>(payload), size, logits, model.output_bytes, &predicted);
   const uint32_t ticks = ticks_since(start);
   if (status != runtime::Status::kOk) return fail(error_for(status), runtime::status_name(status));
+  end_input_staging(staged ? kInputUsed : kInputOverwritten);  // the forward pass overwrote the arena
   ++counters_.samples_inferred;
   out[0] = predicted;
   out[1] = 0;
@@ -250,19 +270,28 @@ ErrorCode Server::infer(const uint8_t* payload, size_t size, size_t* reply_size)
 
 ErrorCode Server::train(const uint8_t* payload, size_t size, size_t* reply_size) {
   if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
-  if (staging_open_) return fail(ErrorCode::kBadSequence, "a checkpoint write is staged: finish it or restart it");
   const runtime::ModelInfo& model = runtime::model_info();
-  if (size != kTrainRequestFixedBytes + model.input_bytes) {
-    return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
+  const bool staged = size == kTrainRequestFixedBytes;  // a label only: the input INPUT_CHUNKs staged
+  if (staged) {
+    const ErrorCode refused = check_staged_input();
+    if (refused != ErrorCode::kNone) return refused;
+  } else {
+    if (staging_ == Staging::kCheckpoint) return fail(ErrorCode::kBadSequence, kCheckpointStaged);
+    if (size != kTrainRequestFixedBytes + model.input_bytes) {
+      return fail(ErrorCode::kBadLength, "input tensor size differs from the model's");
+    }
   }
   const uint8_t label = payload[0];
   if (label >= model.output_bytes) return fail(ErrorCode::kBadLabel, "label out of range");
   runtime::TrainResult result = {0, 0, false};
   const uint64_t start = board::counter();
-  const runtime::Status status = runtime::train(reinterpret_cast<const int8_t*>(payload + kTrainRequestFixedBytes),
-                                                model.input_bytes, label, &result);
+  const runtime::Status status =
+      staged ? runtime::train_staged(label, &result)
+             : runtime::train(reinterpret_cast<const int8_t*>(payload + kTrainRequestFixedBytes), model.input_bytes,
+                              label, &result);
   const uint32_t ticks = ticks_since(start);
   if (status != runtime::Status::kOk) return fail(error_for(status), runtime::status_name(status));
+  end_input_staging(staged ? kInputUsed : kInputOverwritten);  // the step overwrote the arena
   ++counters_.samples_trained;
   if (result.correct) ++counters_.samples_correct;
   counters_.loss_sum_q16 += result.loss_q16 > 0 ? static_cast<uint64_t>(result.loss_q16) : 0u;
@@ -277,6 +306,19 @@ ErrorCode Server::train(const uint8_t* payload, size_t size, size_t* reply_size)
   wire::put_u32(out + 8, ticks);
   *reply_size = kTrainReplyBytes;
   return ErrorCode::kNone;
+}
+
+ErrorCode Server::check_staged_input() {
+  if (staging_ != Staging::kInput) return fail(ErrorCode::kBadSequence, unstaged_why_);
+  if (staged_bytes_ != runtime::model_info().input_bytes) return fail(ErrorCode::kBadSequence, kInputIncomplete);
+  return ErrorCode::kNone;
+}
+
+void Server::end_input_staging(const char* why) {
+  if (staging_ != Staging::kInput) return;
+  staging_ = Staging::kNone;
+  staged_bytes_ = 0;
+  unstaged_why_ = why;
 }
 
 ErrorCode Server::stats(size_t* reply_size) {
@@ -331,37 +373,46 @@ ErrorCode Server::checkpoint_write(const uint8_t* payload, size_t size, size_t* 
   uint8_t* staging = runtime::staging_area();
   if (staging == nullptr || total > runtime::staging_capacity())
     return fail(ErrorCode::kTooLarge, "checkpoint larger than the staging area");
-  if (offset == 0) {  // a new checkpoint: forget any unfinished one
-    staging_open_ = true;
+  const bool restart = offset == 0;  // a new checkpoint: forget any unfinished one
+  if (!restart && (staging_ != Staging::kCheckpoint || offset != staged_bytes_ || total != staging_total_ ||
+                   total_crc != staging_crc_)) {
+    return fail(ErrorCode::kBadSequence, "chunk out of order or write abandoned: restart at offset 0");
+  }
+  // offset <= total here: 0, or the bytes staged so far (a complete checkpoint ends the staging).
+  if (length > total - offset) return fail(ErrorCode::kBadLength, "chunk runs past the end of the parameters");
+  uint8_t flags = 0;
+  if (restart) {
+    if (staging_ == Staging::kInput) {
+      end_input_staging(kInputAbandoned);  // the checkpoint's bytes overwrite the input tensor
+      flags |= kAbandonedOtherStaging;
+    }
+    staging_ = Staging::kCheckpoint;
     staged_bytes_ = 0;
     staging_total_ = total;
     staging_crc_ = total_crc;
   }
-  if (!staging_open_ || offset != staged_bytes_ || total != staging_total_ || total_crc != staging_crc_) {
-    return fail(ErrorCode::kBadSequence, "chunk out of order: restart at offset 0");
-  }
-  if (length > total - offset) return fail(ErrorCode::kBadLength, "chunk runs past the end of the parameters");
   std::memcpy(staging + offset, data, length);
   staged_bytes_ += length;
-  uint8_t applied = 0;
-  if (staged_bytes_ == total) {
-    staging_open_ = false;
+  const uint32_t received = staged_bytes_;
+  if (received == total) {
+    staging_ = Staging::kNone;
+    staged_bytes_ = 0;
     if (mcu::crc32(staging, total) != total_crc) {
       return fail(ErrorCode::kBadChecksum, "checkpoint CRC mismatch: not applied");
     }
     std::memcpy(params, staging, total);
-    applied = 1;
+    flags |= kCheckpointApplied;
   }
   uint8_t* out = reply_payload();
-  wire::put_u32(out, staged_bytes_);
-  out[4] = applied;
+  wire::put_u32(out, received);
+  out[4] = flags;
   *reply_size = kCheckpointWriteReplyBytes;
   return ErrorCode::kNone;
 }
 
 ErrorCode Server::reset_params(size_t* reply_size) {
   if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
-  staging_open_ = false;
+  if (staging_ == Staging::kCheckpoint) staging_ = Staging::kNone;  // a staged input stays: not in its way
   runtime::reset_params();
   const uint32_t total = runtime::model_info().trainable_bytes;
   const uint8_t* params = runtime::trainable_params();
@@ -369,6 +420,38 @@ ErrorCode Server::reset_params(size_t* reply_size) {
   wire::put_u32(out, total);
   wire::put_u32(out + 4, params == nullptr || total == 0 ? 0u : mcu::crc32(params, total));
   *reply_size = kResetParamsReplyBytes;
+  return ErrorCode::kNone;
+}
+
+ErrorCode Server::input_chunk(const uint8_t* payload, size_t size, size_t* reply_size) {
+  if (size < kInputChunkFixedBytes) return fail(ErrorCode::kBadLength, "INPUT_CHUNK takes 4 bytes and data");
+  if (!model_ready(model_status_)) return fail(ErrorCode::kNoModel, model_why_);
+  const uint32_t offset = wire::get_u32(payload);
+  const uint8_t* data = payload + kInputChunkFixedBytes;
+  const uint32_t length = static_cast<uint32_t>(size - kInputChunkFixedBytes);
+  const uint32_t total = runtime::model_info().input_bytes;
+  int8_t* tensor = runtime::input_tensor();
+  if (tensor == nullptr) return fail(ErrorCode::kInternal, "input tensor unavailable");
+  if (length == 0) return fail(ErrorCode::kBadLength, "INPUT_CHUNK carries no data");
+  const bool restart = offset == 0;  // a new input: forget any staged one
+  if (!restart && (staging_ != Staging::kInput || offset != staged_bytes_)) {
+    return fail(ErrorCode::kBadSequence, "input chunk out of order: restart at offset 0");
+  }
+  // offset <= total here: 0, or the bytes staged so far.
+  if (length > total - offset) return fail(ErrorCode::kBadLength, "chunk runs past the end of the input tensor");
+  uint8_t flags = 0;
+  if (restart) {
+    if (staging_ == Staging::kCheckpoint) flags |= kAbandonedOtherStaging;  // the input overwrites its bytes
+    staging_ = Staging::kInput;
+    staged_bytes_ = 0;
+  }
+  std::memcpy(tensor + offset, data, length);
+  staged_bytes_ += length;
+  if (staged_bytes_ == total) flags |= kInputComplete;
+  uint8_t* out = reply_payload();
+  wire::put_u32(out, staged_bytes_);
+  out[4] = flags;
+  *reply_size = kInputChunkReplyBytes;
   return ErrorCode::kNone;
 }
 

@@ -14,7 +14,13 @@
 // - CHECKPOINT_WRITE assembles the chunks in a staging area (the model's arena, idle between
 //   requests: runtime::staging_area) and copies them over the trainable parameters only when all
 //   bytes have arrived and their CRC matches the announced one; while a checkpoint is staged,
-//   INFER and TRAIN (which would overwrite the arena) are refused with kBadSequence.
+//   INFER and TRAIN (which would overwrite the arena) are refused with kBadSequence;
+// - INPUT_CHUNK stages an input larger than one frame in the model's input tensor (in the same
+//   arena: runtime::input_tensor), in order from offset 0; an INFER or TRAIN without a tensor
+//   runs on it once complete and consumes it (kBadSequence when none is complete);
+// - the arena holds one staging at a time: the offset-0 chunk of a checkpoint abandons a staged
+//   input and vice versa, and its reply's flags say so (kAbandonedOtherStaging); an INFER or
+//   TRAIN carrying its tensor overwrites a staged input.
 // All memory is static (members of the one Server object); nothing is allocated.
 #pragma once
 
@@ -33,6 +39,13 @@ struct Config {
   float learning_rate;
   uint8_t gradient_filter;  ///< 0 off, 1 on.
   uint32_t seed;            ///< Non-zero.
+};
+
+/// What the arena holds for a later request between requests (Server::staging()).
+enum class Staging : uint8_t {
+  kNone,
+  kCheckpoint,  ///< CHECKPOINT_WRITE chunks, not yet complete.
+  kInput,       ///< INPUT_CHUNK bytes in the input tensor, complete or not, not yet used.
 };
 
 /// Running counters, reported by STATS (and some by INFO).
@@ -66,6 +79,9 @@ class Server {
 
   const Counters& counters() const { return counters_; }
   const Config& config() const { return config_; }
+  Staging staging() const { return staging_; }
+  /// Bytes of the checkpoint or of the input staged so far (0 with Staging::kNone).
+  uint32_t staged_bytes() const { return staging_ == Staging::kNone ? 0u : staged_bytes_; }
 
  private:
   void handle(const FrameResult& frame);
@@ -79,6 +95,9 @@ class Server {
   ErrorCode checkpoint_read(const uint8_t* payload, size_t size, size_t* reply_size);
   ErrorCode checkpoint_write(const uint8_t* payload, size_t size, size_t* reply_size);
   ErrorCode reset_params(size_t* reply_size);
+  ErrorCode input_chunk(const uint8_t* payload, size_t size, size_t* reply_size);
+  ErrorCode check_staged_input();
+  void end_input_staging(const char* why);
   ErrorCode fail(ErrorCode code, const char* reason);
   size_t error_payload(uint8_t* out, ErrorCode code, uint8_t request_type, const char* reason);
   void send(uint8_t* frame, const FrameHeader& header);
@@ -113,11 +132,13 @@ class Server {
   // ERROR replies to damaged frames are built here, so they never replace the cached reply.
   uint8_t link_error_tx_[kHeaderBytes + kErrorReplyFixedBytes + kMaxReasonBytes + kCrcBytes] = {};
 
-  // CHECKPOINT_WRITE staging (in runtime::staging_area()).
+  // The staging in the arena (runtime::staging_area(), which holds runtime::input_tensor()).
+  Staging staging_ = Staging::kNone;
   uint32_t staged_bytes_ = 0;
-  uint32_t staging_total_ = 0;
-  uint32_t staging_crc_ = 0;
-  bool staging_open_ = false;
+  uint32_t staging_total_ = 0;  ///< Checkpoint: the announced size.
+  uint32_t staging_crc_ = 0;    ///< Checkpoint: the announced CRC.
+  /// Why no complete input is staged: the reason an INFER or TRAIN without a tensor is refused.
+  const char* unstaged_why_ = "";
 };
 
 }  // namespace protocol

@@ -114,10 +114,18 @@ const ModelInfo& model_info() { return g_info; }
 model::Model& model_for_selftest() { return g_model; }
 train::Trainer& trainer_for_selftest() { return g_trainer; }
 
+int8_t* input_tensor() { return g_model.loaded() ? g_model.input() : nullptr; }
+
 Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t logits_capacity, uint8_t* predicted) {
   if (!g_model.loaded()) return Status::kNoModel;
   if (input_size != g_model.input_bytes() || logits_capacity < g_model.output_bytes()) return Status::kBadInputSize;
   std::memcpy(g_model.input(), input, input_size);
+  return infer_staged(logits, logits_capacity, predicted);
+}
+
+Status infer_staged(int8_t* logits, size_t logits_capacity, uint8_t* predicted) {
+  if (!g_model.loaded()) return Status::kNoModel;
+  if (logits_capacity < g_model.output_bytes()) return Status::kBadInputSize;
   g_model.invoke();
   const int8_t* out = g_model.output();
   uint8_t best = 0;
@@ -135,6 +143,13 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   if (input_size != g_model.input_bytes()) return Status::kBadInputSize;
   if (label >= g_model.output_bytes()) return Status::kBadLabel;
   std::memcpy(g_model.input(), input, input_size);
+  return train_staged(label, result);
+}
+
+Status train_staged(uint8_t label, TrainResult* result) {
+  if (!g_model.loaded()) return Status::kNoModel;
+  if (!g_trainer.ready()) return Status::kNotInThisBuild;
+  if (label >= g_model.output_bytes()) return Status::kBadLabel;
   const train::StepOutcome outcome = g_trainer.step(label);
   *result = {outcome.loss_q16, outcome.predicted, outcome.correct};
   return Status::kOk;

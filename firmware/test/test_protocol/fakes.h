@@ -3,7 +3,10 @@
 //
 // The fake model: input kFakeInputBytes int8, kFakeClasses logits (logit i = input[i] + i, so the
 // tests can predict the class), kFakeTrainableBytes of trainable parameters that TRAIN changes
-// (so a test can count executions) and reset_params() restores.
+// (so a test can count executions) and reset_params() restores. Its arena is laid out like a
+// real one where it matters to the server: the input tensor lies inside the checkpoint staging
+// area (overlapping a staged checkpoint's last bytes), and every forward pass overwrites it.
+// The tensor ends where the arena ends, so AddressSanitizer sees any write past it.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +21,8 @@ namespace fakes {
 constexpr uint32_t kFakeInputBytes = 16;
 constexpr uint32_t kFakeClasses = 4;
 constexpr uint32_t kFakeTrainableBytes = 300;
+constexpr uint32_t kFakeArenaBytes = kFakeTrainableBytes + 8;
+constexpr uint8_t kClobbered = 0xA5;  // what a forward pass leaves in the input tensor
 
 struct Link {
   uint8_t out[1 << 16];
@@ -35,8 +40,11 @@ struct Model {
   runtime::ModelInfo info = {"fake", 0x12345678u, kFakeInputBytes, kFakeClasses, 1024u, kFakeTrainableBytes};
 };
 inline Model g_model;
+inline uint8_t g_arena[kFakeArenaBytes];  // a global of its own: AddressSanitizer guards its ends
 
 inline uint8_t flashed_param(uint32_t i) { return static_cast<uint8_t>(i * 7u + 3u); }
+
+inline int8_t* input_tensor() { return reinterpret_cast<int8_t*>(g_arena + kFakeArenaBytes - kFakeInputBytes); }
 
 inline void reset() {
   g_link.out_size = 0;
@@ -80,16 +88,37 @@ Status init(const char** why) {
   return fakes::g_model.loaded ? Status::kOk : Status::kNoModel;
 }
 const ModelInfo& model_info() { return fakes::g_model.info; }
-Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t capacity, uint8_t* predicted) {
+int8_t* input_tensor() { return fakes::g_model.loaded ? fakes::input_tensor() : nullptr; }
+Status infer_staged(int8_t* logits, size_t capacity, uint8_t* predicted) {
   if (!fakes::g_model.loaded) return Status::kNoModel;
-  if (input_size != fakes::kFakeInputBytes || capacity < fakes::kFakeClasses) return Status::kBadInputSize;
+  if (capacity < fakes::kFakeClasses) return Status::kBadInputSize;
   ++fakes::g_model.infer_calls;
+  const int8_t* input = fakes::input_tensor();
   uint8_t best = 0;
   for (uint32_t i = 0; i < fakes::kFakeClasses; ++i) {
     logits[i] = static_cast<int8_t>(input[i] + static_cast<int8_t>(i));
     if (logits[i] > logits[best]) best = static_cast<uint8_t>(i);
   }
   *predicted = best;
+  std::memset(fakes::input_tensor(), fakes::kClobbered, fakes::kFakeInputBytes);
+  return Status::kOk;
+}
+Status infer(const int8_t* input, size_t input_size, int8_t* logits, size_t capacity, uint8_t* predicted) {
+  if (!fakes::g_model.loaded) return Status::kNoModel;
+  if (input_size != fakes::kFakeInputBytes || capacity < fakes::kFakeClasses) return Status::kBadInputSize;
+  std::memcpy(fakes::input_tensor(), input, input_size);
+  return infer_staged(logits, capacity, predicted);
+}
+Status train_staged(uint8_t label, TrainResult* result) {
+  if (!fakes::g_model.loaded) return Status::kNoModel;
+  if (!fakes::g_model.training) return Status::kNotInThisBuild;
+  if (label >= fakes::kFakeClasses) return Status::kBadLabel;
+  ++fakes::g_model.train_calls;
+  fakes::g_model.params[0] = static_cast<uint8_t>(fakes::g_model.params[0] + 1);  // "an update"
+  result->loss_q16 = 65536 / 2;
+  result->predicted = static_cast<uint8_t>(fakes::input_tensor()[0] & 3);
+  result->correct = result->predicted == label;
+  std::memset(fakes::input_tensor(), fakes::kClobbered, fakes::kFakeInputBytes);
   return Status::kOk;
 }
 Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult* result) {
@@ -97,18 +126,13 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   if (!fakes::g_model.training) return Status::kNotInThisBuild;
   if (input_size != fakes::kFakeInputBytes) return Status::kBadInputSize;
   if (label >= fakes::kFakeClasses) return Status::kBadLabel;
-  ++fakes::g_model.train_calls;
-  fakes::g_model.params[0] = static_cast<uint8_t>(fakes::g_model.params[0] + 1);  // "an update"
-  result->loss_q16 = 65536 / 2;
-  result->predicted = static_cast<uint8_t>(input[0] & 3);
-  result->correct = result->predicted == label;
-  return Status::kOk;
+  std::memcpy(fakes::input_tensor(), input, input_size);
+  return train_staged(label, result);
 }
 uint8_t* trainable_params() { return fakes::g_model.loaded ? fakes::g_model.params : nullptr; }
 void configure(float, uint32_t) {}
-inline uint8_t g_staging[4096];
-uint8_t* staging_area() { return fakes::g_model.loaded ? g_staging : nullptr; }
-uint32_t staging_capacity() { return fakes::g_model.loaded ? sizeof(g_staging) : 0u; }
+uint8_t* staging_area() { return fakes::g_model.loaded ? fakes::g_arena : nullptr; }
+uint32_t staging_capacity() { return fakes::g_model.loaded ? fakes::kFakeArenaBytes : 0u; }
 void reset_params() {
   for (uint32_t i = 0; i < fakes::kFakeTrainableBytes; ++i) fakes::g_model.params[i] = fakes::flashed_param(i);
 }

@@ -84,6 +84,41 @@ uint8_t error_of(const Reply& reply) {
 
 constexpr uint8_t E(ErrorCode code) { return static_cast<uint8_t>(code); }
 
+/// True when an ERROR reply's reason text contains `word`.
+bool reason_has(const Reply& reply, const char* word) {
+  char text[kMaxReasonBytes + 1] = {};
+  const size_t n = reply.size > kErrorReplyFixedBytes ? reply.size - kErrorReplyFixedBytes : 0;
+  std::memcpy(text, reply.payload + kErrorReplyFixedBytes, n < kMaxReasonBytes ? n : kMaxReasonBytes);
+  return std::strstr(text, word) != nullptr;
+}
+
+/// INPUT_CHUNK of input[offset, offset + size).
+Reply input_chunk(Server& server, uint16_t seq, const int8_t* input, uint32_t offset, uint32_t size) {
+  uint8_t request[kInputChunkFixedBytes + fakes::kFakeInputBytes + 8];
+  wire::put_u32(request, offset);
+  std::memcpy(request + kInputChunkFixedBytes, input + offset, size);
+  return call(server, MessageType::kInputChunk, seq, request, kInputChunkFixedBytes + size);
+}
+
+/// The whole input in chunks of 5, 7 and 4 bytes (seq, seq + 1, seq + 2); the last reply.
+Reply stage_input(Server& server, uint16_t seq, const int8_t* input) {
+  input_chunk(server, seq, input, 0, 5);
+  input_chunk(server, static_cast<uint16_t>(seq + 1), input, 5, 7);
+  return input_chunk(server, static_cast<uint16_t>(seq + 2), input, 12, 4);
+}
+
+/// The first `size` bytes of a checkpoint for the fake model (its bytes: 255 - i).
+Reply checkpoint_chunk(Server& server, uint16_t seq, uint32_t offset, uint32_t size) {
+  static uint8_t checkpoint[fakes::kFakeTrainableBytes];
+  for (uint32_t i = 0; i < sizeof(checkpoint); ++i) checkpoint[i] = static_cast<uint8_t>(255 - i);
+  uint8_t request[kCheckpointWriteFixedBytes + fakes::kFakeTrainableBytes];
+  wire::put_u32(request, offset);
+  wire::put_u32(request + 4, sizeof(checkpoint));
+  wire::put_u32(request + 8, mcu::crc32(checkpoint, sizeof(checkpoint)));
+  std::memcpy(request + kCheckpointWriteFixedBytes, checkpoint + offset, size);
+  return call(server, MessageType::kCheckpointWrite, seq, request, kCheckpointWriteFixedBytes + size);
+}
+
 // -- codec ----------------------------------------------------------------------------------
 
 void test_cobs_decodes_reference_vectors() {
@@ -391,6 +426,182 @@ void test_training_not_in_this_build_is_reported() {
   EXPECT_EQ_U32(0u, server.counters().samples_trained);
 }
 
+// -- inputs staged in chunks (INPUT_CHUNK) -------------------------------------------------------
+
+void test_chunked_input_gives_the_logits_of_a_one_frame_infer() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes];
+  for (uint32_t i = 0; i < sizeof(input); ++i) input[i] = static_cast<int8_t>(i * 9 - 60);
+  const Reply whole = call(server, MessageType::kInfer, 100, reinterpret_cast<uint8_t*>(input), sizeof(input));
+  Reply reply = input_chunk(server, 101, input, 0, 5);
+  EXPECT_EQ_U32(0x89u, reply.header.type);
+  EXPECT_EQ_U32(kInputChunkReplyBytes, reply.size);
+  EXPECT_EQ_U32(5u, wire::get_u32(reply.payload));
+  EXPECT_EQ_U32(0u, reply.payload[4]);  // not complete, nothing abandoned
+  EXPECT_TRUE(server.staging() == Staging::kInput);
+  reply = input_chunk(server, 102, input, 5, 7);
+  EXPECT_EQ_U32(12u, wire::get_u32(reply.payload));
+  reply = input_chunk(server, 103, input, 12, 4);
+  EXPECT_EQ_U32(16u, wire::get_u32(reply.payload));
+  EXPECT_EQ_U32(kInputComplete, reply.payload[4]);
+  const Reply staged = call(server, MessageType::kInfer, 104);
+  EXPECT_EQ_U32(0x83u, staged.header.type);
+  EXPECT_EQ_U32(whole.size, staged.size);
+  EXPECT_TRUE(std::memcmp(whole.payload, staged.payload, 4) == 0);  // predicted, count (ticks differ)
+  EXPECT_TRUE(std::memcmp(whole.payload + kInferReplyFixedBytes, staged.payload + kInferReplyFixedBytes,
+                          fakes::kFakeClasses) == 0);
+  EXPECT_EQ_U32(2u, server.counters().samples_inferred);
+  EXPECT_TRUE(server.staging() == Staging::kNone);
+}
+
+void test_a_staged_input_is_used_once() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {3};
+  stage_input(server, 110, input);
+  EXPECT_EQ_U32(0x83u, call(server, MessageType::kInfer, 113).header.type);
+  const Reply again = call(server, MessageType::kInfer, 114);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(again));
+  EXPECT_TRUE(reason_has(again, "used by the last"));
+  uint8_t label = 1;
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(call(server, MessageType::kTrain, 115, &label, 1)));
+  EXPECT_EQ_U32(1u, fakes::g_model.infer_calls);
+  EXPECT_EQ_U32(0u, fakes::g_model.train_calls);
+}
+
+void test_chunked_input_reaches_train_and_a_refused_train_keeps_it() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {};
+  input[0] = 2;  // the fake predicts input[0] & 3
+  stage_input(server, 120, input);
+  uint8_t label = fakes::kFakeClasses;  // out of range: refused, the staged input stays
+  EXPECT_EQ_U32(E(ErrorCode::kBadLabel), error_of(call(server, MessageType::kTrain, 123, &label, 1)));
+  EXPECT_TRUE(server.staging() == Staging::kInput);
+  fakes::g_model.training = false;  // not in this build: refused before touching the arena
+  label = 2;
+  EXPECT_EQ_U32(E(ErrorCode::kNotInThisBuild), error_of(call(server, MessageType::kTrain, 124, &label, 1)));
+  fakes::g_model.training = true;
+  const Reply reply = call(server, MessageType::kTrain, 125, &label, 1);
+  EXPECT_EQ_U32(0x84u, reply.header.type);
+  EXPECT_EQ_U32(2u, reply.payload[4]);  // predicted from the staged input
+  EXPECT_EQ_U32(1u, reply.payload[5]);  // correct
+  EXPECT_EQ_U32(1u, fakes::g_model.train_calls);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(call(server, MessageType::kTrain, 126, &label, 1)));
+}
+
+void test_incomplete_or_out_of_order_chunks_are_refused_and_change_nothing() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes + 8] = {};
+  Reply reply = call(server, MessageType::kInfer, 130);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(reply));
+  EXPECT_TRUE(reason_has(reply, "no input staged"));
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(input_chunk(server, 131, input, 4, 4)));  // not from 0
+  EXPECT_TRUE(server.staging() == Staging::kNone);
+  input_chunk(server, 132, input, 0, 8);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(input_chunk(server, 133, input, 10, 4)));  // a gap
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(input_chunk(server, 134, input, 4, 4)));   // an overlap
+  EXPECT_EQ_U32(E(ErrorCode::kBadLength), error_of(input_chunk(server, 135, input, 8, 9)));     // past the end
+  EXPECT_EQ_U32(E(ErrorCode::kBadLength), error_of(input_chunk(server, 136, input, 8, 0)));     // no data
+  EXPECT_EQ_U32(E(ErrorCode::kBadLength), error_of(input_chunk(server, 137, input, 0, 17)));    // past the end
+  uint8_t short_payload[3] = {};
+  EXPECT_EQ_U32(E(ErrorCode::kBadLength), error_of(call(server, MessageType::kInputChunk, 138, short_payload, 3)));
+  EXPECT_TRUE(server.staging() == Staging::kInput);
+  EXPECT_EQ_U32(8u, server.staged_bytes());  // none of the refused chunks changed the staging
+  reply = call(server, MessageType::kInfer, 139);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(reply));
+  EXPECT_TRUE(reason_has(reply, "incomplete"));
+  EXPECT_EQ_U32(0u, fakes::g_model.infer_calls);
+  EXPECT_EQ_U32(16u, wire::get_u32(input_chunk(server, 140, input, 8, 8).payload));  // the refusals changed nothing
+  // An offset-0 chunk starts a new input, complete or not.
+  EXPECT_EQ_U32(4u, wire::get_u32(input_chunk(server, 141, input, 0, 4).payload));
+}
+
+void test_a_one_frame_infer_overwrites_a_staged_input() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {};
+  stage_input(server, 150, input);
+  EXPECT_EQ_U32(0x83u,
+                call(server, MessageType::kInfer, 153, reinterpret_cast<uint8_t*>(input), sizeof(input)).header.type);
+  const Reply reply = call(server, MessageType::kInfer, 154);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(reply));
+  EXPECT_TRUE(reason_has(reply, "overwritten"));
+}
+
+void test_a_checkpoint_write_abandons_a_staged_input_and_says_so() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {};
+  stage_input(server, 160, input);
+  Reply reply = checkpoint_chunk(server, 163, 0, 200);
+  EXPECT_EQ_U32(0x87u, reply.header.type);
+  EXPECT_EQ_U32(kAbandonedOtherStaging, reply.payload[4]);  // abandoned, not applied
+  EXPECT_TRUE(server.staging() == Staging::kCheckpoint);
+  reply = call(server, MessageType::kInfer, 164);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(reply));
+  EXPECT_TRUE(reason_has(reply, "CHECKPOINT_WRITE"));
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(input_chunk(server, 165, input, 5, 7)));
+  // The checkpoint's last bytes land where the input tensor was: applied whole.
+  reply = checkpoint_chunk(server, 166, 200, 100);
+  EXPECT_EQ_U32(kCheckpointApplied, reply.payload[4]);
+  for (uint32_t i = 0; i < fakes::kFakeTrainableBytes; ++i) {
+    EXPECT_EQ_U32(static_cast<uint8_t>(255 - i), fakes::g_model.params[i]);
+  }
+  EXPECT_EQ_U32(0u, fakes::g_model.infer_calls);
+}
+
+void test_an_input_chunk_abandons_a_staged_checkpoint_and_says_so() {
+  Server& server = fresh_server();
+  checkpoint_chunk(server, 170, 0, 200);
+  int8_t input[fakes::kFakeInputBytes];
+  for (uint32_t i = 0; i < sizeof(input); ++i) input[i] = static_cast<int8_t>(40 - i);
+  Reply reply = input_chunk(server, 171, input, 0, 16);
+  EXPECT_EQ_U32(kInputComplete | kAbandonedOtherStaging, reply.payload[4]);
+  EXPECT_TRUE(server.staging() == Staging::kInput);
+  // The rest of the abandoned checkpoint is refused, and would have overwritten the input.
+  reply = checkpoint_chunk(server, 172, 200, 100);
+  EXPECT_EQ_U32(E(ErrorCode::kBadSequence), error_of(reply));
+  EXPECT_TRUE(reason_has(reply, "abandoned"));
+  for (uint32_t i = 0; i < fakes::kFakeTrainableBytes; ++i) {
+    EXPECT_EQ_U32(fakes::flashed_param(i), fakes::g_model.params[i]);
+  }
+  reply = call(server, MessageType::kInfer, 173);
+  EXPECT_EQ_U32(0x83u, reply.header.type);
+  EXPECT_EQ_U32(40u, static_cast<uint8_t>(reply.payload[kInferReplyFixedBytes]));      // input[0] + 0
+  EXPECT_EQ_U32(40u, static_cast<uint8_t>(reply.payload[kInferReplyFixedBytes + 3]));  // input[3] + 3
+}
+
+void test_reset_params_leaves_a_staged_input() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {};
+  stage_input(server, 180, input);
+  call(server, MessageType::kResetParams, 183);
+  call(server, MessageType::kStats, 184);
+  EXPECT_EQ_U32(0x83u, call(server, MessageType::kInfer, 185).header.type);
+}
+
+void test_retried_chunks_and_staged_steps_are_answered_from_the_cache() {
+  Server& server = fresh_server();
+  int8_t input[fakes::kFakeInputBytes] = {};
+  uint8_t request[kInputChunkFixedBytes + 8] = {};
+  const Bytes first = frame_of(static_cast<uint8_t>(MessageType::kInputChunk), 190, request, sizeof(request));
+  server.receive(first.data, first.size);
+  take_reply();
+  input_chunk(server, 191, input, 8, 8);
+  // A pipelining host's retry of the chunk before the last: from the cache, the staging is not
+  // restarted.
+  server.receive(first.data, first.size);
+  EXPECT_EQ_U32(8u, wire::get_u32(take_reply().payload));
+  EXPECT_EQ_U32(16u, server.staged_bytes());
+  EXPECT_EQ_U32(1u, server.counters().retries_answered);
+  const uint8_t label = 0;
+  const Bytes train = frame_of(static_cast<uint8_t>(MessageType::kTrain), 192, &label, 1);
+  server.receive(train.data, train.size);
+  const Reply trained = take_reply();
+  server.receive(train.data, train.size);  // its reply was lost: the retry does not find the input gone
+  const Reply retried = take_reply();
+  EXPECT_EQ_U32(0x84u, retried.header.type);
+  EXPECT_TRUE(trained.size == retried.size && std::memcmp(trained.payload, retried.payload, trained.size) == 0);
+  EXPECT_EQ_U32(1u, fakes::g_model.train_calls);
+}
+
 }  // namespace
 
 int main() {
@@ -411,5 +622,14 @@ int main() {
   RUN_TEST(test_train_and_infer_are_refused_while_a_checkpoint_is_staged);
   RUN_TEST(test_stats_count_training_and_errors);
   RUN_TEST(test_training_not_in_this_build_is_reported);
+  RUN_TEST(test_chunked_input_gives_the_logits_of_a_one_frame_infer);
+  RUN_TEST(test_a_staged_input_is_used_once);
+  RUN_TEST(test_chunked_input_reaches_train_and_a_refused_train_keeps_it);
+  RUN_TEST(test_incomplete_or_out_of_order_chunks_are_refused_and_change_nothing);
+  RUN_TEST(test_a_one_frame_infer_overwrites_a_staged_input);
+  RUN_TEST(test_a_checkpoint_write_abandons_a_staged_input_and_says_so);
+  RUN_TEST(test_an_input_chunk_abandons_a_staged_checkpoint_and_says_so);
+  RUN_TEST(test_reset_params_leaves_a_staged_input);
+  RUN_TEST(test_retried_chunks_and_staged_steps_are_answered_from_the_cache);
   return unit_test::finish();
 }

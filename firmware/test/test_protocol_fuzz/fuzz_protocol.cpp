@@ -22,6 +22,7 @@
 #include "crc32.h"
 #include "frame.h"
 #include "server.h"
+#include "wire.h"
 
 namespace {
 
@@ -50,6 +51,13 @@ void check_invariants() {
   const protocol::Counters& c = g_server.counters();
   if (c.samples_correct > c.samples_trained) __builtin_trap();
   if (c.samples_trained != fakes::g_model.train_calls) __builtin_trap();  // never executed twice
+  if (c.samples_inferred != fakes::g_model.infer_calls) __builtin_trap();
+  // One staging at a time in the arena, never longer than what it stages.
+  const protocol::Staging staging = g_server.staging();
+  const uint32_t limit = staging == protocol::Staging::kInput        ? fakes::kFakeInputBytes
+                         : staging == protocol::Staging::kCheckpoint ? fakes::kFakeTrainableBytes
+                                                                     : 0u;
+  if (g_server.staged_bytes() > limit) __builtin_trap();
 }
 
 }  // namespace
@@ -154,10 +162,65 @@ void test_random_requests_in_valid_frames_never_crash() {
   EXPECT_TRUE(true);
 }
 
+// Staged inputs and checkpoints interleaved: INPUT_CHUNKs and CHECKPOINT_WRITEs at offsets near the
+// valid ones (random bytes would almost never hit one), INFER and TRAIN with and without a tensor.
+void test_interleaved_stagings_never_crash() {
+  static uint8_t input[1600];
+  const uint32_t input_offsets[] = {0, 4, 8, 12, 15, 16, 17, 0xFFFFFFF0u};
+  const uint32_t checkpoint_offsets[] = {0, 100, 200, 299, 300, 0xFFFFFF00u};
+  const uint32_t chunk_sizes[] = {4, 4, 8, 16, 1, 17};
+  for (int round = 0; round < 3000; ++round) {
+    size_t size = 0;
+    input[size++] = static_cast<uint8_t>(4 | (next_random() & 3));
+    const int requests = 1 + static_cast<int>(next_random() % 12);
+    for (int r = 0; r < requests; ++r) {
+      uint8_t payload[120];
+      size_t length = 0;
+      uint8_t type = 0;
+      switch (next_random() % 5) {
+        case 0:
+        case 1:
+          type = static_cast<uint8_t>(protocol::MessageType::kInputChunk);
+          protocol::wire::put_u32(payload, input_offsets[next_random() % 8]);
+          length = 4 + chunk_sizes[next_random() % 6];
+          break;
+        case 2:
+          type = static_cast<uint8_t>(protocol::MessageType::kCheckpointWrite);
+          protocol::wire::put_u32(payload, checkpoint_offsets[next_random() % 6]);
+          protocol::wire::put_u32(payload + 4, fakes::kFakeTrainableBytes);
+          protocol::wire::put_u32(payload + 8, next_random());
+          length = 12 + next_random() % 108;
+          break;
+        case 3:
+          type = static_cast<uint8_t>(protocol::MessageType::kInfer);
+          length = next_random() % 2 == 0 ? 0 : fakes::kFakeInputBytes;
+          break;
+        default:
+          type = static_cast<uint8_t>(protocol::MessageType::kTrain);
+          length = next_random() % 2 == 0 ? 1 : 1 + fakes::kFakeInputBytes;
+          payload[0] = static_cast<uint8_t>(next_random() % 5);
+          break;
+      }
+      const size_t fixed = type == static_cast<uint8_t>(protocol::MessageType::kInputChunk)        ? 4
+                           : type == static_cast<uint8_t>(protocol::MessageType::kCheckpointWrite) ? 12
+                           : type == static_cast<uint8_t>(protocol::MessageType::kTrain)           ? 1
+                                                                                                   : 0;
+      for (size_t i = fixed; i < length; ++i) payload[i] = static_cast<uint8_t>(next_random());
+      input[size++] = type;
+      input[size++] = static_cast<uint8_t>(r);  // seq
+      for (size_t i = 0; i < length; ++i) input[size++] = payload[i] == 0xFE ? 0xFD : payload[i];
+      input[size++] = 0xFE;
+    }
+    LLVMFuzzerTestOneInput(input, size);
+  }
+  EXPECT_TRUE(true);
+}
+
 int main() {
   RUN_TEST(test_random_bytes_never_crash);
   RUN_TEST(test_random_requests_in_valid_frames_never_crash);
   RUN_TEST(test_mutated_valid_frames_never_crash);
+  RUN_TEST(test_interleaved_stagings_never_crash);
   return unit_test::finish();
 }
 #endif
