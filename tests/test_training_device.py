@@ -1,6 +1,6 @@
 """On qemu-m7, over the real serial protocol, the device trains exactly as the golden reference:
 the same sequences as tests/test_training_fidelity.py (the generated training models side-loaded
-into one protocol image, and `ref` built with its demo plan), compared after every step (loss,
+into one protocol image, and `ref` built with each of its plans), compared after every step (loss,
 prediction, CRC of the trainable region) and byte for byte at the end. Once more with frames too
 small for `ref`'s input, so every sample reaches INFER and TRAIN in INPUT_CHUNKs."""
 
@@ -18,7 +18,7 @@ from host_tools.model_runner import SIDELOAD_ADDRESS
 from host_tools.protocol.session import Session
 from quantize.golden import run_output
 from quantize.models import load_reference_model
-from tests.training_runs import CASES, RECORD, REF_PLAN, Run, runs  # noqa: F401  (runs: a fixture)
+from tests.training_runs import CASES, RECORD, REF_PLAN, REF_RUNS, Run, runs  # noqa: F401  (runs: a fixture)
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 BOARD = "qemu-m7"
@@ -62,8 +62,9 @@ def test_qemu_training_of_generated_models_is_bit_exact_with_golden(runs, sidelo
             run.compare(_device_records(session, run))
 
 
-def test_qemu_training_of_ref_with_the_demo_plan_is_bit_exact_with_golden(runs, tmp_path):
-    run = runs["ref-demo"]
+@pytest.mark.parametrize("name", list(REF_RUNS))
+def test_qemu_training_of_ref_is_bit_exact_with_golden(runs, name, tmp_path):
+    run = runs[name]
     ref = load_reference_model("ref")
     elf = build_with_model(BOARD, ref.tflite_bytes(), "ref", "test", plan=run.plan).elf
     with _session_on(elf, None, tmp_path) as emulator:

@@ -36,28 +36,41 @@ def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
 
 
 def test_zoo_covers_every_backward_op_and_option(runs):
-    from quantize.training.program import BACKWARD_OPS
+    from quantize.training.program import ACCUMULATE, BACKWARD_OPS
 
     seen = set()
     for run in runs.values():
         program = derive_program(run.graph, run.plan)
         for step in program.steps:
-            op = run.graph.operators[step.op]
             seen.add(step.kind)
-            if step.kind == "CONV_2D":
-                o = op.options
+            if step.kind == ACCUMULATE:
+                continue
+            op = run.graph.operators[step.op]
+            o = op.options
+            if step.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                prefix = "conv" if step.kind == "CONV_2D" else "dw"
                 kernel = run.graph.tensor(op.inputs[1]).shape[1]
-                seen |= {f"k{kernel}", f"stride{o.stride_h}", o.padding, f"conv-{o.activation}"}
+                seen |= {f"{prefix}-k{kernel}", f"{prefix}-stride{o.stride_h}", f"{prefix}-{o.padding}",
+                         f"{prefix}-{o.activation}"}
             if step.kind == "FULLY_CONNECTED":
                 seen.add(f"fc-{op.options.activation}")
+            if step.kind == "ADD":
+                seen |= {f"add-{o.activation}", f"add-inputs{sum(s is not None for s in step.in_errors)}"}
+            if step.kind == "AVERAGE_POOL_2D":
+                clipped = o.padding == "SAME" and o.filter_h > 1
+                seen.add("avgpool-clipped" if clipped else "avgpool-full")
             seen |= {f"weights={step.weights}", f"bias={step.bias}", f"input_error={step.input_error}"}
             if step.channels and len(step.channels) < run.graph.tensor(op.outputs[0]).shape[-1]:
                 seen.add("channel subset")
-    wanted = set(BACKWARD_OPS) | {"k1", "k3", "k5", "stride1", "stride2", "SAME", "VALID", "conv-NONE", "conv-RELU",
-                                  "conv-RELU6", "fc-NONE", "fc-RELU", "fc-RELU6", "weights=True", "weights=False",
-                                  "bias=True", "bias=False", "input_error=True", "input_error=False", "channel subset"}
+    conv = {f"conv-{option}" for option in ("k1", "k3", "k5", "stride1", "stride2", "SAME", "VALID", "NONE", "RELU",
+                                            "RELU6")}
+    dw = {f"dw-{option}" for option in ("k3", "k5", "stride1", "stride2", "SAME", "VALID", "NONE", "RELU", "RELU6")}
+    wanted = set(BACKWARD_OPS) | {ACCUMULATE} | conv | dw | {
+        "fc-NONE", "fc-RELU", "fc-RELU6", "add-NONE", "add-RELU", "add-inputs1", "add-inputs2", "avgpool-full",
+        "avgpool-clipped", "weights=True", "weights=False", "bias=True", "bias=False", "input_error=True",
+        "input_error=False", "channel subset"}
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
-    assert len(CASES) >= 20
+    assert len(CASES) >= 33
 
 
 @pytest.mark.parametrize("name", NAMES)

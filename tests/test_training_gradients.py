@@ -15,18 +15,22 @@ from quantize.training.program import derive_program
 from quantize.training.step import GoldenTrainer
 from quantize.training_plan import parse_plan
 from tests import model_zoo, training_zoo
-from tests.training_runs import REF_PLAN
+from tests.training_runs import REF_BLOCKS_PLAN, REF_PLAN
 from tests.tf_autodiff import autodiff_gradients, cosine
 
 MIN_COSINE = 0.9
 SAMPLES = 3
 GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "t07_crosses_frozen_conv",
-             "t14_two_k3s2", "t19_k2_k4_mixed", "t21_dense_from_4d", "t22_softmax_head")
+             "t14_two_k3s2", "t19_k2_k4_mixed", "t21_dense_from_4d", "t22_softmax_head",
+             "t25_dw_k3s1same_relu", "t26_dw_k3s2valid_relu6", "t27_dw_k3s2same_first", "t28_dw_k5s1valid_relu6",
+             "t29_dw_k3s1valid_none_frozen", "t30_residual_trained_below", "t31_residual_relu_frozen_branch",
+             "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool")
 
 
 def _models():
     cases = {c.name: c for c in training_zoo.cases()}
     yield "ref", load_reference_model("ref").tflite_bytes(), REF_PLAN
+    yield "ref-blocks", load_reference_model("ref").tflite_bytes(), REF_BLOCKS_PLAN
     for name in GENERATED:
         tflite = model_zoo.convert(cases[name].model)
         yield name, tflite, training_zoo.plan_json(cases[name], parse_tflite(tflite))
@@ -55,7 +59,7 @@ def test_golden_gradients_point_where_tensorflow_autodiff_does(name, tflite, pla
     rng = np.random.default_rng(2)
     classes = int(np.prod(graph.tensor(program.logits).shape))
     for i in range(SAMPLES):
-        if name == "ref":
+        if name.startswith("ref"):
             x, label = sample_inputs[0][i], int(sample_inputs[1][i])
         else:
             x = rng.integers(-128, 128, entry.shape[1:], dtype=np.int8)

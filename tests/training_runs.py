@@ -4,6 +4,7 @@ reference (quantize/training/step.py), with what the device must reproduce after
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 
@@ -22,6 +23,11 @@ from tests import model_zoo, training_zoo
 STEPS = 50
 REF_PLAN = ('{"version": 1, "trainable": [{"op": 22, "weights": true, "bias": true}, '
             '{"op": 20, "weights": true, "bias": true}, {"op": 19, "weights": true, "bias": true}]}')
+# ref's last residual blocks (ADD at 9 and 16, depthwise at 14 and 18): biases from operator 12 on,
+# whose output feeds both operator 13 and the ADD at 16 (the error accumulates there), and the
+# weights of the last block's depthwise and projection, the 1x1 before the pooling and the head.
+REF_BLOCKS_PLAN = json.dumps({"version": 1, "trainable": [
+    {"op": op, "weights": op in (18, 19, 20, 22), "bias": True} for op in (12, 13, 14, 15, 17, 18, 19, 20, 22)]})
 RECORD = struct.Struct("<iBBI")  # per step: loss, predicted, correct, CRC-32 of the trainable region
 
 
@@ -65,7 +71,8 @@ class Run:
 
 
 CASES = training_zoo.cases()
-NAMES = [c.name for c in CASES] + ["ref-demo"]
+REF_RUNS = {"ref-demo": (REF_PLAN, 5, 0.01), "ref-blocks": (REF_BLOCKS_PLAN, 6, 0.01)}
+NAMES = [c.name for c in CASES] + list(REF_RUNS)
 
 
 @pytest.fixture(scope="session")
@@ -75,5 +82,7 @@ def runs() -> dict[str, Run]:
         tflite = model_zoo.convert(case.model)
         built[case.name] = Run(case.name, tflite, training_zoo.plan_json(case, parse_tflite(tflite)), 11 + i,
                                (0.02, 0.05, 0.1)[i % 3])
-    built["ref-demo"] = Run("ref-demo", load_reference_model("ref").tflite_bytes(), REF_PLAN, 5, 0.01)
+    ref = load_reference_model("ref").tflite_bytes()
+    for name, (plan, seed, lr) in REF_RUNS.items():
+        built[name] = Run(name, ref, plan, seed, lr)
     return built

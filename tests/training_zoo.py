@@ -1,13 +1,17 @@
 """Generated models and training plans that together cover every backward op and option the
 training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D with 1x1, 3x3 and
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
-FULLY_CONNECTED with and without activation, fed by a 4-D tensor or by RESHAPE (Flatten); MEAN; a
-final SOFTMAX (the loss reads its input);
-weights and/or bias trained; the error stopping at or crossing a frozen layer. Each model is a
-Keras model built with a fixed seed and converted by the real TFLite converter (tests/model_zoo.py).
+DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
+4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
+ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
+its input); weights and/or bias trained; the error stopping at or crossing a frozen layer. Each
+model is a Keras model built with a fixed seed and converted by the real TFLite converter
+(tests/model_zoo.py).
 
-A plan is given from the output end: (k, weights, bias) names the k-th parametric operator from
-the last (1: the head), so it does not depend on the converter's operator numbering.
+A plan is given from the output end: (k, weights, bias) names the k-th parametric operator
+(CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) from the last (1: the head), so it does not depend
+on the converter's operator numbering.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class TrainingCase:
 
 def plan_json(case: TrainingCase, graph) -> str:
     """The case's plan as a plan file's JSON, with TFLite operator indices."""
-    parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "FULLY_CONNECTED")]
+    parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     layers = []
     for k, w, b, *channels in case.plan:
         layers.append({"op": parametric[-k], "weights": w, "bias": b, **({"channels": channels[0]} if channels else {})})
@@ -43,14 +47,60 @@ def _case(name, shape, layers, plan, covers=()):
     return TrainingCase(ZooModel(name, shape, lambda keras: _seq(keras, shape, *layers(keras)), tuple(covers)), plan)
 
 
+def _functional_case(name, shape, outputs, plan):
+    """A case whose model is not a sequence: outputs(keras, inputs) -> the output tensor."""
+    def build(keras):
+        inputs = keras.Input(shape)
+        return keras.Model(inputs, outputs(keras, inputs))
+    return TrainingCase(ZooModel(name, shape, build, ()), plan)
+
+
 ALL2 = ((1, True, True), (2, True, True))
 ALL3 = ((1, True, True), (2, True, True), (3, True, True))
+ALL4 = ALL3 + ((4, True, True),)
+
+
+def _residual_block(keras, x, expand, activation=None, stride=1, out=None):
+    """MobileNetV2's inverted residual: expand 1x1 (ReLU6), depthwise 3x3 (ReLU6), project 1x1, and
+    the ADD of the block input when the shape allows (then `activation` after it, fused by the
+    converter)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    DW = functools.partial(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    channels = x.shape[-1]
+    y = C(channels * expand, 1, activation="relu6")(x)
+    y = DW(3, strides=stride, padding="same", activation="relu6")(y)
+    y = C(out or channels, 1)(y)
+    if stride == 1 and (out or channels) == channels:
+        y = keras.layers.Add()([x, y])
+        if activation:
+            y = keras.layers.Activation(activation)(y)
+    return y
+
+
+def _mini_mbv2(keras, inputs):
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(8, 3, strides=2, padding="same", activation="relu6")(inputs)
+    for expand, out, stride in ((2, 8, 1), (3, 12, 2), (3, 12, 1)):
+        x = _residual_block(keras, x, expand, stride=stride, out=out)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(5, bias_initializer="random_normal")(x)
+
+
+def _residual_net(keras, inputs, activation=None):
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)  # below the branch point
+    x = _residual_block(keras, x, 2, activation)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(4, bias_initializer="random_normal")(x)
 
 
 def cases() -> list[TrainingCase]:
     # Random (not zero) biases: the converter drops an all-zero bias, and a plan may train it.
     C = lambda keras: functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")  # noqa: E731
+    DW = lambda keras: functools.partial(keras.layers.DepthwiseConv2D,  # noqa: E731
+                                         bias_initializer="random_normal")
     gap = lambda keras: keras.layers.GlobalAveragePooling2D()  # noqa: E731
+    avg = lambda keras: keras.layers.AveragePooling2D  # noqa: E731
     flat = lambda keras: keras.layers.Flatten()  # noqa: E731
     dense = lambda keras, n, act=None: keras.layers.Dense(n, activation=act,  # noqa: E731
                                                           bias_initializer="random_normal")
@@ -111,4 +161,35 @@ def cases() -> list[TrainingCase]:
               ((1, True, True), (2, True, True, "1/2"), (3, False, True, "1/4"))),
         _case("t24_listed_channels", (6, 6, 3), lambda k: [C(k)(7, 3, activation="relu"), flat(k), dense(k, 6)],
               ((1, True, True, [0, 2, 5]), (2, True, True, [1, 3, 4, 6]))),
+        # Depthwise: its input error reaches a trained conv below it.
+        _case("t25_dw_k3s1same_relu", (7, 6, 3), lambda k: [C(k)(5, 1, activation="relu"),
+                                                            DW(k)(3, padding="same", activation="relu"), gap(k),
+                                                            dense(k, 4)], ALL3),
+        _case("t26_dw_k3s2valid_relu6", (9, 8, 3), lambda k: [C(k)(6, 1, activation="relu6"),
+                                                              DW(k)(3, strides=2, activation="relu6"), flat(k),
+                                                              dense(k, 4)], ALL3),
+        _case("t27_dw_k3s2same_first", (9, 7, 4), lambda k: [DW(k)(3, strides=2, padding="same"),
+                                                             C(k)(5, 1, activation="relu"), gap(k), dense(k, 3)], ALL3),
+        _case("t28_dw_k5s1valid_relu6", (8, 8, 3), lambda k: [C(k)(4, 1, activation="relu"),
+                                                              DW(k)(5, activation="relu6"), gap(k), dense(k, 5)],
+              ((1, True, True), (2, True, False), (3, False, True))),
+        _case("t29_dw_k3s1valid_none_frozen", (7, 7, 2), lambda k: [C(k)(6, 3, padding="same", activation="relu6"),
+                                                                    DW(k)(3), C(k)(4, 1), gap(k), dense(k, 3)],
+              ((1, True, True), (4, True, True))),
+        # Residual blocks: the error at the block input is the sum of the skip's and the branch's.
+        _functional_case("t30_residual_trained_below", (6, 6, 2), _residual_net, ALL4 + ((5, True, True),)),
+        _functional_case("t31_residual_relu_frozen_branch", (5, 7, 3),
+                         lambda keras, i: _residual_net(keras, i, "relu"), ((1, True, True), (5, True, True))),
+        _functional_case("t32_mini_mbv2", (12, 12, 1), _mini_mbv2,
+                         ((1, True, True), (2, True, True), (3, True, True), (4, False, True), (5, False, True),
+                          (6, False, True), (7, False, True), (8, False, True))),
+        # Average pooling with full windows, with clipped ones (SAME), and after a PAD.
+        _case("t33_avgpool_k2s2", (8, 6, 3), lambda k: [C(k)(4, 3, padding="same", activation="relu"), avg(k)(2),
+                                                        flat(k), dense(k, 4)], ALL2),
+        _case("t34_avgpool_k3s2same", (7, 9, 2), lambda k: [C(k)(5, 1, activation="relu6"),
+                                                            avg(k)(3, strides=2, padding="same"),
+                                                            C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
+        _case("t35_pad_avgpool", (5, 6, 2), lambda k: [C(k)(3, 1, activation="relu"),
+                                                       k.layers.ZeroPadding2D(((1, 2), (2, 0))), avg(k)(2),
+                                                       flat(k), dense(k, 4)], ALL2),
     ]

@@ -1,7 +1,9 @@
 """The blob's training section: a TrainingProgram (program.py) laid out for the firmware's trainer
 (firmware/lib/train/training_format.h mirrors these structs field by field), and the arena
-buffers a training step adds to the memory plan: error tensors, activation masks, kernel scratch,
-and the longer lives of the inputs that weight gradients read.
+buffers a training step adds to the memory plan: error tensors (one per error slot; a RESHAPE's
+input error and an ADD's first input error share the bytes of the op's output error), the slots'
+exponents, activation masks, kernel scratch, and the longer lives of the inputs that weight
+gradients read.
 
 Backward time: the forward ops run at times 0..num_ops-1, the loss at num_ops, backward step i
 at num_ops + 1 + i. Each buffer lives from the time it is written to the time it is last read.
@@ -14,15 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quantize.training.program import PARAMETRIC, TrainingProgram
+from quantize.training.program import ACCUMULATE, TrainingProgram
 
-TRAIN_HEADER = struct.Struct("<HHiiiHHI")  # TrainHeader
-TRAIN_STEP = struct.Struct("<8H4I2i")      # TrainStep
-assert (TRAIN_HEADER.size, TRAIN_STEP.size) == (24, 40)
+TRAIN_HEADER = struct.Struct("<HHiiiHHIHH")  # TrainHeader
+TRAIN_STEP = struct.Struct("<8H4I2i")         # TrainStep
+assert (TRAIN_HEADER.size, TRAIN_STEP.size) == (28, 40)
 NO_TENSOR = 0xFFFF
 
-STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK = 1, 2, 4, 8
+STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK, STEP_INPUT_ERROR2, STEP_ACCUMULATE = 1, 2, 4, 8, 16, 32
 HEADER_QAS = 1
+# Ops whose backward step needs scratch (conv_scratch_bytes; depthwise gathers its input error and
+# sums each weight's gradient without any).
+SCRATCH_OPS = ("CONV_2D", "FULLY_CONNECTED")
+# Ops whose first needed input error is the output error's bytes, unchanged.
+SHARED_ERROR_OPS = ("RESHAPE", "ADD")
 
 
 def mask_bytes(elements: int) -> int:
@@ -39,8 +46,6 @@ def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: in
 
 @dataclass
 class _StepTensors:
-    out_error: int
-    in_error: int | None = None
     mask: int | None = None
     scratch: int | None = None
 
@@ -52,7 +57,8 @@ class TrainingLayout:
     program: TrainingProgram
     blob_op: dict[int, int]                   # TFLite operator -> blob op
     steps: list[_StepTensors] = field(default_factory=list)
-    logits_error: int = 0
+    error_slots: list[int] = field(default_factory=list)  # blob tensor of each error slot
+    exponents: int = 0                        # blob tensor: int32 [slots]
     lifetimes: dict[int, tuple[int, int]] = field(default_factory=dict)  # blob tensor -> (first, last)
     kept: dict[int, int] = field(default_factory=dict)  # blob tensor read after the forward pass -> last time
     logits: int = 0                                     # blob tensor of the logits
@@ -60,10 +66,11 @@ class TrainingLayout:
     @classmethod
     def add_tensors(cls, program: TrainingProgram, graph, builder, blob_index: dict[int, int],
                     blob_op: dict[int, int]) -> "TrainingLayout":
-        """Creates the error, mask and scratch tensors (arena, int8) in `builder`."""
+        """Creates the error, exponent, mask and scratch tensors (arena, int8) in `builder`."""
         layout = cls(program, blob_op)
         num_ops = len(builder.ops)
         loss_time = num_ops
+        last_time = loss_time + len(program.steps)
 
         def arena_tensor(nbytes_or_shape, first: int, last: int) -> int:
             dims = nbytes_or_shape if isinstance(nbytes_or_shape, tuple) else (1, 1, 1, nbytes_or_shape)
@@ -71,33 +78,46 @@ class TrainingLayout:
             layout.lifetimes[index] = (first, last)
             return index
 
-        logits_shape = graph.tensor(program.logits).shape
-        error = arena_tensor(tuple(logits_shape), loss_time, loss_time + 1)
-        layout.logits_error = error
+        def use(tensor: int, time: int) -> None:
+            first, last = layout.lifetimes[tensor]
+            layout.lifetimes[tensor] = (min(first, time), max(last, time))
+
+        slots: list[int | None] = [None] * len(program.error_tensors)
+        slots[0] = arena_tensor(tuple(graph.tensor(program.logits).shape), loss_time, loss_time)
         for i, step in enumerate(program.steps):
             time = loss_time + 1 + i
+            tensors = _StepTensors()
+            use(slots[step.out_error], time)
+            if step.kind == ACCUMULATE:
+                use(slots[step.in_errors[0]], time)
+                layout.steps.append(tensors)
+                continue
             op = graph.operators[step.op]
-            x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-            tensors = _StepTensors(error)
-            first, last = layout.lifetimes[error]
-            layout.lifetimes[error] = (first, max(last, time))
+            y = graph.tensor(op.outputs[0])
+            shared = step.kind in SHARED_ERROR_OPS
+            for slot in step.in_errors:
+                if slot is None:
+                    continue
+                if shared:  # the same bytes, read by a later step
+                    slots[slot] = slots[step.out_error]
+                    shared = False
+                else:
+                    slots[slot] = arena_tensor(tuple(graph.tensor(program.error_tensors[slot]).shape), time, time)
+                use(slots[slot], time)
             if step.mask:
                 tensors.mask = arena_tensor(mask_bytes(int(np.prod(y.shape))), blob_op[step.op], time)
-            if step.input_error:
-                if step.kind == "RESHAPE":
-                    tensors.in_error = error  # the same bytes, read by the next step
-                else:
-                    tensors.in_error = arena_tensor(tuple(x.shape), time, time + 1)
-                layout.lifetimes[tensors.in_error] = (layout.lifetimes[tensors.in_error][0], time + 1)
-            if step.kind in PARAMETRIC and (step.input_error or step.weights):
+            if step.kind in SCRATCH_OPS and (step.input_error or step.weights):
+                x = graph.tensor(op.inputs[0])
                 filter_row = int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))
                 nbytes = conv_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)), filter_row,
                                             step.input_error, step.weights)
                 tensors.scratch = arena_tensor(nbytes, time, time)
-            if step.weights:
-                layout.kept[blob_index[op.inputs[0]]] = time
+            if step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
+                kept = blob_index[op.inputs[0]]
+                layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)
-            error = tensors.in_error if tensors.in_error is not None else error
+        layout.error_slots = slots
+        layout.exponents = arena_tensor(4 * len(slots), loss_time, last_time)
         layout.logits = blob_index[program.logits]
         layout.kept[layout.logits] = max(layout.kept.get(layout.logits, loss_time), loss_time)
         return layout
@@ -115,26 +135,27 @@ class TrainingLayout:
     def emit(self, graph, builder) -> None:
         """Writes the training section into the data section and points the header at it."""
         p = self.program
-        section = bytearray(TRAIN_HEADER.pack(len(p.steps), self.logits_error, p.softmax.input_multiplier,
+        errors = builder.add_data(np.asarray(self.error_slots, dtype="<u2").tobytes())
+        section = bytearray(TRAIN_HEADER.pack(len(p.steps), len(self.error_slots), p.softmax.input_multiplier,
                                               p.softmax.input_left_shift, p.softmax.diff_min,
-                                              HEADER_QAS if p.qas else 0, self.logits, 0))
-        records = []
+                                              HEADER_QAS if p.qas else 0, self.logits, errors, self.exponents, 0))
         for step, tensors in zip(p.steps, self.steps):
+            in_errors = list(step.in_errors) + [None] * (2 - len(step.in_errors))
             flags = ((STEP_WEIGHTS if step.weights else 0) | (STEP_BIAS if step.bias else 0)
-                     | (STEP_INPUT_ERROR if step.input_error else 0) | (STEP_MASK if step.mask else 0))
+                     | (STEP_INPUT_ERROR if in_errors[0] is not None else 0) | (STEP_MASK if step.mask else 0)
+                     | (STEP_INPUT_ERROR2 if in_errors[1] is not None else 0)
+                     | (STEP_ACCUMULATE if step.kind == ACCUMULATE else 0))
             channels = qw = qb = bm = 0
             if step.channels:
                 channels = builder.add_data(np.asarray(step.channels, dtype="<u2").tobytes())
-            if step.kind in PARAMETRIC:
+            if step.back_multiplier is not None:
                 qw = builder.add_data(np.asarray(step.qas_weight, dtype="<f4").tobytes())
                 qb = builder.add_data(np.asarray(step.qas_bias, dtype="<f4").tobytes())
                 bm = builder.add_data(np.asarray(step.back_multiplier, dtype="<i4").tobytes())
-            records.append(TRAIN_STEP.pack(
-                self.blob_op[step.op], flags, tensors.out_error, _index(tensors.in_error), _index(tensors.mask),
-                _index(tensors.scratch), len(step.channels), 0, channels, qw, qb, bm, step.back_exponent,
-                step.mean_reciprocal))
-        for record in records:
-            section.extend(record)
+            section.extend(TRAIN_STEP.pack(
+                self.blob_op[step.op], flags, step.out_error, _index(in_errors[0]), _index(tensors.mask),
+                _index(tensors.scratch), len(step.channels), _index(in_errors[1]), channels, qw, qb, bm,
+                step.back_exponent, step.mean_reciprocal))
         builder.training = (builder.add_data(bytes(section)), len(section))
 
 

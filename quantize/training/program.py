@@ -18,22 +18,27 @@ from quantize.tflite_model import Graph, Operator
 from quantize.training_plan import TrainingPlan
 
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
-BACKWARD_OPS = ("CONV_2D", "FULLY_CONNECTED", "MEAN", "RESHAPE")
-PARAMETRIC = ("CONV_2D", "FULLY_CONNECTED")
+BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
+                "RESHAPE")
+PARAMETRIC = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+ACCUMULATE = "ACCUMULATE"       # the step kind that adds a second contribution into a tensor's error
 BACK_H_BITS = 4                 # h = e * bm >> 27 keeps 4 bits below e's
 MAX_TRANSPOSED_TERMS = 1 << 13  # C_out * KH * KW: |W| * |h| * terms stays below 2^31
+MAX_POOL_WINDOWS = 1 << 8       # windows covering an element: |e| * 2^16 * windows stays below 2^31
 MEAN_RECIPROCAL_BITS = 16
 MAX_CLASSES = 256  # the firmware's train::kMaxClasses: the loss keeps one int32 per class on the stack
 
 
 @dataclass(frozen=True)
 class BackwardStep:
-    op: int                       # TFLite operator index
-    kind: str                     # its op name
+    op: int                       # TFLite operator index (ACCUMULATE: the op whose contribution it adds)
+    kind: str                     # its op name, or ACCUMULATE
+    out_error: int                # error slot at the op's output (ACCUMULATE: the tensor's, added into)
+    in_errors: tuple[int | None, ...]  # error slot per activation input, None where none is needed
+    #                               (ACCUMULATE: the contribution's slot)
     weights: bool                 # weights update
     bias: bool                    # bias updates
     channels: tuple[int, ...]     # the output channels that update
-    input_error: bool             # the error continues to the op's input
     mask: bool                    # the fused activation clamps inside int8: the error is masked
     act_min: int
     act_max: int
@@ -43,13 +48,19 @@ class BackwardStep:
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
     mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
 
+    @property
+    def input_error(self) -> bool:
+        """The error continues to at least one of the op's inputs."""
+        return self.kind != ACCUMULATE and any(slot is not None for slot in self.in_errors)
+
 
 @dataclass(frozen=True)
 class TrainingProgram:
-    steps: tuple[BackwardStep, ...]  # in backward order: the op nearest the output first
+    steps: tuple[BackwardStep, ...]  # in backward order: decreasing operator index
     logits: int                      # tensor index of the int8 logits (a final SOFTMAX's input)
     softmax: prepare.SoftmaxParams   # of the logits, beta 1
     qas: bool
+    error_tensors: tuple[int, ...] = ()  # the activation tensor each error slot belongs to (slot 0: the logits)
 
     @property
     def kept_inputs(self) -> tuple[int, ...]:
@@ -57,12 +68,26 @@ class TrainingProgram:
         return tuple(s.op for s in self.steps if s.weights)
 
 
+def activation_inputs(op: Operator) -> tuple[int, ...]:
+    """The activation tensors an op reads (ADD: both; the others: the first input)."""
+    return tuple(op.inputs[:2]) if op.op == "ADD" else (op.inputs[0],)
+
+
 def _producers(graph: Graph) -> dict[int, Operator]:
     return {op.outputs[0]: op for op in graph.operators}
 
 
-def _consumers(graph: Graph, tensor: int) -> list[Operator]:
-    return [op for op in graph.operators if tensor in op.inputs]
+def _upstream(graph: Graph, producers: dict[int, Operator], tensor: int) -> set[int]:
+    """The operators whose output the value of `tensor` depends on (its producer included)."""
+    seen: set[int] = set()
+    pending = [tensor]
+    while pending:
+        op = producers.get(pending.pop())
+        if op is None or op.index in seen:
+            continue
+        seen.add(op.index)
+        pending.extend(t for t in op.inputs if t >= 0)
+    return seen
 
 
 def _channel_factors(graph: Graph, op: Operator, qas: bool):
@@ -82,56 +107,91 @@ def _channel_factors(graph: Graph, op: Operator, qas: bool):
 
 
 def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> TrainingProgram:
-    """The chain of backward steps from the logits down to the earliest planned op; raises
-    PlanError naming the plan and the operator when the chain is not one this engine runs."""
+    """The backward program from the logits down to the planned ops (README "The backward
+    program"): every op on a path from a planned op's output to the logits, in decreasing operator
+    index, with an ACCUMULATE step where a tensor's error has a second contribution. Raises
+    PlanError naming the plan and the operator when the graph is not one this engine runs."""
     producers = _producers(graph)
     logits = graph.int8_output
     where = plan.source
     if producers[logits].op == "SOFTMAX":  # the loss takes the logits, the softmax's input
         logits = producers[logits].inputs[0]
+    softmax = prepare.softmax_scaling(1.0, graph.tensor(logits).scale)
     planned = {layer.op: layer for layer in plan.layers}
-    earliest = min(planned, default=None)
-    steps: list[BackwardStep] = []
-    tensor = logits
-    while earliest is not None:
-        op = producers.get(tensor)
-        if op is None or op.op == "QUANTIZE" and op.outputs[0] == graph.int8_input:
-            raise PlanError(f"{where}: operator {earliest} is not on the path from the model input to the logits")
+    upstream = _upstream(graph, producers, logits)
+    for index in sorted(planned):
+        if index not in upstream:
+            raise PlanError(f"{where}: operator {index} is not on a path from the model input to the logits")
+    # The backward set: the ops whose output depends on a planned op's and reaches the logits.
+    reach: set[int] = set()
+    backward_ops: list[Operator] = []
+    for op in graph.operators:
+        if op.index in upstream and (op.index in planned or any(t in reach for t in activation_inputs(op))):
+            reach.add(op.outputs[0])
+            backward_ops.append(op)
+    for op in backward_ops:
         if op.op not in BACKWARD_OPS:
-            raise PlanError(f"{where}: the error from the loss to operator {earliest} crosses operator {op.index} "
-                            f"({op.op}), which has no backward pass yet (supported: {', '.join(BACKWARD_OPS)})")
-        layer = planned.get(op.index)
-        if op.index != earliest and len(_consumers(graph, op.inputs[0])) > 1:
-            raise PlanError(f"{where}: the error from the loss to operator {earliest} crosses operator {op.index} "
-                            f"({op.op}), whose input feeds several operators (a branch): not supported yet")
-        steps.append(_step(graph, op, layer, op.index != earliest, qas, where))
-        if op.index == earliest:
-            break
-        tensor = op.inputs[0]
+            raise PlanError(f"{where}: the training error crosses operator {op.index} ({op.op}), which has no "
+                            f"backward pass yet (supported: {', '.join(BACKWARD_OPS)})")
+    error_tensors = [logits]
+    slot_of = {logits: 0}
+    steps: list[BackwardStep] = []
+    for op in reversed(backward_ops):  # TFLite's operator order is topological
+        in_errors: list[int | None] = []
+        accumulates = []
+        for tensor in activation_inputs(op):
+            if tensor not in reach:
+                in_errors.append(None)
+                continue
+            slot = len(error_tensors)
+            error_tensors.append(tensor)
+            in_errors.append(slot)
+            if tensor in slot_of:  # a second consumer's contribution: added into the first's slot
+                accumulates.append(_accumulate(op, slot_of[tensor], slot))
+            else:
+                slot_of[tensor] = slot
+        steps.append(_step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where))
+        steps.extend(accumulates)
     classes = int(np.prod(graph.tensor(logits).shape))
     if steps and classes > MAX_CLASSES:
         raise PlanError(f"{where}: the logits (tensor {logits}) have {classes} elements; the device's loss takes at "
                         f"most {MAX_CLASSES} classes")
-    missing = set(planned) - {s.op for s in steps}
-    if missing:
-        raise PlanError(f"{where}: operator {min(missing)} is not on the chain of operators that ends in the logits")
-    return TrainingProgram(tuple(steps), logits, prepare.softmax_scaling(1.0, graph.tensor(logits).scale), qas)
+    return TrainingProgram(tuple(steps), logits, softmax, qas, tuple(error_tensors))
 
 
-def _step(graph: Graph, op: Operator, layer, input_error: bool, qas: bool, where: str) -> BackwardStep:
+def _accumulate(op: Operator, target: int, contribution: int) -> BackwardStep:
+    return BackwardStep(op.index, ACCUMULATE, target, (contribution,), False, False, (), False, -128, 127, None, None,
+                        None, 0, 0)
+
+
+def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[int | None, ...], qas: bool,
+          where: str) -> BackwardStep:
     y = graph.tensor(op.outputs[0])
     act_min, act_max = -128, 127
     qw = qb = bm = None
     back_exponent = mean_reciprocal = 0
+    input_error = any(slot is not None for slot in in_errors)
     if op.op in PARAMETRIC:
-        p = prepare.conv(graph, op) if op.op == "CONV_2D" else prepare.fully_connected(graph, op)
+        p = prepare.fully_connected(graph, op) if op.op == "FULLY_CONNECTED" else prepare.conv(graph, op)
         act_min, act_max = p.act_min, p.act_max
         qw, qb, bm, back_exponent = _channel_factors(graph, op, qas)
         w = graph.tensor(op.inputs[1])
-        terms = w.shape[0] * (w.shape[1] * w.shape[2] if len(w.shape) == 4 else 1)
+        # Terms of one input error element: C_out * KH * KW (depthwise: its channel's KH * KW).
+        taps = w.shape[1] * w.shape[2] if len(w.shape) == 4 else 1
+        terms = taps if op.op == "DEPTHWISE_CONV_2D" else w.shape[0] * taps
         if input_error and terms >= MAX_TRANSPOSED_TERMS:
             raise PlanError(f"{where}: operator {op.index} ({op.op}): {terms} output terms per input error element, "
                             f"at most {MAX_TRANSPOSED_TERMS - 1} (int32 accumulator)")
+    elif op.op == "ADD":
+        p = prepare.add(graph, op)
+        act_min, act_max = p.act_min, p.act_max
+    elif op.op == "AVERAGE_POOL_2D":
+        p = prepare.pool(graph, op)
+        act_min, act_max = p.act_min, p.act_max
+        windows = -(-p.filter_h // p.stride_h) * -(-p.filter_w // p.stride_w)
+        if input_error and windows > MAX_POOL_WINDOWS:
+            raise PlanError(f"{where}: operator {op.index} (AVERAGE_POOL_2D): {windows} windows cover an input "
+                            f"element, at most {MAX_POOL_WINDOWS} (int32 accumulator)")
     elif op.op == "MEAN":
         x = graph.tensor(op.inputs[0])
         mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / (x.shape[1] * x.shape[2]))
@@ -142,5 +202,5 @@ def _step(graph: Graph, op: Operator, layer, input_error: bool, qas: bool, where
     # A fused ReLU or ReLU6 often clamps at the int8 limits themselves (its range is the output's
     # whole quantized range): the activation, not the clamp values, says whether to mask.
     clamps = getattr(op.options, "activation", "NONE") != "NONE"
-    return BackwardStep(op.index, op.op, weights, bias, channels, input_error, clamps, act_min, act_max, qw, qb, bm,
-                        back_exponent, mean_reciprocal)
+    return BackwardStep(op.index, op.op, out_error, in_errors, weights, bias, channels, clamps, act_min, act_max, qw,
+                        qb, bm, back_exponent, mean_reciprocal)

@@ -23,7 +23,7 @@ from quantize.training.numerics import (
     update_weights,
     weight_delta,
 )
-from quantize.training.program import PARAMETRIC, BackwardStep, TrainingProgram
+from quantize.training.program import ACCUMULATE, PARAMETRIC, BackwardStep, TrainingProgram
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class StepResult:
 
 
 def _stride_pad(graph: Graph, op: Operator) -> tuple[tuple[int, int], tuple[int, int]]:
-    if op.op == "CONV_2D":
+    if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         p = prepare.conv(graph, op)
         return (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)
     return (1, 1), (0, 0)
@@ -81,32 +81,57 @@ class GoldenTrainer:
         predicted = int(np.argmax(logits))
         p31 = softmax_q31(self.program.softmax, logits)
         loss = loss_q16(int(p31[label]))
-        error, exponent = logit_error(p31, label)
+        errors: dict[int, tuple[np.ndarray, int]] = {0: logit_error(p31, label)}  # slot -> (e, k)
         for step in self.program.steps:
-            error, exponent = self._backward(step, values, error, exponent, lr, gradients)
+            if step.kind == ACCUMULATE:
+                (a, ka), (b, kb) = errors[step.out_error], errors.pop(step.in_errors[0])
+                errors[step.out_error] = normalise(*backward.accumulate(a, ka, b, kb))
+                continue
+            e, k = errors.pop(step.out_error)
+            for slot, error in zip(step.in_errors, self._backward(step, values, e, k, lr, gradients)):
+                if slot is not None:
+                    errors[slot] = error
         return StepResult(loss, predicted, predicted == label, logits)
 
     def _backward(self, step: BackwardStep, values: dict[int, np.ndarray], e: np.ndarray, k: int,
-                  lr: float, gradients: dict | None) -> tuple[np.ndarray | None, int]:
-        """One op's backward step; returns the error at its input (None when the chain ends)."""
+                  lr: float, gradients: dict | None) -> list[tuple[np.ndarray, int] | None]:
+        """One op's backward step with its updates; returns the error at each activation input (None
+        where the program needs none)."""
         op = self.graph.operators[step.op]
         x, y = values[op.inputs[0]], values[op.outputs[0]]
         e = e.reshape(y.shape)
         if step.mask:
             e = backward.apply_mask(e, y, step.act_min, step.act_max)
+        if step.kind == "ADD":
+            return [(e.copy(), k), (e.copy(), k)]
         if step.kind == "RESHAPE":
-            return e.reshape(x.shape), k
+            return [(e.reshape(x.shape), k)]
+        if step.kind == "PAD":
+            return [(backward.pad_input_error(e, op.options.paddings), k)]
         if step.kind == "MEAN":
             v = backward.mean_input_error(e.reshape(x.shape[0], x.shape[3]), x.shape, step.mean_reciprocal)
-            return normalise(v, k + 16)
+            return [normalise(v, k + 16)]
+        if step.kind == "AVERAGE_POOL_2D":
+            p = prepare.pool(self.graph, op)
+            v = backward.average_pool_input_error(e, (p.filter_h, p.filter_w), (p.stride_h, p.stride_w),
+                                                  (p.pad_top, p.pad_left), x.shape)
+            return [normalise(v, k + 16)]
         assert step.kind in PARAMETRIC
+        return [self._parametric(step, op, x, e, k, lr, gradients)]
+
+    def _parametric(self, step: BackwardStep, op: Operator, x: np.ndarray, e: np.ndarray, k: int, lr: float,
+                    gradients: dict | None) -> tuple[np.ndarray, int] | None:
+        """CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED: the input error (with the weights before
+        this step's update), then the bias and weight updates of the planned channels."""
+        depthwise = step.kind == "DEPTHWISE_CONV_2D"
         stride, pad = _stride_pad(self.graph, op)
         w_index = op.inputs[1]
         w = self.params.get(w_index, self.graph.tensor(w_index).data)
         xc, wc, ec = backward.as_conv(x, w, e)
-        out: tuple[np.ndarray | None, int] = (None, k)
+        out = None
         if step.input_error:
-            v = backward.conv_input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
+            input_error = backward.depthwise_input_error if depthwise else backward.conv_input_error
+            v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
             out = normalise(v.reshape(x.shape), k + step.back_exponent)
         if step.bias:
             bias = self.params[op.inputs[2]]
@@ -117,16 +142,21 @@ class GoldenTrainer:
                 m, ex = fixed_factor(lr, step.qas_bias[o])
                 bias[o] = update_bias(bias[o:o + 1], bias_delta(gradient[o:o + 1], m, ex, k))[0]
         if step.weights:
-            gradient = backward.conv_weight_gradient(ec, xc, self.graph.tensor(op.inputs[0]).zero_point, wc.shape,
-                                                     stride, pad)
+            weight_gradient = backward.depthwise_weight_gradient if depthwise else backward.conv_weight_gradient
+            gradient = weight_gradient(ec, xc, self.graph.tensor(op.inputs[0]).zero_point, wc.shape, stride, pad)
             if gradients is not None:
                 gradients[("weights", op.index)] = (gradient * 2.0 ** -k * self.graph.tensor(op.inputs[0]).scale
                                                     ).reshape(w.shape)
-            flat = w.reshape(w.shape[0], -1)  # a view: updates land in self.params
+            # One channel's elements in draw order (README "Updates"): conv [o][kh][kw][c_in];
+            # depthwise channel-major, a channel's taps i then j. `per_channel` views self.params.
+            per_channel = w.reshape(w.shape[0], -1) if not depthwise else w[0].transpose(2, 0, 1)
+            gradient = gradient.reshape(gradient.shape[0], -1) if not depthwise else gradient[0].transpose(2, 0, 1)
             for o in step.channels:
                 m, ex = fixed_factor(lr, step.qas_weight[o])
-                draws = self.prng.draws(flat.shape[1])
-                flat[o] = update_weights(flat[o], weight_delta(gradient[o].reshape(-1), m, ex, k, draws))
+                row = per_channel[o]
+                draws = self.prng.draws(row.size)
+                row[...] = update_weights(row.reshape(-1), weight_delta(gradient[o].reshape(-1), m, ex, k, draws)
+                                          ).reshape(row.shape)
         return out
 
 

@@ -6,8 +6,6 @@ namespace train {
 
 namespace {
 
-uint32_t magnitude(int32_t v) { return v < 0 ? 0u - static_cast<uint32_t>(v) : static_cast<uint32_t>(v); }
-
 /// The input row (or column) a filter tap reads for an output position, -1 when in the padding.
 inline int32_t input_index(int32_t out, int32_t stride, int32_t tap, int32_t pad, int32_t size) {
   const int32_t at = out * stride + tap - pad;

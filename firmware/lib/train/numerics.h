@@ -29,6 +29,9 @@ struct Xorshift32 {
 
 inline int bit_length(uint32_t m) { return m == 0 ? 0 : 32 - __builtin_clz(m); }
 
+/// |v| without overflow at INT32_MIN.
+inline uint32_t magnitude(int32_t v) { return v < 0 ? 0u - static_cast<uint32_t>(v) : static_cast<uint32_t>(v); }
+
 /// The right shift that brings accumulators of peak magnitude `peak` into 7 bits.
 inline int normalise_shift(uint32_t peak) {
   const int excess = bit_length(peak) - kErrorBits;

@@ -3,6 +3,9 @@
 #include <cstddef>
 #include <cstring>
 
+#include "accumulate.h"
+#include "backward_depthwise.h"
+#include "backward_pool.h"
 #include "requantize.h"
 #include "softmax_s8.h"
 
@@ -10,12 +13,9 @@ namespace train {
 
 namespace {
 
-using model::kNoTensor;
-using model::Location;
 using model::OpCode;
 using model::OpRecord;
 using model::TensorRecord;
-using model::TensorType;
 using model::dims_of;
 
 
@@ -26,84 +26,15 @@ const T* data_at(const model::Model& m, uint32_t offset) {
   return reinterpret_cast<const T*>(m.data() + offset);
 }
 
+/// An input error that is the output error unchanged (RESHAPE, ADD): the host may have given both
+/// slots the same bytes.
+void pass_through(const int8_t* e, int8_t* in_error, uint32_t size) {
+  if (in_error != e) std::memmove(in_error, e, size);
+}
+
 }  // namespace
 
-bool Trainer::bind(model::Model* model, const char** why) {
-  model_ = model;
-  header_ = nullptr;
-  const model::BlobHeader& blob = model->header();
-  if (blob.training_size == 0) return true;  // a blob without training: TRAIN is not in this build
-  const auto* header = data_at<TrainHeader>(*model, blob.training_offset);
-  const uint32_t need = sizeof(TrainHeader) + uint32_t{header->num_steps} * sizeof(TrainStep);
-  *why = "invalid training section";
-  if (blob.training_size < sizeof(TrainHeader) || blob.training_size != need) return false;
-  if (header->logits_error >= blob.num_tensors || header->logits >= blob.num_tensors) return false;
-  const TensorRecord& logits = model->tensor(header->logits);
-  if (logits.location != Location::kArena || logits.type != TensorType::kInt8 || logits.size > kMaxClasses)
-    return false;
-  const TensorRecord& logits_error = model->tensor(header->logits_error);
-  if (logits_error.location != Location::kArena || logits_error.size != logits.size) return false;
-  if (header->softmax_input_left_shift < 0 || header->softmax_input_left_shift > 30) return false;
-  header_ = header;
-  steps_ = reinterpret_cast<const TrainStep*>(header + 1);
-  for (uint16_t i = 0; i < header->num_steps; ++i) {
-    if (!step_ok(steps_[i])) {
-      header_ = nullptr;
-      return false;
-    }
-  }
-  return true;
-}
-
-bool Trainer::step_ok(const TrainStep& s) const {
-  const model::BlobHeader& blob = model_->header();
-  if (s.op >= blob.num_ops) return false;
-  const OpRecord& op = model_->op(s.op);
-  auto arena_tensor = [&](uint16_t index, uint32_t size) {
-    if (index >= blob.num_tensors) return false;
-    const TensorRecord& t = model_->tensor(index);
-    return t.location == Location::kArena && t.size >= size && (t.offset & 3u) == 0;
-  };
-  const TensorRecord& in = model_->tensor(op.inputs[0]);
-  const TensorRecord& out = model_->tensor(op.output);
-  if (!arena_tensor(s.out_error, out.size) || model_->tensor(s.out_error).size != out.size) return false;
-  if (has(s, kStepInputError) && (!arena_tensor(s.in_error, in.size) || model_->tensor(s.in_error).size != in.size))
-    return false;
-  if (has(s, kStepMask) && !arena_tensor(s.mask, (out.size + 7) / 8)) return false;
-  const bool parametric = op.opcode == OpCode::kConv2d || op.opcode == OpCode::kFullyConnected;
-  if (!parametric) {
-    if (has(s, kStepWeights) || has(s, kStepBias) || has(s, kStepMask)) return false;
-    if (op.opcode == OpCode::kReshape) return !has(s, kStepInputError) || s.in_error == s.out_error;
-    return op.opcode == OpCode::kMean && has(s, kStepInputError) && s.mean_reciprocal > 0 &&
-           s.mean_reciprocal <= 65536;
-  }
-  const TensorRecord& filter = model_->tensor(op.inputs[1]);
-  const uint32_t c_out = out.dims[3];
-  const uint32_t data_size = blob.data_size;
-  auto channel_array = [&](uint32_t offset) { return (offset & 3u) == 0 && model::fits(offset, c_out * 4u, data_size); };
-  if (filter.type != TensorType::kInt8 || !channel_array(s.qas_weight_offset) || !channel_array(s.qas_bias_offset) ||
-      !channel_array(s.back_multiplier_offset) || s.back_exponent < -64 || s.back_exponent > 64)
-    return false;
-  if (op.opcode == OpCode::kFullyConnected && in.size != filter.dims[3]) return false;  // batch 1
-  if (op.opcode == OpCode::kConv2d) {
-    const auto& p = *data_at<model::ConvOpParams>(*model_, op.params_offset);
-    if (p.conv.dilation_h != 1 || p.conv.dilation_w != 1) return false;
-  }
-  const uint32_t scratch = conv_scratch_bytes(geometry(op), has(s, kStepInputError), has(s, kStepWeights));
-  if (scratch > 0 && !arena_tensor(s.scratch, scratch)) return false;
-  if (has(s, kStepWeights) && !model_->in_trainable(op.inputs[1])) return false;
-  if (has(s, kStepBias) && (op.num_inputs < 3 || op.inputs[2] == kNoTensor || !model_->in_trainable(op.inputs[2])))
-    return false;
-  if (s.num_channels > 0) {
-    if ((s.channels_offset & 1u) != 0 || !model::fits(s.channels_offset, s.num_channels * 2u, data_size)) return false;
-    const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
-    for (uint16_t k = 0; k < s.num_channels; ++k)
-      if (channels[k] >= c_out) return false;
-  }
-  return true;
-}
-
-ConvGeometry Trainer::geometry(const OpRecord& op) const {
+ConvGeometry Trainer::geometry(const OpRecord& op) const {  // CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
   const TensorRecord& in = model_->tensor(op.inputs[0]);
   const TensorRecord& out = model_->tensor(op.output);
   const TensorRecord& filter = model_->tensor(op.inputs[1]);
@@ -123,20 +54,34 @@ void Trainer::configure(float learning_rate, uint32_t seed) {
   seed_ = seed;
 }
 
+const kernels::ActivationRange* Trainer::activation(const OpRecord& op) const {
+  switch (op.opcode) {
+    case OpCode::kConv2d:
+    case OpCode::kDepthwiseConv2d:
+      return &data_at<model::ConvOpParams>(*model_, op.params_offset)->conv.act;
+    case OpCode::kFullyConnected:
+      return &data_at<model::FullyConnectedOpParams>(*model_, op.params_offset)->fc.act;
+    case OpCode::kAdd:
+      return &data_at<kernels::AddParams>(*model_, op.params_offset)->act;
+    case OpCode::kAveragePool2d:
+      return &data_at<kernels::PoolParams>(*model_, op.params_offset)->act;
+    default:
+      return nullptr;
+  }
+}
+
 void Trainer::forward() {
   const uint16_t num_ops = model_->header().num_ops;
   for (uint16_t i = 0; i < num_ops; ++i) {
     model_->run(i);
     for (uint16_t k = 0; k < header_->num_steps; ++k) {
       const TrainStep& s = steps_[k];
-      if (s.op != i || !has(s, kStepMask)) continue;
+      if (s.op != i || !has(s, kStepMask) || has(s, kStepAccumulate)) continue;
       const OpRecord& op = model_->op(i);
-      const TensorRecord& y = model_->tensor(op.output);
-      const auto& act = op.opcode == OpCode::kConv2d
-                            ? data_at<model::ConvOpParams>(*model_, op.params_offset)->conv.act
-                            : data_at<model::FullyConnectedOpParams>(*model_, op.params_offset)->fc.act;
-      make_mask(static_cast<const int8_t*>(model_->tensor_data(op.output)), static_cast<int32_t>(y.size), act.min,
-                act.max, static_cast<uint8_t*>(model_->tensor_data(s.mask)));
+      const kernels::ActivationRange& act = *activation(op);
+      make_mask(static_cast<const int8_t*>(model_->tensor_data(op.output)),
+                static_cast<int32_t>(model_->tensor(op.output).size), act.min, act.max,
+                static_cast<uint8_t*>(model_->tensor_data(s.mask)));
     }
   }
 }
@@ -152,52 +97,92 @@ int Trainer::loss_error(uint8_t label, int32_t* loss_q16) {
   uint32_t peak = 0;
   for (int32_t j = 0; j < classes; ++j) {
     p31[j] = kernels::rounding_divide_by_pot(p31[j], 16) - (j == label ? (1 << kLogitErrorExponent) : 0);
-    const uint32_t m = p31[j] < 0 ? 0u - static_cast<uint32_t>(p31[j]) : static_cast<uint32_t>(p31[j]);
-    peak = m > peak ? m : peak;
+    peak = magnitude(p31[j]) > peak ? magnitude(p31[j]) : peak;
   }
   const int shift = normalise_shift(peak);
-  int8_t* error = static_cast<int8_t*>(model_->tensor_data(header_->logits_error));
+  int8_t* error = this->error(0);
   for (int32_t j = 0; j < classes; ++j) error[j] = normalised(p31[j], shift);
   return kLogitErrorExponent - shift;
 }
 
-int Trainer::backward(const TrainStep& s, uint16_t index, int exponent) {
+void Trainer::run(const TrainStep& s, uint16_t index) {
   const uint64_t start = now();
-  const OpRecord& op = model_->op(s.op);
-  const TensorRecord& in = model_->tensor(op.inputs[0]);
-  const TensorRecord& out = model_->tensor(op.output);
-  int8_t* e = static_cast<int8_t*>(model_->tensor_data(s.out_error));
-  if (has(s, kStepMask)) apply_mask(e, static_cast<const uint8_t*>(model_->tensor_data(s.mask)), out.size);
-  int8_t* in_error = has(s, kStepInputError) ? static_cast<int8_t*>(model_->tensor_data(s.in_error)) : nullptr;
-  int next = exponent;
   uint64_t updates = 0;
-  if (op.opcode == OpCode::kMean) {
-    next = exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+  int32_t* exponent = exponents();
+  if (has(s, kStepAccumulate)) {
+    const uint32_t size = model_->tensor(errors_[s.out_error]).size;
+    exponent[s.out_error] = accumulate_errors(error(s.out_error), exponent[s.out_error], error(s.in_error),
+                                              exponent[s.in_error], static_cast<int32_t>(size));
     updates = now();
-  } else if (op.opcode != OpCode::kReshape) {  // CONV_2D, FULLY_CONNECTED (bind() allows no other)
-    const ConvGeometry g = geometry(op);
-    auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
-    if (in_error != nullptr)  // with the weights before this step's update
-      next = exponent + s.back_exponent -
-             conv_input_error(g, e, filter, data_at<int32_t>(*model_, s.back_multiplier_offset), in_error,
-                              static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
-    updates = now();
-    const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
-    if (has(s, kStepBias))
-      conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
-                       {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_,
-                        exponent});
-    if (has(s, kStepWeights))
-      conv_weight_update(g, e, static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])), in.zero_point, filter,
-                         {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
-                          exponent},
-                         rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
   } else {
-    updates = now();
+    const int next = backward(s, exponent[s.out_error], &updates);
+    if (updates == 0) updates = now();  // an op without parameters: all of its time is the error pass's
+    if (has(s, kStepInputError)) exponent[s.in_error] = next;
+    if (has(s, kStepInputError2)) exponent[s.in_error2] = next;
   }
   if (ticks_ != nullptr && index < kMaxTimedSteps) {
     ticks_->backward[index] = updates - start;
     ticks_->update[index] = now() - updates;
+  }
+}
+
+int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
+  const OpRecord& op = model_->op(s.op);
+  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  const TensorRecord& out = model_->tensor(op.output);
+  int8_t* e = error(s.out_error);
+  if (has(s, kStepMask)) apply_mask(e, static_cast<const uint8_t*>(model_->tensor_data(s.mask)), out.size);
+  int8_t* in_error = has(s, kStepInputError) ? error(s.in_error) : nullptr;
+  switch (op.opcode) {
+    case OpCode::kReshape:
+      if (in_error != nullptr) pass_through(e, in_error, out.size);
+      return exponent;
+    case OpCode::kAdd:
+      // Both inputs receive the output error unchanged; copy to the second before the first may
+      // share (and a later step overwrite) e's bytes.
+      if (has(s, kStepInputError2)) pass_through(e, error(s.in_error2), out.size);
+      if (in_error != nullptr) pass_through(e, in_error, out.size);
+      return exponent;
+    case OpCode::kPad:
+      pad_input_error(*data_at<kernels::PadParams>(*model_, op.params_offset), dims_of(in), dims_of(out), e,
+                      in_error);
+      return exponent;
+    case OpCode::kMean:
+      return exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+    case OpCode::kAveragePool2d:
+      return exponent + 16 - average_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset),
+                                                      dims_of(in), dims_of(out), e, in_error);
+    default:
+      return parametric(s, op, e, exponent, in_error, updates);
+  }
+}
+
+int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
+                        uint64_t* updates) {
+  const ConvGeometry g = geometry(op);
+  const bool depthwise = op.opcode == OpCode::kDepthwiseConv2d;
+  auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
+  const int32_t* back_multiplier = data_at<int32_t>(*model_, s.back_multiplier_offset);
+  int next = exponent;
+  if (in_error != nullptr)  // with the weights before this step's update
+    next = exponent + s.back_exponent -
+           (depthwise ? depthwise_input_error(g, e, filter, back_multiplier, in_error)
+                      : conv_input_error(g, e, filter, back_multiplier, in_error,
+                                         static_cast<uint8_t*>(model_->tensor_data(s.scratch))));
+  *updates = now();
+  const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
+  if (has(s, kStepBias))
+    conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
+                     {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_, exponent});
+  if (has(s, kStepWeights)) {
+    const auto* x = static_cast<const int8_t*>(model_->tensor_data(op.inputs[0]));
+    const int32_t zero_point = model_->tensor(op.inputs[0]).zero_point;
+    const ChannelUpdate u{channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
+                          exponent};
+    if (depthwise)
+      depthwise_weight_update(g, e, x, zero_point, filter, u, rng_);
+    else
+      conv_weight_update(g, e, x, zero_point, filter, u, rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
   }
   return next;
 }
@@ -211,12 +196,12 @@ StepOutcome Trainer::step(uint8_t label) {
   for (uint32_t j = 1; j < model_->tensor(header_->logits).size; ++j)
     if (logits[j] > logits[best]) best = static_cast<uint8_t>(j);
   StepOutcome outcome{0, best, best == label};
-  int exponent = loss_error(label, &outcome.loss_q16);
+  exponents()[0] = loss_error(label, &outcome.loss_q16);
   if (ticks_ != nullptr) {
     ticks_->forward = forwarded - start;
     ticks_->loss = now() - forwarded;
   }
-  for (uint16_t k = 0; k < header_->num_steps; ++k) exponent = backward(steps_[k], k, exponent);
+  for (uint16_t k = 0; k < header_->num_steps; ++k) run(steps_[k], k);
   return outcome;
 }
 

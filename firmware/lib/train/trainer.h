@@ -53,16 +53,30 @@ class Trainer {
   StepOutcome step(uint8_t label);
 
  private:
+  // trainer_bind.cpp: the training section's validation.
+  bool section_ok() const;
   bool step_ok(const TrainStep& s) const;
+  bool op_step_ok(const TrainStep& s, const model::OpRecord& op) const;
+  bool parametric_ok(const TrainStep& s, const model::OpRecord& op) const;
+  bool slot_ok(uint16_t slot, uint32_t size) const;
+  // trainer.cpp: the step.
   ConvGeometry geometry(const model::OpRecord& op) const;
+  const kernels::ActivationRange* activation(const model::OpRecord& op) const;
+  int8_t* error(uint16_t slot) { return static_cast<int8_t*>(model_->tensor_data(errors_[slot])); }
+  int32_t* exponents() { return static_cast<int32_t*>(model_->tensor_data(header_->exponents)); }
   void forward();
   int loss_error(uint8_t label, int32_t* loss_q16);
-  int backward(const TrainStep& s, uint16_t index, int exponent);
+  void run(const TrainStep& s, uint16_t index);
+  // `updates` receives the time the step's updates start (its error pass is done).
+  int backward(const TrainStep& s, int exponent, uint64_t* updates);
+  int parametric(const TrainStep& s, const model::OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
+                 uint64_t* updates);
   uint64_t now() const { return counter_ != nullptr ? counter_() : 0u; }
 
   model::Model* model_ = nullptr;
   const TrainHeader* header_ = nullptr;
   const TrainStep* steps_ = nullptr;
+  const uint16_t* errors_ = nullptr;  ///< the arena tensor of each error slot
   float learning_rate_ = 0.01f;
   uint32_t seed_ = 1;  ///< the seed in force (SET_CONFIG's); the PRNG starts from it at boot
   Xorshift32 rng_;

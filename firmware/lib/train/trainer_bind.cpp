@@ -1,0 +1,165 @@
+// Trainer::bind: the training section is validated once against the model's tensors and ops, every
+// index, size and offset the step uses, so that the step (trainer.cpp) trusts it.
+#include <cstddef>
+
+#include "backward_pool.h"
+#include "trainer.h"
+
+namespace train {
+
+namespace {
+
+using model::kNoTensor;
+using model::Location;
+using model::OpCode;
+using model::OpRecord;
+using model::TensorRecord;
+using model::TensorType;
+
+bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
+
+bool is_parametric(OpCode code) {
+  return code == OpCode::kConv2d || code == OpCode::kDepthwiseConv2d || code == OpCode::kFullyConnected;
+}
+
+/// Two arena tensors' bytes do not overlap (a kernel reading one while writing the other).
+bool disjoint(const TensorRecord& a, const TensorRecord& b) {
+  return a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
+}
+
+}  // namespace
+
+bool Trainer::bind(model::Model* model, const char** why) {
+  model_ = model;
+  header_ = nullptr;
+  const model::BlobHeader& blob = model->header();
+  if (blob.training_size == 0) return true;  // a blob without training: TRAIN is not in this build
+  header_ = reinterpret_cast<const TrainHeader*>(model->data() + blob.training_offset);
+  steps_ = reinterpret_cast<const TrainStep*>(header_ + 1);
+  errors_ = reinterpret_cast<const uint16_t*>(model->data() + header_->errors_offset);
+  *why = "invalid training section";
+  bool ok = blob.training_size >= sizeof(TrainHeader) && section_ok();
+  for (uint16_t i = 0; ok && i < header_->num_steps; ++i) ok = step_ok(steps_[i]);
+  if (!ok) header_ = nullptr;
+  return ok;
+}
+
+bool Trainer::section_ok() const {
+  const model::BlobHeader& blob = model_->header();
+  const TrainHeader& h = *header_;
+  if (blob.training_size != sizeof(TrainHeader) + uint32_t{h.num_steps} * sizeof(TrainStep)) return false;
+  if (h.logits >= blob.num_tensors || h.exponents >= blob.num_tensors || h.num_errors == 0) return false;
+  const TensorRecord& logits = model_->tensor(h.logits);
+  if (logits.location != Location::kArena || logits.type != TensorType::kInt8 || logits.size > kMaxClasses)
+    return false;
+  if (h.softmax_input_left_shift < 0 || h.softmax_input_left_shift > 30) return false;
+  if ((h.errors_offset & 1u) != 0 || !model::fits(h.errors_offset, h.num_errors * 2u, blob.data_size)) return false;
+  for (uint16_t slot = 0; slot < h.num_errors; ++slot) {
+    if (errors_[slot] >= blob.num_tensors) return false;
+    const TensorRecord& t = model_->tensor(errors_[slot]);
+    if (t.location != Location::kArena || t.type != TensorType::kInt8) return false;
+  }
+  const TensorRecord& exponents = model_->tensor(h.exponents);
+  if (exponents.location != Location::kArena || exponents.size < h.num_errors * 4u || (exponents.offset & 3u) != 0)
+    return false;
+  return slot_ok(0, logits.size);
+}
+
+bool Trainer::slot_ok(uint16_t slot, uint32_t size) const {
+  return slot < header_->num_errors && model_->tensor(errors_[slot]).size == size;
+}
+
+bool Trainer::step_ok(const TrainStep& s) const {
+  const model::BlobHeader& blob = model_->header();
+  if (s.op >= blob.num_ops) return false;
+  if (has(s, kStepAccumulate)) {  // out_error += in_error: two slots of one size, in different bytes
+    if (s.flags != (kStepAccumulate | kStepInputError) || s.out_error >= header_->num_errors) return false;
+    const TensorRecord& target = model_->tensor(errors_[s.out_error]);
+    return slot_ok(s.in_error, target.size) && disjoint(target, model_->tensor(errors_[s.in_error]));
+  }
+  const OpRecord& op = model_->op(s.op);
+  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  const TensorRecord& out = model_->tensor(op.output);
+  if (!slot_ok(s.out_error, out.size)) return false;
+  if (has(s, kStepInputError) && !slot_ok(s.in_error, in.size)) return false;
+  if (has(s, kStepInputError2) &&
+      (op.opcode != OpCode::kAdd || !slot_ok(s.in_error2, model_->tensor(op.inputs[1]).size)))
+    return false;
+  if (has(s, kStepMask)) {
+    if (activation(op) == nullptr || s.mask >= blob.num_tensors) return false;
+    const TensorRecord& mask = model_->tensor(s.mask);
+    if (mask.location != Location::kArena || mask.size < (out.size + 7) / 8) return false;
+  }
+  // A kernel that computes its input error from the output error writes other bytes (RESHAPE
+  // and ADD copy, and may share them).
+  const bool copies = op.opcode == OpCode::kReshape || op.opcode == OpCode::kAdd;
+  if (has(s, kStepInputError) && !copies &&
+      !disjoint(model_->tensor(errors_[s.in_error]), model_->tensor(errors_[s.out_error])))
+    return false;
+  if (!is_parametric(op.opcode) && (has(s, kStepWeights) || has(s, kStepBias))) return false;
+  return op_step_ok(s, op);
+}
+
+bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
+  switch (op.opcode) {
+    case OpCode::kReshape:
+    case OpCode::kAdd:
+      return true;
+    case OpCode::kPad:  // the model validated the padded shape
+      return has(s, kStepInputError);
+    case OpCode::kMean:
+      return has(s, kStepInputError) && s.mean_reciprocal > 0 && s.mean_reciprocal <= 65536;
+    case OpCode::kAveragePool2d: {
+      const auto& p = *reinterpret_cast<const kernels::PoolParams*>(model_->data() + op.params_offset);
+      const int32_t rows = (p.filter_h + p.stride_h - 1) / p.stride_h;
+      const int32_t cols = (p.filter_w + p.stride_w - 1) / p.stride_w;
+      return has(s, kStepInputError) && rows * cols <= kMaxPoolWindows;
+    }
+    case OpCode::kConv2d:
+    case OpCode::kDepthwiseConv2d:
+    case OpCode::kFullyConnected:
+      return parametric_ok(s, op);
+    default:
+      return false;
+  }
+}
+
+bool Trainer::parametric_ok(const TrainStep& s, const OpRecord& op) const {
+  const model::BlobHeader& blob = model_->header();
+  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  const TensorRecord& filter = model_->tensor(op.inputs[1]);
+  const uint32_t c_out = model_->tensor(op.output).dims[3];
+  const uint32_t data_size = blob.data_size;
+  auto channel_array = [&](uint32_t offset) {
+    return (offset & 3u) == 0 && model::fits(offset, c_out * 4u, data_size);
+  };
+  if (filter.type != TensorType::kInt8 || !channel_array(s.qas_weight_offset) || !channel_array(s.qas_bias_offset) ||
+      !channel_array(s.back_multiplier_offset) || s.back_exponent < -64 || s.back_exponent > 64)
+    return false;
+  if (op.opcode == OpCode::kFullyConnected && in.size != filter.dims[3]) return false;  // batch 1
+  if (op.opcode != OpCode::kFullyConnected) {
+    const auto& p = *reinterpret_cast<const model::ConvOpParams*>(model_->data() + op.params_offset);
+    if (p.conv.dilation_h != 1 || p.conv.dilation_w != 1) return false;
+  }
+  // CONV_2D and FULLY_CONNECTED use scratch (input error, weight gradient row); depthwise none.
+  const uint32_t need = op.opcode == OpCode::kDepthwiseConv2d
+                            ? 0u
+                            : conv_scratch_bytes(geometry(op), has(s, kStepInputError), has(s, kStepWeights));
+  if (need > 0) {
+    if (s.scratch >= blob.num_tensors) return false;
+    const TensorRecord& scratch = model_->tensor(s.scratch);
+    if (scratch.location != Location::kArena || scratch.size < need || (scratch.offset & 3u) != 0) return false;
+  }
+  if (has(s, kStepWeights) && !model_->in_trainable(op.inputs[1])) return false;
+  if (has(s, kStepBias) && (op.num_inputs < 3 || op.inputs[2] == kNoTensor || !model_->in_trainable(op.inputs[2])))
+    return false;
+  if (s.num_channels > 0) {
+    if ((s.channels_offset & 1u) != 0 || !model::fits(s.channels_offset, s.num_channels * 2u, data_size)) return false;
+    const auto* channels = reinterpret_cast<const uint16_t*>(model_->data() + s.channels_offset);
+    for (uint16_t k = 0; k < s.num_channels; ++k)
+      if (channels[k] >= c_out) return false;
+  }
+  return true;
+}
+
+}  // namespace train
