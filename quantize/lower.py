@@ -283,8 +283,15 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACT
     packed = choose_packed(graph, plan, program)
     if stream != "auto":
         return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0, program=program).run()
+    lowered = None
     for fused in range(blocks + 1):
-        lowered = _Lowering(graph, name, plan, packed, fuse=fused, program=program).run()
+        try:
+            candidate = _Lowering(graph, name, plan, packed, fuse=fused, program=program).run()
+        except PlanError:
+            if lowered is None:
+                raise
+            break  # streaming this block would cut through what the plan trains: stay over the budget
+        lowered = candidate
         if lowered.plan.arena_size <= budget:
-            return lowered
+            break
     return lowered

@@ -73,7 +73,9 @@ class TrainingLayout:
         last_time = loss_time + len(program.steps)
 
         def arena_tensor(nbytes_or_shape, first: int, last: int) -> int:
-            dims = nbytes_or_shape if isinstance(nbytes_or_shape, tuple) else (1, 1, 1, nbytes_or_shape)
+            # A plain byte buffer (mask, scratch) as rows of 16 bytes: a tensor record's dims are 16-bit,
+            # and the planner aligns every buffer to 16 bytes anyway (the firmware checks "at least").
+            dims = nbytes_or_shape if isinstance(nbytes_or_shape, tuple) else (1, 1, -(-nbytes_or_shape // 16), 16)
             index = builder.add_activation(tuple([1] * (4 - len(dims)) + list(dims)), 0)
             layout.lifetimes[index] = (first, last)
             return index
