@@ -20,17 +20,22 @@ SEED = 7
 
 def _backward_macs(graph, step) -> int:
     """Multiply-accumulates of one backward step: the input error's transposed convolution, the
-    weight gradient of the planned channels, the bias sums, MEAN's spreading."""
+    weight gradient of the planned channels, the bias sums; MEAN's and AVERAGE_POOL_2D's spreading,
+    one per input element and window; ADD, PAD and ACCUMULATE count none."""
     op = graph.operators[step.op]
     x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
     positions = int(np.prod(y[:-1]))
     if step.kind == "MEAN":
-        return int(np.prod(x))
-    if step.kind not in ("CONV_2D", "FULLY_CONNECTED"):
+        return int(np.prod(x)) if step.input_error else 0
+    if step.kind == "AVERAGE_POOL_2D":
+        return int(np.prod(y)) * op.options.filter_h * op.options.filter_w if step.input_error else 0
+    if step.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         return 0
-    filter_row = int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))  # KH * KW * C_in (FC: depth)
-    macs = positions * y[-1] * filter_row if step.input_error else 0
-    macs += positions * filter_row * len(step.channels) if step.weights else 0
+    shape = graph.tensor(op.inputs[1]).shape
+    # Per output element: KH * KW * C_in terms (depthwise: KH * KW; FC: its depth).
+    terms = int(np.prod(shape[1:3])) if step.kind == "DEPTHWISE_CONV_2D" else int(np.prod(shape[1:]))
+    macs = positions * y[-1] * terms if step.input_error else 0
+    macs += positions * terms * len(step.channels) if step.weights else 0
     macs += positions * len(step.channels) if step.bias else 0
     return macs
 
