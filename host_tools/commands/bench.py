@@ -19,21 +19,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks on the emulated device (deterministic instruction counts)")
     benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
 
-    forward = benches.add_parser("forward", help="instructions, MACs and arena of one forward pass, per layer")
-    forward.add_argument("--board", choices=EMULATED, default="qemu-m7")
-    forward.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
-    forward.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    forward.set_defaults(func=run_forward)
+    forward = _model_bench(benches, "forward", "instructions, MACs and arena of one forward pass, per layer", run_forward)
 
     from host_tools.protocol.device import add_device_arguments
 
-    train = benches.add_parser("train", help="instructions, MACs and peak SRAM of one training step, per layer")
-    train.add_argument("--board", choices=EMULATED, default="qemu-m7")
-    train.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    train = _model_bench(benches, "train", "instructions, MACs and peak SRAM of one training step, per layer",
+                         run_train)
     train.add_argument("--plan", help="the training plan: a JSON file or the name of one of the model's plans "
                                       "(default: the classifier head)")
-    train.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    train.set_defaults(func=run_train)
 
     accuracy = benches.add_parser("accuracy", help="accuracy after training on the device, beside the golden "
                                                    "reference, the fp32 yardstick and the same run without QAS")
@@ -50,6 +43,16 @@ def register(subparsers) -> None:
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
     link.set_defaults(func=run_link)
+
+
+def _model_bench(benches, name: str, help_text: str, func):
+    """A benchmark of one model on one emulated board (forward, train): --board, --model, --json."""
+    parser = benches.add_parser(name, help=help_text)
+    parser.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    parser.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.set_defaults(func=func)
+    return parser
 
 
 def run_forward(args) -> int:

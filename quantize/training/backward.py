@@ -42,11 +42,17 @@ def _scatter_taps(tap, taps: tuple[int, int], stride: tuple[int, int], pad: tupl
     return acc[:, top:top + height, left:left + width, :]
 
 
+def channel_scaled(e: np.ndarray, back_multiplier: np.ndarray) -> np.ndarray:
+    """The output error scaled by each channel's back multiplier (README "CONV_2D" 1): e * bm >> 27,
+    rounded, 4 bits finer than e (numerics.h channel_scaled)."""
+    return (e.astype(np.int64) * back_multiplier + (1 << 26)) >> 27
+
+
 def conv_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, stride: tuple[int, int],
                      pad: tuple[int, int], in_shape: tuple[int, ...]) -> np.ndarray:
     """The transposed convolution of the channel-scaled output error: e [N, OH, OW, C_out] int8,
     w [C_out, KH, KW, C_in] int8 -> int64 [N, H, W, C_in] (exponent: e's + back_exponent)."""
-    h = (e.astype(np.int64) * back_multiplier + (1 << 26)) >> 27
+    h = channel_scaled(e, back_multiplier)
     w64 = w.astype(np.int64)
     return _scatter_taps(lambda i, j: np.einsum("nhwo,oc->nhwc", h, w64[:, i, j, :]), w.shape[1:3], stride, pad,
                          e.shape, in_shape)
@@ -78,7 +84,7 @@ def depthwise_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndar
                           pad: tuple[int, int], in_shape: tuple[int, ...]) -> np.ndarray:
     """Each channel's transposed convolution of its scaled output error: e [N, OH, OW, C] int8,
     w [1, KH, KW, C] int8 -> int64 [N, H, W, C] (exponent: e's + back_exponent)."""
-    h = (e.astype(np.int64) * back_multiplier + (1 << 26)) >> 27
+    h = channel_scaled(e, back_multiplier)
     w64 = w[0].astype(np.int64)
     return _scatter_taps(lambda i, j: h * w64[i, j], w.shape[1:3], stride, pad, e.shape, in_shape)
 

@@ -24,8 +24,7 @@ int32_t gathered(const ConvGeometry& g, const int8_t* e, const int8_t* filter, c
     for (int32_t j = 0; j < g.kw; ++j) {
       const int32_t ox = output_index(ix, g.stride_w, j, g.pad_left, g.out.w);
       if (ox < 0) continue;
-      const int64_t ev = e[((n * g.out.h + oy) * g.out.w + ox) * channels + c];
-      const int32_t h = static_cast<int32_t>((ev * back_multiplier[c] + (1 << 26)) >> 27);
+      const int32_t h = channel_scaled(e[((n * g.out.h + oy) * g.out.w + ox) * channels + c], back_multiplier[c]);
       sum += filter[(i * g.kw + j) * channels + c] * h;
     }
   }

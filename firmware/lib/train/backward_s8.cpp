@@ -46,7 +46,7 @@ int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filte
   int32_t* acc = reinterpret_cast<int32_t*>(scratch);
   int16_t* h = reinterpret_cast<int16_t*>(scratch + 4u * static_cast<uint32_t>(in_elements));
   for (int32_t i = 0; i < out_elements; ++i)
-    h[i] = static_cast<int16_t>((static_cast<int64_t>(e[i]) * back_multiplier[i % c_out] + (1 << 26)) >> 27);
+    h[i] = static_cast<int16_t>(channel_scaled(e[i], back_multiplier[i % c_out]));
   std::memset(acc, 0, 4u * static_cast<uint32_t>(in_elements));
   for (int32_t n = 0; n < g.out.n; ++n)
     for (int32_t oy = 0; oy < g.out.h; ++oy)
@@ -68,11 +68,7 @@ int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filte
           }
         }
       }
-  uint32_t peak = 0;
-  for (int32_t i = 0; i < in_elements; ++i) peak = magnitude(acc[i]) > peak ? magnitude(acc[i]) : peak;
-  const int shift = normalise_shift(peak);
-  for (int32_t i = 0; i < in_elements; ++i) in_error[i] = normalised(acc[i], shift);
-  return shift;
+  return normalise_into(acc, in_elements, in_error);
 }
 
 void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, const ChannelUpdate& u) {

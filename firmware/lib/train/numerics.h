@@ -46,6 +46,21 @@ inline int8_t normalised(int32_t v, int shift) {
   return static_cast<int8_t>(r);
 }
 
+/// Normalises `count` accumulators into an int8 error tensor; returns the shift it applied.
+inline int normalise_into(const int32_t* values, int32_t count, int8_t* error) {
+  uint32_t peak = 0;
+  for (int32_t i = 0; i < count; ++i) peak = magnitude(values[i]) > peak ? magnitude(values[i]) : peak;
+  const int shift = normalise_shift(peak);
+  for (int32_t i = 0; i < count; ++i) error[i] = normalised(values[i], shift);
+  return shift;
+}
+
+/// An output error scaled by its channel's back multiplier (README "CONV_2D" 1): e * bm >> 27,
+/// rounded, 4 bits finer than e.
+inline int32_t channel_scaled(int32_t e, int32_t back_multiplier) {
+  return static_cast<int32_t>((static_cast<int64_t>(e) * back_multiplier + (1 << 26)) >> 27);
+}
+
 inline int64_t shift_right(int64_t t, int n) { return t >> (n < 63 ? n : 63); }
 
 inline int32_t saturate32(int64_t v) {

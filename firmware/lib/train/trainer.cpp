@@ -94,15 +94,9 @@ int Trainer::loss_error(uint8_t label, int32_t* loss_q16) {
   int32_t p31[kMaxClasses];
   kernels::softmax_q31(params, classes, logits, p31);
   *loss_q16 = train::loss_q16(p31[label]);
-  uint32_t peak = 0;
-  for (int32_t j = 0; j < classes; ++j) {
+  for (int32_t j = 0; j < classes; ++j)
     p31[j] = kernels::rounding_divide_by_pot(p31[j], 16) - (j == label ? (1 << kLogitErrorExponent) : 0);
-    peak = magnitude(p31[j]) > peak ? magnitude(p31[j]) : peak;
-  }
-  const int shift = normalise_shift(peak);
-  int8_t* error = this->error(0);
-  for (int32_t j = 0; j < classes; ++j) error[j] = normalised(p31[j], shift);
-  return kLogitErrorExponent - shift;
+  return kLogitErrorExponent - normalise_into(p31, classes, this->error(0));
 }
 
 void Trainer::run(const TrainStep& s, uint16_t index) {
