@@ -85,7 +85,7 @@ def bench_train(board: str, model) -> dict:
         link = emulator.connect()
         read_banner(link)
         with Session(link, url=emulator.url) as device:
-            device.set_config(plan.lr, False, SEED)
+            device.set_config(plan.lr, True, SEED)  # the plan's gradient filters
             results = [device.train(sample, label) for sample, label in zip(x, labels)]
             info = device.info()
             ns_per_device_tick = 1e9 / info.counter_hz

@@ -28,6 +28,9 @@ Per layer:
   output channels (1/4 of 10 is 3); a ratio below 1 is refused for a layer with fewer than 1/ratio
   output channels (1/8 of 4 channels would be half a channel). Or an explicit list of output channel
   indices, sorted, unique, each below C_out (checked against the model by check_plan).
+- `gradient_filter`: r in 1 (default: off), 2 or 4, on CONV_2D and DEPTHWISE_CONV_2D whose output
+  has its input's height and width (stride 1): the layer's backward pass works on r x r patches
+  (gradient filtering, Yang et al. 2023; firmware/lib/train/README.md "Gradient filtering").
 Global:
 - `lr`: the SGD learning rate, a number in (0, 1], default DEFAULT_LR.
 - `lr_schedule`: "constant" (default), or {"cosine": STEPS}: cosine decay from lr to 0 over STEPS
@@ -62,7 +65,9 @@ CHANNEL_RATIOS = {"1": 1.0, "1/2": 0.5, "1/4": 0.25, "1/8": 0.125}
 ALL_CHANNELS = 1.0
 PLANS_FOLDER = "plans"  # quantize/models/<model>/plans/<name>.json
 
-_LAYER_FIELDS = {1: ("op", "weights", "bias"), 2: ("op", "weights", "bias", "channels")}
+_LAYER_FIELDS = {1: ("op", "weights", "bias"), 2: ("op", "weights", "bias", "channels", "gradient_filter")}
+GRADIENT_FILTERS = (1, 2, 4)  # patch sizes r a layer's gradient filter may have (1: off)
+FILTERED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 _PLAN_FIELDS = {1: ("version", "trainable"),
                 2: ("version", "trainable", "name", "description", "lr", "lr_schedule", "qas", "epochs")}
 _CHANNELS_EXPECTED = "expected 1, 1/2, 1/4, 1/8 or a list of channel indices"
@@ -76,6 +81,7 @@ class PlannedLayer:
     weights: bool
     bias: bool
     channels: Channels = ALL_CHANNELS  # which output channels are updated (module docstring)
+    gradient_filter: int = 1           # r: the backward pass's patch size (1: no filtering)
     where: str = field(default="", compare=False, repr=False)  # "plan.json: trainable[2]", for messages
 
     def channel_indices(self, out_channels: int) -> tuple[int, ...]:
@@ -98,6 +104,8 @@ class PlannedLayer:
         doc: dict = {"op": self.op, "weights": self.weights, "bias": self.bias}
         if self.channels != ALL_CHANNELS:
             doc["channels"] = list(self.channels) if isinstance(self.channels, tuple) else _ratio_text(self.channels)
+        if self.gradient_filter != 1:
+            doc["gradient_filter"] = self.gradient_filter
         return doc
 
 
@@ -232,7 +240,10 @@ def _layer(entry, where: str, version: int) -> PlannedLayer:
     if not (weights or bias):
         raise PlanError(f"{where}: neither 'weights' nor 'bias' is true")
     channels = _channels(entry["channels"], where) if "channels" in entry else ALL_CHANNELS
-    return PlannedLayer(op, weights, bias, channels, where)
+    r = entry.get("gradient_filter", 1)
+    if not _is_index(r) or r not in GRADIENT_FILTERS:
+        raise PlanError(f"{where}.gradient_filter: expected {', '.join(map(str, GRADIENT_FILTERS))}, got {_shown(r)}")
+    return PlannedLayer(op, weights, bias, channels, r, where)
 
 
 def _lr(value, source: str) -> float:
@@ -361,3 +372,16 @@ def check_plan(plan: TrainingPlan, graph: Graph, streamed_ops: set[int]) -> None
             raise PlanError(f"{where} ({op.op}) runs inside a row-streamed inverted-residual block, "
                             f"which cannot hold trainable parameters")
         layer.channel_indices(output_channels(graph, layer.op))
+        if layer.gradient_filter != 1:
+            _check_filter(layer, op, graph, where)
+
+
+def _check_filter(layer: PlannedLayer, op, graph: Graph, where: str) -> None:
+    """Gradient filtering pairs each r x r patch of the output with the same patch of the input: the
+    layer must keep the height and width (stride 1, SAME padding or a 1x1 filter)."""
+    if op.op not in FILTERED_OPS:
+        raise PlanError(f"{where} ({op.op}): gradient_filter applies to {' and '.join(FILTERED_OPS)} only")
+    x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
+    if tuple(x[1:3]) != tuple(y[1:3]):
+        raise PlanError(f"{where} ({op.op}): gradient_filter needs the output's height and width to be the input's "
+                        f"(stride 1, SAME padding), got {x[1]}x{x[2]} -> {y[1]}x{y[2]}")

@@ -28,7 +28,7 @@ SMALL_PAYLOAD = 256
 
 def _device_records(session: Session, run) -> bytes:
     """The run's steps on the device, in the native results file's layout."""
-    session.set_config(run.lr, False, run.seed)
+    session.set_config(run.lr, run.gradient_filter, run.seed)
     out = bytearray()
     for x, label in zip(run.inputs, run.labels):
         r = session.train(x, int(label))

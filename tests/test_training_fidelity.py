@@ -15,20 +15,14 @@ import pytest
 
 from quantize.training.program import derive_program
 from tests.native_runs import run_native_cases
-from tests.training_runs import CASES, NAMES, STEPS, runs  # noqa: F401  (runs: a fixture)
+from tests.training_runs import CASES, NAMES, STEPS, runs, write_cases  # noqa: F401  (runs: a fixture)
 
 
 @pytest.fixture(scope="session")
 def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
     """Runs every case in one native `pio test`; name -> the results file, or the failure line."""
     folder = tmp_path_factory.mktemp("training")
-    lines = []
-    for name, run in runs.items():
-        (folder / f"{name}.blob").write_bytes(run.lowered.blob)
-        run.inputs.tofile(folder / f"{name}.in")
-        run.labels.tofile(folder / f"{name}.labels")
-        lines.append(f"{name} {name}.blob {name}.in {name}.labels {STEPS} {run.lr!r} {run.seed} {name}.results")
-    (folder / "cases.txt").write_text("\n".join(lines) + "\n")
+    write_cases(runs, folder)
     verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", folder)
     results: dict[str, bytes | str] = {name: (folder / f"{name}.results").read_bytes() if verdict == "PASSED"
                                        else verdict for name, verdict in verdicts.items()}
@@ -60,6 +54,12 @@ def test_zoo_covers_every_backward_op_and_option(runs):
                 clipped = o.padding == "SAME" and o.filter_h > 1
                 seen.add("avgpool-clipped" if clipped else "avgpool-full")
             seen |= {f"weights={step.weights}", f"bias={step.bias}", f"input_error={step.input_error}"}
+            if step.gradient_filter > 1:
+                x = run.graph.tensor(op.inputs[0]).shape
+                clipped = x[1] % step.gradient_filter or x[2] % step.gradient_filter
+                seen |= {f"gf{step.gradient_filter}-{step.kind}", f"gf-weights={step.weights}",
+                         f"gf-input_error={step.input_error}", f"gf-clipped={bool(clipped)}",
+                         f"gf-filter={run.gradient_filter}"}
             if step.channels and len(step.channels) < run.graph.tensor(op.outputs[0]).shape[-1]:
                 seen.add("channel subset")
     conv = {f"conv-{option}" for option in ("k1", "k3", "k5", "stride1", "stride2", "SAME", "VALID", "NONE", "RELU",
@@ -68,7 +68,9 @@ def test_zoo_covers_every_backward_op_and_option(runs):
     wanted = set(BACKWARD_OPS) | {ACCUMULATE} | conv | dw | {
         "fc-NONE", "fc-RELU", "fc-RELU6", "add-NONE", "add-RELU", "add-inputs1", "add-inputs2", "avgpool-full",
         "avgpool-clipped", "weights=True", "weights=False", "bias=True", "bias=False", "input_error=True",
-        "input_error=False", "channel subset"}
+        "input_error=False", "channel subset", "gf2-CONV_2D", "gf4-CONV_2D", "gf2-DEPTHWISE_CONV_2D",
+        "gf4-DEPTHWISE_CONV_2D", "gf-weights=True", "gf-weights=False", "gf-input_error=True",
+        "gf-input_error=False", "gf-clipped=True", "gf-clipped=False", "gf-filter=True", "gf-filter=False"}
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
     assert len(CASES) >= 33
 

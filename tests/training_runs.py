@@ -34,8 +34,9 @@ RECORD = struct.Struct("<iBBI")  # per step: loss, predicted, correct, CRC-32 of
 class Run:
     """One model, plan and sample sequence, trained by the golden reference."""
 
-    def __init__(self, name: str, tflite: bytes, plan_text: str, seed: int, lr: float):
+    def __init__(self, name: str, tflite: bytes, plan_text: str, seed: int, lr: float, gradient_filter: bool = True):
         self.name = name
+        self.gradient_filter = gradient_filter  # SET_CONFIG's flag for the whole run
         self.graph = parse_tflite(tflite)
         self.plan = parse_plan(plan_text, f"{name} plan")
         self.lowered = lower_tflite(tflite, name[:16], plan=self.plan)
@@ -49,6 +50,7 @@ class Run:
         header = read_header(self.lowered.blob)
         self.region_size = header["trainable_size"]
         trainer = GoldenTrainer(self.graph, derive_program(self.graph, self.plan), seed)
+        trainer.configure(seed, gradient_filter)
         self.initial = trainable_region(self.lowered.trainable_layout, self.region_size, {}, self.graph)
         self.records = []
         for x, label in zip(self.inputs, self.labels):
@@ -70,8 +72,26 @@ class Run:
             raise AssertionError(f"{self.name}: trainable byte {first}: device {region[first]}, golden {self.final[first]}")
 
 
+def write_cases(runs: dict[str, "Run"], folder) -> None:
+    """The runs as the native test_training_fidelity program's case list and files in `folder`."""
+    lines = []
+    for name, run in runs.items():
+        (folder / f"{name}.blob").write_bytes(run.lowered.blob)
+        run.inputs.tofile(folder / f"{name}.in")
+        run.labels.tofile(folder / f"{name}.labels")
+        lines.append(f"{name} {name}.blob {name}.in {name}.labels {STEPS} {run.lr!r} {run.seed} "
+                     f"{int(run.gradient_filter)} {name}.results")
+    (folder / "cases.txt").write_text("\n".join(lines) + "\n")
+
+
 CASES = training_zoo.cases()
-REF_RUNS = {"ref-demo": (REF_PLAN, 5, 0.01), "ref-blocks": (REF_BLOCKS_PLAN, 6, 0.01)}
+# ref's demo plan with r = 2 on its two trained 1x1 convolutions (7x7: clipped edge patches), run
+# with SET_CONFIG's gradient-filter flag on and off.
+REF_GF_PLAN = json.dumps({"version": 2, "trainable": [
+    {"op": 22, "weights": True, "bias": True}, {"op": 20, "weights": True, "bias": True, "gradient_filter": 2},
+    {"op": 19, "weights": True, "bias": True, "gradient_filter": 2}]})
+REF_RUNS = {"ref-demo": (REF_PLAN, 5, 0.01, True), "ref-blocks": (REF_BLOCKS_PLAN, 6, 0.01, True),
+            "ref-gf2": (REF_GF_PLAN, 7, 0.05, True), "ref-gf2-off": (REF_GF_PLAN, 7, 0.05, False)}
 NAMES = [c.name for c in CASES] + list(REF_RUNS)
 
 
@@ -83,6 +103,6 @@ def runs() -> dict[str, Run]:
         built[case.name] = Run(case.name, tflite, training_zoo.plan_json(case, parse_tflite(tflite)), 11 + i,
                                (0.02, 0.05, 0.1)[i % 3])
     ref = load_reference_model("ref").tflite_bytes()
-    for name, (plan, seed, lr) in REF_RUNS.items():
-        built[name] = Run(name, ref, plan, seed, lr)
+    for name, (plan, seed, lr, gradient_filter) in REF_RUNS.items():
+        built[name] = Run(name, ref, plan, seed, lr, gradient_filter)
     return built

@@ -5,7 +5,9 @@ DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activ
 4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
 ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
-its input); weights and/or bias trained; the error stopping at or crossing a frozen layer. Each
+its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
+(r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
+and unfiltered layers below. Each
 model is a Keras model built with a fixed seed and converted by the real TFLite converter
 (tests/model_zoo.py).
 
@@ -26,7 +28,8 @@ from tests.model_zoo import ZooModel, _seq
 @dataclass(frozen=True)
 class TrainingCase:
     model: ZooModel
-    # (k-th parametric op from the end, weights, bias[, channels: a ratio string or a list])
+    # (k-th parametric op from the end, weights, bias[, channels: a ratio string or a list]
+    #  [, other plan fields: a dict such as {"gradient_filter": 2}])
     plan: tuple[tuple, ...]
 
     @property
@@ -38,8 +41,11 @@ def plan_json(case: TrainingCase, graph) -> str:
     """The case's plan as a plan file's JSON, with TFLite operator indices."""
     parametric = [op.index for op in graph.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     layers = []
-    for k, w, b, *channels in case.plan:
-        layers.append({"op": parametric[-k], "weights": w, "bias": b, **({"channels": channels[0]} if channels else {})})
+    for k, w, b, *rest in case.plan:
+        layer = {"op": parametric[-k], "weights": w, "bias": b}
+        for extra in rest:
+            layer.update(extra if isinstance(extra, dict) else {"channels": extra})
+        layers.append(layer)
     return json.dumps({"version": 2, "trainable": layers})
 
 
@@ -58,6 +64,7 @@ def _functional_case(name, shape, outputs, plan):
 ALL2 = ((1, True, True), (2, True, True))
 ALL3 = ((1, True, True), (2, True, True), (3, True, True))
 ALL4 = ALL3 + ((4, True, True),)
+GF2, GF4 = {"gradient_filter": 2}, {"gradient_filter": 4}
 
 
 def _residual_block(keras, x, expand, activation=None, stride=1, out=None):
@@ -192,4 +199,21 @@ def cases() -> list[TrainingCase]:
         _case("t35_pad_avgpool", (5, 6, 2), lambda k: [C(k)(3, 1, activation="relu"),
                                                        k.layers.ZeroPadding2D(((1, 2), (2, 0))), avg(k)(2),
                                                        flat(k), dense(k, 4)], ALL2),
+        # Gradient filtering: odd H and W (clipped edge patches), the filtered input error reaching
+        # filtered and unfiltered layers, bias-only filtered layers, channel subsets.
+        _case("t36_gf2_pointwise_odd", (7, 5, 3), lambda k: [C(k)(6, 1, activation="relu6"),
+                                                             C(k)(5, 1, activation="relu"), gap(k), dense(k, 4)],
+              ((1, True, True), (2, True, True, GF2), (3, True, True, GF2))),
+        _case("t37_gf4_k3_edges", (10, 9, 2), lambda k: [C(k)(4, 3, padding="same", activation="relu"),
+                                                         C(k)(6, 3, padding="same", activation="relu6"), gap(k),
+                                                         dense(k, 3)],
+              ((1, True, True), (2, True, True, GF4), (3, True, False, GF4))),
+        _case("t38_gf2_dw_between", (9, 7, 3), lambda k: [C(k)(5, 1, activation="relu"),
+                                                          DW(k)(3, padding="same", activation="relu6"),
+                                                          C(k)(4, 1), gap(k), dense(k, 3)],
+              ((1, True, True), (2, True, True, GF2), (3, True, True, "1/2", GF2), (4, True, True))),
+        _case("t39_gf4_dw_first_bias_only", (8, 8, 4), lambda k: [DW(k)(3, padding="same", activation="relu"),
+                                                                  C(k)(5, 1, activation="relu6"), gap(k),
+                                                                  dense(k, 4)],
+              ((1, True, True), (2, False, True, GF4), (3, True, True, GF4))),
     ]

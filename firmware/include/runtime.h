@@ -77,8 +77,9 @@ uint8_t* staging_area();
 uint32_t staging_capacity();
 
 /// SET_CONFIG's settings for the following steps: learning rate in (0, 1], PRNG seed (non-zero;
-/// the updates' random draws restart from it when it differs from the seed in force).
-void configure(float learning_rate, uint32_t seed);
+/// the updates' random draws restart from it when it differs from the seed in force) and whether
+/// the layers the plan marks for gradient filtering filter their error.
+void configure(float learning_rate, uint32_t seed, bool gradient_filter);
 void reset_params();
 
 }  // namespace runtime

@@ -38,8 +38,9 @@ def register(subparsers) -> None:
                         help="learning rate, in (0, 1] (default: the training plan's)")
     parser.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
                         help="constant, or cosine decay to 0 over this run's steps (default: the plan's)")
-    parser.add_argument("--gradient-filter", action=argparse.BooleanOptionalAction, default=False,
-                        help="gradient filtering in the convolutions' backward pass (default off)")
+    parser.add_argument("--gradient-filter", action=argparse.BooleanOptionalAction, default=True,
+                        help="gradient filtering on the layers the plan marks (gradient_filter r > 1; default on): "
+                             "--no-gradient-filter runs them on the unfiltered error")
     parser.add_argument("--seed", type=int, default=1, help="device seed and host shuffle seed, non-zero (default 1)")
     parser.add_argument("--no-shuffle", action="store_true", help="keep the dataset order in every epoch")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help=f"per-step metrics file (default {DEFAULT_CSV})")
@@ -101,9 +102,11 @@ def constant_rate_spans(lr_at: Callable[[int], float], total: int) -> list[tuple
 
 
 def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable[[int], float], seed: int,
-                    shuffle: bool, metrics: MetricsCsv | None, no_progress: bool) -> DeviceRun:
+                    shuffle: bool, metrics: MetricsCsv | None, no_progress: bool,
+                    gradient_filter: bool = True) -> DeviceRun:
     """Trains the device on `samples` for `epochs`, shuffled per epoch with `seed`; the learning
-    rate follows lr_at in SEGMENT_STEPS-step segments (quantize/training/schedule.py)."""
+    rate follows lr_at in SEGMENT_STEPS-step segments (quantize/training/schedule.py); the plan's
+    gradient filters on or off (SET_CONFIG's flag)."""
     running = Running()
     emulated = info.board in EMULATED
     total = len(samples) * epochs
@@ -115,7 +118,7 @@ def train_on_device(device, info, samples: Samples, epochs: int, lr_at: Callable
         for start, stop, span_rate in constant_rate_spans(lr_at, total):
             if span_rate != rate:
                 rate = span_rate
-                device.set_config(rate, False, seed)
+                device.set_config(rate, gradient_filter, seed)
             segment = order[start:stop]
             # Pipelined: the next sample crosses the link while the device trains on this one.
             results = device.train_many((samples.x[index], int(samples.y[index])) for index in segment)
@@ -167,7 +170,7 @@ def run(args) -> int:
         if args.checkpoint:
             load_checkpoint(device, info, args.checkpoint, args.no_progress)
         running = train_on_device(device, info, samples, args.epochs, lr_at, args.seed, not args.no_shuffle,
-                                  metrics, args.no_progress).running
+                                  metrics, args.no_progress, args.gradient_filter).running
         stats = device.stats()
         if eval_samples is not None:
             evaluated = evaluate(device, info, eval_samples, None, args.no_progress)
@@ -177,7 +180,7 @@ def run(args) -> int:
             save_checkpoint(device, info, args.checkpoint_out, args.no_progress)
             report["checkpoint_out"] = str(args.checkpoint_out)
     report = {"model": info.model_name, "board": info.board, "data": samples.description, "epochs": args.epochs,
-              "learning_rate": lr_text, "steps": running.steps, "running_loss": running.loss,
+              "learning_rate": lr_text, "gradient_filter": args.gradient_filter, "steps": running.steps, "running_loss": running.loss,
               "running_accuracy": running.accuracy, "device_samples_trained": stats.samples_trained,
               "peak_sram_last_step": stats.peak_sram_last_step, "csv": str(args.csv), **report}
     if args.json:

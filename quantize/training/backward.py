@@ -139,3 +139,75 @@ def average_pool_input_error(e: np.ndarray, filter_hw: tuple[int, int], stride: 
 def pad_input_error(e: np.ndarray, paddings: tuple[tuple[int, int], ...]) -> np.ndarray:
     """The error of the unpadded region (a crop; same exponent)."""
     return e[tuple(slice(before, e.shape[d] - after) for d, (before, after) in enumerate(paddings))].copy()
+
+
+# -- gradient filtering (README "Gradient filtering"): r x r patches of a layer that keeps H and W --
+
+PATCH_RECIPROCAL_BITS = 16
+
+
+def patch_counts(height: int, width: int, r: int) -> np.ndarray:
+    """Elements of each r x r patch tiling [height, width] from the top left (the last row and
+    column of patches clipped): int64 [ceil(height / r), ceil(width / r)]."""
+    def extent(size: int) -> np.ndarray:
+        start = np.arange(0, size, r)
+        return np.minimum(start + r, size) - start
+
+    return np.outer(extent(height), extent(width))
+
+
+def patch_reciprocals(counts: np.ndarray) -> np.ndarray:
+    """(2^16 + count / 2) // count per patch, as AVERAGE_POOL_2D's."""
+    return ((1 << PATCH_RECIPROCAL_BITS) + counts // 2) // counts
+
+
+def patch_sums(t: np.ndarray, r: int) -> np.ndarray:
+    """Sum of each r x r patch of t [N, H, W, C]: int64 [N, PH, PW, C]."""
+    n, height, width, c = t.shape
+    ph, pw = -(-height // r), -(-width // r)
+    padded = np.zeros((n, ph * r, pw * r, c), dtype=np.int64)
+    padded[:, :height, :width, :] = t
+    return padded.reshape(n, ph, r, pw, r, c).sum(axis=(2, 4))
+
+
+def patch_means(x: np.ndarray, r: int) -> np.ndarray:
+    """What the forward pass keeps of a filtered layer's int8 input: each patch's mean,
+    (sum * R + 2^15) >> 16 saturated to int8 [N, PH, PW, C]."""
+    reciprocals = patch_reciprocals(patch_counts(x.shape[1], x.shape[2], r))[None, :, :, None]
+    means = (patch_sums(x, r) * reciprocals + (1 << (PATCH_RECIPROCAL_BITS - 1))) >> PATCH_RECIPROCAL_BITS
+    return np.clip(means, -128, 127).astype(np.int8)
+
+
+def filtered_error(e: np.ndarray, r: int) -> np.ndarray:
+    """The output error averaged over each patch: sum * R, int64 [N, PH, PW, C] (exponent: e's + 16)."""
+    reciprocals = patch_reciprocals(patch_counts(e.shape[1], e.shape[2], r))[None, :, :, None]
+    return patch_sums(e, r) * reciprocals
+
+
+def broadcast_patches(t: np.ndarray, r: int, height: int, width: int) -> np.ndarray:
+    """Each patch's value at every element of the patch: [N, PH, PW, C] -> [N, height, width, C]."""
+    return np.repeat(np.repeat(t, r, axis=1), r, axis=2)[:, :height, :width, :]
+
+
+def filtered_input_error(eb: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, depthwise: bool, r: int,
+                         in_shape: tuple[int, ...]) -> np.ndarray:
+    """The input error from the filtered error eb [N, PH, PW, C_out]: a 1x1 channel mix with the
+    spatially summed kernel, broadcast over each patch: int64 [N, H, W, C_in] (exponent: eb's +
+    back_exponent)."""
+    h = channel_scaled(eb, back_multiplier)
+    kernel_sum = w.astype(np.int64).sum(axis=(1, 2))  # [C_out, C_in]; depthwise [1, C]
+    v = h * kernel_sum[0] if depthwise else np.einsum("npqo,oc->npqc", h, kernel_sum)
+    return broadcast_patches(v, r, in_shape[1], in_shape[2])
+
+
+def patch_weight_gradient(patch_error: np.ndarray, means: np.ndarray, input_zero_point: int,
+                          w_shape: tuple[int, ...], depthwise: bool) -> np.ndarray:
+    """sum over patches of patch_error[P, o] * (means[P, c] - z_x), the same for every tap: int64
+    w_shape. patch_error: the filtered error times each patch's element count (filter on), or the
+    exact patch sums of the output error (filter off)."""
+    shifted = means.astype(np.int64) - input_zero_point
+    if depthwise:
+        per_channel = (patch_error * shifted).sum(axis=(0, 1, 2))  # [C]
+        return np.broadcast_to(per_channel, w_shape).copy()
+    per_pair = np.einsum("npqo,npqc->oc", patch_error, shifted)  # [C_out, C_in]
+    return np.broadcast_to(per_pair[:, None, None, :], w_shape).copy()

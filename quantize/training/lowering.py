@@ -2,8 +2,8 @@
 (firmware/lib/train/training_format.h mirrors these structs field by field), and the arena
 buffers a training step adds to the memory plan: error tensors (one per error slot; a RESHAPE's
 input error and an ADD's first input error share the bytes of the op's output error), the slots'
-exponents, activation masks, kernel scratch, and the longer lives of the inputs that weight
-gradients read.
+exponents, activation masks, kernel scratch, the longer lives of the inputs that weight
+gradients read, and the patch means a gradient-filtered layer keeps instead of its input.
 
 Backward time: the forward ops run at times 0..num_ops-1, the loss at num_ops, backward step i
 at num_ops + 1 + i. Each buffer lives from the time it is written to the time it is last read.
@@ -19,8 +19,8 @@ import numpy as np
 from quantize.training.program import ACCUMULATE, TrainingProgram
 
 TRAIN_HEADER = struct.Struct("<HHiiiHHIHH")  # TrainHeader
-TRAIN_STEP = struct.Struct("<8H4I2i")         # TrainStep
-assert (TRAIN_HEADER.size, TRAIN_STEP.size) == (28, 40)
+TRAIN_STEP = struct.Struct("<8H4I2i2H")       # TrainStep
+assert (TRAIN_HEADER.size, TRAIN_STEP.size) == (28, 44)
 NO_TENSOR = 0xFFFF
 
 STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK, STEP_INPUT_ERROR2, STEP_ACCUMULATE = 1, 2, 4, 8, 16, 32
@@ -48,6 +48,7 @@ def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: in
 class _StepTensors:
     mask: int | None = None
     scratch: int | None = None
+    patches: int | None = None  # the input's r x r patch means (gradient filtering)
 
 
 @dataclass
@@ -114,7 +115,11 @@ class TrainingLayout:
                 nbytes = conv_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)), filter_row,
                                             step.input_error, step.weights)
                 tensors.scratch = arena_tensor(nbytes, time, time)
-            if step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
+            if step.weights and step.gradient_filter > 1:  # written before the op runs, read now
+                n, height, width, c = graph.tensor(op.inputs[0]).shape
+                r = step.gradient_filter
+                tensors.patches = arena_tensor((n, -(-height // r), -(-width // r), c), blob_op[step.op], time)
+            elif step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
                 kept = blob_index[op.inputs[0]]
                 layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)
@@ -157,7 +162,7 @@ class TrainingLayout:
             section.extend(TRAIN_STEP.pack(
                 self.blob_op[step.op], flags, step.out_error, _index(in_errors[0]), _index(tensors.mask),
                 _index(tensors.scratch), len(step.channels), _index(in_errors[1]), channels, qw, qb, bm,
-                step.back_exponent, step.mean_reciprocal))
+                step.back_exponent, step.mean_reciprocal, _index(tensors.patches), step.gradient_filter))
         builder.training = (builder.add_data(bytes(section)), len(section))
 
 

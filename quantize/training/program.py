@@ -47,6 +47,7 @@ class BackwardStep:
     back_multiplier: np.ndarray | None  # int64 [C_out]: s_W[o] * 2^(E_w + 31)
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
     mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
+    gradient_filter: int = 1      # r: the backward pass works on r x r patches (1: no filtering)
 
     @property
     def input_error(self) -> bool:
@@ -64,8 +65,13 @@ class TrainingProgram:
 
     @property
     def kept_inputs(self) -> tuple[int, ...]:
-        """Op indices whose int8 input the forward pass keeps for a weight gradient."""
-        return tuple(s.op for s in self.steps if s.weights)
+        """Op indices whose int8 input the forward pass keeps whole for a weight gradient."""
+        return tuple(s.op for s in self.steps if s.weights and s.gradient_filter == 1)
+
+    @property
+    def patched_inputs(self) -> tuple[int, ...]:
+        """Op indices whose input the forward pass keeps as r x r patch means (gradient filtering)."""
+        return tuple(s.op for s in self.steps if s.weights and s.gradient_filter > 1)
 
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
@@ -202,5 +208,6 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     # A fused ReLU or ReLU6 often clamps at the int8 limits themselves (its range is the output's
     # whole quantized range): the activation, not the clamp values, says whether to mask.
     clamps = getattr(op.options, "activation", "NONE") != "NONE"
+    r = layer.gradient_filter if layer else 1
     return BackwardStep(op.index, op.op, out_error, in_errors, weights, bias, channels, clamps, act_min, act_max, qw,
-                        qb, bm, back_exponent, mean_reciprocal)
+                        qb, bm, back_exponent, mean_reciprocal, r)

@@ -49,6 +49,7 @@ class GoldenTrainer:
         self.program = program
         self.prng = Xorshift32(seed)
         self.seed = seed
+        self.gradient_filter = True  # SET_CONFIG's flag: the plan's gradient filters in force
         self.params: dict[int, np.ndarray] = {}
         for step in program.steps:
             op = graph.operators[step.op]
@@ -57,9 +58,10 @@ class GoldenTrainer:
             if step.bias:
                 self.params[op.inputs[2]] = graph.tensor(op.inputs[2]).data.copy()
 
-    def configure(self, seed: int) -> None:
-        """SET_CONFIG's seed: the draws restart from it only when it differs from the one in force
-        (firmware Trainer::configure)."""
+    def configure(self, seed: int, gradient_filter: bool = True) -> None:
+        """SET_CONFIG's seed and gradient-filter flag: the draws restart from the seed only when it
+        differs from the one in force (firmware Trainer::configure)."""
+        self.gradient_filter = gradient_filter
         if seed != self.seed:
             self.prng = Xorshift32(seed)
         self.seed = seed
@@ -128,11 +130,20 @@ class GoldenTrainer:
         w_index = op.inputs[1]
         w = self.params.get(w_index, self.graph.tensor(w_index).data)
         xc, wc, ec = backward.as_conv(x, w, e)
+        zero_point = self.graph.tensor(op.inputs[0]).zero_point
+        r = step.gradient_filter
+        filtered = r > 1 and self.gradient_filter  # README "Gradient filtering"
+        if filtered:
+            eb, kb = normalise(backward.filtered_error(ec, r), k + 16)
         out = None
         if step.input_error:
-            input_error = backward.depthwise_input_error if depthwise else backward.conv_input_error
-            v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
-            out = normalise(v.reshape(x.shape), k + step.back_exponent)
+            if filtered:
+                v = backward.filtered_input_error(eb, wc, step.back_multiplier, depthwise, r, xc.shape)
+                out = normalise(v.reshape(x.shape), kb + step.back_exponent)
+            else:
+                input_error = backward.depthwise_input_error if depthwise else backward.conv_input_error
+                v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
+                out = normalise(v.reshape(x.shape), k + step.back_exponent)
         if step.bias:
             bias = self.params[op.inputs[2]]
             gradient = backward.bias_gradient(ec)
@@ -142,10 +153,19 @@ class GoldenTrainer:
                 m, ex = fixed_factor(lr, step.qas_bias[o])
                 bias[o] = update_bias(bias[o:o + 1], bias_delta(gradient[o:o + 1], m, ex, k))[0]
         if step.weights:
-            weight_gradient = backward.depthwise_weight_gradient if depthwise else backward.conv_weight_gradient
-            gradient = weight_gradient(ec, xc, self.graph.tensor(op.inputs[0]).zero_point, wc.shape, stride, pad)
+            if r > 1:  # the forward pass kept only the input's patch means
+                means = backward.patch_means(xc, r)
+                if filtered:
+                    counts = backward.patch_counts(xc.shape[1], xc.shape[2], r)[None, :, :, None]
+                    patch_error, kw = eb.astype(np.int64) * counts, kb
+                else:
+                    patch_error, kw = backward.patch_sums(ec, r), k
+                gradient = backward.patch_weight_gradient(patch_error, means, zero_point, wc.shape, depthwise)
+            else:
+                weight_gradient = backward.depthwise_weight_gradient if depthwise else backward.conv_weight_gradient
+                gradient, kw = weight_gradient(ec, xc, zero_point, wc.shape, stride, pad), k
             if gradients is not None:
-                gradients[("weights", op.index)] = (gradient * 2.0 ** -k * self.graph.tensor(op.inputs[0]).scale
+                gradients[("weights", op.index)] = (gradient * 2.0 ** -kw * self.graph.tensor(op.inputs[0]).scale
                                                     ).reshape(w.shape)
             # One channel's elements in draw order (README "Updates"): conv [o][kh][kw][c_in];
             # depthwise channel-major, a channel's taps i then j. `per_channel` views self.params.
@@ -155,7 +175,7 @@ class GoldenTrainer:
                 m, ex = fixed_factor(lr, step.qas_weight[o])
                 row = per_channel[o]
                 draws = self.prng.draws(row.size)
-                row[...] = update_weights(row.reshape(-1), weight_delta(gradient[o].reshape(-1), m, ex, k, draws)
+                row[...] = update_weights(row.reshape(-1), weight_delta(gradient[o].reshape(-1), m, ex, kw, draws)
                                           ).reshape(row.shape)
         return out
 

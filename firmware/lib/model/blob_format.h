@@ -27,7 +27,8 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 3;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch
+constexpr uint16_t kBlobVersion = 4;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
+                                      // 4: gradient filtering in the training steps
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 3;
 constexpr int kNameLength = 16;

@@ -229,7 +229,7 @@ ErrorCode Server::set_config(const uint8_t* payload, size_t size, size_t* reply_
   if (gradient_filter > 1) return fail(ErrorCode::kBadValue, "gradient_filter must be 0 or 1");
   if (seed == 0) return fail(ErrorCode::kBadValue, "seed must be non-zero");
   config_ = {learning_rate, gradient_filter, seed};
-  runtime::configure(learning_rate, seed);
+  runtime::configure(learning_rate, seed, gradient_filter != 0);
   std::memcpy(reply_payload(), payload, kSetConfigBytes);  // the settings now in force
   *reply_size = kSetConfigBytes;
   return ErrorCode::kNone;

@@ -106,7 +106,7 @@ class Server {
 
   runtime::Status model_status_ = runtime::Status::kNoModel;
   const char* model_why_ = "not started";
-  Config config_ = {0.01f, 0u, 1u};
+  Config config_ = {0.01f, 1u, 1u};  // gradient filtering on, as the trainer boots
   Counters counters_ = {};
 
   uint8_t rx_[kMaxFrameBytes] = {};

@@ -5,6 +5,7 @@
 
 #include "accumulate.h"
 #include "backward_depthwise.h"
+#include "backward_filter.h"
 #include "backward_pool.h"
 #include "requantize.h"
 #include "softmax_s8.h"
@@ -46,8 +47,9 @@ ConvGeometry Trainer::geometry(const OpRecord& op) const {  // CONV_2D, DEPTHWIS
   return {dims_of(in), dims_of(out), filter.dims[1], filter.dims[2], p.stride_h, p.stride_w, p.pad_top, p.pad_left};
 }
 
-void Trainer::configure(float learning_rate, uint32_t seed) {
+void Trainer::configure(float learning_rate, uint32_t seed, bool gradient_filter) {
   learning_rate_ = learning_rate;
+  gradient_filter_ = gradient_filter;
   // A new seed restarts the draws; the same seed keeps them going, so that a host stepping the
   // learning rate through a schedule does not replay the same rounding noise in every segment.
   if (seed != seed_) rng_.state = seed;
@@ -73,6 +75,13 @@ const kernels::ActivationRange* Trainer::activation(const OpRecord& op) const {
 void Trainer::forward() {
   const uint16_t num_ops = model_->header().num_ops;
   for (uint16_t i = 0; i < num_ops; ++i) {
+    for (uint16_t k = 0; k < header_->num_steps; ++k) {  // before the op, which may write over its input
+      const TrainStep& s = steps_[k];
+      if (s.op != i || s.patches == model::kNoTensor || has(s, kStepAccumulate)) continue;
+      const uint16_t input = model_->op(i).inputs[0];
+      patch_means(static_cast<const int8_t*>(model_->tensor_data(input)), dims_of(model_->tensor(input)),
+                  s.gradient_filter, static_cast<int8_t*>(model_->tensor_data(s.patches)));
+    }
     model_->run(i);
     for (uint16_t k = 0; k < header_->num_steps; ++k) {
       const TrainStep& s = steps_[k];
@@ -147,7 +156,8 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       return exponent + 16 - average_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset),
                                                       dims_of(in), dims_of(out), e, in_error);
     default:
-      return parametric(s, op, e, exponent, in_error, updates);
+      return s.gradient_filter > 1 ? patched(s, op, e, exponent, in_error, updates)
+                                   : parametric(s, op, e, exponent, in_error, updates);
   }
 }
 
@@ -178,6 +188,40 @@ int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int e
     else
       conv_weight_update(g, e, x, zero_point, filter, u, rng_, static_cast<uint8_t*>(model_->tensor_data(s.scratch)));
   }
+  return next;
+}
+
+int Trainer::patched(const TrainStep& s, const OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
+                     uint64_t* updates) {
+  const ConvGeometry g = geometry(op);
+  const bool depthwise = op.opcode == OpCode::kDepthwiseConv2d;
+  const int32_t r = s.gradient_filter;
+  auto* filter = static_cast<int8_t*>(model_->tensor_data(op.inputs[1]));
+  const int32_t* back_multiplier = data_at<int32_t>(*model_, s.back_multiplier_offset);
+  auto* scratch = s.scratch != model::kNoTensor ? static_cast<uint8_t*>(model_->tensor_data(s.scratch)) : nullptr;
+  const uint16_t* channels = data_at<uint16_t>(*model_, s.channels_offset);
+  // The bias reads the unfiltered error (its gradient, the error's sum, is what filtering keeps).
+  if (has(s, kStepBias))
+    conv_bias_update(g, e, static_cast<int32_t*>(model_->tensor_data(op.inputs[2])),
+                     {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_, exponent});
+  int next = exponent, weight_exponent = exponent;
+  if (gradient_filter_) {
+    weight_exponent = exponent + 16 - filter_error(g.out, r, e);  // e now holds the filtered error
+    if (in_error != nullptr)
+      next = weight_exponent + s.back_exponent -
+             filtered_input_error(g, depthwise, r, e, filter, back_multiplier, in_error, scratch);
+  } else if (in_error != nullptr) {
+    next = exponent + s.back_exponent -
+           (depthwise ? depthwise_input_error(g, e, filter, back_multiplier, in_error)
+                      : conv_input_error(g, e, filter, back_multiplier, in_error, scratch));
+  }
+  *updates = now();
+  if (has(s, kStepWeights))
+    patch_weight_update(g, depthwise, r, gradient_filter_, e, static_cast<const int8_t*>(model_->tensor_data(s.patches)),
+                        model_->tensor(op.inputs[0]).zero_point, filter,
+                        {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
+                         weight_exponent},
+                        rng_, scratch);
   return next;
 }
 

@@ -39,9 +39,10 @@ class Trainer {
   bool bind(model::Model* model, const char** why);
   bool ready() const { return header_ != nullptr; }
   uint16_t num_steps() const { return header_ != nullptr ? header_->num_steps : 0; }
-  /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates; the
-  /// draws restart from the seed only when it differs from the one in force.
-  void configure(float learning_rate, uint32_t seed);
+  /// SET_CONFIG: the learning rate (in (0, 1]) and the PRNG seed (non-zero) of the updates (the
+  /// draws restart from the seed only when it differs from the one in force), and whether the
+  /// layers the plan marks for gradient filtering filter their error (README "Gradient filtering").
+  void configure(float learning_rate, uint32_t seed, bool gradient_filter = true);
   /// Records where each following step's time goes into `ticks` (null: no timing), read from
   /// `counter` (board::counter).
   void set_timing(StepTicks* ticks, uint64_t (*counter)()) {
@@ -58,6 +59,7 @@ class Trainer {
   bool step_ok(const TrainStep& s) const;
   bool op_step_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool parametric_ok(const TrainStep& s, const model::OpRecord& op) const;
+  bool patches_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool slot_ok(uint16_t slot, uint32_t size) const;
   // trainer.cpp: the step.
   ConvGeometry geometry(const model::OpRecord& op) const;
@@ -71,6 +73,9 @@ class Trainer {
   int backward(const TrainStep& s, int exponent, uint64_t* updates);
   int parametric(const TrainStep& s, const model::OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
                  uint64_t* updates);
+  // A layer the plan marks for gradient filtering (filtered or not, as SET_CONFIG says).
+  int patched(const TrainStep& s, const model::OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
+              uint64_t* updates);
   uint64_t now() const { return counter_ != nullptr ? counter_() : 0u; }
 
   model::Model* model_ = nullptr;
@@ -79,6 +84,7 @@ class Trainer {
   const uint16_t* errors_ = nullptr;  ///< the arena tensor of each error slot
   float learning_rate_ = 0.01f;
   uint32_t seed_ = 1;  ///< the seed in force (SET_CONFIG's); the PRNG starts from it at boot
+  bool gradient_filter_ = true;  ///< SET_CONFIG's flag: the plan's gradient filters in force
   Xorshift32 rng_;
   StepTicks* ticks_ = nullptr;
   uint64_t (*counter_)() = nullptr;

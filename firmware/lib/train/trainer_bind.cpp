@@ -2,6 +2,7 @@
 // index, size and offset the step uses, so that the step (trainer.cpp) trusts it.
 #include <cstddef>
 
+#include "backward_filter.h"
 #include "backward_pool.h"
 #include "trainer.h"
 
@@ -15,6 +16,7 @@ using model::OpCode;
 using model::OpRecord;
 using model::TensorRecord;
 using model::TensorType;
+using model::dims_of;
 
 bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
 
@@ -97,6 +99,7 @@ bool Trainer::step_ok(const TrainStep& s) const {
       !disjoint(model_->tensor(errors_[s.in_error]), model_->tensor(errors_[s.out_error])))
     return false;
   if (!is_parametric(op.opcode) && (has(s, kStepWeights) || has(s, kStepBias))) return false;
+  if (s.gradient_filter != 1 ? !patches_ok(s, op) : s.patches != kNoTensor) return false;
   return op_step_ok(s, op);
 }
 
@@ -122,6 +125,21 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
     default:
       return false;
   }
+}
+
+bool Trainer::patches_ok(const TrainStep& s, const OpRecord& op) const {
+  // README "Gradient filtering": r of 2 or 4 on a convolution that keeps its input's H and W.
+  if (op.opcode != OpCode::kConv2d && op.opcode != OpCode::kDepthwiseConv2d) return false;
+  if (s.gradient_filter != 2 && s.gradient_filter != 4) return false;
+  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  const TensorRecord& out = model_->tensor(op.output);
+  if (in.dims[1] != out.dims[1] || in.dims[2] != out.dims[2]) return false;
+  if (!has(s, kStepWeights)) return s.patches == kNoTensor;
+  if (s.patches >= model_->header().num_tensors) return false;
+  const TensorRecord& patches = model_->tensor(s.patches);
+  const PatchGrid grid(dims_of(in), s.gradient_filter);
+  return patches.location == Location::kArena && patches.type == TensorType::kInt8 &&
+         patches.size >= static_cast<uint32_t>(grid.patches() * in.dims[3]);
 }
 
 bool Trainer::parametric_ok(const TrainStep& s, const OpRecord& op) const {

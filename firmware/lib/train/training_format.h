@@ -1,4 +1,4 @@
-// The blob's training section (blob format version 3): the backward program the host compiled
+// The blob's training section (blob format version 4): the backward program the host compiled
 // from the training plan (quantize/training/lowering.py writes it; its struct strings mirror these
 // layouts field by field). It lies in the data section at BlobHeader::training_offset:
 //
@@ -67,8 +67,10 @@ struct TrainStep {
   uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31)
   int32_t back_exponent;            ///< 4 + E_w
   int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
+  uint16_t patches;                 ///< arena tensor: the input's r x r patch means, or kNoTensor
+  uint16_t gradient_filter;         ///< r: CONV_2D / DEPTHWISE_CONV_2D backward on r x r patches (1: none)
 };
-static_assert(sizeof(TrainStep) == 40, "TrainStep layout is shared with quantize/training/lowering.py");
+static_assert(sizeof(TrainStep) == 44, "TrainStep layout is shared with quantize/training/lowering.py");
 static_assert(offsetof(TrainStep, op) == 0, "TrainStep.op");
 static_assert(offsetof(TrainStep, flags) == 2, "TrainStep.flags");
 static_assert(offsetof(TrainStep, out_error) == 4, "TrainStep.out_error");
@@ -83,5 +85,7 @@ static_assert(offsetof(TrainStep, qas_bias_offset) == 24, "TrainStep.qas_bias_of
 static_assert(offsetof(TrainStep, back_multiplier_offset) == 28, "TrainStep.back_multiplier_offset");
 static_assert(offsetof(TrainStep, back_exponent) == 32, "TrainStep.back_exponent");
 static_assert(offsetof(TrainStep, mean_reciprocal) == 36, "TrainStep.mean_reciprocal");
+static_assert(offsetof(TrainStep, patches) == 40, "TrainStep.patches");
+static_assert(offsetof(TrainStep, gradient_filter) == 42, "TrainStep.gradient_filter");
 
 }  // namespace train

@@ -158,7 +158,9 @@ Status train_staged(uint8_t label, TrainResult* result) {
 uint8_t* staging_area() { return g_model.loaded() ? blob_source().arena : nullptr; }
 uint32_t staging_capacity() { return g_model.loaded() ? blob_source().arena_capacity : 0u; }
 
-void configure(float learning_rate, uint32_t seed) { g_trainer.configure(learning_rate, seed); }
+void configure(float learning_rate, uint32_t seed, bool gradient_filter) {
+  g_trainer.configure(learning_rate, seed, gradient_filter);
+}
 
 uint8_t* trainable_params() { return g_model.loaded() ? g_model.trainable() : nullptr; }
 

@@ -130,7 +130,7 @@ Status train(const int8_t* input, size_t input_size, uint8_t label, TrainResult*
   return train_staged(label, result);
 }
 uint8_t* trainable_params() { return fakes::g_model.loaded ? fakes::g_model.params : nullptr; }
-void configure(float, uint32_t) {}
+void configure(float, uint32_t, bool) {}
 uint8_t* staging_area() { return fakes::g_model.loaded ? fakes::g_arena : nullptr; }
 uint32_t staging_capacity() { return fakes::g_model.loaded ? fakes::kFakeArenaBytes : 0u; }
 void reset_params() {

@@ -2,7 +2,7 @@
 //
 // tests/test_training_fidelity.py lowers each model with a training plan, picks samples and labels,
 // and lists the cases in MCUTRAIN_TRAINING_DIR/cases.txt as
-// "name blob inputs labels steps lr seed results". This program runs the steps with the real
+// "name blob inputs labels steps lr seed gradient_filter results". This program runs the steps with the real
 // trainer (train::Trainer over model::Model, as the device does) and writes, per step, the loss
 // (int32), the predicted class (uint8), whether it was correct (uint8) and the CRC-32 of the
 // trainable region (uint32), then the final trainable region's bytes, into `results`. The Python
@@ -32,6 +32,7 @@ struct Case {
   int steps;
   float lr;
   uint32_t seed;
+  int gradient_filter;  // SET_CONFIG's flag, 0 or 1
 };
 
 std::vector<Case> g_cases;
@@ -57,7 +58,7 @@ void run_case() {
     unit_test::fail(__FILE__, __LINE__, (c.name + ": training section refused").c_str());
     return;
   }
-  trainer.configure(c.lr, c.seed);
+  trainer.configure(c.lr, c.seed, c.gradient_filter != 0);
   const uint32_t in_bytes = m.input_bytes();
   EXPECT_EQ_U32(in_bytes * static_cast<uint32_t>(c.steps), inputs.size());
   EXPECT_EQ_U32(static_cast<uint32_t>(c.steps), labels.size());
@@ -90,7 +91,7 @@ int main() {
   while (std::getline(list, line)) {
     std::istringstream fields(line);
     Case c;
-    if (fields >> c.name >> c.blob >> c.inputs >> c.labels >> c.steps >> c.lr >> c.seed >> c.results)
+    if (fields >> c.name >> c.blob >> c.inputs >> c.labels >> c.steps >> c.lr >> c.seed >> c.gradient_filter >> c.results)
       g_cases.push_back(c);
   }
   for (g_current = 0; g_current < g_cases.size(); ++g_current)

@@ -1,0 +1,168 @@
+#include "backward_filter.h"
+
+#include <cstring>
+
+namespace train {
+
+namespace {
+
+/// Sum of channel c over patch (n, pi, pj) of t [N, H, W, C].
+int32_t patch_sum(const PatchGrid& grid, const int8_t* t, int32_t channels, int32_t n, int32_t pi, int32_t pj,
+                  int32_t c) {
+  int32_t sum = 0;
+  const int32_t rows = grid.rows(pi), cols = grid.cols(pj);
+  for (int32_t y = 0; y < rows; ++y) {
+    const int8_t* row = t + ((n * grid.h + pi * grid.r + y) * grid.w + pj * grid.r) * channels + c;
+    for (int32_t x = 0; x < cols; ++x) sum += row[x * channels];
+  }
+  return sum;
+}
+
+/// A patch's error mean in the filter's units (sum * R; |value| <= 127 * 2^16 * (1 + 2^-8)).
+int32_t error_mean(const PatchGrid& grid, const int8_t* e, int32_t channels, int32_t n, int32_t pi, int32_t pj,
+                   int32_t c) {
+  return patch_sum(grid, e, channels, n, pi, pj, c) * PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
+}
+
+/// Writes each patch's value v[P, c] (normalised by `shift`) at every element of the patch.
+void broadcast(const PatchGrid& grid, int32_t channels, const int32_t* v, int shift, int8_t* out) {
+  for (int32_t n = 0; n < grid.n; ++n)
+    for (int32_t y = 0; y < grid.h; ++y)
+      for (int32_t x = 0; x < grid.w; ++x) {
+        const int32_t* patch = v + ((n * grid.ph + y / grid.r) * grid.pw + x / grid.r) * channels;
+        int8_t* at = out + ((n * grid.h + y) * grid.w + x) * channels;
+        for (int32_t c = 0; c < channels; ++c) at[c] = normalised(patch[c], shift);
+      }
+}
+
+}  // namespace
+
+void patch_means(const int8_t* x, const kernels::Dims& in, int32_t r, int8_t* means) {
+  const PatchGrid grid(in, r);
+  for (int32_t n = 0; n < grid.n; ++n)
+    for (int32_t pi = 0; pi < grid.ph; ++pi)
+      for (int32_t pj = 0; pj < grid.pw; ++pj) {
+        const int32_t reciprocal = PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
+        for (int32_t c = 0; c < in.c; ++c) {
+          int32_t mean = (patch_sum(grid, x, in.c, n, pi, pj, c) * reciprocal + (1 << 15)) >> 16;
+          mean = mean > 127 ? 127 : (mean < -128 ? -128 : mean);
+          *means++ = static_cast<int8_t>(mean);
+        }
+      }
+}
+
+int filter_error(const kernels::Dims& out, int32_t r, int8_t* e) {
+  const PatchGrid grid(out, r);
+  uint32_t peak = 0;
+  for (int32_t n = 0; n < grid.n; ++n)
+    for (int32_t pi = 0; pi < grid.ph; ++pi)
+      for (int32_t pj = 0; pj < grid.pw; ++pj)
+        for (int32_t c = 0; c < out.c; ++c) {
+          const uint32_t m = magnitude(error_mean(grid, e, out.c, n, pi, pj, c));
+          peak = m > peak ? m : peak;
+        }
+  const int shift = normalise_shift(peak);
+  // In place: patch P's value for channel c lands at P * C + c, at or before every element a
+  // later patch (or a later channel of this one) still reads.
+  int8_t* filtered = e;
+  for (int32_t n = 0; n < grid.n; ++n)
+    for (int32_t pi = 0; pi < grid.ph; ++pi)
+      for (int32_t pj = 0; pj < grid.pw; ++pj)
+        for (int32_t c = 0; c < out.c; ++c) *filtered++ = normalised(error_mean(grid, e, out.c, n, pi, pj, c), shift);
+  return shift;
+}
+
+uint32_t filtered_input_error_scratch_bytes(const ConvGeometry& g, int32_t r) {
+  const uint32_t patches = static_cast<uint32_t>(PatchGrid(g.out, r).patches());
+  return patches * (4u * static_cast<uint32_t>(g.in.c) + 2u * static_cast<uint32_t>(g.out.c));
+}
+
+int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const int8_t* eb, const int8_t* filter,
+                         const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
+  const PatchGrid grid(g.in, r);
+  const int32_t patches = grid.patches(), c_in = g.in.c, c_out = g.out.c, taps = g.kh * g.kw;
+  if (depthwise) {  // v[P, c] = h[P, c] * (the sum of channel c's taps): cheap to compute twice
+    auto value = [&](int32_t p, int32_t c) {
+      int32_t kernel_sum = 0;
+      for (int32_t t = 0; t < taps; ++t) kernel_sum += filter[t * c_in + c];
+      return channel_scaled(eb[p * c_in + c], back_multiplier[c]) * kernel_sum;
+    };
+    uint32_t peak = 0;
+    for (int32_t p = 0; p < patches; ++p)
+      for (int32_t c = 0; c < c_in; ++c) peak = magnitude(value(p, c)) > peak ? magnitude(value(p, c)) : peak;
+    const int shift = normalise_shift(peak);
+    for (int32_t n = 0; n < grid.n; ++n)
+      for (int32_t y = 0; y < grid.h; ++y)
+        for (int32_t x = 0; x < grid.w; ++x) {
+          const int32_t p = (n * grid.ph + y / r) * grid.pw + x / r;
+          int8_t* at = in_error + ((n * grid.h + y) * grid.w + x) * c_in;
+          for (int32_t c = 0; c < c_in; ++c) at[c] = normalised(value(p, c), shift);
+        }
+    return shift;
+  }
+  int32_t* v = reinterpret_cast<int32_t*>(scratch);
+  int16_t* h = reinterpret_cast<int16_t*>(scratch + 4u * static_cast<uint32_t>(patches * c_in));
+  for (int32_t i = 0; i < patches * c_out; ++i)
+    h[i] = static_cast<int16_t>(channel_scaled(eb[i], back_multiplier[i % c_out]));
+  std::memset(v, 0, 4u * static_cast<uint32_t>(patches * c_in));
+  for (int32_t p = 0; p < patches; ++p) {
+    int32_t* a = v + p * c_in;
+    for (int32_t o = 0; o < c_out; ++o) {
+      const int32_t hv = h[p * c_out + o];
+      if (hv == 0) continue;
+      for (int32_t t = 0; t < taps; ++t) {
+        const int8_t* w = filter + (o * taps + t) * c_in;
+        for (int32_t c = 0; c < c_in; ++c) a[c] += w[c] * hv;
+      }
+    }
+  }
+  uint32_t peak = 0;
+  for (int32_t i = 0; i < patches * c_in; ++i) peak = magnitude(v[i]) > peak ? magnitude(v[i]) : peak;
+  const int shift = normalise_shift(peak);
+  broadcast(grid, c_in, v, shift, in_error);
+  return shift;
+}
+
+void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool filtered, const int8_t* e,
+                         const int8_t* means, int32_t x_zero_point, int8_t* filter, const ChannelUpdate& u,
+                         Xorshift32& rng, uint8_t* scratch) {
+  const PatchGrid grid(g.out, r);
+  const int32_t c_in = g.in.c, c_out = g.out.c, taps = g.kh * g.kw;
+  // E(P, o), the patch's error in the gradient's units (README "Gradient filtering" 3).
+  auto patch_error = [&](int32_t n, int32_t pi, int32_t pj, int32_t o) -> int32_t {
+    if (!filtered) return patch_sum(grid, e, c_out, n, pi, pj, o);
+    return grid.rows(pi) * grid.cols(pj) * e[((n * grid.ph + pi) * grid.pw + pj) * c_out + o];
+  };
+  int32_t* gradient = reinterpret_cast<int32_t*>(scratch);  // CONV_2D: one output channel's, per input channel
+  for (int32_t k = 0; k < u.count; ++k) {
+    const int32_t o = u.channels[k];
+    const FixedFactor factor = fixed_factor(u.lr, u.factors[o]);
+    if (depthwise) {
+      int32_t sum = 0;
+      for (int32_t n = 0; n < grid.n; ++n)
+        for (int32_t pi = 0; pi < grid.ph; ++pi)
+          for (int32_t pj = 0; pj < grid.pw; ++pj)
+            sum += patch_error(n, pi, pj, o) * (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);
+      for (int32_t t = 0; t < taps; ++t) {  // channel-major: this channel's taps, i then j
+        int8_t& weight = filter[t * c_in + o];
+        weight = updated_weight(weight, weight_delta(sum, factor, u.exponent, rng.draw16()));
+      }
+      continue;
+    }
+    std::memset(gradient, 0, 4u * static_cast<uint32_t>(c_in));
+    for (int32_t n = 0; n < grid.n; ++n)
+      for (int32_t pi = 0; pi < grid.ph; ++pi)
+        for (int32_t pj = 0; pj < grid.pw; ++pj) {
+          const int32_t ev = patch_error(n, pi, pj, o);
+          if (ev == 0) continue;
+          const int8_t* m = means + ((n * grid.ph + pi) * grid.pw + pj) * c_in;
+          for (int32_t c = 0; c < c_in; ++c) gradient[c] += ev * (m[c] - x_zero_point);
+        }
+    int8_t* w = filter + o * taps * c_in;  // filter order: every tap takes the same gradient
+    for (int32_t t = 0; t < taps; ++t)
+      for (int32_t c = 0; c < c_in; ++c, ++w)
+        *w = updated_weight(*w, weight_delta(gradient[c], factor, u.exponent, rng.draw16()));
+  }
+}
+
+}  // namespace train
