@@ -34,10 +34,27 @@ def _backward_macs(graph, step) -> int:
     shape = graph.tensor(op.inputs[1]).shape
     # Per output element: KH * KW * C_in terms (depthwise: KH * KW; FC: its depth).
     terms = int(np.prod(shape[1:3])) if step.kind == "DEPTHWISE_CONV_2D" else int(np.prod(shape[1:]))
+    bias = positions * len(step.channels) if step.bias else 0
+    if step.gradient_filter > 1:  # README "Gradient filtering": per patch, and one gradient for all taps
+        r = step.gradient_filter
+        patches = y[0] * -(-y[1] // r) * -(-y[2] // r)
+        gradient_terms = 1 if step.kind == "DEPTHWISE_CONV_2D" else shape[-1]
+        return (positions * y[-1]  # the patch means of the error
+                + (patches * y[-1] * terms if step.input_error else 0)
+                + (patches * gradient_terms * len(step.channels) if step.weights else 0) + bias)
     macs = positions * y[-1] * terms if step.input_error else 0
     macs += positions * terms * len(step.channels) if step.weights else 0
-    macs += positions * len(step.channels) if step.bias else 0
-    return macs
+    return macs + bias
+
+
+def _kept_input_bytes(graph, step) -> int:
+    """Bytes the forward pass keeps for the step's weight gradient: its int8 input, or with
+    gradient filtering the input's r x r patch means."""
+    if not step.weights:
+        return 0
+    n, *spatial, c = graph.tensor(graph.operators[step.op].inputs[0]).shape
+    r = step.gradient_filter
+    return int(n * np.prod([-(-size // r) for size in spatial]) * c)
 
 
 def _samples(model, graph, count: int):
@@ -97,6 +114,7 @@ def bench_train(board: str, model) -> dict:
     for step, backward, update in zip(program.steps, timed.backward, timed.update):
         layers.append({"op": step.op, "kind": step.kind, "weights": step.weights, "bias": step.bias,
                        "channels": len(step.channels), "input_error": step.input_error,
+                       "gradient_filter": step.gradient_filter, "kept_input_bytes": _kept_input_bytes(graph, step),
                        "macs": _backward_macs(graph, step), "instructions": instructions(backward + update),
                        "error_instructions": instructions(backward), "update_instructions": instructions(update)})
     full = TrainingPlan(tuple(PlannedLayer(op.index, True, len(op.inputs) > 2 and op.inputs[2] >= 0)
@@ -122,6 +140,7 @@ def bench_train(board: str, model) -> dict:
         "backward_instructions": sum(layer["error_instructions"] for layer in layers),
         "update_instructions": sum(layer["update_instructions"] for layer in layers),
         "backward_macs": sum(layer["macs"] for layer in layers),
+        "kept_input_bytes": sum(layer["kept_input_bytes"] for layer in layers),
         "full_update_peak_sram_bytes": full_peak,
         "full_update_note": full_note,
         "layers": layers,

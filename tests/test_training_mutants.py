@@ -19,13 +19,17 @@ SOURCE = "firmware/lib/train/backward_filter.cpp"
 # name -> (the exact text in SOURCE, what the mutant has instead)
 MUTANTS = {
     "patch_means truncates": ("* reciprocal + (1 << 15)) >> 16", "* reciprocal) >> 16"),
-    "filter_error takes every patch as full": (
-        "* PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));", "* PatchGrid::reciprocal(grid.r * grid.r);"),
+    "filtered input error takes every patch as full": (
+        "PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));\n}", "PatchGrid::reciprocal(grid.r * grid.r);\n}"),
+    "filter_error rounds toward zero": ("= normalised(patch_sum(grid, e, out.c, n, pi, pj, c), shift);",
+                                        "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c) / 2, shift - 1);"),
     "filtered conv input error sums one tap": ("for (int32_t t = 0; t < taps; ++t) {\n        const int8_t* w",
                                                "for (int32_t t = 0; t < 1; ++t) {\n        const int8_t* w"),
     "filtered depthwise input error drops a tap": ("for (int32_t t = 0; t < taps; ++t) kernel_sum +=",
                                                    "for (int32_t t = 1; t < taps; ++t) kernel_sum +="),
-    "patch weight gradient ignores the count": ("return grid.rows(pi) * grid.cols(pj) * e[", "return e["),
+    "patch weight gradient reads the next patch's mean": (
+        "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);",
+        "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o + (pj + 1 < grid.pw ? c_in : 0)] - x_zero_point);"),
     "unfiltered patch sums read one row": ("for (int32_t y = 0; y < rows; ++y) {", "for (int32_t y = 0; y < 1; ++y) {"),
 }
 CASES = ("t36_gf2_pointwise_odd", "t37_gf4_k3_edges", "t38_gf2_dw_between", "t39_gf4_dw_first_bias_only", "ref-gf2",

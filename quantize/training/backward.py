@@ -178,10 +178,6 @@ def patch_means(x: np.ndarray, r: int) -> np.ndarray:
     return np.clip(means, -128, 127).astype(np.int8)
 
 
-def filtered_error(e: np.ndarray, r: int) -> np.ndarray:
-    """The output error averaged over each patch: sum * R, int64 [N, PH, PW, C] (exponent: e's + 16)."""
-    reciprocals = patch_reciprocals(patch_counts(e.shape[1], e.shape[2], r))[None, :, :, None]
-    return patch_sums(e, r) * reciprocals
 
 
 def broadcast_patches(t: np.ndarray, r: int, height: int, width: int) -> np.ndarray:
@@ -191,20 +187,21 @@ def broadcast_patches(t: np.ndarray, r: int, height: int, width: int) -> np.ndar
 
 def filtered_input_error(eb: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, depthwise: bool, r: int,
                          in_shape: tuple[int, ...]) -> np.ndarray:
-    """The input error from the filtered error eb [N, PH, PW, C_out]: a 1x1 channel mix with the
-    spatially summed kernel, broadcast over each patch: int64 [N, H, W, C_in] (exponent: eb's +
-    back_exponent)."""
+    """The input error from the filtered error eb [N, PH, PW, C_out] (patch sums): per patch, a 1x1
+    channel mix with the spatially summed kernel, times the patch's reciprocal R (the mean), at
+    every element of the patch: int64 [N, H, W, C_in] (exponent: eb's + back_exponent + 16)."""
     h = channel_scaled(eb, back_multiplier)
     kernel_sum = w.astype(np.int64).sum(axis=(1, 2))  # [C_out, C_in]; depthwise [1, C]
     v = h * kernel_sum[0] if depthwise else np.einsum("npqo,oc->npqc", h, kernel_sum)
+    v = v * patch_reciprocals(patch_counts(in_shape[1], in_shape[2], r))[None, :, :, None]
     return broadcast_patches(v, r, in_shape[1], in_shape[2])
 
 
 def patch_weight_gradient(patch_error: np.ndarray, means: np.ndarray, input_zero_point: int,
                           w_shape: tuple[int, ...], depthwise: bool) -> np.ndarray:
     """sum over patches of patch_error[P, o] * (means[P, c] - z_x), the same for every tap: int64
-    w_shape. patch_error: the filtered error times each patch's element count (filter on), or the
-    exact patch sums of the output error (filter off)."""
+    w_shape. patch_error: the filtered error (filter on), or the exact patch sums of the output
+    error (filter off)."""
     shifted = means.astype(np.int64) - input_zero_point
     if depthwise:
         per_channel = (patch_error * shifted).sum(axis=(0, 1, 2))  # [C]

@@ -134,12 +134,12 @@ class GoldenTrainer:
         r = step.gradient_filter
         filtered = r > 1 and self.gradient_filter  # README "Gradient filtering"
         if filtered:
-            eb, kb = normalise(backward.filtered_error(ec, r), k + 16)
+            eb, kb = normalise(backward.patch_sums(ec, r), k)
         out = None
         if step.input_error:
             if filtered:
                 v = backward.filtered_input_error(eb, wc, step.back_multiplier, depthwise, r, xc.shape)
-                out = normalise(v.reshape(x.shape), kb + step.back_exponent)
+                out = normalise(v.reshape(x.shape), kb + step.back_exponent + 16)
             else:
                 input_error = backward.depthwise_input_error if depthwise else backward.conv_input_error
                 v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
@@ -155,11 +155,7 @@ class GoldenTrainer:
         if step.weights:
             if r > 1:  # the forward pass kept only the input's patch means
                 means = backward.patch_means(xc, r)
-                if filtered:
-                    counts = backward.patch_counts(xc.shape[1], xc.shape[2], r)[None, :, :, None]
-                    patch_error, kw = eb.astype(np.int64) * counts, kb
-                else:
-                    patch_error, kw = backward.patch_sums(ec, r), k
+                patch_error, kw = (eb.astype(np.int64), kb) if filtered else (backward.patch_sums(ec, r), k)
                 gradient = backward.patch_weight_gradient(patch_error, means, zero_point, wc.shape, depthwise)
             else:
                 weight_gradient = backward.depthwise_weight_gradient if depthwise else backward.conv_weight_gradient

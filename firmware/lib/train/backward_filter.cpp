@@ -18,20 +18,40 @@ int32_t patch_sum(const PatchGrid& grid, const int8_t* t, int32_t channels, int3
   return sum;
 }
 
-/// A patch's error mean in the filter's units (sum * R; |value| <= 127 * 2^16 * (1 + 2^-8)).
-int32_t error_mean(const PatchGrid& grid, const int8_t* e, int32_t channels, int32_t n, int32_t pi, int32_t pj,
-                   int32_t c) {
-  return patch_sum(grid, e, channels, n, pi, pj, c) * PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
+/// A patch's value times its reciprocal R(P) (int64: |v| < 2^31, R <= 2^16).
+inline int64_t scaled(int32_t v, const PatchGrid& grid, int32_t p) {
+  const int32_t pj = p % grid.pw, pi = (p / grid.pw) % grid.ph;
+  return static_cast<int64_t>(v) * PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
 }
 
-/// Writes each patch's value v[P, c] (normalised by `shift`) at every element of the patch.
-void broadcast(const PatchGrid& grid, int32_t channels, const int32_t* v, int shift, int8_t* out) {
+inline uint64_t magnitude64(int64_t v) { return v < 0 ? 0u - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
+
+/// The right shift that brings 64-bit values of peak magnitude `peak` into 7 bits.
+inline int normalise_shift64(uint64_t peak) {
+  const int bits = peak == 0 ? 0 : 64 - __builtin_clzll(peak);
+  return bits > kErrorBits ? bits - kErrorBits : 0;
+}
+
+/// (v + 2^(shift-1)) >> shift, saturated to [-127, 127] (shift < 63).
+inline int8_t normalised64(int64_t v, int shift) {
+  int64_t r = shift > 0 ? (v + (int64_t{1} << (shift - 1))) >> shift : v;
+  return static_cast<int8_t>(r > 127 ? 127 : (r < -127 ? -127 : r));
+}
+
+/// Writes value(P, c) * R(P) (normalised by `shift`) at every element of patch P.
+template <typename Value>
+void broadcast(const PatchGrid& grid, int32_t channels, Value value, int shift, int8_t* out) {
   for (int32_t n = 0; n < grid.n; ++n)
-    for (int32_t y = 0; y < grid.h; ++y)
-      for (int32_t x = 0; x < grid.w; ++x) {
-        const int32_t* patch = v + ((n * grid.ph + y / grid.r) * grid.pw + x / grid.r) * channels;
-        int8_t* at = out + ((n * grid.h + y) * grid.w + x) * channels;
-        for (int32_t c = 0; c < channels; ++c) at[c] = normalised(patch[c], shift);
+    for (int32_t pi = 0; pi < grid.ph; ++pi)
+      for (int32_t pj = 0; pj < grid.pw; ++pj) {
+        const int32_t p = (n * grid.ph + pi) * grid.pw + pj;
+        const int64_t reciprocal = PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
+        int8_t* first = out + ((n * grid.h + pi * grid.r) * grid.w + pj * grid.r) * channels;
+        for (int32_t c = 0; c < channels; ++c) {
+          const int8_t v = normalised64(value(p, c) * reciprocal, shift);
+          for (int32_t y = 0; y < grid.rows(pi); ++y)
+            for (int32_t x = 0; x < grid.cols(pj); ++x) first[(y * grid.w + x) * channels + c] = v;
+        }
       }
 }
 
@@ -58,7 +78,7 @@ int filter_error(const kernels::Dims& out, int32_t r, int8_t* e) {
     for (int32_t pi = 0; pi < grid.ph; ++pi)
       for (int32_t pj = 0; pj < grid.pw; ++pj)
         for (int32_t c = 0; c < out.c; ++c) {
-          const uint32_t m = magnitude(error_mean(grid, e, out.c, n, pi, pj, c));
+          const uint32_t m = magnitude(patch_sum(grid, e, out.c, n, pi, pj, c));
           peak = m > peak ? m : peak;
         }
   const int shift = normalise_shift(peak);
@@ -68,7 +88,7 @@ int filter_error(const kernels::Dims& out, int32_t r, int8_t* e) {
   for (int32_t n = 0; n < grid.n; ++n)
     for (int32_t pi = 0; pi < grid.ph; ++pi)
       for (int32_t pj = 0; pj < grid.pw; ++pj)
-        for (int32_t c = 0; c < out.c; ++c) *filtered++ = normalised(error_mean(grid, e, out.c, n, pi, pj, c), shift);
+        for (int32_t c = 0; c < out.c; ++c) *filtered++ = normalised(patch_sum(grid, e, out.c, n, pi, pj, c), shift);
   return shift;
 }
 
@@ -81,23 +101,20 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
   const PatchGrid grid(g.in, r);
   const int32_t patches = grid.patches(), c_in = g.in.c, c_out = g.out.c, taps = g.kh * g.kw;
+  uint64_t peak = 0;
   if (depthwise) {  // v[P, c] = h[P, c] * (the sum of channel c's taps): cheap to compute twice
     auto value = [&](int32_t p, int32_t c) {
       int32_t kernel_sum = 0;
       for (int32_t t = 0; t < taps; ++t) kernel_sum += filter[t * c_in + c];
       return channel_scaled(eb[p * c_in + c], back_multiplier[c]) * kernel_sum;
     };
-    uint32_t peak = 0;
     for (int32_t p = 0; p < patches; ++p)
-      for (int32_t c = 0; c < c_in; ++c) peak = magnitude(value(p, c)) > peak ? magnitude(value(p, c)) : peak;
-    const int shift = normalise_shift(peak);
-    for (int32_t n = 0; n < grid.n; ++n)
-      for (int32_t y = 0; y < grid.h; ++y)
-        for (int32_t x = 0; x < grid.w; ++x) {
-          const int32_t p = (n * grid.ph + y / r) * grid.pw + x / r;
-          int8_t* at = in_error + ((n * grid.h + y) * grid.w + x) * c_in;
-          for (int32_t c = 0; c < c_in; ++c) at[c] = normalised(value(p, c), shift);
-        }
+      for (int32_t c = 0; c < c_in; ++c) {
+        const uint64_t m = magnitude64(scaled(value(p, c), grid, p));
+        peak = m > peak ? m : peak;
+      }
+    const int shift = normalise_shift64(peak);
+    broadcast(grid, c_in, value, shift, in_error);
     return shift;
   }
   int32_t* v = reinterpret_cast<int32_t*>(scratch);
@@ -115,11 +132,13 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
         for (int32_t c = 0; c < c_in; ++c) a[c] += w[c] * hv;
       }
     }
+    for (int32_t c = 0; c < c_in; ++c) {
+      const uint64_t m = magnitude64(scaled(a[c], grid, p));
+      peak = m > peak ? m : peak;
+    }
   }
-  uint32_t peak = 0;
-  for (int32_t i = 0; i < patches * c_in; ++i) peak = magnitude(v[i]) > peak ? magnitude(v[i]) : peak;
-  const int shift = normalise_shift(peak);
-  broadcast(grid, c_in, v, shift, in_error);
+  const int shift = normalise_shift64(peak);
+  broadcast(grid, c_in, [v, c_in](int32_t p, int32_t c) { return v[p * c_in + c]; }, shift, in_error);
   return shift;
 }
 
@@ -128,10 +147,9 @@ void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool 
                          Xorshift32& rng, uint8_t* scratch) {
   const PatchGrid grid(g.out, r);
   const int32_t c_in = g.in.c, c_out = g.out.c, taps = g.kh * g.kw;
-  // E(P, o), the patch's error in the gradient's units (README "Gradient filtering" 3).
+  // E(P, o), the patch's error (README "Gradient filtering" 4).
   auto patch_error = [&](int32_t n, int32_t pi, int32_t pj, int32_t o) -> int32_t {
-    if (!filtered) return patch_sum(grid, e, c_out, n, pi, pj, o);
-    return grid.rows(pi) * grid.cols(pj) * e[((n * grid.ph + pi) * grid.pw + pj) * c_out + o];
+    return filtered ? e[((n * grid.ph + pi) * grid.pw + pj) * c_out + o] : patch_sum(grid, e, c_out, n, pi, pj, o);
   };
   int32_t* gradient = reinterpret_cast<int32_t*>(scratch);  // CONV_2D: one output channel's, per input channel
   for (int32_t k = 0; k < u.count; ++k) {

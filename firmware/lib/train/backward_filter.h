@@ -27,8 +27,8 @@ struct PatchGrid {
 /// (sum * R + 2^15) >> 16 saturated to int8, into means [N, PH, PW, C].
 void patch_means(const int8_t* x, const kernels::Dims& in, int32_t r, int8_t* means);
 
-/// Filters the output error e [N, H, W, C] in place: each patch's mean (sum * R, exponent + 16),
-/// normalised, into the first N * PH * PW * C bytes of e ([N, PH, PW, C]). Returns the shift.
+/// Filters the output error e [N, H, W, C] in place: each patch's sum, normalised, into the first
+/// N * PH * PW * C bytes of e ([N, PH, PW, C]). Returns the shift.
 int filter_error(const kernels::Dims& out, int32_t r, int8_t* e);
 
 /// Bytes of scratch filtered_input_error needs for a CONV_2D (depthwise: none): int16 per
@@ -36,15 +36,17 @@ int filter_error(const kernels::Dims& out, int32_t r, int8_t* e);
 uint32_t filtered_input_error_scratch_bytes(const ConvGeometry& g, int32_t r);
 
 /// The input error from the filtered error eb [N, PH, PW, C_out]: per patch, the channel mix with
-/// the spatially summed kernel of eb scaled by back_multiplier[o] >> 27, written at every element
-/// of the patch of in_error [N, H, W, C_in]. Returns the normalisation shift.
+/// the spatially summed kernel of eb scaled by back_multiplier[o] >> 27, times the patch's
+/// reciprocal R(P), written at every element of the patch of in_error [N, H, W, C_in] (exponent:
+/// eb's + back_exponent + 16). Returns the normalisation shift.
 int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const int8_t* eb, const int8_t* filter,
                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch);
 
 /// The weight update from the kept patch means [N, PH, PW, C_in]: every tap of filter[o, ., ., c]
 /// (depthwise filter[0, ., ., c]) takes the gradient sum over patches P of E(P, o) * (means[P, c] -
-/// x_zero_point), with E = count(P) * eb[P, o] when `filtered` (e holds eb), else the patch's sum of
-/// the unfiltered error e [N, H, W, C_out]. Draws one `rng` value per element in the draw order of
+/// x_zero_point), with E = eb[P, o] when `filtered` (e holds eb), else the patch's sum of the
+/// unfiltered error e [N, H, W, C_out]. (A filtered 1x1 CONV_2D is conv_weight_update over the patch
+/// grid: the trainer calls that instead.) Draws one `rng` value per element in the draw order of
 /// README "Updates". scratch: C_in int32 (a CONV_2D's weight-update scratch holds them).
 void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool filtered, const int8_t* e,
                          const int8_t* means, int32_t x_zero_point, int8_t* filter, const ChannelUpdate& u,

@@ -206,9 +206,9 @@ int Trainer::patched(const TrainStep& s, const OpRecord& op, int8_t* e, int expo
                      {channels, s.num_channels, data_at<float>(*model_, s.qas_bias_offset), learning_rate_, exponent});
   int next = exponent, weight_exponent = exponent;
   if (gradient_filter_) {
-    weight_exponent = exponent + 16 - filter_error(g.out, r, e);  // e now holds the filtered error
+    weight_exponent = exponent - filter_error(g.out, r, e);  // e now holds the filtered error
     if (in_error != nullptr)
-      next = weight_exponent + s.back_exponent -
+      next = weight_exponent + s.back_exponent + 16 -
              filtered_input_error(g, depthwise, r, e, filter, back_multiplier, in_error, scratch);
   } else if (in_error != nullptr) {
     next = exponent + s.back_exponent -
@@ -216,12 +216,19 @@ int Trainer::patched(const TrainStep& s, const OpRecord& op, int8_t* e, int expo
                       : conv_input_error(g, e, filter, back_multiplier, in_error, scratch));
   }
   *updates = now();
-  if (has(s, kStepWeights))
-    patch_weight_update(g, depthwise, r, gradient_filter_, e, static_cast<const int8_t*>(model_->tensor_data(s.patches)),
-                        model_->tensor(op.inputs[0]).zero_point, filter,
-                        {channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
-                         weight_exponent},
-                        rng_, scratch);
+  if (!has(s, kStepWeights)) return next;
+  const auto* means = static_cast<const int8_t*>(model_->tensor_data(s.patches));
+  const int32_t zero_point = model_->tensor(op.inputs[0]).zero_point;
+  const ChannelUpdate u{channels, s.num_channels, data_at<float>(*model_, s.qas_weight_offset), learning_rate_,
+                        weight_exponent};
+  if (gradient_filter_ && !depthwise && g.kh == 1 && g.kw == 1) {
+    // A 1x1 convolution's filtered gradient is its ordinary gradient over the patch grid.
+    const PatchGrid grid(g.in, r);
+    const ConvGeometry patches{{grid.n, grid.ph, grid.pw, g.in.c}, {grid.n, grid.ph, grid.pw, g.out.c}, 1, 1, 1, 1, 0, 0};
+    conv_weight_update(patches, e, means, zero_point, filter, u, rng_, scratch);
+  } else {
+    patch_weight_update(g, depthwise, r, gradient_filter_, e, means, zero_point, filter, u, rng_, scratch);
+  }
   return next;
 }
 
