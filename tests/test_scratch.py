@@ -159,6 +159,8 @@ def test_reference_blobs_carry_the_scratch_the_firmware_computes(cpp_twins, name
     lines = _blob_lines(lowered.blob)
     assert cpp_twins([line for line, _ in lines]) == [planned for _, planned in lines]
     assert any(planned for _, planned in lines)
-    kernel_scratch = [b for b in lowered.plan.buffers if b.name.startswith("kernel_scratch")]
+    # A row chain's scratch is checked by the firmware's load check in the fidelity runs (no twin line here).
+    chains = {f"kernel_scratch{i}" for i, name in enumerate(lowered.op_names) if name == "ROW_CHAIN"}
+    kernel_scratch = [b for b in lowered.plan.buffers if b.name.startswith("kernel_scratch") and b.name not in chains]
     assert len(kernel_scratch) == sum(1 for _, planned in lines if planned)
     assert all(b.first_use == b.last_use for b in kernel_scratch)  # alive while its op runs, no longer
