@@ -57,6 +57,7 @@ def _zoo_model(name: str) -> HostModel:
 @pytest.mark.parametrize("board, model", [
     ("qemu-m7", "ref:demo"), ("qemu-m7", "ref:head"), ("qemu-stm32f405", "ref:demo"),
     ("qemu-m7", "t14_two_k3s2"), ("qemu-m7", "t21_dense_from_4d"), ("qemu-m7", "mbv2-w0.35-128:sparse"),
+    ("qemu-stm32f405", "mbv2-w0.35-128:sparse"),
 ])
 def test_device_peak_sram_agrees_with_the_memory_model(board, model):
     host = host_model(*model.split(":")) if ":" in model else _zoo_model(model)
