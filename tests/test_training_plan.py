@@ -229,9 +229,14 @@ def test_plan_that_does_not_fit_the_model_is_refused(ref_tflite, layer, message)
         lower_tflite(ref_tflite, "ref", plan=parse_plan(_plan(layer), "p.json"))
 
 
-def test_plan_naming_a_layer_of_a_row_streamed_block_is_refused(ref_tflite):
-    plan = parse_plan(_plan({"op": 2, "bias": True}), "p.json")  # the first block's projection
-    with pytest.raises(PlanError, match="operator 2 .* runs inside a row-streamed inverted-residual block"):
+@pytest.mark.parametrize("op", [
+    2,  # the first block's projection, in the stem's row chain (operators 0..5)
+    8,  # the second block's projection (an inverted-residual block with its ADD)
+])
+def test_plan_naming_a_layer_of_a_row_streamed_block_is_refused(ref_tflite, op):
+    plan = parse_plan(_plan({"op": op, "bias": True}), "p.json")
+    with pytest.raises(PlanError, match=f"operator {op} .* runs inside a row-streamed inverted-residual block or row "
+                                        "chain"):
         lower_tflite(ref_tflite, "ref", stream="all", plan=plan)
 
 
