@@ -23,7 +23,7 @@ from quantize.fused_block import lower_block
 from quantize.errors import PlanError
 from quantize.memory_model import predicted_peak_sram
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
-from quantize.row_chain import Chain, find_chains, lower_chain
+from quantize.row_chain import WINDOW_BYTES, Chain, find_chains, lower_chain
 from quantize.scratch import op_scratch_bytes
 from quantize.training.lowering import TrainingLayout
 from quantize.training.program import TrainingProgram, derive_program
@@ -91,7 +91,7 @@ class _Lowering:
     through the methods below, its LoweringContext (quantize/ops/base.py)."""
 
     def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0,
-                 program: TrainingProgram | None = None):
+                 program: TrainingProgram | None = None, window_bytes: int = WINDOW_BYTES):
         self.graph = graph
         self.plan = plan
         self.program = program  # the training step's backward program (quantize/training/program.py)
@@ -104,6 +104,7 @@ class _Lowering:
         self.op_names: list[str] = []
         self.macs: list[int] = []
         self.fuse = fuse  # how many of the graph's streaming units (streaming_units), from the first, run fused
+        self.window_bytes = window_bytes  # how far a row chain's windows may grow for wider bands (chain_bands)
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
         self.const_source: dict[int, int] = {}  # blob constant -> TFLite tensor
 
@@ -152,7 +153,7 @@ class _Lowering:
                             f"row-streamed inverted-residual block or chain, which has no backward pass")
         for op in g.operators:
             if op.index in unit_at and isinstance(unit_at[op.index], Chain):
-                lower_chain(self, unit_at[op.index])
+                lower_chain(self, unit_at[op.index], self.window_bytes)
                 self.op_names.append("ROW_CHAIN")
             elif op.index in unit_at:
                 lower_block(self, unit_at[op.index])
@@ -292,8 +293,9 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STE
     stream: "none" runs every op on whole tensors; "all" row-streams every chain and
     inverted-residual block (streaming_units); "auto" (default) row-streams the fewest leading
     units (the early, large ones) that bring the whole training step within `budget` bytes of SRAM
-    (the memory model's predicted peak: firmware, stack, arena and trainable copy, step_sram), or
-    as many as the plan allows if none does, so small models keep one blob op per TFLite op and the
+    (the memory model's predicted peak: firmware, stack, arena and trainable copy, step_sram), their
+    chains with bands of several rows where the windows allow (quantize/row_chain.py chain_bands)
+    or else of one row, or as many units as the plan allows if none does, so small models keep one blob op per TFLite op and the
     units that fit whole run on whole tensors, which is faster (a streamed unit calls its kernels
     row by row).
     """
@@ -320,4 +322,8 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STE
         lowered = candidate
         if step_sram(lowered) <= budget:
             break
+        if "ROW_CHAIN" in lowered.op_names:  # the chains' wider bands may be what does not fit
+            narrow = _Lowering(graph, name, plan, packed, fuse=fused, program=program, window_bytes=0).run()
+            if step_sram(narrow) <= budget:
+                return narrow
     return lowered

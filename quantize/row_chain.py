@@ -79,26 +79,55 @@ def find_chains(graph: Graph) -> list[Chain]:
     return chains
 
 
-def stage_rows(graph: Graph, chain: Chain) -> list[int]:
-    """Output rows per kernel call of each stage: one."""
-    return [1] * len(chain.members)
+# Bytes a window may grow to when the lowering widens a stage's band (more output rows per kernel
+# call: each call re-stages its input rows and rebuilds its tables, so wider bands cost fewer
+# instructions); a window that one-row bands already make larger stays at that size.
+WINDOW_BYTES = 8 * 1024
+BAND_ROWS = (2, 4, 8, 16)
 
 
-def lower_chain(lowering: LoweringContext, chain: Chain) -> None:
-    """Emits `chain` as one ROW_CHAIN op with a window buffer per intermediate."""
+def chain_bands(graph: Graph, chain: Chain, window_bytes: int = WINDOW_BYTES) -> tuple[list[int], list[int]]:
+    """(output rows per kernel call, window rows) of each stage (the last one has no window). A
+    window holds the rows the next stage's band reads plus the rows its own band computes ahead
+    (row_chain.cpp's fill). Bands are widened stage by stage, 2 to 16 rows, while every window stays
+    within max(window_bytes, its size with one-row bands); window_bytes 0 keeps one-row bands."""
+    ops = graph.operators
+    shapes = [dims4(graph.tensor(ops[m].outputs[0]).shape) for m in chain.members]
+    kh = [graph.tensor(ops[m].inputs[1]).shape[1] for m in chain.members]
+    stride = [ops[m].options.stride_h for m in chain.members]
+    n = len(chain.members)
+
+    def windows(rows: list[int]) -> list[int]:
+        return [min(shapes[j][1], (rows[j + 1] - 1) * stride[j + 1] + kh[j + 1] + rows[j] - 1) for j in range(n - 1)]
+
+    def window_bytes_of(rows: list[int]) -> list[int]:
+        return [w * shapes[j][2] * shapes[j][3] for j, w in enumerate(windows(rows))]
+
+    rows = [1] * n
+    limits = [max(window_bytes, b) for b in window_bytes_of(rows)]
+    if window_bytes:
+        for band in BAND_ROWS:
+            for j in range(n):
+                if band > shapes[j][1]:
+                    continue
+                trial = rows[:j] + [band] + rows[j + 1:]
+                if all(b <= limit for b, limit in zip(window_bytes_of(trial), limits)):
+                    rows = trial
+    return rows, windows(rows) + [0]
+
+
+def lower_chain(lowering: LoweringContext, chain: Chain, window_bytes: int = WINDOW_BYTES) -> None:
+    """Emits `chain` as one ROW_CHAIN op with a window buffer per intermediate (chain_bands)."""
     g, ops = lowering.graph, lowering.graph.operators
-    rows = stage_rows(g, chain)
+    rows, window_rows_of = chain_bands(g, chain, window_bytes)
     stages, windows = [], []
     for j, index in enumerate(chain.members):
         op = ops[index]
         depthwise = op.op == "DEPTHWISE_CONV_2D"
         parts = lower_conv_parts(lowering, op, depthwise=depthwise)
         _, out_h, out_w, out_c = dims4(g.tensor(op.outputs[0]).shape)
-        window_rows = 0
+        window_rows = window_rows_of[j]
         if j + 1 < len(chain.members):
-            following = ops[chain.members[j + 1]]
-            kh = g.tensor(following.inputs[1]).shape[1]
-            window_rows = min(out_h, (rows[j + 1] - 1) * following.options.stride_h + kh)
             windows.append((j, window_rows * out_w * out_c))
         stages.append({"conv": parts.params, "filter": parts.filter,
                        "bias": parts.bias if parts.bias is not None else NO_TENSOR,

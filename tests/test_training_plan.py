@@ -187,7 +187,7 @@ def test_a_plan_is_found_by_name_beside_its_model_or_by_path(tmp_path, monkeypat
     assert (demo.lr, demo.lr_schedule, demo.qas, demo.epochs, demo.name) == (0.05, LrSchedule("cosine", 8000), True, 2,
                                                                              "demo")
     assert demo.source.endswith("quantize/models/ref/plans/demo.json")
-    assert available_plans("ref") == ("demo", "head") and available_plans("mbv2-w0.35-128") == ("head",)
+    assert available_plans("ref") == ("demo", "head") and available_plans("mbv2-w0.35-128") == ("head", "sparse")
     path = tmp_path / "demo"  # an existing file is a path, even when a plan has that name
     path.write_text(_plan2({"op": 20, "bias": True}))
     assert resolve_plan(str(path), "ref").layers == (PlannedLayer(20, False, True),)

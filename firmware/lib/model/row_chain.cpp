@@ -77,18 +77,26 @@ class Chain {
   }
 
  private:
-  /// Makes stage j's window hold its output rows [lo, hi) from its start (lo never decreases).
+  /// Makes stage j's window hold its output rows [lo, hi) (lo never decreases). Rows are computed
+  /// in bands of up to the stage's rows, ahead of what is asked as far as the window has room; the
+  /// rows above lo are dropped (a memmove to the window's start) only when a band would not fit.
   void fill(int32_t j, int32_t lo, int32_t hi) {
     BoundStage& st = stages_[j];
-    if (lo > st.first) {  // slide: drop the rows above lo
-      const int32_t drop = min32(lo - st.first, st.count);
-      std::memmove(st.window, st.window + drop * st.row_bytes, static_cast<size_t>((st.count - drop) * st.row_bytes));
-      st.count -= drop;
-      st.first = st.count == 0 ? lo : st.first + drop;
+    const int32_t capacity = st.s->window_rows, out_h = st.s->out_h;
+    if (st.first + st.count <= lo) {  // nothing kept is read again: start over at lo
+      st.first = lo;
+      st.count = 0;
     }
     while (st.first + st.count < hi) {
       const int32_t y = st.first + st.count;
-      const int32_t rows = min32(st.s->rows, hi - y);
+      const int32_t band = min32(st.s->rows, out_h - y);
+      if (st.count + band > capacity && lo > st.first) {  // slide: drop the rows above lo
+        const int32_t drop = lo - st.first;
+        std::memmove(st.window, st.window + drop * st.row_bytes, static_cast<size_t>((st.count - drop) * st.row_bytes));
+        st.count -= drop;
+        st.first = lo;
+      }
+      const int32_t rows = min32(band, capacity - st.count);
       compute(j, y, rows, st.window + st.count * st.row_bytes);
       st.count += rows;
     }
