@@ -23,7 +23,7 @@ from quantize.fused_block import lower_block
 from quantize.errors import PlanError
 from quantize.memory_model import predicted_peak_sram
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
-from quantize.row_chain import WINDOW_BYTES, Chain, find_chains, lower_chain
+from quantize.row_chain import BAND_LEVELS, BANDS_ALL, Chain, find_chains, lower_chain
 from quantize.scratch import op_scratch_bytes
 from quantize.training.lowering import TrainingLayout
 from quantize.training.program import TrainingProgram, derive_program
@@ -91,7 +91,7 @@ class _Lowering:
     through the methods below, its LoweringContext (quantize/ops/base.py)."""
 
     def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0,
-                 program: TrainingProgram | None = None, window_bytes: int = WINDOW_BYTES):
+                 program: TrainingProgram | None = None, bands: int = BANDS_ALL):
         self.graph = graph
         self.plan = plan
         self.program = program  # the training step's backward program (quantize/training/program.py)
@@ -104,7 +104,7 @@ class _Lowering:
         self.op_names: list[str] = []
         self.macs: list[int] = []
         self.fuse = fuse  # how many of the graph's streaming units (streaming_units), from the first, run fused
-        self.window_bytes = window_bytes  # how far a row chain's windows may grow for wider bands (chain_bands)
+        self.bands = bands  # how far the row chains' bands are widened (quantize/row_chain.py chain_bands)
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
         self.const_source: dict[int, int] = {}  # blob constant -> TFLite tensor
 
@@ -153,7 +153,7 @@ class _Lowering:
                             f"row-streamed inverted-residual block or chain, which has no backward pass")
         for op in g.operators:
             if op.index in unit_at and isinstance(unit_at[op.index], Chain):
-                lower_chain(self, unit_at[op.index], self.window_bytes)
+                lower_chain(self, unit_at[op.index], self.bands)
                 self.op_names.append("ROW_CHAIN")
             elif op.index in unit_at:
                 lower_block(self, unit_at[op.index])
@@ -323,7 +323,8 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STE
         if step_sram(lowered) <= budget:
             break
         if "ROW_CHAIN" in lowered.op_names:  # the chains' wider bands may be what does not fit
-            narrow = _Lowering(graph, name, plan, packed, fuse=fused, program=program, window_bytes=0).run()
-            if step_sram(narrow) <= budget:
-                return narrow
+            for bands in BAND_LEVELS[1:]:
+                narrower = _Lowering(graph, name, plan, packed, fuse=fused, program=program, bands=bands).run()
+                if step_sram(narrower) <= budget:
+                    return narrower
     return lowered

@@ -79,22 +79,28 @@ def find_chains(graph: Graph) -> list[Chain]:
     return chains
 
 
-# Bytes a window may grow to when the lowering widens a stage's band (more output rows per kernel
-# call: each call re-stages its input rows and rebuilds its tables, so wider bands cost fewer
-# instructions); a window that one-row bands already make larger stays at that size.
+# How far the lowering widens a stage's band (more output rows per kernel call: each call re-stages
+# its input rows and rebuilds its tables, so wider bands cost fewer instructions, most of all in the
+# depthwise stages). A window may grow to WINDOW_BYTES (one that one-row bands already make larger
+# stays at that size). The levels, from the fastest: every stage widened, the depthwise stages only,
+# one-row bands (the smallest windows); the lowering takes the first that fits the step's budget.
 WINDOW_BYTES = 8 * 1024
 BAND_ROWS = (2, 4, 8, 16)
+BANDS_ALL, BANDS_DEPTHWISE, BANDS_NONE = 2, 1, 0
+BAND_LEVELS = (BANDS_ALL, BANDS_DEPTHWISE, BANDS_NONE)
 
 
-def chain_bands(graph: Graph, chain: Chain, window_bytes: int = WINDOW_BYTES) -> tuple[list[int], list[int]]:
+def chain_bands(graph: Graph, chain: Chain, level: int = BANDS_ALL) -> tuple[list[int], list[int]]:
     """(output rows per kernel call, window rows) of each stage (the last one has no window). A
     window holds the rows the next stage's band reads plus the rows its own band computes ahead
-    (row_chain.cpp's fill). Bands are widened stage by stage, 2 to 16 rows, while every window stays
-    within max(window_bytes, its size with one-row bands); window_bytes 0 keeps one-row bands."""
+    (row_chain.cpp's fill). Bands are widened, 2 to 16 rows, the depthwise stages first, then (level
+    BANDS_ALL) the others, while every window stays within max(WINDOW_BYTES, its size with one-row
+    bands); BANDS_NONE keeps one-row bands."""
     ops = graph.operators
     shapes = [dims4(graph.tensor(ops[m].outputs[0]).shape) for m in chain.members]
     kh = [graph.tensor(ops[m].inputs[1]).shape[1] for m in chain.members]
     stride = [ops[m].options.stride_h for m in chain.members]
+    depthwise = [ops[m].op == "DEPTHWISE_CONV_2D" for m in chain.members]
     n = len(chain.members)
 
     def windows(rows: list[int]) -> list[int]:
@@ -104,22 +110,21 @@ def chain_bands(graph: Graph, chain: Chain, window_bytes: int = WINDOW_BYTES) ->
         return [w * shapes[j][2] * shapes[j][3] for j, w in enumerate(windows(rows))]
 
     rows = [1] * n
-    limits = [max(window_bytes, b) for b in window_bytes_of(rows)]
-    if window_bytes:
+    limits = [max(WINDOW_BYTES, b) for b in window_bytes_of(rows)]
+    order = [j for j in range(n) if depthwise[j]] + ([j for j in range(n) if not depthwise[j]]
+                                                     if level == BANDS_ALL else [])
+    for j in order if level != BANDS_NONE else []:
         for band in BAND_ROWS:
-            for j in range(n):
-                if band > shapes[j][1]:
-                    continue
-                trial = rows[:j] + [band] + rows[j + 1:]
-                if all(b <= limit for b, limit in zip(window_bytes_of(trial), limits)):
-                    rows = trial
+            trial = rows[:j] + [band] + rows[j + 1:]
+            if band <= shapes[j][1] and all(b <= limit for b, limit in zip(window_bytes_of(trial), limits)):
+                rows = trial
     return rows, windows(rows) + [0]
 
 
-def lower_chain(lowering: LoweringContext, chain: Chain, window_bytes: int = WINDOW_BYTES) -> None:
+def lower_chain(lowering: LoweringContext, chain: Chain, bands: int = BANDS_ALL) -> None:
     """Emits `chain` as one ROW_CHAIN op with a window buffer per intermediate (chain_bands)."""
     g, ops = lowering.graph, lowering.graph.operators
-    rows, window_rows_of = chain_bands(g, chain, window_bytes)
+    rows, window_rows_of = chain_bands(g, chain, bands)
     stages, windows = [], []
     for j, index in enumerate(chain.members):
         op = ops[index]
