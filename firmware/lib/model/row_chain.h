@@ -14,20 +14,13 @@
 #pragma once
 
 #include "blob_format.h"
+#include "fused_block.h"
 #include "op_context.h"
 
 namespace model {
 
-struct RowChainTensors {
-  const TensorRecord* input;
-  const int8_t* input_data;
-  const TensorRecord* output;
-  int8_t* output_data;
-  uint8_t* arena;
-  const uint8_t* data;          ///< the blob's data section
-  const TensorRecord* tensors;  ///< the blob's tensor table
-  void* scratch;                ///< row_chain_scratch_bytes, 8-byte aligned
-};
+/// The chain's operands, as a fused block's (its scratch: row_chain_scratch_bytes, 8-byte aligned).
+using RowChainTensors = FusedBlockTensors;
 
 /// Runs a validated chain.
 void run_row_chain(const RowChainParams& params, const RowChainTensors& t);
