@@ -62,6 +62,7 @@ class OpCode(enum.IntEnum):
     REQUANTIZE = 10  # TFLite QUANTIZE int8 -> int8
     SOFTMAX = 11
     INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
+    ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
 
 
 class TensorType(enum.IntEnum):

@@ -4,8 +4,9 @@ The graph comes from parse_tflite (quantize/tflite_model.py), which has already 
 the firmware does not implement, so nothing here validates. Each op lowers itself (its module in
 quantize/ops/, found through the registry): its integer parameters come from the same Prepare the
 golden reference runs with, laid out as the firmware's parameter block. This module walks the graph,
-holds the blob being built, optionally fuses inverted-residual blocks (quantize/blocks.py,
-quantize/fused_block.py), chooses the filters to pack and plans the activation arena.
+holds the blob being built, optionally row-streams chains of convolutions (quantize/row_chain.py)
+and inverted-residual blocks (quantize/blocks.py, quantize/fused_block.py), chooses the filters to
+pack and plans the activation arena.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import numpy as np
 
 from quantize import blob as fmt
 from quantize.blob_format import dims4
-from quantize.blocks import find_blocks
+from quantize.blocks import Block, find_blocks
 from quantize.fused_block import lower_block
 from quantize.errors import PlanError
+from quantize.memory_model import predicted_peak_sram
 from quantize.memory_plan import Buffer, MemoryPlan, plan_memory
+from quantize.row_chain import BAND_LEVELS, BANDS_ALL, Chain, find_chains, lower_chain
 from quantize.scratch import op_scratch_bytes
 from quantize.training.lowering import TrainingLayout
 from quantize.training.program import TrainingProgram, derive_program
@@ -45,9 +48,12 @@ class LoweredModel:
     trainable_layout: list[tuple[int, int, int]] = field(default_factory=list)
 
 
-# Activation SRAM a model may plan before its inverted-residual blocks are row-streamed
-# (firmware/lib/model/fused_block.h); the issue's target for mbv2-w0.35-128 inference.
-ACTIVATION_BUDGET = 128 * 1024
+# The SRAM a training step may take (the memory model's predicted peak: firmware, stack, arena and
+# trainable copy, quantize/memory_model.py) before the auto policy row-streams the leading chains
+# and blocks (firmware/lib/model/row_chain.h, fused_block.h); the target for mbv2-w0.35-128.
+STEP_SRAM_BUDGET = 128 * 1024
+# The board whose firmware figures the budget is checked with (the emulated boards' are equal).
+BUDGET_BOARD = "qemu-m7"
 STREAM_POLICIES = ("auto", "all", "none")
 # Flash the packed filters (quantize/packing.py) may add over their int8 size: mbv2-w0.35-128
 # packed whole would not fit the STM32F746's 1 MB. Within it, the layers with the most output
@@ -85,7 +91,7 @@ class _Lowering:
     through the methods below, its LoweringContext (quantize/ops/base.py)."""
 
     def __init__(self, graph: Graph, name: str, plan: TrainingPlan, packed_ops: set[int], fuse: int = 0,
-                 program: TrainingProgram | None = None):
+                 program: TrainingProgram | None = None, bands: int = BANDS_ALL):
         self.graph = graph
         self.plan = plan
         self.program = program  # the training step's backward program (quantize/training/program.py)
@@ -97,7 +103,8 @@ class _Lowering:
         self.aliases: dict[int, int] = {}      # RESHAPE output -> the tensor whose bytes it shares
         self.op_names: list[str] = []
         self.macs: list[int] = []
-        self.fuse = fuse  # how many of the graph's inverted-residual blocks, from the first, run fused
+        self.fuse = fuse  # how many of the graph's streaming units (streaming_units), from the first, run fused
+        self.bands = bands  # how far the row chains' bands are widened (quantize/row_chain.py chain_bands)
         self.scratch: list[tuple[int, int, int]] = []  # (blob op, params offset of the field, bytes)
         self.const_source: dict[int, int] = {}  # blob constant -> TFLite tensor
 
@@ -136,17 +143,20 @@ class _Lowering:
         # A float model's QUANTIZE of its input and DEQUANTIZE of its output are left to the host
         # (Graph.converts_at_edge): the device's input and output are the int8 tensors inside them.
         model_input, model_output = g.int8_input, g.int8_output
-        blocks = find_blocks(g)[:self.fuse]
-        block_at = {b.members[-1]: b for b in blocks}  # emitted where its last member was
-        fused_members = {i for b in blocks for i in b.members}
+        units = streaming_units(g)[:self.fuse]
+        unit_at = {u.members[-1]: u for u in units}  # emitted where its last member was
+        fused_members = {i for u in units for i in u.members}
         check_plan(self.plan, g, fused_members)
         crossed = sorted({s.op for s in self.program.steps} & fused_members) if self.program else []
         if crossed:
             raise PlanError(f"{self.plan.source}: the training error crosses operator {crossed[0]}, inside a "
-                            f"row-streamed inverted-residual block, which has no backward pass")
+                            f"row-streamed inverted-residual block or chain, which has no backward pass")
         for op in g.operators:
-            if op.index in block_at:
-                lower_block(self, block_at[op.index])
+            if op.index in unit_at and isinstance(unit_at[op.index], Chain):
+                lower_chain(self, unit_at[op.index], self.bands)
+                self.op_names.append("ROW_CHAIN")
+            elif op.index in unit_at:
+                lower_block(self, unit_at[op.index])
                 self.op_names.append("INVERTED_RESIDUAL")
             elif op.index not in fused_members and not g.converts_at_edge(op):
                 op_def(op.op).lower(self, op)
@@ -253,45 +263,68 @@ def _training_program(graph: Graph, plan: TrainingPlan, given: bool) -> Training
     return program if program.steps else None
 
 
-def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,
+def streaming_units(graph: Graph) -> list[Chain | Block]:
+    """What the lowering may row-stream, in graph order: the chains of convolutions
+    (quantize/row_chain.py) and the inverted-residual blocks no chain contains."""
+    chains = find_chains(graph)
+    chained = {i for c in chains for i in c.members}
+    blocks = [b for b in find_blocks(graph) if not chained & set(b.members)]
+    return sorted([*chains, *blocks], key=lambda unit: unit.members[0])
+
+
+def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = STEP_SRAM_BUDGET,
                  plan: TrainingPlan | None = None) -> LoweredModel:
     """Parses and validates `tflite` (parse_tflite) and returns its blob; raises
     UnsupportedModelError naming the op at fault. See lower_graph."""
     return lower_graph(parse_tflite(tflite), name, stream, budget, plan)
 
 
-def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = ACTIVATION_BUDGET,
+def step_sram(lowered: LoweredModel, board: str = BUDGET_BOARD) -> int:
+    """The memory model's peak SRAM of a training step with this blob on `board`."""
+    header = fmt.read_header(lowered.blob)
+    return predicted_peak_sram(board, header["arena_size"], header["trainable_size"])
+
+
+def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STEP_SRAM_BUDGET,
                 plan: TrainingPlan | None = None) -> LoweredModel:
     """The blob of a graph parse_tflite returned, with `plan`'s parameters trainable (default:
     the classifier head, quantize/training_plan.py).
 
-    stream: "none" runs every op on whole tensors; "all" row-streams every inverted-residual
-    block; "auto" (default) row-streams the fewest leading blocks (the early, large ones) that
-    bring the plan within `budget` bytes of arena, or all of them if none does, so small models
-    keep one blob op per TFLite op and the blocks that fit whole run on whole tensors, which is
-    faster (a fused block calls its kernels row by row).
+    stream: "none" runs every op on whole tensors; "all" row-streams every chain and
+    inverted-residual block (streaming_units); "auto" (default) row-streams the fewest leading
+    units (the early, large ones) that bring the whole training step within `budget` bytes of SRAM
+    (the memory model's predicted peak: firmware, stack, arena and trainable copy, step_sram), their
+    chains with bands of several rows where the windows allow (quantize/row_chain.py chain_bands)
+    or else of one row, or as many units as the plan allows if none does, so small models keep one blob op per TFLite op and the
+    units that fit whole run on whole tensors, which is faster (a streamed unit calls its kernels
+    row by row).
     """
     if stream not in STREAM_POLICIES:
         raise ValueError(f"stream policy {stream!r}, expected one of {', '.join(STREAM_POLICIES)}")
-    blocks = len(find_blocks(graph))
+    units = streaming_units(graph)
     given = plan is not None
     plan = plan if given else head_plan(graph)
-    # What the model lacks first, then what row-streaming every block would forbid: both say more
-    # than the backward program's refusal would (the auto policy checks its own blocks per lowering).
-    check_plan(plan, graph, {i for b in find_blocks(graph) for i in b.members} if stream == "all" else set())
+    # What the model lacks first, then what row-streaming every unit would forbid: both say more
+    # than the backward program's refusal would (the auto policy checks its own units per lowering).
+    check_plan(plan, graph, {i for u in units for i in u.members} if stream == "all" else set())
     program = _training_program(graph, plan, given)
     packed = choose_packed(graph, plan, program)
     if stream != "auto":
-        return _Lowering(graph, name, plan, packed, fuse=blocks if stream == "all" else 0, program=program).run()
+        return _Lowering(graph, name, plan, packed, fuse=len(units) if stream == "all" else 0, program=program).run()
     lowered = None
-    for fused in range(blocks + 1):
+    for fused in range(len(units) + 1):
         try:
             candidate = _Lowering(graph, name, plan, packed, fuse=fused, program=program).run()
         except PlanError:
             if lowered is None:
                 raise
-            break  # streaming this block would cut through what the plan trains: stay over the budget
+            break  # streaming this unit would cut through what the plan trains: stay over the budget
         lowered = candidate
-        if lowered.plan.arena_size <= budget:
+        if step_sram(lowered) <= budget:
             break
+        if "ROW_CHAIN" in lowered.op_names:  # the chains' wider bands may be what does not fit
+            for bands in BAND_LEVELS[1:]:
+                narrower = _Lowering(graph, name, plan, packed, fuse=fused, program=program, bands=bands).run()
+                if step_sram(narrower) <= budget:
+                    return narrower
     return lowered

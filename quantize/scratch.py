@@ -8,6 +8,7 @@ Each function mirrors the C++ twin it names, condition for condition, with the s
     depthwise_conv2d_s8_scratch_bytes     firmware/lib/kernels/depthwise_conv2d_s8.cpp
     depthwise3x3_pairs_scratch_bytes      firmware/lib/kernels/depthwise_pairs.cpp
     inverted_residual_scratch_bytes       firmware/lib/model/fused_block.cpp
+    row_chain_scratch_bytes               firmware/lib/model/row_chain.cpp
 
 tests/test_scratch.py checks them against the C++ twins over many shapes. Sizes depend on shapes
 and strides only: where the multipliers decide which of two paths runs (the output stage they
@@ -17,6 +18,7 @@ none empty; strides and dilations at least 1 (what the firmware's load checks gu
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from quantize import blob as fmt
@@ -169,6 +171,34 @@ def inverted_residual_scratch_bytes(expand: FusedConv | None, depthwise: FusedCo
     return max(dw, ex, pointwise_row(project, out_w, expanded_c))
 
 
+@dataclass(frozen=True)
+class ChainStage:
+    """One convolution of a row chain: its geometry and filter, kind, band rows and output shape."""
+
+    conv: FusedConv
+    depthwise: bool
+    rows: int
+    out_dims: Dims
+
+
+def row_chain_scratch_bytes(stages: list[ChainStage], in_dims: Dims) -> int:
+    """The most any of the chain's kernel calls needs, for every band of 1..rows output rows and
+    every input height such a band reads (they run one at a time)."""
+    most = 0
+    for j, stage in enumerate(stages):
+        in_h, in_w, in_c = (in_dims if j == 0 else stages[j - 1].out_dims)[1:]
+        _, out_h, out_w, out_c = stage.out_dims
+        kh = stage.conv.filter_dims[1]
+        for rows in range(1, min(stage.rows, out_h) + 1):
+            for in_rows in range(1, min((rows - 1) * stage.conv.geometry.stride_h + kh, in_h) + 1):
+                x, y = (1, in_rows, in_w, in_c), (1, rows, out_w, out_c)
+                need = (depthwise_conv2d_s8_scratch_bytes(stage.conv.geometry, x, stage.conv.filter_dims, y)
+                        if stage.depthwise else
+                        conv2d_s8_scratch_bytes(stage.conv.geometry, x, stage.conv.filter_dims, y, stage.conv.packed))
+                most = max(most, need)
+    return most
+
+
 # The blob's view: an op of a BlobBuilder, as the firmware's op table sees it.
 
 PACKED_TYPES = (fmt.TensorType.PACKED_PAIRS, fmt.TensorType.PACKED_PAIRS_SCALED)
@@ -200,4 +230,15 @@ def op_scratch_bytes(builder: fmt.BlobBuilder, op: fmt.BlobOp) -> int:
         depthwise = _fused_conv(builder, op.params_offset + conv, depthwise_filter)
         project = _fused_conv(builder, op.params_offset + 2 * conv, project_filter)
         return inverted_residual_scratch_bytes(expand, depthwise, project, dims[0], out_dims)
+    if op.opcode == fmt.OpCode.ROW_CHAIN:
+        from quantize.row_chain import ROW_CHAIN_PARAMS, ROW_CHAIN_STAGE
+
+        (count,) = struct.unpack_from("<I", builder.data, op.params_offset)
+        stages = []
+        for k in range(count):
+            at = op.params_offset + ROW_CHAIN_PARAMS.offset(f"stages[{k}].conv.conv.stride_h")
+            fields = dict(zip(ROW_CHAIN_STAGE.names, ROW_CHAIN_STAGE.unpack_from(builder.data, at)))
+            stages.append(ChainStage(_fused_conv(builder, at, fields["filter"]), bool(fields["depthwise"]),
+                                     fields["rows"], (1, fields["out_h"], fields["out_w"], fields["out_c"])))
+        return row_chain_scratch_bytes(stages, dims[0])
     return 0

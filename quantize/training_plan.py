@@ -369,7 +369,7 @@ def check_plan(plan: TrainingPlan, graph: Graph, streamed_ops: set[int]) -> None
         if layer.bias and (len(op.inputs) < 3 or op.inputs[2] < 0):
             raise PlanError(f"{where} ({op.op}) has no bias")
         if layer.op in streamed_ops:
-            raise PlanError(f"{where} ({op.op}) runs inside a row-streamed inverted-residual block, "
+            raise PlanError(f"{where} ({op.op}) runs inside a row-streamed inverted-residual block or row chain, "
                             f"which cannot hold trainable parameters")
         layer.channel_indices(output_channels(graph, layer.op))
         if layer.gradient_filter != 1:

@@ -186,7 +186,25 @@ def _network_models() -> list[ZooModel]:
         x = keras.layers.GlobalAveragePooling2D()(x)
         return keras.Model(inputs, keras.layers.Dense(5)(x))
 
+    def stem_chain(keras, shape):
+        # A stem that runs into blocks without a residual (as mbv2's first two): one row chain from
+        # the input to the first tensor two ops read, with odd sizes, SAME and VALID padding.
+        inputs = keras.Input(shape)
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inputs)
+        x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        x = keras.layers.Conv2D(5, 1)(x)
+        x = keras.layers.Conv2D(15, 1, activation="relu6")(x)
+        x = keras.layers.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu6")(x)
+        x = keras.layers.Conv2D(6, 1)(x)
+        x = keras.layers.Conv2D(7, 3, strides=1, padding="same", activation="relu")(x)
+        branch = keras.layers.Conv2D(7, 1)(x)
+        x = keras.layers.Add()([x, branch])
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(3)(x))
+
     return [
+        ZooModel("net03_stem_chain_23x13x3", (23, 13, 3), lambda keras: stem_chain(keras, (23, 13, 3)),
+                 ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED")),
         ZooModel("net00_mini_mbv2_16", (16, 16, 1), lambda keras: mini_mbv2(keras, (16, 16, 1)),
                  ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED")),
         ZooModel("net01_mini_mbv2_13x11x3", (13, 11, 3), lambda keras: mini_mbv2(keras, (13, 11, 3)),

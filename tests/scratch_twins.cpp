@@ -4,6 +4,7 @@
 //   conv  <geometry 6> <input 4> <filter 4> <output 4> <packed>
 //   dw    <geometry 6> <input 4> <filter 4> <output 4>
 //   ir    <input 4> <output 4> <has_expand> [<geometry 6> <filter 4> <packed>] x 3 (expand, depthwise, project)
+//   chain <input 4> <stages> [<geometry 6> <filter 4> <packed> <depthwise> <rows> <output 4>] x stages
 // geometry: stride_h stride_w pad_top pad_left dilation_h dilation_w; dims: n h w c.
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "conv2d_s8.h"
 #include "depthwise_conv2d_s8.h"
 #include "fused_block.h"
+#include "row_chain.h"
 
 namespace {
 
@@ -55,6 +57,27 @@ uint32_t inverted_residual() {
   return model::inverted_residual_scratch_bytes(p, tensors[0], tensors[1], tensors);
 }
 
+/// A row chain's twin: its tensors are [input, the stages' filters].
+uint32_t row_chain() {
+  int32_t head[5];
+  if (!read_ints(head, 5) || head[4] < 1 || head[4] > static_cast<int32_t>(model::kMaxChainStages)) return UINT32_MAX;
+  model::TensorRecord tensors[1 + model::kMaxChainStages] = {record(head, false)};
+  model::RowChainParams p{};
+  p.num_stages = static_cast<uint32_t>(head[4]);
+  for (uint32_t k = 0; k < p.num_stages; ++k) {
+    int32_t v[17];
+    if (!read_ints(v, 17)) return UINT32_MAX;
+    model::RowChainStage& s = p.stages[k];
+    s.conv.conv = geometry(v);
+    tensors[1 + k] = record(v + 6, v[10] != 0);
+    s.filter = static_cast<uint16_t>(1 + k);
+    s.depthwise = static_cast<uint16_t>(v[11]);
+    s.rows = static_cast<uint16_t>(v[12]);
+    s.out_h = static_cast<uint16_t>(v[14]), s.out_w = static_cast<uint16_t>(v[15]), s.out_c = static_cast<uint16_t>(v[16]);
+  }
+  return model::row_chain_scratch_bytes(p, tensors[0], tensors);
+}
+
 }  // namespace
 
 int main() {
@@ -68,6 +91,8 @@ int main() {
       bytes = kernels::depthwise_conv2d_s8_scratch_bytes(geometry(v), dims(v + 6), dims(v + 10), dims(v + 14));
     else if (std::strcmp(kind, "ir") == 0)
       bytes = inverted_residual();
+    else if (std::strcmp(kind, "chain") == 0)
+      bytes = row_chain();
     if (bytes == UINT32_MAX) {
       std::fprintf(stderr, "bad line of kind %s\n", kind);
       return 2;

@@ -172,3 +172,47 @@ def test_packed_filter_the_device_would_not_take_is_refused(runner_image, blob):
     with pytest.raises(EmulatorError, match="model refused: invalid operator"):
         with ModelRunner("qemu-m7", runner_image, blob()):
             pass
+
+
+# A row chain (firmware/lib/model/row_chain.h): mbv2-w0.35-128's stem and first two blocks, op 0 of its blob.
+def _chain_blob() -> tuple[bytes, int, int]:
+    """mbv2's blob, the data-section offset of its ROW_CHAIN op's parameters, and the arena offset of
+    the model input."""
+    from quantize.lower import lower_tflite
+    from quantize.models import load_reference_model
+
+    blob = lower_tflite(load_reference_model("mbv2-w0.35-128").tflite_bytes(), "mbv2").blob
+    header = fmt.read_header(blob)
+    opcode, _, _, input_tensor = fmt.OP.unpack_from(blob, header["ops_offset"])[:4]
+    params = struct.unpack_from("<I", blob, header["ops_offset"] + fmt.OP.offset("params_offset"))[0]
+    assert opcode == fmt.OpCode.ROW_CHAIN
+    record = header["tensors_offset"] + input_tensor * fmt.TENSOR.size
+    return blob, header["data_offset"] + params, struct.unpack_from("<I", blob, record + fmt.TENSOR.offset("offset"))[0]
+
+
+def _chain_damaged(field: str, value) -> bytes:
+    from quantize.row_chain import ROW_CHAIN_PARAMS
+
+    blob, params, input_offset = _chain_blob()
+    damaged = bytearray(blob)
+    code = "<I" if field.endswith(("_offset", "num_stages")) else "<H"
+    struct.pack_into(code, damaged, params + ROW_CHAIN_PARAMS.offset(field), input_offset if value is None else value)
+    return _recrc(damaged)
+
+
+@pytest.mark.emulator
+def test_row_chain_runs_and_damaged_chains_are_refused(runner_image):
+    blob, _, _ = _chain_blob()
+    with ModelRunner("qemu-m7", runner_image, blob) as runner:
+        assert runner.info["name"] == "mbv2"
+    for field, value in [
+        ("num_stages", 9),                        # more stages than RowChainParams holds
+        ("stages[0].window_rows", 2),             # the 3x3 depthwise after the stem reads 3 rows
+        ("stages[3].window_offset", None),        # a window over the model's input
+        ("stages[5].window_rows", 1),             # the last stage writes the output, it has no window
+        ("stages[2].rows", 0),                    # no band at all
+        ("stages[4].out_c", 47),                  # a depthwise stage that changes the channel count
+    ]:
+        with pytest.raises(EmulatorError, match="model refused: invalid operator"):
+            with ModelRunner("qemu-m7", runner_image, _chain_damaged(field, value)):
+                pass

@@ -19,6 +19,7 @@ import pytest
 
 from host_tools import project
 from quantize import blob as fmt
+from quantize.row_chain import MAX_CHAIN_STAGES, ROW_CHAIN_STAGE
 from quantize.training import lowering as training_format
 
 FIRMWARE_LIB = project.ROOT / "firmware" / "lib"
@@ -56,6 +57,9 @@ HOST_LAYOUTS = {
     "RequantizeParams": HostLayout((fmt.REQUANTIZE_PARAMS,)),
     "SoftmaxParams": HostLayout((fmt.SOFTMAX_PARAMS,)),
     "InvertedResidualParams": HostLayout((fmt.CONV_PARAMS,) * 3 + (fmt.ADD_PARAMS, fmt.FUSED_TAIL)),
+    "RowChainStage": HostLayout((ROW_CHAIN_STAGE,)),
+    # num_stages, then each stage as one block (RowChainStage's fields are checked above)
+    "RowChainParams": HostLayout((struct.Struct("<I"), struct.Struct("<" + f"{ROW_CHAIN_STAGE.size}s" * MAX_CHAIN_STAGES))),
     "TrainHeader": HostLayout((training_format.TRAIN_HEADER,)),
     "TrainStep": HostLayout((training_format.TRAIN_STEP,)),
 }

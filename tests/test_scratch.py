@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -21,7 +22,8 @@ from quantize import blob as fmt
 from quantize import scratch
 from quantize.lower import lower_tflite
 from quantize.models import load_reference_model
-from quantize.scratch import ConvGeometry, FusedConv
+from quantize.row_chain import ROW_CHAIN_PARAMS, ROW_CHAIN_STAGE
+from quantize.scratch import ChainStage, ConvGeometry, FusedConv
 
 FIRMWARE_LIB = project.ROOT / "firmware" / "lib"
 PRINTER = project.ROOT / "tests" / "scratch_twins.cpp"
@@ -33,7 +35,8 @@ def cpp_twins(tmp_path_factory):
     if shutil.which("g++") is None:
         pytest.skip("no host C++ compiler")
     exe = tmp_path_factory.mktemp("scratch") / "scratch_twins"
-    sources = [PRINTER, *sorted((FIRMWARE_LIB / "kernels").glob("*.cpp")), FIRMWARE_LIB / "model" / "fused_block.cpp"]
+    sources = [PRINTER, *sorted((FIRMWARE_LIB / "kernels").glob("*.cpp")), FIRMWARE_LIB / "model" / "fused_block.cpp",
+               FIRMWARE_LIB / "model" / "row_chain.cpp"]
     subprocess.run(["g++", "-std=gnu++17", "-O1", "-fno-exceptions", "-DMCUTRAIN_HOST=1",
                     f"-I{FIRMWARE_LIB / 'kernels'}", f"-I{FIRMWARE_LIB / 'model'}", *map(str, sources), "-o", str(exe)],
                    check=True, capture_output=True, text=True)
@@ -66,6 +69,12 @@ def ir_line(expand: FusedConv | None, depthwise: FusedConv, project: FusedConv, 
     unused = FusedConv(ConvGeometry(), (1, 1, 1, 1))
     parts = [_ints(_geometry(c.geometry), c.filter_dims, c.packed) for c in (expand or unused, depthwise, project)]
     return "ir " + _ints(in_dims, out_dims, expand is not None) + " " + " ".join(parts)
+
+
+def chain_line(stages: list[ChainStage], in_dims) -> str:
+    parts = [_ints(_geometry(s.conv.geometry), s.conv.filter_dims, s.conv.packed, s.depthwise, s.rows, s.out_dims)
+             for s in stages]
+    return "chain " + _ints(in_dims, len(stages)) + " " + " ".join(parts)
 
 
 def _out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
@@ -108,6 +117,20 @@ def drawn_cases(seed: int = 12) -> list[tuple[str, int]]:
         project = FusedConv(ConvGeometry(), (out_c, 1, 1, expanded), rng.random() < 0.5)
         args = (expand, depthwise, project, (1, h, w, in_c), out)
         cases.append((ir_line(*args), scratch.inverted_residual_scratch_bytes(*args)))
+    while len(cases) < 600:  # row chains: every band of every stage, each input height a band reads
+        h, w, c = rng.choice((5, 9, 16, 33, 64)), rng.choice((3, 7, 16, 64)), rng.choice((1, 3, 8))
+        in_dims, dims, stages = (1, h, w, c), (1, h, w, c), []
+        for _ in range(rng.randint(2, 4)):
+            kind = rng.choice(("conv", "dw", "pw"))
+            k, stride = (1, 1) if kind == "pw" else (rng.choice((3, 5)), rng.choice((1, 2)))
+            out_c = dims[3] if kind == "dw" else int(rng.choice((4, 8, 16, 48)))
+            pad = k // 2
+            out = (1, _out_size(dims[1], k, stride, pad, 1), _out_size(dims[2], k, stride, pad, 1), out_c)
+            filter_dims = (1, k, k, dims[3]) if kind == "dw" else (out_c, k, k, dims[3])
+            conv = FusedConv(ConvGeometry(stride, stride, pad, pad), filter_dims, kind == "pw" and rng.random() < 0.5)
+            stages.append(ChainStage(conv, kind == "dw", int(rng.choice((1, 2, 4))), out))
+            dims = out
+        cases.append((chain_line(stages, in_dims), scratch.row_chain_scratch_bytes(stages, in_dims)))
     return cases
 
 
@@ -150,6 +173,15 @@ def _blob_lines(blob: bytes) -> list[tuple[str, int]]:
                 FusedConv(geometry(params + k * fmt.CONV_PARAMS.size), dims[f], packed[f]) if f != fmt.NO_TENSOR
                 else None for k, f in enumerate(tail[0:6:2]))
             lines.append((ir_line(expand, depthwise, project, dims[in0], dims[output]), scratch_size))
+        elif opcode == fmt.OpCode.ROW_CHAIN:
+            (count,) = struct.unpack_from("<I", data, params)
+            stages = []
+            for k in range(count):
+                at = params + ROW_CHAIN_PARAMS.offset(f"stages[{k}].conv.conv.stride_h")
+                f = dict(zip(ROW_CHAIN_STAGE.names, ROW_CHAIN_STAGE.unpack_from(data, at)))
+                stages.append(ChainStage(FusedConv(geometry(at), dims[f["filter"]], packed[f["filter"]]),
+                                         bool(f["depthwise"]), f["rows"], (1, f["out_h"], f["out_w"], f["out_c"])))
+            lines.append((chain_line(stages, dims[in0]), scratch_size))
     return lines
 
 

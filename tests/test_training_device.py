@@ -7,6 +7,7 @@ small for `ref`'s input, so every sample reaches INFER and TRAIN in INPUT_CHUNKs
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,27 @@ def test_qemu_training_of_ref_is_bit_exact_with_golden(runs, name, tmp_path):
         link = emulator.connect()
         read_banner(link)
         with Session(link, url=emulator.url) as session:
+            run.compare(_device_records(session, run))
+
+
+# mbv2-w0.35-128 with its sparse plan (quantize/models/mbv2-w0.35-128/plans/sparse.json): its stem runs
+# as a row chain and its first block row-streamed; a few steps, each input staged in INPUT_CHUNKs.
+MBV2_STEPS = 3
+
+
+def test_qemu_training_of_mbv2_sparse_is_bit_exact_with_golden(tmp_path):
+    from quantize.training_plan import resolve_plan
+
+    mbv2 = load_reference_model("mbv2-w0.35-128").tflite_bytes()
+    plan = resolve_plan("sparse", "mbv2-w0.35-128")
+    run = Run("mbv2-w0.35-128", mbv2, Path(plan.source).read_text(), 13, 0.05, steps=MBV2_STEPS)
+    assert "ROW_CHAIN" in run.lowered.op_names
+    elf = build_with_model(BOARD, mbv2, "mbv2-w0.35-128", "test", plan=run.plan).elf
+    with _session_on(elf, None, tmp_path) as emulator:
+        link = emulator.connect()
+        read_banner(link)
+        with Session(link, url=emulator.url) as session:
+            assert session.info().model_hash == struct.unpack_from("<I", run.lowered.blob, 12)[0]
             run.compare(_device_records(session, run))
 
 

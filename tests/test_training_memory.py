@@ -22,6 +22,15 @@ from tests import model_zoo, training_zoo
 
 
 
+def test_mbv2_sparse_plan_trains_within_128_kb(tmp_path):
+    """Issue 13 item 3: the sparse plan's training step within 128 KB of SRAM (the memory model's
+    figure, which the device's measurement is held to above), with at least 32 KB trainable."""
+    host = host_model("mbv2-w0.35-128", "sparse")
+    header = read_header(host.blob)
+    assert header["trainable_size"] >= 32 * 1024
+    assert predicted_peak_sram("qemu-m7", header["arena_size"], header["trainable_size"]) + PEAK_TOLERANCE <= 128 * 1024
+
+
 def _measured_peak(board: str, model: HostModel) -> int:
     elf = build_with_model(board, model.tflite, model.name, model.origin, plan=model.plan).elf
     graph = parse_tflite(model.tflite)
@@ -47,10 +56,11 @@ def _zoo_model(name: str) -> HostModel:
 @pytest.mark.slow
 @pytest.mark.parametrize("board, model", [
     ("qemu-m7", "ref:demo"), ("qemu-m7", "ref:head"), ("qemu-stm32f405", "ref:demo"),
-    ("qemu-m7", "t14_two_k3s2"), ("qemu-m7", "t21_dense_from_4d"),
+    ("qemu-m7", "t14_two_k3s2"), ("qemu-m7", "t21_dense_from_4d"), ("qemu-m7", "mbv2-w0.35-128:sparse"),
+    ("qemu-stm32f405", "mbv2-w0.35-128:sparse"),
 ])
 def test_device_peak_sram_agrees_with_the_memory_model(board, model):
-    host = host_model(*model.split(":")) if model.startswith("ref") else _zoo_model(model)
+    host = host_model(*model.split(":")) if ":" in model else _zoo_model(model)
     header = read_header(host.blob)
     predicted = predicted_peak_sram(board, header["arena_size"], header["trainable_size"])
     measured = _measured_peak(board, host)

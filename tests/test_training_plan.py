@@ -187,7 +187,8 @@ def test_a_plan_is_found_by_name_beside_its_model_or_by_path(tmp_path, monkeypat
     assert (demo.lr, demo.lr_schedule, demo.qas, demo.epochs, demo.name) == (0.05, LrSchedule("cosine", 8000), True, 2,
                                                                              "demo")
     assert demo.source.endswith("quantize/models/ref/plans/demo.json")
-    assert available_plans("ref") == ("demo", "demo-gf2", "demo-gf4", "head") and available_plans("mbv2-w0.35-128") == ("head",)
+    assert available_plans("ref") == ("demo", "demo-gf2", "demo-gf4", "head")
+    assert available_plans("mbv2-w0.35-128") == ("head", "sparse")
     path = tmp_path / "demo"  # an existing file is a path, even when a plan has that name
     path.write_text(_plan2({"op": 20, "bias": True}))
     assert resolve_plan(str(path), "ref").layers == (PlannedLayer(20, False, True),)
@@ -229,9 +230,14 @@ def test_plan_that_does_not_fit_the_model_is_refused(ref_tflite, layer, message)
         lower_tflite(ref_tflite, "ref", plan=parse_plan(_plan(layer), "p.json"))
 
 
-def test_plan_naming_a_layer_of_a_row_streamed_block_is_refused(ref_tflite):
-    plan = parse_plan(_plan({"op": 2, "bias": True}), "p.json")  # the first block's projection
-    with pytest.raises(PlanError, match="operator 2 .* runs inside a row-streamed inverted-residual block"):
+@pytest.mark.parametrize("op", [
+    2,  # the first block's projection, in the stem's row chain (operators 0..5)
+    8,  # the second block's projection (an inverted-residual block with its ADD)
+])
+def test_plan_naming_a_layer_of_a_row_streamed_block_is_refused(ref_tflite, op):
+    plan = parse_plan(_plan({"op": op, "bias": True}), "p.json")
+    with pytest.raises(PlanError, match=f"operator {op} .* runs inside a row-streamed inverted-residual block or row "
+                                        "chain"):
         lower_tflite(ref_tflite, "ref", stream="all", plan=plan)
 
 

@@ -34,7 +34,8 @@ RECORD = struct.Struct("<iBBI")  # per step: loss, predicted, correct, CRC-32 of
 class Run:
     """One model, plan and sample sequence, trained by the golden reference."""
 
-    def __init__(self, name: str, tflite: bytes, plan_text: str, seed: int, lr: float, gradient_filter: bool = True):
+    def __init__(self, name: str, tflite: bytes, plan_text: str, seed: int, lr: float, gradient_filter: bool = True,
+                 steps: int = STEPS):
         self.name = name
         self.gradient_filter = gradient_filter  # SET_CONFIG's flag for the whole run
         self.graph = parse_tflite(tflite)
@@ -45,8 +46,8 @@ class Run:
         entry = self.graph.tensor(self.graph.int8_input)
         classes = int(np.prod(self.graph.tensor(self.graph.int8_output).shape))
         rng = np.random.default_rng(seed)
-        self.inputs = rng.integers(-128, 128, (STEPS, *entry.shape[1:]), dtype=np.int8)
-        self.labels = rng.integers(0, classes, STEPS).astype(np.uint8)
+        self.inputs = rng.integers(-128, 128, (steps, *entry.shape[1:]), dtype=np.int8)
+        self.labels = rng.integers(0, classes, steps).astype(np.uint8)
         header = read_header(self.lowered.blob)
         self.region_size = header["trainable_size"]
         trainer = GoldenTrainer(self.graph, derive_program(self.graph, self.plan), seed)
@@ -65,7 +66,7 @@ class Run:
             got = RECORD.unpack_from(results, step * RECORD.size)
             assert got == want, (f"{self.name}: step {step}: device (loss, predicted, correct, region crc) {got}, "
                                  f"golden {want}")
-        region = results[STEPS * RECORD.size:]
+        region = results[len(self.records) * RECORD.size:]
         assert len(region) == self.region_size
         if region != self.final:
             first = next(i for i, (a, b) in enumerate(zip(region, self.final)) if a != b)

@@ -138,6 +138,7 @@ enum class OpCode : uint8_t {
   kRequantize = 10,  ///< TFLite QUANTIZE from int8 to int8
   kSoftmax = 11,
   kInvertedResidual = 12,  ///< fused [expand 1x1] -> depthwise -> project 1x1 [-> add], row-streamed
+  kRowChain = 13,          ///< a chain of CONV_2D / DEPTHWISE_CONV_2D run row by row (row_chain.h)
 };
 
 struct OpRecord {
@@ -183,6 +184,30 @@ struct InvertedResidualParams {
   uint16_t residual;       ///< 0: none; 1: ADD(block input, branch); 2: ADD(branch, block input)
   uint32_t window_offset;  ///< arena: kh rows x W x C_expanded (only when has_expand)
   uint32_t row_offset;     ///< arena: one depthwise output row, W_out x C_expanded
+};
+
+/// The most convolutions one kRowChain op runs (RowChainParams).
+constexpr uint32_t kMaxChainStages = 8;
+
+/// One convolution of a row-streamed chain (row_chain.h). Its input is the previous stage's
+/// output (the op's input for stage 0); the intermediate outputs never exist whole, only a window
+/// of window_rows rows of each, in the arena.
+struct RowChainStage {
+  ConvOpParams conv;         ///< CONV_2D (any kernel, stride) or DEPTHWISE_CONV_2D (multiplier 1)
+  uint16_t filter, bias;     ///< tensor indices; bias kNoTensor when absent
+  uint16_t depthwise;        ///< 1: DEPTHWISE_CONV_2D, 0: CONV_2D
+  uint16_t rows;             ///< output rows per kernel call (at least 1)
+  uint16_t out_h, out_w, out_c;  ///< the stage's output shape (the last stage's: the op's output)
+  uint16_t window_rows;      ///< rows of its output the window holds; 0 for the last stage
+  uint32_t window_offset;    ///< arena: window_rows x out_w x out_c bytes (not the last stage)
+};
+
+/// A chain of convolutions, each intermediate read by the next one only, executed row by row: the
+/// last stage's rows are computed in bands of `rows`, each pulling the rows it needs from the stage
+/// before, down to the op's input.
+struct RowChainParams {
+  uint32_t num_stages;  ///< 2 .. kMaxChainStages
+  RowChainStage stages[kMaxChainStages];
 };
 
 }  // namespace model

@@ -225,4 +225,39 @@ static_assert(offsetof(InvertedResidualParams, window_offset) == 208, "quantize/
 static_assert(offsetof(InvertedResidualParams, row_offset) == 212, "quantize/blob.py FUSED_TAIL");
 static_assert(sizeof(InvertedResidualParams) == 216, "quantize/blob.py three CONV_PARAMS, ADD_PARAMS and FUSED_TAIL");
 
+// RowChainStage: ROW_CHAIN_STAGE (quantize/row_chain.py)
+static_assert(offsetof(RowChainStage, conv.conv.stride_h) == 0, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.stride_w) == 4, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.pad_top) == 8, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.pad_left) == 12, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.dilation_h) == 16, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.dilation_w) == 20, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.input_offset) == 24, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.output_offset) == 28, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.act.min) == 32, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.conv.act.max) == 36, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.multiplier_offset) == 40, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, conv.shift_offset) == 44, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, filter) == 48, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, bias) == 50, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, depthwise) == 52, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, rows) == 54, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, out_h) == 56, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, out_w) == 58, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, out_c) == 60, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, window_rows) == 62, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(offsetof(RowChainStage, window_offset) == 64, "quantize/row_chain.py ROW_CHAIN_STAGE");
+static_assert(sizeof(RowChainStage) == 68, "quantize/row_chain.py ROW_CHAIN_STAGE");
+// RowChainParams: num_stages, then kMaxChainStages stages
+static_assert(offsetof(RowChainParams, num_stages) == 0, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[0]) == 4, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[1]) == 72, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[2]) == 140, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[3]) == 208, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[4]) == 276, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[5]) == 344, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[6]) == 412, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(offsetof(RowChainParams, stages[7]) == 480, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+static_assert(sizeof(RowChainParams) == 548, "quantize/row_chain.py ROW_CHAIN_PARAMS");
+
 }  // namespace model

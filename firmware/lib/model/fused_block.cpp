@@ -117,34 +117,22 @@ uint32_t inverted_residual_scratch_bytes(const InvertedResidualParams& p, const 
 
 namespace model {
 
-namespace {
-
-struct ConvCheck {
-  const TensorRecord* tensors;
-  uint16_t num_tensors;
-  const uint8_t* data;
-  uint32_t data_size;
-
-  /// The filter is constant data (int8, or packed pairs for a pointwise conv: `packable`); the
-  /// bias (optional) has `channels` int32 values; the per-channel arrays fit.
-  bool ok(const ConvOpParams& p, uint16_t filter, uint16_t bias, uint32_t channels, bool packable) const {
-    if (filter >= num_tensors) return false;
-    const int32_t* bias_data = nullptr;
-    if (bias != kNoTensor) {
-      if (bias >= num_tensors) return false;
-      const TensorRecord& b = tensors[bias];
-      if (b.location != Location::kData || b.type != TensorType::kInt32 || b.size != channels * 4u) return false;
-      bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
-    }
-    const auto& c = p.conv;
-    if (!channel_arrays_fit(p.multiplier_offset, p.shift_offset, channels, data_size)) return false;
-    return conv_filter_ok(tensors[filter], data, c, channel_arrays(data, p.multiplier_offset, p.shift_offset),
-                          bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
-           c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 && c.pad_left >= 0 && c.act.min <= c.act.max;
+bool FusedConvCheck::ok(const ConvOpParams& p, uint16_t filter, uint16_t bias, uint32_t channels,
+                        bool packable) const {
+  if (filter >= num_tensors) return false;
+  const int32_t* bias_data = nullptr;
+  if (bias != kNoTensor) {
+    if (bias >= num_tensors) return false;
+    const TensorRecord& b = tensors[bias];
+    if (b.location != Location::kData || b.type != TensorType::kInt32 || b.size != channels * 4u) return false;
+    bias_data = reinterpret_cast<const int32_t*>(data + b.offset);
   }
-};
-
-}  // namespace
+  const auto& c = p.conv;
+  if (!channel_arrays_fit(p.multiplier_offset, p.shift_offset, channels, data_size)) return false;
+  return conv_filter_ok(tensors[filter], data, c, channel_arrays(data, p.multiplier_offset, p.shift_offset),
+                        bias_data, packable) && c.stride_h >= 1 && c.stride_w >= 1 &&
+         c.dilation_h == 1 && c.dilation_w == 1 && c.pad_top >= 0 && c.pad_left >= 0 && c.act.min <= c.act.max;
+}
 
 bool validate_inverted_residual(const OpContext& ctx) {
   const auto& p = ctx.params<InvertedResidualParams>();
@@ -153,7 +141,7 @@ bool validate_inverted_residual(const OpContext& ctx) {
   const TensorRecord* const tensors = ctx.tensors;
   const uint16_t num_tensors = ctx.header->num_tensors;
   const uint32_t arena_size = ctx.header->arena_size;
-  const ConvCheck check = {tensors, num_tensors, ctx.data, ctx.header->data_size};
+  const FusedConvCheck check = {tensors, num_tensors, ctx.data, ctx.header->data_size};
   if (p.depthwise_filter >= num_tensors || p.project_filter >= num_tensors) return false;
   if (p.has_expand && p.expand_filter >= num_tensors) return false;
   const TensorRecord& dwf = tensors[p.depthwise_filter];

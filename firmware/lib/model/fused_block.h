@@ -39,6 +39,19 @@ uint32_t inverted_residual_scratch_bytes(const InvertedResidualParams& params, c
 
 namespace model {
 
+/// Load-time checks of one convolution of a fused op (an inverted-residual block, a row chain).
+struct FusedConvCheck {
+  const TensorRecord* tensors;
+  uint16_t num_tensors;
+  const uint8_t* data;
+  uint32_t data_size;
+
+  /// The filter is constant data (int8, or packed pairs for a pointwise conv: `packable`); the
+  /// bias (optional) has `channels` int32 values; the per-channel arrays fit; strides at least 1,
+  /// dilation 1, padding not negative, a valid activation range.
+  bool ok(const ConvOpParams& p, uint16_t filter, uint16_t bias, uint32_t channels, bool packable) const;
+};
+
 /// Load-time checks of a kInvertedResidual op: every tensor index, filter and bias shape,
 /// multiplier array, the window and row buffers (inside the arena, clear of the block's input,
 /// output and kernel scratch), and that every output row has at least one input row under its window.

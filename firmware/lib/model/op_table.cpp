@@ -27,6 +27,7 @@ constexpr Row kRows[] = {
     {OpCode::kRequantize, &ops::kRequantize},
     {OpCode::kSoftmax, &ops::kSoftmax},
     {OpCode::kInvertedResidual, &ops::kInvertedResidual},
+    {OpCode::kRowChain, &ops::kRowChain},
 };
 
 constexpr size_t opcode_limit() {

@@ -19,6 +19,7 @@ extern const OpKernel kPad;              // pad.cpp
 extern const OpKernel kRequantize;       // requantize.cpp
 extern const OpKernel kSoftmax;          // softmax.cpp
 extern const OpKernel kInvertedResidual;  // inverted_residual.cpp
+extern const OpKernel kRowChain;          // row_chain.cpp
 
 }  // namespace ops
 }  // namespace model
