@@ -75,9 +75,9 @@ def test_bad_plans_are_refused_before_training(tmp_path, layers, message):
 
 
 def test_unknown_plan_lists_the_models_plans(tmp_path):
-    with pytest.raises(PlanError, match=r"model ref has no plan of that name \(its plans: demo, head\)"):
+    with pytest.raises(PlanError, match=r"model ref has no plan of that name \(its plans: demo, demo-gf2, demo-gf4, head\)"):
         parse_update(f"plan:{tmp_path / 'nothing.json'}", "ref")
-    with pytest.raises(PlanError, match=r"training plan 'demo': .* model mbv2-w0.35-128 .* \(its plans: head, sparse\)"):
+    with pytest.raises(PlanError, match=r"training plan 'demo': .* model mbv2-w0.35-128 .* \(its plans: head, sparse, sparse-gf2\)"):
         parse_update("plan:demo", "mbv2-w0.35-128")
 
 

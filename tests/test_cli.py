@@ -40,7 +40,8 @@ def test_an_unknown_plan_name_fails_in_one_line_before_anything_is_built():
                  ("info", "--board", "qemu-m7", "--plan", "nope")):
         proc = _mcutrain(*argv)
         assert proc.returncode == 1, proc.stderr
-        model, plans = ("mbv2-w0.35-128", "head, sparse") if argv[0] == "build" else ("ref", "demo, head")
+        model, plans = (("mbv2-w0.35-128", "head, sparse, sparse-gf2") if argv[0] == "build"
+                        else ("ref", "demo, demo-gf2, demo-gf4, head"))
         assert proc.stderr.strip().splitlines() == [
             f"mcutrain: error: training plan '{argv[-1]}': no such file, and model {model} has no plan of that name "
             f"(its plans: {plans})"]

@@ -163,4 +163,4 @@ def test_plan_is_a_path_or_the_name_of_a_plan_beside_the_model(tmp_path):
     proc = _mcutrain("compile", "ref", "-o", str(tmp_path / "typo"), "--plan", "dmeo")
     assert proc.returncode == 1 and not (tmp_path / "typo").exists()
     assert proc.stderr.strip().splitlines() == ["mcutrain: error: training plan 'dmeo': no such file, and model ref "
-                                                "has no plan of that name (its plans: demo, head)"]
+                                                "has no plan of that name (its plans: demo, demo-gf2, demo-gf4, head)"]

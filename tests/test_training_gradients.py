@@ -6,6 +6,8 @@ gradient would be worthless: this is the oracle the fidelity tests cannot be."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -15,10 +17,15 @@ from quantize.training.program import derive_program
 from quantize.training.step import GoldenTrainer
 from quantize.training_plan import parse_plan
 from tests import model_zoo, training_zoo
-from tests.training_runs import REF_BLOCKS_PLAN, REF_PLAN
+from tests.training_runs import REF_BLOCKS_PLAN, REF_GF_PLAN, REF_PLAN
 from tests.tf_autodiff import autodiff_gradients, cosine
 
 MIN_COSINE = 0.9
+# Gradient filtering approximates (README "Gradient filtering"): its gradients must still point the
+# way TensorFlow's exact ones do. Measured: 0.82 and above (the 1x1 conv below two filtered layers of
+# t36, which sees its error after two patch averages), 0.97 and above on ref.
+MIN_FILTERED_COSINE = 0.75
+FILTERED = ("t36_gf2_pointwise_odd", "t37_gf4_k3_edges", "t38_gf2_dw_between", "t39_gf4_dw_first_bias_only")
 SAMPLES = 3
 GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "t07_crosses_frozen_conv",
              "t14_two_k3s2", "t19_k2_k4_mixed", "t21_dense_from_4d", "t22_softmax_head",
@@ -31,7 +38,8 @@ def _models():
     cases = {c.name: c for c in training_zoo.cases()}
     yield "ref", load_reference_model("ref").tflite_bytes(), REF_PLAN
     yield "ref-blocks", load_reference_model("ref").tflite_bytes(), REF_BLOCKS_PLAN
-    for name in GENERATED:
+    yield "ref-gf2", load_reference_model("ref").tflite_bytes(), REF_GF_PLAN
+    for name in GENERATED + FILTERED:
         tflite = model_zoo.convert(cases[name].model)
         yield name, tflite, training_zoo.plan_json(cases[name], parse_tflite(tflite))
 
@@ -67,6 +75,8 @@ def test_golden_gradients_point_where_tensorflow_autodiff_does(name, tflite, pla
         golden: dict = {}
         GoldenTrainer(graph, program).step(x, label, 0.01, golden)
         reference = autodiff_gradients(graph, x, label, list(golden), program.logits)
+        bound = MIN_FILTERED_COSINE if any(layer.get("gradient_filter", 1) > 1 for layer in
+                                           json.loads(plan_text)["trainable"]) else MIN_COSINE
         for key, gradient in golden.items():
             similarity = cosine(gradient, reference[key])
-            assert similarity >= MIN_COSINE, f"{name}, sample {i}, {key}: cosine {similarity:.3f} with TF autodiff"
+            assert similarity >= bound, f"{name}, sample {i}, {key}: cosine {similarity:.3f} with TF autodiff"

@@ -188,7 +188,7 @@ def test_a_plan_is_found_by_name_beside_its_model_or_by_path(tmp_path, monkeypat
                                                                              "demo")
     assert demo.source.endswith("quantize/models/ref/plans/demo.json")
     assert available_plans("ref") == ("demo", "demo-gf2", "demo-gf4", "head")
-    assert available_plans("mbv2-w0.35-128") == ("head", "sparse")
+    assert available_plans("mbv2-w0.35-128") == ("head", "sparse", "sparse-gf2")
     path = tmp_path / "demo"  # an existing file is a path, even when a plan has that name
     path.write_text(_plan2({"op": 20, "bias": True}))
     assert resolve_plan(str(path), "ref").layers == (PlannedLayer(20, False, True),)
