@@ -11,17 +11,17 @@ parameters (a test that trains nothing would prove nothing).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from quantize.training.program import derive_program
+from quantize.training.program import ACCUMULATE, derive_program
 from tests.native_runs import run_native_cases
 from tests.training_runs import CASES, NAMES, STEPS, runs  # noqa: F401  (runs: a fixture)
 
 
-@pytest.fixture(scope="session")
-def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
-    """Runs every case in one native `pio test`; name -> the results file, or the failure line."""
-    folder = tmp_path_factory.mktemp("training")
+def native_training(runs: dict, folder, project_dir=None) -> dict[str, bytes | str]:
+    """Runs the given cases in one native `pio test` (of project_dir's firmware, by default the
+    project's); name -> the results file, or the failure line."""
     lines = []
     for name, run in runs.items():
         (folder / f"{name}.blob").write_bytes(run.lowered.blob)
@@ -29,14 +29,20 @@ def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
         run.labels.tofile(folder / f"{name}.labels")
         lines.append(f"{name} {name}.blob {name}.in {name}.labels {STEPS} {run.lr!r} {run.seed} {name}.results")
     (folder / "cases.txt").write_text("\n".join(lines) + "\n")
-    verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", folder)
-    results: dict[str, bytes | str] = {name: (folder / f"{name}.results").read_bytes() if verdict == "PASSED"
-                                       else verdict for name, verdict in verdicts.items()}
-    return results
+    verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", folder,
+                                *([project_dir] if project_dir else []))
+    return {name: (folder / f"{name}.results").read_bytes() if verdict == "PASSED" else verdict
+            for name, verdict in verdicts.items()}
+
+
+@pytest.fixture(scope="session")
+def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
+    """Runs every case in one native `pio test`; name -> the results file, or the failure line."""
+    return native_training(runs, tmp_path_factory.mktemp("training"))
 
 
 def test_zoo_covers_every_backward_op_and_option(runs):
-    from quantize.training.program import ACCUMULATE, BACKWARD_OPS
+    from quantize.training.program import BACKWARD_OPS
 
     seen = set()
     for run in runs.values():
@@ -71,6 +77,45 @@ def test_zoo_covers_every_backward_op_and_option(runs):
         "input_error=False", "channel subset"}
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
     assert len(CASES) >= 33
+
+
+def _dsp_tails(graph, step) -> set[str]:
+    """The tails of the DSP kernels a backward step reaches (firmware/lib/train: backward_s8.cpp's
+    pointwise kernels pack pairs of rows over groups of four; backward_depthwise.cpp sums channel quads)."""
+    op = graph.operators[step.op]
+    x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
+    seen = set()
+    if step.kind == "FULLY_CONNECTED" or (step.kind == "CONV_2D" and tuple(graph.tensor(op.inputs[1]).shape[1:3]) == (1, 1)
+                                          and tuple(x[1:3]) == tuple(y[1:3])):
+        kind = "fc" if step.kind == "FULLY_CONNECTED" else "pointwise"
+        positions = int(np.prod(y[:-1]))
+        if step.weights:
+            seen |= {f"{kind}-weights-cin%4={x[-1] % 4}", f"{kind}-weights-channels%2={len(step.channels) % 2}"}
+            seen |= {f"{kind}-weights-positions%4={positions % 4}"} if kind == "pointwise" else set()
+        if step.input_error:
+            seen |= {f"{kind}-error-cout%4={y[-1] % 4}", f"{kind}-error-cin%2={x[-1] % 2}"}
+            seen |= {f"{kind}-error-positions%2={positions % 2}"} if kind == "pointwise" else set()
+    if step.kind == "DEPTHWISE_CONV_2D" and step.weights:
+        seen |= {f"dw-weights-c%4={x[-1] % 4}"} | ({"dw-weights-quad"} if x[-1] >= 4 else set())
+    return seen
+
+
+def test_zoo_covers_the_dsp_kernels_tails(runs):
+    # Every remainder of the DSP kernels' packing (odd rows, partial groups, an odd planned channel,
+    # channels past the last quad) is reached, so the fidelity tests exercise each tail both natively
+    # (dsp.h's portable twins) and on qemu-m7 (the instructions themselves).
+    seen = set()
+    for run in runs.values():
+        for step in derive_program(run.graph, run.plan).steps:
+            if step.kind != ACCUMULATE:
+                seen |= _dsp_tails(run.graph, step)
+    wanted = ({f"pointwise-weights-cin%4={r}" for r in range(4)} | {f"pointwise-weights-positions%4={r}" for r in range(4)}
+              | {f"pointwise-weights-channels%2={r}" for r in range(2)} | {f"pointwise-error-cout%4={r}" for r in range(4)}
+              | {f"pointwise-error-cin%2={r}" for r in range(2)} | {f"pointwise-error-positions%2={r}" for r in range(2)}
+              | {f"fc-weights-cin%4={r}" for r in range(4)} | {f"fc-weights-channels%2={r}" for r in range(2)}
+              | {f"fc-error-cout%4={r}" for r in range(4)} | {f"fc-error-cin%2={r}" for r in range(2)}
+              | {f"dw-weights-c%4={r}" for r in range(4)} | {"dw-weights-quad"})
+    assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -192,4 +192,19 @@ def cases() -> list[TrainingCase]:
         _case("t35_pad_avgpool", (5, 6, 2), lambda k: [C(k)(3, 1, activation="relu"),
                                                        k.layers.ZeroPadding2D(((1, 2), (2, 0))), avg(k)(2),
                                                        flat(k), dense(k, 4)], ALL2),
+        # The DSP kernels' tails (backward_s8.cpp pointwise_*, backward_depthwise.cpp quad_gradients):
+        # odd channel counts (not multiples of 2 or 4), an odd number of positions (5 x 5), an odd
+        # number of planned channels, a depthwise layer with a whole channel quad and three channels
+        # past it, FULLY_CONNECTED layers of odd depth and width.
+        _case("t36_pointwise_odd", (5, 5, 7), lambda k: [C(k)(9, 1, activation="relu"), C(k)(5, 1, activation="relu6"),
+                                                          gap(k), dense(k, 3)],
+              ((1, True, True), (2, True, True, [0, 2, 4]), (3, True, True))),
+        _case("t37_dw_odd", (7, 5, 3), lambda k: [C(k)(7, 1, activation="relu6"),
+                                                  DW(k)(3, padding="same", activation="relu6"), C(k)(5, 1), gap(k),
+                                                  dense(k, 3)], ALL4),
+        _case("t38_dense_odd", (3, 3, 1), lambda k: [flat(k), dense(k, 7, "relu"), dense(k, 5, "relu6"),
+                                                     dense(k, 3)], ALL3),
+        _case("t39_dw_odd_stride2", (9, 7, 5), lambda k: [C(k)(9, 1, activation="relu"),
+                                                          DW(k)(3, strides=2, activation="relu"), C(k)(3, 1), gap(k),
+                                                          dense(k, 3)], ALL4),
     ]
