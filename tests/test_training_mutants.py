@@ -46,7 +46,7 @@ NATIVE = [
            "lanes[4 + j] = static_cast<int16_t>(*a + offset);"),
     Mutant("pointwise-gradient-zero-point-sign", S8, "c_in, positions, -x_zero_point);", "c_in, positions, x_zero_point);"),
     Mutant("pointwise-error-odd-channel", S8, "const bool second_c = c + 1 < c_in,", "const bool second_c = true,"),
-    Mutant("pointwise-error-block-lane", S8, "out[c_in] = normalised(v[2], shift);", "out[c_in] = normalised(v[3], shift);"),
+    Mutant("pointwise-error-block-lane", S8, "out[c_in] = normalised(v[2]);", "out[c_in] = normalised(v[3]);"),
     Mutant("update-delta-sign", S8, "dsp::ssat8(*w - dsp::ssat9(delta))", "dsp::ssat8(*w + dsp::ssat9(delta))"),
     Mutant("update-rounding-draw", S8, "(state >> (32 - kRandomBits)) << 15;", "(state >> (32 - kRandomBits)) << 14;"),
     Mutant("mask-high-nibble", S8, "kBytes[bits >> 4]", "kBytes[bits & 15u]"),

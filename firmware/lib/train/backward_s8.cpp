@@ -105,16 +105,23 @@ int pointwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* 
   uint32_t peak = 0;
   for (int32_t i = 0; i < count; ++i) peak = magnitude(blocks[i]) > peak ? magnitude(blocks[i]) : peak;
   const int shift = normalise_shift(peak);
+  // normalised() in 32 bits: (v + 2^(shift - 1)) >> shift is (v >> shift) plus bit shift - 1 of v,
+  // which cannot overflow; with shift 0 the values are already within [-127, 127].
+  auto normalised = [shift](int32_t v) {
+    if (shift == 0) return static_cast<int8_t>(v);
+    const int32_t r = dsp::ssat8((v >> shift) + ((v >> (shift - 1)) & 1));
+    return static_cast<int8_t>(r < -127 ? -127 : r);
+  };
   // Block (c / 2, p / 2) holds v[p, c], v[p, c + 1], v[p + 1, c], v[p + 1, c + 1].
   const int32_t* v = blocks;
   for (int32_t c = 0; c < c_in; c += 2)
     for (int32_t p = 0; p < positions; p += 2, v += 4) {
       int8_t* out = in_error + p * c_in + c;
       const bool second_c = c + 1 < c_in, second_p = p + 1 < positions;
-      out[0] = normalised(v[0], shift);
-      if (second_c) out[1] = normalised(v[1], shift);
-      if (second_p) out[c_in] = normalised(v[2], shift);
-      if (second_c && second_p) out[c_in + 1] = normalised(v[3], shift);
+      out[0] = normalised(v[0]);
+      if (second_c) out[1] = normalised(v[1]);
+      if (second_p) out[c_in] = normalised(v[2]);
+      if (second_c && second_p) out[c_in + 1] = normalised(v[3]);
     }
   return shift;
 }
@@ -296,17 +303,19 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
 }
 
 int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t reciprocal, int8_t* in_error) {
-  const int32_t channels = in.n * in.c;
+  const int32_t channels = in.n * in.c, positions = in.h * in.w;
   uint32_t peak = 0;
   for (int32_t i = 0; i < channels; ++i) {
     const uint32_t m = magnitude(e[i] * reciprocal);
     peak = m > peak ? m : peak;
   }
   const int shift = normalise_shift(peak);
-  for (int32_t n = 0; n < in.n; ++n)
-    for (int32_t p = 0; p < in.h * in.w; ++p)
-      for (int32_t c = 0; c < in.c; ++c)
-        in_error[(n * in.h * in.w + p) * in.c + c] = normalised(e[n * in.c + c] * reciprocal, shift);
+  // Every position of a channel holds the same value: normalise one position, copy it to the rest.
+  for (int32_t n = 0; n < in.n; ++n) {
+    int8_t* first = in_error + n * positions * in.c;
+    for (int32_t c = 0; c < in.c; ++c) first[c] = normalised(e[n * in.c + c] * reciprocal, shift);
+    for (int32_t p = 1; p < positions; ++p) std::memcpy(first + p * in.c, first, static_cast<size_t>(in.c));
+  }
   return shift;
 }
 
