@@ -62,8 +62,8 @@ def bench_train(board: str, model) -> dict:
     """Figures of one training step of `model` (a HostModel with its plan) on `board`."""
     from host_tools.banner import read_banner
     from host_tools.emulator import Emulator
-    from host_tools.firmware_build import build_with_model
-    from host_tools.model_runner import ModelRunner, build_runner
+    from host_tools.firmware_build import build, build_with_model
+    from host_tools.model_runner import ModelRunner, runner_flags
     from host_tools.protocol.session import Session
     from quantize.blob import read_header
     from quantize.errors import PlanError
@@ -81,7 +81,9 @@ def bench_train(board: str, model) -> dict:
     x, labels = _samples(model, graph, STEPS)
 
     with tempfile.TemporaryDirectory() as scratch:
-        runner_elf = build_runner(board, Path(scratch) / "build").elf
+        # The runner reserves SRAM for the plan's trainable region (its default fits small plans only).
+        reserve = f"-DMCUTRAIN_SIDELOAD_TRAINABLE_BYTES={-(-header['trainable_size'] // 16) * 16}"
+        runner_elf = build(board, extra_flags=[*runner_flags(board), reserve], build_dir=Path(scratch) / "build").elf
         with ModelRunner(board, runner_elf, lowered.blob) as runner:
             for sample, label in zip(x, labels):
                 timed = runner.train(sample, label)
