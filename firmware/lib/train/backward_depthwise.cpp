@@ -98,19 +98,22 @@ void quad_gradients(const ConvGeometry& g, const int8_t* e, const int8_t* x, int
                     int32_t* gradient) {
   const int32_t channels = g.in.c, taps = g.kh * g.kw;
   const uint32_t offset = dsp::pack(-x_zero_point, -x_zero_point);
-  const int32_t x_step = g.stride_w * channels;
+  const int32_t x_step = g.stride_w * channels, x_row_step = g.stride_h * g.in.w * channels;
+  const int32_t e_step = g.out.w * channels;
   for (int32_t i = 0; i < g.kh; ++i)
     for (int32_t j = 0; j < g.kw; ++j) {
       int32_t oy0, oy1, ox0, ox1;
       inside_range(i, g.stride_h, g.pad_top, g.in.h, g.out.h, &oy0, &oy1);
       inside_range(j, g.stride_w, g.pad_left, g.in.w, g.out.w, &ox0, &ox1);
       int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // channels c, c + 1, c + 2, c + 3
-      for (int32_t n = 0; n < g.out.n; ++n)
-        for (int32_t oy = oy0; oy < oy1; ++oy) {
-          const int32_t iy = oy * g.stride_h + i - g.pad_top;
-          const int8_t* ep = e + ((n * g.out.h + oy) * g.out.w + ox0) * channels + c;
-          const int8_t* xp = x + ((n * g.in.h + iy) * g.in.w + ox0 * g.stride_w + j - g.pad_left) * channels + c;
-          for (const int8_t* const e_end = ep + (ox1 - ox0) * channels; ep != e_end; ep += channels, xp += x_step) {
+      const int32_t row_bytes = (ox1 - ox0) * channels;
+      for (int32_t n = 0; n < g.out.n; ++n) {
+        const int8_t* e_row = e + ((n * g.out.h + oy0) * g.out.w + ox0) * channels + c;
+        const int8_t* x_row =
+            x + ((n * g.in.h + oy0 * g.stride_h + i - g.pad_top) * g.in.w + ox0 * g.stride_w + j - g.pad_left) * channels + c;
+        for (int32_t oy = oy0; oy < oy1; ++oy, e_row += e_step, x_row += x_row_step) {
+          const int8_t* xp = x_row;
+          for (const int8_t *ep = e_row, *const e_end = e_row + row_bytes; ep != e_end; ep += channels, xp += x_step) {
             const uint32_t ew = dsp::read_u32(ep), xw = dsp::read_u32(xp);
             const uint32_t e02 = dsp::sxtb16(ew), e13 = dsp::sxtb16_ror8(ew);
             const uint32_t x02 = dsp::sxtab16(offset, xw), x13 = dsp::sxtab16_ror8(offset, xw);
@@ -120,6 +123,7 @@ void quad_gradients(const ConvGeometry& g, const int8_t* e, const int8_t* x, int
             a3 = dsp::smlatt(e13, x13, a3);
           }
         }
+      }
       const int32_t tap = i * g.kw + j;
       gradient[tap] = a0, gradient[taps + tap] = a1, gradient[2 * taps + tap] = a2, gradient[3 * taps + tap] = a3;
     }
