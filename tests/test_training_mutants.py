@@ -55,11 +55,14 @@ NATIVE = [
     Mutant("depthwise-zero-point-sign", DW, "dsp::pack(-x_zero_point, -x_zero_point)",
            "dsp::pack(x_zero_point, x_zero_point)"),
 ]
-# The instructions only the device runs (the native build compiles the portable twins instead).
+# The instructions only the device runs (the native build compiles the portable twins instead):
+# smlad_2x2_blocks and the update loop of backward_s8.cpp fast_updates.
 DEVICE = [
     Mutant("blocks-odd-group-entry", DSP, 'KERNELS_SMLAD_BLOCKS("b 3f\\n\\t")', 'KERNELS_SMLAD_BLOCKS("")'),
     Mutant("blocks-lane", DSP, '"smlad r7, r10, r8, r7\\n\\t"', '"smlad r7, r10, r5, r7\\n\\t"'),
-    Mutant("update-clamp", DSP, "return __ssat(x, 9);", "return __ssat(x, 8);"),
+    Mutant("update-asm-delta-clamp", S8, '"ssat %[high], #9, %[high]\\n\\t"', '"ssat %[high], #8, %[high]\\n\\t"'),
+    Mutant("update-asm-delta-sign", S8, '"sub %[t], %[t], %[high]\\n\\t"', '"add %[t], %[t], %[high]\\n\\t"'),
+    Mutant("update-asm-rounding-draw", S8, '"lsl %[low], %[low], #15\\n\\t"', '"lsl %[low], %[low], #14\\n\\t"'),
 ]
 
 
