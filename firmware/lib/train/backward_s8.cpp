@@ -301,11 +301,34 @@ int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filte
 
 void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, const ChannelUpdate& u) {
   const int32_t positions = g.out.n * g.out.h * g.out.w, c_out = g.out.c;
-  for (int32_t k = 0; k < u.count; ++k) {
+  for (int32_t k = 0; k < u.count;) {
     const int32_t o = u.channels[k];
-    int32_t sum = 0;
-    for (int32_t p = 0; p < positions; ++p) sum += e[p * c_out + o];
-    bias[o] = updated_bias(bias[o], bias_delta(sum, fixed_factor(u.lr, u.factors[o]), u.exponent));
+    int32_t sum[4] = {0, 0, 0, 0};
+    // Four planned channels in a row: one word of errors a position, summed in int16 lanes by
+    // SXTAB16 (channels o, o + 2) and SXTAB16 ROR 8 (o + 1, o + 3), flushed before 258 positions
+    // of 127 could overflow a lane.
+    const bool quad = k + 4 <= u.count && u.channels[k + 1] == o + 1 && u.channels[k + 2] == o + 2 &&
+                      u.channels[k + 3] == o + 3;
+    const int32_t lanes = quad ? 4 : 1;
+    if (quad) {
+      constexpr int32_t kChunk = 258;
+      for (int32_t p0 = 0; p0 < positions; p0 += kChunk) {
+        uint32_t even = 0, odd = 0;
+        const int8_t* at = e + p0 * c_out + o;
+        for (const int8_t* const end = at + (positions - p0 < kChunk ? positions - p0 : kChunk) * c_out; at != end;
+             at += c_out) {
+          const uint32_t word = dsp::read_u32(at);
+          even = dsp::sxtab16(even, word);
+          odd = dsp::sxtab16_ror8(odd, word);
+        }
+        sum[0] += dsp::bottom(even), sum[1] += dsp::bottom(odd), sum[2] += dsp::top(even), sum[3] += dsp::top(odd);
+      }
+    } else {
+      for (int32_t p = 0; p < positions; ++p) sum[0] += e[p * c_out + o];
+    }
+    for (int32_t lane = 0; lane < lanes; ++lane, ++k)
+      bias[o + lane] = updated_bias(bias[o + lane], bias_delta(sum[lane], fixed_factor(u.lr, u.factors[o + lane]),
+                                                               u.exponent));
   }
 }
 
