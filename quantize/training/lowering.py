@@ -52,6 +52,8 @@ def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: in
         error = 4 * (_pair_rows_words(positions, c_out) + _pair_rows_words(2, c_out)
                      + 4 * ((positions + 1) // 2) * ((c_in + 1) // 2))
         gradient = 4 * (_pair_rows_words(c_in, positions) + _pair_rows_words(2, positions) + 4 * ((c_in + 1) // 2))
+        if positions == 1:  # FULLY_CONNECTED: one gradient row
+            gradient = 4 * c_in
     else:
         error, gradient = 4 * input_elements + 2 * output_elements, 4 * filter_row
     return max(error if input_error else 0, gradient if weights else 0)

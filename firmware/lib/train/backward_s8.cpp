@@ -55,8 +55,10 @@ void pack_pair(uint32_t* pair, const int8_t* a, const int8_t* b, int32_t stride,
 }
 
 /// Scratch of the pointwise weight gradient: x - z_x as C_in pair rows over the positions, one
-/// pair of planned channels' errors over the positions, and their gradients (2 x 2 blocks).
+/// pair of planned channels' errors over the positions, and their gradients (2 x 2 blocks). A
+/// single position (FULLY_CONNECTED) needs one gradient row: each weight's gradient is one product.
 uint32_t pointwise_weight_scratch_bytes(int32_t positions, int32_t c_in) {
+  if (positions == 1) return 4u * static_cast<uint32_t>(c_in);
   return 4u * (pair_rows_words(c_in, positions) + pair_rows_words(2, positions) + 4u * pairs_of(c_in));
 }
 
@@ -131,6 +133,15 @@ int pointwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* 
 void pointwise_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
                              int8_t* filter, const ChannelUpdate& u, Xorshift32& rng, uint8_t* scratch) {
   const int32_t positions = g.out.n * g.out.h * g.out.w, c_in = g.in.c, c_out = g.out.c;
+  if (positions == 1) {
+    int32_t* gradient = reinterpret_cast<int32_t*>(scratch);
+    for (int32_t k = 0; k < u.count; ++k) {
+      const int32_t o = u.channels[k], ev = e[o];
+      for (int32_t c = 0; c < c_in; ++c) gradient[c] = ev * (x[c] - x_zero_point);
+      update_weights(filter + o * c_in, 1, gradient, 1, c_in, fixed_factor(u.lr, u.factors[o]), u.exponent, rng);
+    }
+    return;
+  }
   const int32_t groups = groups_of(positions);
   uint32_t* xs = reinterpret_cast<uint32_t*>(scratch);
   uint32_t* es = xs + pair_rows_words(c_in, positions);
