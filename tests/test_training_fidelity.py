@@ -84,17 +84,15 @@ def _dsp_tails(graph, step) -> set[str]:
     pointwise kernels pack pairs of rows over groups of four; backward_depthwise.cpp sums channel quads)."""
     op = graph.operators[step.op]
     x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
+    positions = int(np.prod(y[:-1]))
     seen = set()
-    if step.kind == "FULLY_CONNECTED" or (step.kind == "CONV_2D" and tuple(graph.tensor(op.inputs[1]).shape[1:3]) == (1, 1)
-                                          and tuple(x[1:3]) == tuple(y[1:3])):
-        kind = "fc" if step.kind == "FULLY_CONNECTED" else "pointwise"
-        positions = int(np.prod(y[:-1]))
-        if step.weights and kind == "pointwise":  # FC's single position needs no packing
-            seen |= {f"{kind}-weights-cin%4={x[-1] % 4}", f"{kind}-weights-channels%2={len(step.channels) % 2}",
-                     f"{kind}-weights-positions%4={positions % 4}"}
-        if step.input_error:
-            seen |= {f"{kind}-error-cout%4={y[-1] % 4}", f"{kind}-error-cin%2={x[-1] % 2}"}
-            seen |= {f"{kind}-error-positions%2={positions % 2}"} if kind == "pointwise" else set()
+    pointwise = (step.kind == "CONV_2D" and tuple(graph.tensor(op.inputs[1]).shape[1:3]) == (1, 1)
+                 and tuple(x[1:3]) == tuple(y[1:3]) and positions > 1)
+    if pointwise and step.weights:
+        seen |= {f"weights-cin%4={x[-1] % 4}", f"weights-channels%2={len(step.channels) % 2}",
+                 f"weights-positions%4={positions % 4}"}
+    if pointwise and step.input_error:
+        seen |= {f"error-cout%4={y[-1] % 4}", f"error-cin%2={x[-1] % 2}", f"error-positions%2={positions % 2}"}
     if step.kind == "DEPTHWISE_CONV_2D" and step.weights:
         seen |= {f"dw-weights-c%4={x[-1] % 4}"} | ({"dw-weights-quad"} if x[-1] >= 4 else set())
     return seen
@@ -109,10 +107,9 @@ def test_zoo_covers_the_dsp_kernels_tails(runs):
         for step in derive_program(run.graph, run.plan).steps:
             if step.kind != ACCUMULATE:
                 seen |= _dsp_tails(run.graph, step)
-    wanted = ({f"pointwise-weights-cin%4={r}" for r in range(4)} | {f"pointwise-weights-positions%4={r}" for r in range(4)}
-              | {f"pointwise-weights-channels%2={r}" for r in range(2)} | {f"pointwise-error-cout%4={r}" for r in range(4)}
-              | {f"pointwise-error-cin%2={r}" for r in range(2)} | {f"pointwise-error-positions%2={r}" for r in range(2)}
-              | {f"fc-error-cout%4={r}" for r in range(4)} | {f"fc-error-cin%2={r}" for r in range(2)}
+    wanted = ({f"weights-cin%4={r}" for r in range(4)} | {f"weights-positions%4={r}" for r in range(4)}
+              | {f"weights-channels%2={r}" for r in range(2)} | {f"error-cout%4={r}" for r in range(4)}
+              | {f"error-cin%2={r}" for r in range(2)} | {f"error-positions%2={r}" for r in range(2)}
               | {f"dw-weights-c%4={r}" for r in range(4)} | {"dw-weights-quad"})
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
 

@@ -47,15 +47,14 @@ def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: in
     output, or one output channel's int32 weight gradient (filter_row = KH * KW * C_in), the larger.
     A pointwise step (1x1, stride 1, no padding, or FC; pointwise = (positions, C_in, C_out)) packs
     its operands as int16 pair rows for the DSP instead (backward_s8.cpp pointwise_*_scratch_bytes)."""
+    error, gradient = 4 * input_elements + 2 * output_elements, 4 * filter_row
     if pointwise is not None:
         positions, c_in, c_out = pointwise
-        error = 4 * (_pair_rows_words(positions, c_out) + _pair_rows_words(2, c_out)
-                     + 4 * ((positions + 1) // 2) * ((c_in + 1) // 2))
-        gradient = 4 * (_pair_rows_words(c_in, positions) + _pair_rows_words(2, positions) + 4 * ((c_in + 1) // 2))
-        if positions == 1:  # FULLY_CONNECTED: one gradient row
-            gradient = 4 * c_in
-    else:
-        error, gradient = 4 * input_elements + 2 * output_elements, 4 * filter_row
+        if positions > 1:  # a single position (FULLY_CONNECTED) keeps the row loops' scratch
+            error = 4 * (_pair_rows_words(positions, c_out) + _pair_rows_words(2, c_out)
+                         + 4 * ((positions + 1) // 2) * ((c_in + 1) // 2))
+            gradient = 4 * (_pair_rows_words(c_in, positions) + _pair_rows_words(2, positions)
+                            + 4 * ((c_in + 1) // 2))
     return max(error if input_error else 0, gradient if weights else 0)
 
 

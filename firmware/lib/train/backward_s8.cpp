@@ -29,6 +29,10 @@ inline bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0;
 }
 
+/// The input error runs as blocks when there are positions to pair: a single one (FULLY_CONNECTED)
+/// would waste half of each block, and the row loop skipping zero errors is faster there.
+inline bool has_pointwise_error(const ConvGeometry& g) { return is_pointwise(g) && g.out.n * g.out.h * g.out.w > 1; }
+
 inline int32_t groups_of(int32_t depth) { return (depth + 3) / 4; }
 inline int32_t pairs_of(int32_t rows) { return (rows + 1) / 2; }
 
@@ -58,7 +62,7 @@ void pack_pair(uint32_t* pair, const int8_t* a, const int8_t* b, int32_t stride,
 /// pair of planned channels' errors over the positions, and their gradients (2 x 2 blocks). A
 /// single position (FULLY_CONNECTED) needs one gradient row: each weight's gradient is one product.
 uint32_t pointwise_weight_scratch_bytes(int32_t positions, int32_t c_in) {
-  if (positions == 1) return 4u * static_cast<uint32_t>(c_in);
+  if (positions == 1) return 4u * static_cast<uint32_t>(c_in);  // as the general loop's
   return 4u * (pair_rows_words(c_in, positions) + pair_rows_words(2, positions) + 4u * pairs_of(c_in));
 }
 
@@ -262,7 +266,7 @@ void apply_mask(int8_t* e, const uint8_t* mask, int32_t n) {
 }
 
 uint32_t conv_input_error_scratch_bytes(const ConvGeometry& g) {
-  if (is_pointwise(g)) return pointwise_error_scratch_bytes(g.out.n * g.out.h * g.out.w, g.in.c, g.out.c);
+  if (has_pointwise_error(g)) return pointwise_error_scratch_bytes(g.out.n * g.out.h * g.out.w, g.in.c, g.out.c);
   return 4u * static_cast<uint32_t>(g.in.elements()) + 2u * static_cast<uint32_t>(g.out.elements());
 }
 
@@ -279,7 +283,7 @@ uint32_t conv_scratch_bytes(const ConvGeometry& g, bool input_error, bool weight
 
 int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                      int8_t* in_error, uint8_t* scratch) {
-  if (is_pointwise(g)) return pointwise_input_error(g, e, filter, back_multiplier, in_error, scratch);
+  if (has_pointwise_error(g)) return pointwise_input_error(g, e, filter, back_multiplier, in_error, scratch);
   const int32_t in_elements = g.in.elements(), out_elements = g.out.elements();
   const int32_t c_out = g.out.c, c_in = g.in.c;
   int32_t* acc = reinterpret_cast<int32_t*>(scratch);
