@@ -3,7 +3,8 @@
 Two runs of the same blob (the model compiled with the plan): the product firmware over the
 serial protocol gives the step's instructions as the TRAIN reply counts them and the device's own
 peak SRAM (INFO); the model-runner image (firmware/src/app/model_runner.h) splits a step into the
-forward pass, the loss, and per backward step its error pass and its updates. Instruction counts
+forward pass, the loss, and per backward step its error pass and its updates, each with its MACs
+and instructions per MAC (README.md of firmware/lib/train: the backward kernels). Instruction counts
 are QEMU -icount counts (deterministic); the last of STEPS steps is reported (the first ones touch
 the same code; counts vary slightly with the data, e.g. ReLU masks)."""
 
@@ -18,19 +19,20 @@ STEPS = 3
 SEED = 7
 
 
-def _backward_macs(graph, step) -> int:
-    """Multiply-accumulates of one backward step: the input error's transposed convolution, the
-    weight gradient of the planned channels, the bias sums; MEAN's and AVERAGE_POOL_2D's spreading,
-    one per input element and window; ADD, PAD and ACCUMULATE count none."""
+def _backward_macs(graph, step) -> tuple[int, int]:
+    """Multiply-accumulates of one backward step as (error pass, updates): the input error's
+    transposed convolution; the weight gradient of the planned channels and the bias sums; MEAN's
+    and AVERAGE_POOL_2D's spreading, one per input element and window; ADD, PAD and ACCUMULATE
+    count none."""
     op = graph.operators[step.op]
     x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
     positions = int(np.prod(y[:-1]))
     if step.kind == "MEAN":
-        return int(np.prod(x)) if step.input_error else 0
+        return (int(np.prod(x)) if step.input_error else 0), 0
     if step.kind == "AVERAGE_POOL_2D":
-        return int(np.prod(y)) * op.options.filter_h * op.options.filter_w if step.input_error else 0
+        return (int(np.prod(y)) * op.options.filter_h * op.options.filter_w if step.input_error else 0), 0
     if step.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-        return 0
+        return 0, 0
     shape = graph.tensor(op.inputs[1]).shape
     # Per output element: KH * KW * C_in terms (depthwise: KH * KW; FC: its depth).
     terms = int(np.prod(shape[1:3])) if step.kind == "DEPTHWISE_CONV_2D" else int(np.prod(shape[1:]))
@@ -39,12 +41,16 @@ def _backward_macs(graph, step) -> int:
         r = step.gradient_filter
         patches = y[0] * -(-y[1] // r) * -(-y[2] // r)
         gradient_terms = 1 if step.kind == "DEPTHWISE_CONV_2D" else shape[-1]
-        return (positions * y[-1]  # the patch means of the error
-                + (patches * y[-1] * terms if step.input_error else 0)
-                + (patches * gradient_terms * len(step.channels) if step.weights else 0) + bias)
-    macs = positions * y[-1] * terms if step.input_error else 0
-    macs += positions * terms * len(step.channels) if step.weights else 0
-    return macs + bias
+        # The device sums the bias before it filters the error: its time is the error pass's.
+        error = positions * y[-1] + (patches * y[-1] * terms if step.input_error else 0) + bias
+        return error, patches * gradient_terms * len(step.channels) if step.weights else 0
+    error = positions * y[-1] * terms if step.input_error else 0
+    updates = positions * terms * len(step.channels) if step.weights else 0
+    return error, updates + bias
+
+
+def _per_mac(instructions: int, macs: int) -> float | None:
+    return round(instructions / macs, 3) if macs else None
 
 
 def _kept_input_bytes(graph, step) -> int:
@@ -73,8 +79,8 @@ def bench_train(board: str, model) -> dict:
     """Figures of one training step of `model` (a HostModel with its plan) on `board`."""
     from host_tools.banner import read_banner
     from host_tools.emulator import Emulator
-    from host_tools.firmware_build import build_with_model
-    from host_tools.model_runner import ModelRunner, build_runner
+    from host_tools.firmware_build import build, build_with_model
+    from host_tools.model_runner import ModelRunner, runner_flags
     from host_tools.protocol.session import Session
     from quantize.blob import read_header
     from quantize.errors import PlanError
@@ -92,7 +98,9 @@ def bench_train(board: str, model) -> dict:
     x, labels = _samples(model, graph, STEPS)
 
     with tempfile.TemporaryDirectory() as scratch:
-        runner_elf = build_runner(board, Path(scratch) / "build").elf
+        # The runner reserves SRAM for the plan's trainable region (its default fits small plans only).
+        reserve = f"-DMCUTRAIN_SIDELOAD_TRAINABLE_BYTES={-(-header['trainable_size'] // 16) * 16}"
+        runner_elf = build(board, extra_flags=[*runner_flags(board), reserve], build_dir=Path(scratch) / "build").elf
         with ModelRunner(board, runner_elf, lowered.blob) as runner:
             for sample, label in zip(x, labels):
                 timed = runner.train(sample, label)
@@ -112,11 +120,17 @@ def bench_train(board: str, model) -> dict:
 
     layers = []
     for step, backward, update in zip(program.steps, timed.backward, timed.update):
-        layers.append({"op": step.op, "kind": step.kind, "weights": step.weights, "bias": step.bias,
-                       "channels": len(step.channels), "input_error": step.input_error,
-                       "gradient_filter": step.gradient_filter, "kept_input_bytes": _kept_input_bytes(graph, step),
-                       "macs": _backward_macs(graph, step), "instructions": instructions(backward + update),
-                       "error_instructions": instructions(backward), "update_instructions": instructions(update)})
+        error_macs, update_macs = _backward_macs(graph, step)
+        layer = {"op": step.op, "kind": step.kind, "weights": step.weights, "bias": step.bias,
+                 "channels": len(step.channels), "input_error": step.input_error,
+                 "gradient_filter": step.gradient_filter, "kept_input_bytes": _kept_input_bytes(graph, step),
+                 "macs": error_macs + update_macs, "instructions": instructions(backward + update),
+                 "error_macs": error_macs, "error_instructions": instructions(backward),
+                 "update_macs": update_macs, "update_instructions": instructions(update)}
+        for part in ("", "error_", "update_"):
+            layer[f"{part}instr_per_mac"] = _per_mac(layer[f"{part}instructions"], layer[f"{part}macs"])
+        layers.append(layer)
+    trained = [layer for layer in layers if layer["weights"] or layer["bias"]]
     full = TrainingPlan(tuple(PlannedLayer(op.index, True, len(op.inputs) > 2 and op.inputs[2] >= 0)
                               for op in graph.operators if op.op in PARAMETRIC), "the full-update plan")
     try:
@@ -141,6 +155,10 @@ def bench_train(board: str, model) -> dict:
         "update_instructions": sum(layer["update_instructions"] for layer in layers),
         "backward_macs": sum(layer["macs"] for layer in layers),
         "kept_input_bytes": sum(layer["kept_input_bytes"] for layer in layers),
+        "backward_instr_per_mac": _per_mac(sum(layer["instructions"] for layer in layers),
+                                           sum(layer["macs"] for layer in layers)),
+        "trained_layers_instr_per_mac": _per_mac(sum(layer["instructions"] for layer in trained),
+                                                 sum(layer["macs"] for layer in trained)),
         "full_update_peak_sram_bytes": full_peak,
         "full_update_note": full_note,
         "layers": layers,

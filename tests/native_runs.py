@@ -10,14 +10,14 @@ from pathlib import Path
 from host_tools import project
 
 
-def run_native_cases(program: str, env_var: str, folder: Path, root: Path = project.ROOT) -> dict[str, str]:
-    """Runs `pio test -e native -f <program>` with <env_var>=folder in the project at `root` (another
-    copy of it for a mutation test); returns case name -> "PASSED" or the failure line. Fails when
-    the program reported no case at all."""
+def run_native_cases(program: str, env_var: str, folder: Path, project_dir: Path = project.ROOT) -> dict[str, str]:
+    """Runs `pio test -e native -f <program>` with <env_var>=folder (on the firmware of project_dir,
+    the project's own unless a test built a copy); returns case name -> "PASSED" or the failure
+    line. Fails when the program reported no case at all."""
     env = project.pio_environment()
     env[env_var] = str(folder)
-    proc = subprocess.run([project.pio_executable(), "test", "-e", "native", "-f", program, "-d", str(root)],
-                          env=env, capture_output=True, text=True, cwd=root)
+    proc = subprocess.run([project.pio_executable(), "test", "-e", "native", "-f", program, "-d", str(project_dir)],
+                          env=env, capture_output=True, text=True, cwd=project_dir)
     results = {}
     for line in proc.stdout.splitlines():
         match = re.search(rf"{program}\.cpp:\d+: ([\w.\-]+)(.*)\[(PASSED|FAILED)\]", line)

@@ -11,26 +11,32 @@ parameters (a test that trains nothing would prove nothing).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from quantize.training.program import derive_program
+from quantize.training.program import ACCUMULATE, derive_program
 from tests.native_runs import run_native_cases
 from tests.training_runs import CASES, NAMES, STEPS, runs, write_cases  # noqa: F401  (runs: a fixture)
+
+
+def native_training(runs: dict, folder, project_dir=None) -> dict[str, bytes | str]:
+    """Runs the given cases in one native `pio test` (of project_dir's firmware, by default the
+    project's); name -> the results file, or the failure line."""
+    write_cases(runs, folder)
+    verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", folder,
+                                *([project_dir] if project_dir else []))
+    return {name: (folder / f"{name}.results").read_bytes() if verdict == "PASSED" else verdict
+            for name, verdict in verdicts.items()}
 
 
 @pytest.fixture(scope="session")
 def native_results(runs, tmp_path_factory) -> dict[str, bytes | str]:
     """Runs every case in one native `pio test`; name -> the results file, or the failure line."""
-    folder = tmp_path_factory.mktemp("training")
-    write_cases(runs, folder)
-    verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", folder)
-    results: dict[str, bytes | str] = {name: (folder / f"{name}.results").read_bytes() if verdict == "PASSED"
-                                       else verdict for name, verdict in verdicts.items()}
-    return results
+    return native_training(runs, tmp_path_factory.mktemp("training"))
 
 
 def test_zoo_covers_every_backward_op_and_option(runs):
-    from quantize.training.program import ACCUMULATE, BACKWARD_OPS
+    from quantize.training.program import BACKWARD_OPS
 
     seen = set()
     for run in runs.values():
@@ -73,6 +79,41 @@ def test_zoo_covers_every_backward_op_and_option(runs):
         "gf-input_error=False", "gf-clipped=True", "gf-clipped=False", "gf-filter=True", "gf-filter=False"}
     assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
     assert len(CASES) >= 33
+
+
+def _dsp_tails(graph, step) -> set[str]:
+    """The tails of the DSP kernels a backward step reaches (firmware/lib/train: backward_s8.cpp's
+    pointwise kernels pack pairs of rows over groups of four; backward_depthwise.cpp sums channel quads)."""
+    op = graph.operators[step.op]
+    x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
+    positions = int(np.prod(y[:-1]))
+    seen = set()
+    pointwise = (step.kind == "CONV_2D" and tuple(graph.tensor(op.inputs[1]).shape[1:3]) == (1, 1)
+                 and tuple(x[1:3]) == tuple(y[1:3]) and positions > 1)
+    if pointwise and step.weights:
+        seen |= {f"weights-cin%4={x[-1] % 4}", f"weights-channels%2={len(step.channels) % 2}",
+                 f"weights-positions%4={positions % 4}"}
+    if pointwise and step.input_error:
+        seen |= {f"error-cout%4={y[-1] % 4}", f"error-cin%2={x[-1] % 2}", f"error-positions%2={positions % 2}"}
+    if step.kind == "DEPTHWISE_CONV_2D" and step.weights:
+        seen |= {f"dw-weights-c%4={x[-1] % 4}"} | ({"dw-weights-quad"} if x[-1] >= 4 else set())
+    return seen
+
+
+def test_zoo_covers_the_dsp_kernels_tails(runs):
+    # Every remainder of the DSP kernels' packing (odd rows, partial groups, an odd planned channel,
+    # channels past the last quad) is reached, so the fidelity tests exercise each tail both natively
+    # (dsp.h's portable twins) and on qemu-m7 (the instructions themselves).
+    seen = set()
+    for run in runs.values():
+        for step in derive_program(run.graph, run.plan).steps:
+            if step.kind != ACCUMULATE:
+                seen |= _dsp_tails(run.graph, step)
+    wanted = ({f"weights-cin%4={r}" for r in range(4)} | {f"weights-positions%4={r}" for r in range(4)}
+              | {f"weights-channels%2={r}" for r in range(2)} | {f"error-cout%4={r}" for r in range(4)}
+              | {f"error-cin%2={r}" for r in range(2)} | {f"error-positions%2={r}" for r in range(2)}
+              | {f"dw-weights-c%4={r}" for r in range(4)} | {"dw-weights-quad"})
+    assert wanted <= seen, f"not covered: {sorted(wanted - seen)}"
 
 
 @pytest.mark.parametrize("name", NAMES)

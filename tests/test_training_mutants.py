@@ -1,71 +1,163 @@
-"""The gradient-filtering fidelity cases catch a broken kernel: each mutant below is one plausible
-mistake in one of firmware/lib/train/backward_filter.cpp's kernels, built into a copy of the
-firmware and run natively over the gradient-filtering cases of tests/training_runs.py; at least one
-of them must then differ from the golden reference (a fidelity test that a wrong kernel passes
-would prove nothing)."""
+"""Mutation tests of the training step's DSP kernels: backward_s8.cpp's pointwise weight gradient and
+input error, its stochastic-rounding update loop and word-wise mask, backward_depthwise.cpp's channel
+quads, and dsp.h's smlad_2x2_blocks (firmware/lib). Each mutant breaks one kernel as a bug would (a
+wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
+comparison with the golden reference that tests/test_training_fidelity.py (native build: the same
+packing and loops through dsp.h's portable twins) and tests/test_training_device.py (qemu-m7: the
+DSP instructions) make. A mutant that passed would be a bug those tests cannot see. The control,
+the copy unmutated, must pass, so that a broken copy cannot pass for a caught mutant."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from host_tools import project
-from tests.native_runs import run_native_cases
-from tests.training_runs import runs, write_cases  # noqa: F401  (runs: a fixture)
+from host_tools.banner import read_banner
+from host_tools.model_runner import SIDELOAD_ADDRESS
+from host_tools.protocol.errors import ProtocolError
+from host_tools.protocol.session import Session
+from tests.test_training_device import BOARD, _device_records, _session_on
+from tests.test_training_fidelity import native_training
+from tests.training_runs import runs  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
-SOURCE = "firmware/lib/train/backward_filter.cpp"
-# name -> (the exact text in SOURCE, what the mutant has instead)
-MUTANTS = {
-    "patch_means truncates": ("* reciprocal + (1 << 15)) >> 16", "* reciprocal) >> 16"),
-    "filtered input error takes every patch as full": (
-        "PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));\n}", "PatchGrid::reciprocal(grid.r * grid.r);\n}"),
-    "filter_error rounds toward zero": ("= normalised(patch_sum(grid, e, out.c, n, pi, pj, c), shift);",
-                                        "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c) / 2, shift - 1);"),
-    "filtered conv input error sums one tap": ("for (int32_t t = 0; t < taps; ++t) {\n        const int8_t* w",
-                                               "for (int32_t t = 0; t < 1; ++t) {\n        const int8_t* w"),
-    "filtered depthwise input error drops a tap": ("for (int32_t t = 0; t < taps; ++t) kernel_sum +=",
-                                                   "for (int32_t t = 1; t < taps; ++t) kernel_sum +="),
-    "patch weight gradient reads the next patch's mean": (
-        "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);",
-        "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o + (pj + 1 < grid.pw ? c_in : 0)] - x_zero_point);"),
-    "unfiltered patch sums read one row": ("for (int32_t y = 0; y < rows; ++y) {", "for (int32_t y = 0; y < 1; ++y) {"),
-}
-CASES = ("t36_gf2_pointwise_odd", "t37_gf4_k3_edges", "t38_gf2_dw_between", "t39_gf4_dw_first_bias_only", "ref-gf2",
-         "ref-gf2-off")
+
+# The cases whose steps reach the kernels' tails (tests/training_zoo.py), besides a wide pointwise pair.
+CASES = ("t15_wide_pointwise", "t36_pointwise_odd", "t37_dw_odd", "t38_dense_odd", "t39_dw_odd_stride2")
 
 
-@pytest.fixture(scope="module")
-def case_folder(runs, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gf-cases")
-    write_cases({name: runs[name] for name in CASES}, folder)
-    return folder
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str      # under firmware/lib
+    original: str  # occurs exactly once in the file
+    mutated: str
 
 
-def _differs(run, results: bytes) -> bool:
+CONTROL = Mutant("control", "train/backward_s8.cpp", "void apply_mask(", "void apply_mask(")
+S8, DW, DSP = "train/backward_s8.cpp", "train/backward_depthwise.cpp", "kernels/dsp.h"
+NATIVE = [
+    Mutant("pack-pair-tail-row", S8, "lanes[4 + j] = static_cast<int16_t>(*b + offset);",
+           "lanes[4 + j] = static_cast<int16_t>(*a + offset);"),
+    Mutant("pointwise-gradient-zero-point-sign", S8, "c_in, positions, -x_zero_point);", "c_in, positions, x_zero_point);"),
+    Mutant("pointwise-error-odd-channel", S8, "const bool second_c = c + 1 < c_in,", "const bool second_c = true,"),
+    Mutant("pointwise-error-block-lane", S8, "out[c_in] = normalised(v[2]);", "out[c_in] = normalised(v[3]);"),
+    Mutant("update-delta-sign", S8, "dsp::ssat8(*w - dsp::ssat9(delta))", "dsp::ssat8(*w + dsp::ssat9(delta))"),
+    Mutant("update-rounding-draw", S8, "(state >> (32 - kRandomBits)) << 15;", "(state >> (32 - kRandomBits)) << 14;"),
+    Mutant("mask-high-nibble", S8, "kBytes[bits >> 4]", "kBytes[bits & 15u]"),
+    Mutant("depthwise-quad-lanes", DW, "gradient[taps + tap] = a1, gradient[2 * taps + tap] = a2",
+           "gradient[taps + tap] = a2, gradient[2 * taps + tap] = a1"),
+    Mutant("depthwise-zero-point-sign", DW, "dsp::pack(-x_zero_point, -x_zero_point)",
+           "dsp::pack(x_zero_point, x_zero_point)"),
+]
+# The instructions only the device runs (the native build compiles the portable twins instead):
+# smlad_2x2_blocks and the update loop of backward_s8.cpp fast_updates.
+DEVICE = [
+    Mutant("blocks-odd-group-entry", DSP, 'KERNELS_SMLAD_BLOCKS("b 3f\\n\\t")', 'KERNELS_SMLAD_BLOCKS("")'),
+    Mutant("blocks-lane", DSP, '"smlad r7, r10, r8, r7\\n\\t"', '"smlad r7, r10, r5, r7\\n\\t"'),
+    Mutant("update-asm-delta-clamp", S8, '"ssat %[high], #9, %[high]\\n\\t"', '"ssat %[high], #8, %[high]\\n\\t"'),
+    Mutant("update-asm-delta-sign", S8, '"sub %[t], %[t], %[high]\\n\\t"', '"add %[t], %[t], %[high]\\n\\t"'),
+    Mutant("update-asm-rounding-draw", S8, '"lsl %[low], %[low], #15\\n\\t"', '"lsl %[low], %[low], #14\\n\\t"'),
+]
+
+
+# backward_filter.cpp's gradient-filtering kernels (portable C++ on both builds), over the cases that
+# filter: 1x1, 3x3 and depthwise layers, r = 2 and 4, clipped patches, SET_CONFIG's flag on and off.
+FILTER_CASES = ("t40_gf2_pointwise_odd", "t41_gf4_k3_edges", "t42_gf2_dw_between", "t43_gf4_dw_first_bias_only",
+                "ref-gf2", "ref-gf2-off")
+GF = "train/backward_filter.cpp"
+FILTER = [
+    Mutant("patch-means-truncate", GF, "* reciprocal + (1 << 15)) >> 16", "* reciprocal) >> 16"),
+    Mutant("filtered-input-error-full-patches", GF, "PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));\n}",
+           "PatchGrid::reciprocal(grid.r * grid.r);\n}"),
+    Mutant("filter-error-halved", GF, "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c), shift);",
+           "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c) / 2, shift - 1);"),
+    Mutant("filtered-conv-input-error-one-tap", GF, "for (int32_t t = 0; t < taps; ++t) {\n        const int8_t* w",
+           "for (int32_t t = 0; t < 1; ++t) {\n        const int8_t* w"),
+    Mutant("filtered-depthwise-input-error-drops-a-tap", GF, "for (int32_t t = 0; t < taps; ++t) kernel_sum +=",
+           "for (int32_t t = 1; t < taps; ++t) kernel_sum +="),
+    Mutant("patch-weight-gradient-next-patch", GF,
+           "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);",
+           "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o + (pj + 1 < grid.pw ? c_in : 0)] - x_zero_point);"),
+    Mutant("patch-sum-one-row", GF, "for (int32_t y = 0; y < rows; ++y) {", "for (int32_t y = 0; y < 1; ++y) {"),
+]
+
+
+def _mutated_project(folder: Path, mutant: Mutant) -> Path:
+    """A copy of the PlatformIO project with the mutant applied."""
+    root = folder / "project"
+    shutil.copytree(project.ROOT / "firmware", root / "firmware")
+    for name in ("platformio.ini", "pyproject.toml"):
+        shutil.copy(project.ROOT / name, root / name)
+    path = root / "firmware" / "lib" / mutant.path
+    text = path.read_text()
+    assert text.count(mutant.original) == 1, f"{mutant.name}: its text is not in {mutant.path} exactly once"
+    path.write_text(text.replace(mutant.original, mutant.mutated))
+    return root
+
+
+def _matches(run, results: bytes | str | None) -> bool:
+    if not isinstance(results, bytes):
+        return False
     try:
         run.compare(results)
     except AssertionError:
-        return True
-    return False
+        return False
+    return True
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_a_broken_gradient_filter_kernel_fails_fidelity(runs, case_folder, tmp_path, mutant):
-    original, broken = MUTANTS[mutant]
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copytree(project.ROOT / "firmware", root / "firmware", symlinks=True)
-    for name in ("platformio.ini", "pyproject.toml"):  # pyproject.toml: the firmware version
-        shutil.copy(project.ROOT / name, root / name)
-    source = root / SOURCE
-    text = source.read_text()
-    assert text.count(original) == 1, f"{mutant}: the mutated text is not once in {SOURCE}"
-    source.write_text(text.replace(original, broken))
-    for result in case_folder.glob("*.results"):
-        result.unlink()
-    verdicts = run_native_cases("test_training_fidelity", "MCUTRAIN_TRAINING_DIR", case_folder, root)
-    caught = [name for name, verdict in verdicts.items()
-              if verdict != "PASSED" or _differs(runs[name], (case_folder / f"{name}.results").read_bytes())]
-    assert caught, f"{mutant}: every gradient-filtering case still agrees with the golden reference"
+def _native_matches(runs, mutant: Mutant, folder: Path, cases: tuple[str, ...] = CASES) -> dict[str, bool]:
+    results = native_training({name: runs[name] for name in cases}, folder, _mutated_project(folder, mutant))
+    return {name: _matches(runs[name], results.get(name)) for name in cases}
+
+
+def _device_matches(runs, mutant: Mutant, folder: Path) -> dict[str, bool]:
+    root = _mutated_project(folder, mutant)
+    env = project.pio_environment()
+    env["PLATFORMIO_BUILD_FLAGS"] = f"-DMCUTRAIN_SIDELOAD_BLOB_ADDRESS=0x{SIDELOAD_ADDRESS[BOARD]:08x}"
+    build = subprocess.run([project.pio_executable(), "run", "-e", BOARD, "-d", str(root)], env=env, cwd=root,
+                           capture_output=True, text=True)
+    assert build.returncode == 0, f"{mutant.name}: the build failed:\n{build.stdout[-3000:]}{build.stderr[-2000:]}"
+    matches = {}
+    for name in CASES:
+        run = runs[name]
+        with _session_on(root / ".pio" / "build" / BOARD / "firmware.elf", run.lowered.blob, folder) as emulator:
+            link = emulator.connect()
+            read_banner(link)
+            try:
+                with Session(link, url=emulator.url) as session:
+                    matches[name] = _matches(run, _device_records(session, run))
+            except ProtocolError:  # the mutant crashed or hung the device: caught as well
+                matches[name] = False
+    return matches
+
+
+def test_native_control_copy_is_bit_exact(runs, tmp_path):
+    assert all(_native_matches(runs, CONTROL, tmp_path).values())
+
+
+@pytest.mark.parametrize("mutant", NATIVE, ids=lambda m: m.name)
+def test_native_fidelity_catches_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path).values()), f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", FILTER, ids=lambda m: m.name)
+def test_native_fidelity_catches_gradient_filter_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, FILTER_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.emulator
+def test_qemu_control_copy_is_bit_exact(runs, tmp_path):
+    assert all(_device_matches(runs, CONTROL, tmp_path).values())
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("mutant", DEVICE, ids=lambda m: m.name)
+def test_qemu_fidelity_catches_mutant(runs, mutant, tmp_path):
+    assert not all(_device_matches(runs, mutant, tmp_path).values()), f"{mutant.name} passes the qemu-m7 fidelity test"

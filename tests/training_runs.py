@@ -86,6 +86,9 @@ def write_cases(runs: dict[str, "Run"], folder) -> None:
 
 
 CASES = training_zoo.cases()
+# The largest learning rate SET_CONFIG takes: updates reach past +-127 and the clamps of README
+# "Updates" act.
+LARGE_STEPS = {"t38_dense_odd": 1.0, "t36_pointwise_odd": 1.0}
 # ref's demo plan with r = 2 on its two trained 1x1 convolutions (7x7: clipped edge patches), run
 # with SET_CONFIG's gradient-filter flag on and off.
 REF_GF_PLAN = json.dumps({"version": 2, "trainable": [
@@ -102,7 +105,7 @@ def runs() -> dict[str, Run]:
     for i, case in enumerate(CASES):
         tflite = model_zoo.convert(case.model)
         built[case.name] = Run(case.name, tflite, training_zoo.plan_json(case, parse_tflite(tflite)), 11 + i,
-                               (0.02, 0.05, 0.1)[i % 3])
+                               LARGE_STEPS.get(case.name, (0.02, 0.05, 0.1)[i % 3]))
     ref = load_reference_model("ref").tflite_bytes()
     for name, (plan, seed, lr, gradient_filter) in REF_RUNS.items():
         built[name] = Run(name, ref, plan, seed, lr, gradient_filter)

@@ -36,12 +36,36 @@ def mask_bytes(elements: int) -> int:
     return (elements + 7) // 8
 
 
+def _pair_rows_words(rows: int, depth: int) -> int:
+    return (rows + 1) // 2 * ((depth + 3) // 4) * 4
+
+
 def conv_scratch_bytes(input_elements: int, output_elements: int, filter_row: int, input_error: bool,
-                       weights: bool) -> int:
-    """A CONV_2D / FULLY_CONNECTED backward step's scratch (backward_s8.h conv_scratch_bytes): the
+                       weights: bool, pointwise: tuple[int, int, int] | None = None) -> int:
+    """A CONV_2D / FULLY_CONNECTED backward step's scratch (backward_s8.cpp conv_scratch_bytes): the
     input error's int32 accumulators over the input and int16 channel-scaled errors over the
-    output, or one output channel's int32 weight gradient (filter_row = KH * KW * C_in), the larger."""
-    return max(4 * input_elements + 2 * output_elements if input_error else 0, 4 * filter_row if weights else 0)
+    output, or one output channel's int32 weight gradient (filter_row = KH * KW * C_in), the larger.
+    A pointwise step (1x1, stride 1, no padding, or FC; pointwise = (positions, C_in, C_out)) packs
+    its operands as int16 pair rows for the DSP instead (backward_s8.cpp pointwise_*_scratch_bytes)."""
+    error, gradient = 4 * input_elements + 2 * output_elements, 4 * filter_row
+    if pointwise is not None:
+        positions, c_in, c_out = pointwise
+        if positions > 1:  # a single position (FULLY_CONNECTED) keeps the row loops' scratch
+            error = 4 * (_pair_rows_words(positions, c_out) + _pair_rows_words(2, c_out)
+                         + 4 * ((positions + 1) // 2) * ((c_in + 1) // 2))
+            gradient = 4 * (_pair_rows_words(c_in, positions) + _pair_rows_words(2, positions)
+                            + 4 * ((c_in + 1) // 2))
+    return max(error if input_error else 0, gradient if weights else 0)
+
+
+def _pointwise(op, x_shape, y_shape, filter_shape) -> tuple[int, int, int] | None:
+    """(positions, C_in, C_out) when the step runs backward_s8.cpp's pointwise kernels, else None."""
+    if op.op == "FULLY_CONNECTED":
+        return 1, filter_shape[-1], filter_shape[0]
+    o = op.options
+    if tuple(filter_shape[1:3]) == (1, 1) and (o.stride_h, o.stride_w) == (1, 1) and tuple(x_shape[1:3]) == tuple(y_shape[1:3]):
+        return int(np.prod(y_shape[:-1])), x_shape[-1], y_shape[-1]
+    return None
 
 
 @dataclass
@@ -113,7 +137,8 @@ class TrainingLayout:
                 x = graph.tensor(op.inputs[0])
                 filter_row = int(np.prod(graph.tensor(op.inputs[1]).shape[1:]))
                 nbytes = conv_scratch_bytes(int(np.prod(x.shape)), int(np.prod(y.shape)), filter_row,
-                                            step.input_error, step.weights)
+                                            step.input_error, step.weights,
+                                            _pointwise(op, x.shape, y.shape, graph.tensor(op.inputs[1]).shape))
                 tensors.scratch = arena_tensor(nbytes, time, time)
             if step.weights and step.gradient_filter > 1:  # written before the op runs, read now
                 n, height, width, c = graph.tensor(op.inputs[0]).shape

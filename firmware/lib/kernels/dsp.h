@@ -271,12 +271,95 @@ __attribute__((always_inline)) inline Acc1x2 smlad_1x2(const uint32_t* x, const 
   return {a0, a1};
 }
 
+/// smlad_2x2 from zero over `blocks` consecutive pairs of rows at x (each `groups` groups, the
+/// layout smlad_2x2 reads) with the one pair w: out[4 i .. 4 i + 3] = block i's a00, a01, a10, a11.
+/// blocks, groups >= 1. On the device one loop in registers: per block four MOVs, the groups,
+/// one STM and the loop's three instructions (a C loop around smlad_2x2 spilled some 25 more).
+#if defined(__ARM_FEATURE_DSP)
+#define KERNELS_SMLAD_BLOCKS_GROUP        \
+  "ldmia r12!, {r4, r5, r6, r8}\n\t"      \
+  "ldrd r9, r10, [r0], #8\n\t"            \
+  "smlad r1, r9, r4, r1\n\t"              \
+  "smlad r1, r10, r5, r1\n\t"             \
+  "smlad r7, r9, r6, r7\n\t"              \
+  "smlad r7, r10, r8, r7\n\t"             \
+  "ldrd r9, r10, [r0], #8\n\t"            \
+  "smlad r11, r9, r4, r11\n\t"            \
+  "smlad r11, r10, r5, r11\n\t"           \
+  "smlad lr, r9, r6, lr\n\t"              \
+  "smlad lr, r10, r8, lr\n\t"
+// r0 x, r2 the pair's end, r3 out, r12 the pair's cursor; [sp] the pair, [sp, #4] out's end;
+// a00 a01 a10 a11 in r1 r7 r11 lr (STM's register order). kOdd enters the two-group loop at its
+// second group.
+#define KERNELS_SMLAD_BLOCKS(ENTER_ODD)   \
+  "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t" \
+  "sub sp, #8\n\t"                        \
+  "str r1, [sp]\n\t"                      \
+  "add r2, r1, r2, lsl #4\n\t"            \
+  "ldr r12, [sp, #44]\n\t"                \
+  "add r3, r12, r3, lsl #4\n\t"           \
+  "str r3, [sp, #4]\n\t"                  \
+  "mov r3, r12\n\t"                       \
+  "1:\n\t"                                \
+  "ldr r12, [sp]\n\t"                     \
+  "movs r1, #0\n\t"                       \
+  "movs r7, #0\n\t"                       \
+  "mov r11, #0\n\t"                       \
+  "mov lr, #0\n\t"                        \
+  ENTER_ODD                               \
+  "2:\n\t" KERNELS_SMLAD_BLOCKS_GROUP     \
+  "3:\n\t" KERNELS_SMLAD_BLOCKS_GROUP     \
+  "cmp r12, r2\n\t"                       \
+  "bne 2b\n\t"                            \
+  "stmia r3!, {r1, r7, r11, lr}\n\t"      \
+  "ldr r1, [sp, #4]\n\t"                  \
+  "cmp r3, r1\n\t"                        \
+  "bne 1b\n\t"                            \
+  "add sp, #8\n\t"                        \
+  "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+__attribute__((naked, noinline)) inline void smlad_2x2_blocks_even(const uint32_t* /*x*/, const uint32_t* /*w*/,
+                                                                   int32_t /*groups*/, int32_t /*blocks*/,
+                                                                   int32_t* /*out*/) {
+  __asm__ volatile(KERNELS_SMLAD_BLOCKS(""));
+}
+__attribute__((naked, noinline)) inline void smlad_2x2_blocks_odd(const uint32_t* /*x*/, const uint32_t* /*w*/,
+                                                                  int32_t /*groups*/, int32_t /*blocks*/,
+                                                                  int32_t* /*out*/) {
+  __asm__ volatile(KERNELS_SMLAD_BLOCKS("b 3f\n\t"));
+}
+#undef KERNELS_SMLAD_BLOCKS
+#undef KERNELS_SMLAD_BLOCKS_GROUP
+#endif
+inline void smlad_2x2_blocks(const uint32_t* x, const uint32_t* w, int32_t groups, int32_t blocks, int32_t* out) {
+#if defined(__ARM_FEATURE_DSP)
+  if (groups % 2 != 0)
+    smlad_2x2_blocks_odd(x, w, groups, blocks, out);
+  else
+    smlad_2x2_blocks_even(x, w, groups, blocks, out);
+#else
+  static const int32_t kZero[2] = {0, 0};
+  for (int32_t i = 0; i < blocks; ++i, out += 4) {
+    const Acc2x2 a = smlad_2x2<false>(x, w, groups, kZero);
+    out[0] = a.a00, out[1] = a.a01, out[2] = a.a10, out[3] = a.a11;
+  }
+#endif
+}
+
 /// x saturated to [-128, 127] (SSAT #8).
 inline int32_t ssat8(int32_t x) {
 #if defined(__ARM_FEATURE_DSP)
   return __ssat(x, 8);
 #else
   return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+/// x saturated to [-256, 255] (SSAT #9).
+inline int32_t ssat9(int32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+  return __ssat(x, 9);
+#else
+  return x < -256 ? -256 : (x > 255 ? 255 : x);
 #endif
 }
 

@@ -18,6 +18,8 @@ int depthwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* 
 
 /// filter[0, i, j, c] -= SR(sum_p e[p, c] * (x[p_in, c] - x_zero_point) * lr * qw[c] * 2^-k) for the
 /// planned channels; draws channel-major: a planned channel's KH * KW taps (i, then j), one draw each.
+/// Filters of up to 3x3 taps sum four channels at once (one word per position, SMLABB / SMLATT) into
+/// 144 bytes of stack; channels past the last whole quad, and larger filters, one at a time.
 void depthwise_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
                              int8_t* filter, const ChannelUpdate& u, Xorshift32& rng);
 

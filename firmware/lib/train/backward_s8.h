@@ -2,7 +2,8 @@
 // quantize/training/backward.py is their numpy twin. Errors are int8 [-127, 127] with a
 // power-of-two exponent the caller carries; a kernel that produces an error returns the shift its
 // normalisation applied (the new exponent is the input's plus the kernel's gain minus that shift).
-// Portable C++; nothing allocates: scratch comes from the caller (the host planned it).
+// Pointwise steps use the DSP extension through kernels/dsp.h (whose portable twins the native
+// build runs); nothing allocates: scratch comes from the caller (the host planned it).
 #pragma once
 
 #include <cstdint>
@@ -57,6 +58,11 @@ void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, con
 /// scratch: conv_weight_update_scratch_bytes(g) bytes, 4-byte aligned.
 void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
                         int8_t* filter, const ChannelUpdate& u, Xorshift32& rng, uint8_t* scratch);
+
+/// w[i * stride] -= SR(gradient[i * gradient_stride] * f * 2^-k) for i < count (README "Updates"
+/// 2), one draw of `rng` each, in order. gradient_stride is 1 or 2.
+void update_weights(int8_t* w, int32_t stride, const int32_t* gradient, int32_t gradient_stride, int32_t count,
+                    FixedFactor f, int k, Xorshift32& rng);
 
 /// MEAN over H and W: e [N, C] -> in_error [N, H, W, C], every position e * reciprocal.
 /// Returns the normalisation shift.
