@@ -92,11 +92,6 @@ int filter_error(const kernels::Dims& out, int32_t r, int8_t* e) {
   return shift;
 }
 
-uint32_t filtered_input_error_scratch_bytes(const ConvGeometry& g, int32_t r) {
-  const uint32_t patches = static_cast<uint32_t>(PatchGrid(g.out, r).patches());
-  return patches * (4u * static_cast<uint32_t>(g.in.c) + 2u * static_cast<uint32_t>(g.out.c));
-}
-
 int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const int8_t* eb, const int8_t* filter,
                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
   const PatchGrid grid(g.in, r);
@@ -107,6 +102,22 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
       int32_t kernel_sum = 0;
       for (int32_t t = 0; t < taps; ++t) kernel_sum += filter[t * c_in + c];
       return channel_scaled(eb[p * c_in + c], back_multiplier[c]) * kernel_sum;
+    };
+    for (int32_t p = 0; p < patches; ++p)
+      for (int32_t c = 0; c < c_in; ++c) {
+        const uint64_t m = magnitude64(scaled(value(p, c), grid, p));
+        peak = m > peak ? m : peak;
+      }
+    const int shift = normalise_shift64(peak);
+    broadcast(grid, c_in, value, shift, in_error);
+    return shift;
+  }
+  if (taps == 1 && patches > 1) {  // a 1x1 conv: the pointwise kernel's accumulators over the patch grid
+    const ConvGeometry grid_conv{{grid.n, grid.ph, grid.pw, c_in}, {grid.n, grid.ph, grid.pw, c_out}, 1, 1, 1, 1, 0, 0};
+    const int32_t* blocks = pointwise_error_blocks(grid_conv, eb, filter, back_multiplier, scratch);
+    const int32_t position_pairs = (patches + 1) / 2;
+    auto value = [blocks, position_pairs](int32_t p, int32_t c) {
+      return blocks[((c / 2) * position_pairs + p / 2) * 4 + (p % 2) * 2 + c % 2];
     };
     for (int32_t p = 0; p < patches; ++p)
       for (int32_t c = 0; c < c_in; ++c) {

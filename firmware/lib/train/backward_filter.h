@@ -31,14 +31,11 @@ void patch_means(const int8_t* x, const kernels::Dims& in, int32_t r, int8_t* me
 /// N * PH * PW * C bytes of e ([N, PH, PW, C]). Returns the shift.
 int filter_error(const kernels::Dims& out, int32_t r, int8_t* e);
 
-/// Bytes of scratch filtered_input_error needs for a CONV_2D (depthwise: none): int16 per
-/// filtered output element, int32 per patch and input channel.
-uint32_t filtered_input_error_scratch_bytes(const ConvGeometry& g, int32_t r);
-
 /// The input error from the filtered error eb [N, PH, PW, C_out]: per patch, the channel mix with
 /// the spatially summed kernel of eb scaled by back_multiplier[o] >> 27, times the patch's
 /// reciprocal R(P), written at every element of the patch of in_error [N, H, W, C_in] (exponent:
-/// eb's + back_exponent + 16). Returns the normalisation shift.
+/// eb's + back_exponent + 16). Returns the normalisation shift. scratch: the step's conv scratch
+/// (conv_scratch_bytes of the layer's own geometry covers the patch grid's); depthwise none.
 int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const int8_t* eb, const int8_t* filter,
                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch);
 

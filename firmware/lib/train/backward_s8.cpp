@@ -88,12 +88,12 @@ void pack_scaled_row(uint32_t* row, const int8_t* e, const int32_t* back_multipl
   for (int32_t j = 0; o < c_out; ++o, ++j) lanes[j] = static_cast<int16_t>(channel_scaled(e[o], back_multiplier[o]));
 }
 
-/// conv_input_error of a pointwise step: v[p, c] = sum_o W[o, c] * h[p, o], per input channel pair
-/// its packed filter columns against every position pair.
-int pointwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
-                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
+}  // namespace
+
+const int32_t* pointwise_error_blocks(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
+                                      const int32_t* back_multiplier, uint8_t* scratch) {
   const int32_t positions = g.out.n * g.out.h * g.out.w, c_in = g.in.c, c_out = g.out.c;
-  const int32_t groups = groups_of(c_out), position_pairs = pairs_of(positions), channel_pairs = pairs_of(c_in);
+  const int32_t groups = groups_of(c_out), position_pairs = pairs_of(positions);
   uint32_t* h = reinterpret_cast<uint32_t*>(scratch);
   uint32_t* columns = h + pair_rows_words(positions, c_out);
   int32_t* blocks = reinterpret_cast<int32_t*>(columns + pair_rows_words(2, c_out));
@@ -107,6 +107,18 @@ int pointwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* 
     pack_pair(columns, filter + c, filter + c + (c + 1 < c_in ? 1 : 0), c_in, c_out, 0);
     dsp::smlad_2x2_blocks(h, columns, groups, position_pairs, blocks + (c / 2) * position_pairs * 4);
   }
+  return blocks;
+}
+
+namespace {
+
+/// conv_input_error of a pointwise step: v[p, c] = sum_o W[o, c] * h[p, o], per input channel pair
+/// its packed filter columns against every position pair.
+int pointwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
+                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
+  const int32_t positions = g.out.n * g.out.h * g.out.w, c_in = g.in.c;
+  const int32_t position_pairs = pairs_of(positions), channel_pairs = pairs_of(c_in);
+  const int32_t* blocks = pointwise_error_blocks(g, e, filter, back_multiplier, scratch);
   const int32_t count = channel_pairs * position_pairs * 4;
   uint32_t peak = 0;
   for (int32_t i = 0; i < count; ++i) peak = magnitude(blocks[i]) > peak ? magnitude(blocks[i]) : peak;

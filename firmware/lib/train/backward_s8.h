@@ -50,6 +50,14 @@ uint32_t conv_scratch_bytes(const ConvGeometry& g, bool input_error, bool weight
 int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                      int8_t* in_error, uint8_t* scratch);
 
+/// The accumulators of a pointwise step's input error (1x1, stride 1, more than one position),
+/// v[p, c] = sum_o W[o, c] * h[p, o] with h = channel_scaled(e, back_multiplier), before any
+/// normalisation, as 2 x 2 blocks in `scratch`: block (c / 2, p / 2), at index
+/// ((c / 2) * ceil(positions / 2) + p / 2) * 4, holds v[p, c], v[p, c + 1], v[p + 1, c], v[p + 1, c + 1].
+/// scratch: conv_input_error_scratch_bytes(g) bytes, 4-byte aligned.
+const int32_t* pointwise_error_blocks(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
+                                      const int32_t* back_multiplier, uint8_t* scratch);
+
 /// bias[o] -= round(sum_p e[p, o] * lr * qb[o] * 2^-k) for the planned channels.
 void conv_bias_update(const ConvGeometry& g, const int8_t* e, int32_t* bias, const ChannelUpdate& u);
 
