@@ -85,7 +85,8 @@ FILTER = [
            "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);",
            "* (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o + (pj + 1 < grid.pw ? c_in : 0)] - x_zero_point);"),
     Mutant("filtered-pointwise-block-lanes", GF, "p / 2) * 4 + (p % 2) * 2 + c % 2];", "p / 2) * 4 + (p % 2) + (c % 2) * 2];"),
-    Mutant("patch-sum-one-row", GF, "for (int32_t y = 0; y < rows; ++y) {", "for (int32_t y = 0; y < 1; ++y) {"),
+    Mutant("patch-sum-one-row", GF, "for (int32_t y = 0; y < rows; ++y, row += row_step) {",
+           "for (int32_t y = 0; y < 1; ++y, row += row_step) {"),
 ]
 
 

@@ -7,13 +7,14 @@ namespace train {
 namespace {
 
 /// Sum of channel c over patch (n, pi, pj) of t [N, H, W, C].
-int32_t patch_sum(const PatchGrid& grid, const int8_t* t, int32_t channels, int32_t n, int32_t pi, int32_t pj,
-                  int32_t c) {
+inline int32_t patch_sum(const PatchGrid& grid, const int8_t* t, int32_t channels, int32_t n, int32_t pi, int32_t pj,
+                         int32_t c) {
+  const int32_t rows = grid.rows(pi), cols = grid.cols(pj), row_step = grid.w * channels;
+  const int8_t* row = t + ((n * grid.h + pi * grid.r) * grid.w + pj * grid.r) * channels + c;
   int32_t sum = 0;
-  const int32_t rows = grid.rows(pi), cols = grid.cols(pj);
-  for (int32_t y = 0; y < rows; ++y) {
-    const int8_t* row = t + ((n * grid.h + pi * grid.r + y) * grid.w + pj * grid.r) * channels + c;
-    for (int32_t x = 0; x < cols; ++x) sum += row[x * channels];
+  for (int32_t y = 0; y < rows; ++y, row += row_step) {
+    const int8_t* at = row;
+    for (int32_t x = 0; x < cols; ++x, at += channels) sum += *at;
   }
   return sum;
 }
