@@ -1,4 +1,7 @@
-"""On qemu-m7, over the real serial protocol, the device trains exactly as the golden reference:
+"""On qemu-m7, over the real serial protocol, the device trains exactly as the golden reference
+(this is where the backward kernels' DSP instructions run: pointwise weight gradients and input
+errors, FULLY_CONNECTED, depthwise channel quads and the update loop, their tails reached by
+tests/training_zoo.py t36-t39, see test_training_fidelity.py test_zoo_covers_the_dsp_kernels_tails):
 the same sequences as tests/test_training_fidelity.py (the generated training models side-loaded
 into one protocol image, and `ref` built with each of its plans), compared after every step (loss,
 prediction, CRC of the trainable region) and byte for byte at the end. Once more with frames too

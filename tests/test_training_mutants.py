@@ -44,7 +44,8 @@ S8, DW, DSP = "train/backward_s8.cpp", "train/backward_depthwise.cpp", "kernels/
 NATIVE = [
     Mutant("pack-pair-tail-row", S8, "lanes[4 + j] = static_cast<int16_t>(*b + offset);",
            "lanes[4 + j] = static_cast<int16_t>(*a + offset);"),
-    Mutant("pointwise-gradient-zero-point-sign", S8, "c_in, positions, -x_zero_point);", "c_in, positions, x_zero_point);"),
+    Mutant("pointwise-gradient-zero-point-sign", S8, "c_in, positions, -x_zero_point);",
+           "c_in, positions, x_zero_point);"),
     Mutant("pointwise-error-odd-channel", S8, "const bool second_c = c + 1 < c_in,", "const bool second_c = true,"),
     Mutant("pointwise-error-block-lane", S8, "out[c_in] = normalised(v[2]);", "out[c_in] = normalised(v[3]);"),
     Mutant("update-delta-sign", S8, "dsp::ssat8(*w - dsp::ssat9(delta))", "dsp::ssat8(*w + dsp::ssat9(delta))"),

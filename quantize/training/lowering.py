@@ -63,7 +63,8 @@ def _pointwise(op, x_shape, y_shape, filter_shape) -> tuple[int, int, int] | Non
     if op.op == "FULLY_CONNECTED":
         return 1, filter_shape[-1], filter_shape[0]
     o = op.options
-    if tuple(filter_shape[1:3]) == (1, 1) and (o.stride_h, o.stride_w) == (1, 1) and tuple(x_shape[1:3]) == tuple(y_shape[1:3]):
+    same_size = tuple(x_shape[1:3]) == tuple(y_shape[1:3])
+    if tuple(filter_shape[1:3]) == (1, 1) and (o.stride_h, o.stride_w) == (1, 1) and same_size:
         return int(np.prod(y_shape[:-1])), x_shape[-1], y_shape[-1]
     return None
 

@@ -109,8 +109,8 @@ void quad_gradients(const ConvGeometry& g, const int8_t* e, const int8_t* x, int
       const int32_t row_bytes = (ox1 - ox0) * channels;
       for (int32_t n = 0; n < g.out.n; ++n) {
         const int8_t* e_row = e + ((n * g.out.h + oy0) * g.out.w + ox0) * channels + c;
-        const int8_t* x_row =
-            x + ((n * g.in.h + oy0 * g.stride_h + i - g.pad_top) * g.in.w + ox0 * g.stride_w + j - g.pad_left) * channels + c;
+        const int32_t iy0 = oy0 * g.stride_h + i - g.pad_top, ix0 = ox0 * g.stride_w + j - g.pad_left;
+        const int8_t* x_row = x + ((n * g.in.h + iy0) * g.in.w + ix0) * channels + c;
         for (int32_t oy = oy0; oy < oy1; ++oy, e_row += e_step, x_row += x_row_step) {
           const int8_t* xp = x_row;
           for (const int8_t *ep = e_row, *const e_end = e_row + row_bytes; ep != e_end; ep += channels, xp += x_step) {
