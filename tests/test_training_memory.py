@@ -24,11 +24,11 @@ from tests import model_zoo, training_zoo
 
 def test_mbv2_sparse_plan_trains_within_128_kb(tmp_path):
     """Issue 13 item 3: the sparse plan's training step within 128 KB of SRAM (the memory model's
-    figure, which the device's measurement is held to above), with at least 32 KB trainable."""
+    figure; the device's own measurement is held to 128 KB below), with at least 32 KB trainable."""
     host = host_model("mbv2-w0.35-128", "sparse")
     header = read_header(host.blob)
     assert header["trainable_size"] >= 32 * 1024
-    assert predicted_peak_sram("qemu-m7", header["arena_size"], header["trainable_size"]) + PEAK_TOLERANCE <= 128 * 1024
+    assert predicted_peak_sram("qemu-m7", header["arena_size"], header["trainable_size"]) <= 128 * 1024
 
 
 def _measured_peak(board: str, model: HostModel) -> int:
@@ -57,7 +57,7 @@ def _zoo_model(name: str) -> HostModel:
 @pytest.mark.parametrize("board, model", [
     ("qemu-m7", "ref:demo"), ("qemu-m7", "ref:head"), ("qemu-stm32f405", "ref:demo"),
     ("qemu-m7", "t14_two_k3s2"), ("qemu-m7", "t21_dense_from_4d"), ("qemu-m7", "mbv2-w0.35-128:sparse"),
-    ("qemu-stm32f405", "mbv2-w0.35-128:sparse"),
+    ("qemu-stm32f405", "mbv2-w0.35-128:sparse"), ("qemu-m7", "mbv2-w0.35-128:sparse-gf2"), ("qemu-m7", "ref:demo-gf2"),
 ])
 def test_device_peak_sram_agrees_with_the_memory_model(board, model):
     host = host_model(*model.split(":")) if ":" in model else _zoo_model(model)
@@ -65,6 +65,8 @@ def test_device_peak_sram_agrees_with_the_memory_model(board, model):
     predicted = predicted_peak_sram(board, header["arena_size"], header["trainable_size"])
     measured = _measured_peak(board, host)
     assert abs(measured - predicted) <= PEAK_TOLERANCE, f"{model} on {board}: device {measured}, predicted {predicted}"
+    if model.startswith("mbv2-w0.35-128:sparse"):  # issue 13 item 3, as the device measures it
+        assert measured <= 128 * 1024, f"{model} on {board}: {measured} bytes of SRAM a step, over 128 KB"
 
 
 def test_a_plan_over_the_boards_budget_is_refused_at_build_time_naming_the_parts(tmp_path):
