@@ -53,6 +53,8 @@ NATIVE = [
     Mutant("mask-high-nibble", S8, "kBytes[bits >> 4]", "kBytes[bits & 15u]"),
     Mutant("depthwise-quad-lanes", DW, "gradient[taps + tap] = a1, gradient[2 * taps + tap] = a2",
            "gradient[taps + tap] = a2, gradient[2 * taps + tap] = a1"),
+    Mutant("depthwise-error-reader-edge", DW, "if (ox >= 0)\n        out[count++]", "if (ox > 0)\n        out[count++]"),
+    Mutant("depthwise-error-scaling", DW, "dsp::smmlar(e[readers[k].error + c] * 32,", "dsp::smmlar(e[readers[k].error + c] * 16,"),
     Mutant("depthwise-zero-point-sign", DW, "dsp::pack(-x_zero_point, -x_zero_point)",
            "dsp::pack(x_zero_point, x_zero_point)"),
 ]

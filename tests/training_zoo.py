@@ -231,4 +231,8 @@ def cases() -> list[TrainingCase]:
                                                                   C(k)(5, 1, activation="relu6"), gap(k),
                                                                   dense(k, 4)],
               ((1, True, True), (2, False, True, GF4), (3, True, True, GF4))),
+        # A depthwise filter over kListedTaps (25) taps: its input error gathers tap by tap.
+        _case("t44_dw_k7_gathered", (9, 8, 2), lambda k: [C(k)(3, 1, activation="relu"),
+                                                          DW(k)(7, padding="same", activation="relu6"), gap(k),
+                                                          dense(k, 3)], ALL3),
     ]

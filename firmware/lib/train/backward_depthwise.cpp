@@ -40,8 +40,75 @@ int32_t gathered(const ConvGeometry& g, const int8_t* e, const int8_t* filter, c
 
 }  // namespace
 
+namespace {
+
+/// Filters up to this many taps gather through a list of the taps that read each input element;
+/// larger ones gather tap by tap.
+constexpr int32_t kListedTaps = 25;
+
+/// A tap (i, j) and the output position (n, oy, ox) it reads an input element from, as the offsets
+/// of their channel 0 in the filter and in the error.
+struct Reader {
+  int32_t filter, error;
+};
+
+/// The readers of input element (n, iy, ix), in tap order (i, then j); returns how many.
+int32_t readers_of(const ConvGeometry& g, int32_t n, int32_t iy, int32_t ix, Reader* out) {
+  int32_t count = 0;
+  for (int32_t i = 0; i < g.kh; ++i) {
+    const int32_t oy = output_index(iy, g.stride_h, i, g.pad_top, g.out.h);
+    if (oy < 0) continue;
+    for (int32_t j = 0; j < g.kw; ++j) {
+      const int32_t ox = output_index(ix, g.stride_w, j, g.pad_left, g.out.w);
+      if (ox >= 0)
+        out[count++] = {(i * g.kw + j) * g.in.c, ((n * g.out.h + oy) * g.out.w + ox) * g.in.c};
+    }
+  }
+  return count;
+}
+
+/// gathered() of channel c from a reader list. channel_scaled's (e * bm + 2^26) >> 27 is
+/// (32 e * bm + 2^31) >> 32: one SMMULR, exact.
+inline int32_t gathered_from(const Reader* readers, int32_t count, const int8_t* e, const int8_t* filter,
+                             const int32_t* back_multiplier, int32_t c) {
+  int32_t sum = 0;
+  for (int32_t k = 0; k < count; ++k)
+    sum += filter[readers[k].filter + c] * dsp::smmlar(e[readers[k].error + c] * 32, back_multiplier[c], 0);
+  return sum;
+}
+
+/// depthwise_input_error through reader lists: each element's taps found once, not once a channel.
+int listed_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+                       int8_t* in_error) {
+  const int32_t channels = g.in.c;
+  Reader readers[kListedTaps];
+  uint32_t peak = 0;
+  for (int32_t n = 0; n < g.in.n; ++n)
+    for (int32_t iy = 0; iy < g.in.h; ++iy)
+      for (int32_t ix = 0; ix < g.in.w; ++ix) {
+        const int32_t count = readers_of(g, n, iy, ix, readers);
+        for (int32_t c = 0; c < channels; ++c) {
+          const uint32_t m = magnitude(gathered_from(readers, count, e, filter, back_multiplier, c));
+          peak = m > peak ? m : peak;
+        }
+      }
+  const int shift = normalise_shift(peak);
+  int8_t* out = in_error;
+  for (int32_t n = 0; n < g.in.n; ++n)
+    for (int32_t iy = 0; iy < g.in.h; ++iy)
+      for (int32_t ix = 0; ix < g.in.w; ++ix) {
+        const int32_t count = readers_of(g, n, iy, ix, readers);
+        for (int32_t c = 0; c < channels; ++c)
+          *out++ = normalised(gathered_from(readers, count, e, filter, back_multiplier, c), shift);
+      }
+  return shift;
+}
+
+}  // namespace
+
 int depthwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
                           const int32_t* back_multiplier, int8_t* in_error) {
+  if (g.kh * g.kw <= kListedTaps) return listed_input_error(g, e, filter, back_multiplier, in_error);
   uint32_t peak = 0;
   for (int32_t n = 0; n < g.in.n; ++n)
     for (int32_t iy = 0; iy < g.in.h; ++iy)
