@@ -117,6 +117,39 @@ def test_train_evaluates_and_saves_in_the_same_session_and_eval_loads_the_checkp
     assert json.loads(out)["accuracy"] == report["eval_accuracy"]
 
 
+def test_train_turns_the_plans_gradient_filters_on_and_off_as_the_golden_reference_does(capsys, tmp_path):
+    # ref's demo-gf2 plan (r = 2 on ops 20 and 19), 12 steps with --gradient-filter (the default) and
+    # with --no-gradient-filter: each run's losses are the golden reference's with SET_CONFIG's flag
+    # the same, and the two runs differ.
+    from host_tools.commands.train import run_plan, sample_order
+    from host_tools.protocol.device import host_model
+    from host_tools.protocol.workload import load_samples
+    from quantize.blob import read_header
+    from quantize.lower import lower_tflite
+    from quantize.training.simulate import simulate_training
+
+    model = host_model("ref", "demo-gf2")
+    lowered = lower_tflite(model.tflite, model.name, plan=model.plan)
+    samples = load_samples(model, "mnist5k", "train", 12)
+    plan = run_plan(model.training_plan, None, None, 12)
+    losses = {}
+    for flag in ("--gradient-filter", "--no-gradient-filter"):
+        metrics = tmp_path / f"{flag}.csv"
+        code, out, err = mcutrain(capsys, "train", "--board", "qemu-m7", "--model", "ref", "--plan", "demo-gf2",
+                                  "--data", "mnist5k", "--limit", "12", flag, "--csv", str(metrics), "--no-progress",
+                                  "--json")
+        assert code == 0, err
+        assert json.loads(out)["gradient_filter"] == (flag == "--gradient-filter")
+        with metrics.open() as file:
+            losses[flag] = [row["loss"] for row in csv.DictReader(file)]
+        golden = simulate_training(model.tflite, plan, lowered.trainable_layout,
+                                   read_header(lowered.blob)["trainable_size"], samples.x, samples.y,
+                                   sample_order(12, 1, 1, True), plan.lr_at, 1,
+                                   gradient_filter=flag == "--gradient-filter")
+        assert losses[flag] == [f"{q / 65536:.6f}" for q in golden.losses_q16], flag
+    assert losses["--gradient-filter"] != losses["--no-gradient-filter"]
+
+
 def test_a_checkpoint_for_another_plan_is_refused_in_one_line(capsys, tmp_path):
     checkpoint = tmp_path / "head.ckpt"
     code, _, err = mcutrain(capsys, "train", "--board", "qemu-m7", "--model", "ref", "--data", "mnist5k", "--limit",

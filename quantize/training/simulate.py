@@ -26,11 +26,12 @@ class SimulatedRun:
 
 def simulate_training(tflite: bytes, plan: TrainingPlan, layout: list[tuple[int, int, int]], region_size: int,
                       x: np.ndarray, y: np.ndarray, order: np.ndarray, lr_at: Callable[[int], float], seed: int,
-                      qas: bool = True) -> SimulatedRun:
-    """Steps over x[order], y[order] as the device does (host_tools/commands/train.py train_on_device)."""
+                      qas: bool = True, gradient_filter: bool = True) -> SimulatedRun:
+    """Steps over x[order], y[order] as the device does (host_tools/commands/train.py train_on_device),
+    the plan's gradient filters on or off as SET_CONFIG's flag says."""
     graph = parse_tflite(tflite)
     trainer = GoldenTrainer(graph, derive_program(graph, plan, qas), 1)
-    trainer.configure(seed)
+    trainer.configure(seed, gradient_filter)
     losses, predicted = [], []
     for step, index in enumerate(order):
         result = trainer.step(x[index], int(y[index]), segment_rate(lr_at, step))
