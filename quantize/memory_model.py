@@ -27,12 +27,13 @@ class FirmwareMemory:
 # (8,672 without the 46,944-byte arena and the 14,320-byte trainable copy), stack high-water
 # 1,592 (qemu-m7) and 1,616 (qemu-stm32f405) bytes after training steps; the STM32F746 build's
 # static RAM is 16 bytes larger (its clock set-up), its stack not measurable here (no emulator).
-# mbv2-w0.35-128 with its sparse plan reaches 3,044 bytes of stack on qemu-m7 (its row chain
-# recurses through six stages); the bound sits between the two, within PEAK_TOLERANCE of both.
+# mbv2-w0.35-128 with its sparse plan reaches 3,084 bytes of stack on qemu-m7 and 3,176 on
+# qemu-stm32f405 (its row chain recurses through six stages): the bound is above both, so that a
+# prediction does not promise less than the device takes, and within PEAK_TOLERANCE of ref's.
 FIRMWARE_MEMORY = {
-    "qemu-m7": FirmwareMemory(static_bytes=8672, stack_bytes=2560),
-    "qemu-stm32f405": FirmwareMemory(static_bytes=8672, stack_bytes=2560),
-    "stm32f746g-disco": FirmwareMemory(static_bytes=8688, stack_bytes=2560),
+    "qemu-m7": FirmwareMemory(static_bytes=8672, stack_bytes=3200),
+    "qemu-stm32f405": FirmwareMemory(static_bytes=8672, stack_bytes=3200),
+    "stm32f746g-disco": FirmwareMemory(static_bytes=8688, stack_bytes=3200),
 }
 
 
