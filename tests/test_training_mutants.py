@@ -76,8 +76,8 @@ FILTER_CASES = ("t40_gf2_pointwise_odd", "t41_gf4_k3_edges", "t42_gf2_dw_between
 GF = "train/backward_filter.cpp"
 FILTER = [
     Mutant("patch-means-truncate", GF, "* reciprocal + (1 << 15)) >> 16", "* reciprocal) >> 16"),
-    Mutant("filtered-input-error-full-patches", GF, "PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));\n}",
-           "PatchGrid::reciprocal(grid.r * grid.r);\n}"),
+    Mutant("filtered-input-error-full-patches", GF, "PatchGrid::reciprocal(rows * cols);",
+           "PatchGrid::reciprocal(grid.r * grid.r);"),
     Mutant("filter-error-halved", GF, "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c), shift);",
            "= normalised(patch_sum(grid, e, out.c, n, pi, pj, c) / 2, shift - 1);"),
     Mutant("filtered-conv-input-error-one-tap", GF, "for (int32_t t = 0; t < taps; ++t) {\n        const int8_t* w",

@@ -68,11 +68,6 @@ class TrainingProgram:
         """Op indices whose int8 input the forward pass keeps whole for a weight gradient."""
         return tuple(s.op for s in self.steps if s.weights and s.gradient_filter == 1)
 
-    @property
-    def patched_inputs(self) -> tuple[int, ...]:
-        """Op indices whose input the forward pass keeps as r x r patch means (gradient filtering)."""
-        return tuple(s.op for s in self.steps if s.weights and s.gradient_filter > 1)
-
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
     """The activation tensors an op reads (ADD: both; the others: the first input)."""

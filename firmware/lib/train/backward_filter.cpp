@@ -19,12 +19,6 @@ inline int32_t patch_sum(const PatchGrid& grid, const int8_t* t, int32_t channel
   return sum;
 }
 
-/// A patch's value times its reciprocal R(P) (int64: |v| < 2^31, R <= 2^16).
-inline int64_t scaled(int32_t v, const PatchGrid& grid, int32_t p) {
-  const int32_t pj = p % grid.pw, pi = (p / grid.pw) % grid.ph;
-  return static_cast<int64_t>(v) * PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
-}
-
 inline uint64_t magnitude64(int64_t v) { return v < 0 ? 0u - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
 
 /// The right shift that brings 64-bit values of peak magnitude `peak` into 7 bits.
@@ -39,21 +33,37 @@ inline int8_t normalised64(int64_t v, int shift) {
   return static_cast<int8_t>(r > 127 ? 127 : (r < -127 ? -127 : r));
 }
 
-/// Writes value(P, c) * R(P) (normalised by `shift`) at every element of patch P.
-template <typename Value>
-void broadcast(const PatchGrid& grid, int32_t channels, Value value, int shift, int8_t* out) {
+/// Calls visit(p, c, rows, cols, offset, R(P)) for every patch P (index p, rows x cols elements from
+/// element `offset` of an [N, H, W, channels] tensor) and channel c.
+template <typename Visit>
+void each_patch(const PatchGrid& grid, int32_t channels, Visit visit) {
   for (int32_t n = 0; n < grid.n; ++n)
     for (int32_t pi = 0; pi < grid.ph; ++pi)
       for (int32_t pj = 0; pj < grid.pw; ++pj) {
-        const int32_t p = (n * grid.ph + pi) * grid.pw + pj;
-        const int64_t reciprocal = PatchGrid::reciprocal(grid.rows(pi) * grid.cols(pj));
-        int8_t* first = out + ((n * grid.h + pi * grid.r) * grid.w + pj * grid.r) * channels;
-        for (int32_t c = 0; c < channels; ++c) {
-          const int8_t v = normalised64(value(p, c) * reciprocal, shift);
-          for (int32_t y = 0; y < grid.rows(pi); ++y)
-            for (int32_t x = 0; x < grid.cols(pj); ++x) first[(y * grid.w + x) * channels + c] = v;
-        }
+        const int32_t p = (n * grid.ph + pi) * grid.pw + pj, rows = grid.rows(pi), cols = grid.cols(pj);
+        const int32_t offset = ((n * grid.h + pi * grid.r) * grid.w + pj * grid.r) * channels;
+        const int64_t reciprocal = PatchGrid::reciprocal(rows * cols);
+        for (int32_t c = 0; c < channels; ++c) visit(p, c, rows, cols, offset, reciprocal);
       }
+}
+
+/// Writes value(P, c) * R(P), normalised over all of them, at every element of patch P of `out`
+/// [N, H, W, channels]; returns the normalisation shift.
+template <typename Value>
+int broadcast_normalised(const PatchGrid& grid, int32_t channels, Value value, int8_t* out) {
+  uint64_t peak = 0;
+  each_patch(grid, channels, [&](int32_t p, int32_t c, int32_t, int32_t, int32_t, int64_t reciprocal) {
+    const uint64_t m = magnitude64(value(p, c) * reciprocal);
+    peak = m > peak ? m : peak;
+  });
+  const int shift = normalise_shift64(peak);
+  const int32_t row_step = grid.w * channels;
+  each_patch(grid, channels, [&](int32_t p, int32_t c, int32_t rows, int32_t cols, int32_t offset, int64_t reciprocal) {
+    const int8_t v = normalised64(value(p, c) * reciprocal, shift);
+    for (int32_t y = 0; y < rows; ++y)
+      for (int32_t x = 0; x < cols; ++x) out[offset + y * row_step + x * channels + c] = v;
+  });
+  return shift;
 }
 
 }  // namespace
@@ -97,21 +107,13 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
                          const int32_t* back_multiplier, int8_t* in_error, uint8_t* scratch) {
   const PatchGrid grid(g.in, r);
   const int32_t patches = grid.patches(), c_in = g.in.c, c_out = g.out.c, taps = g.kh * g.kw;
-  uint64_t peak = 0;
   if (depthwise) {  // v[P, c] = h[P, c] * (the sum of channel c's taps): cheap to compute twice
     auto value = [&](int32_t p, int32_t c) {
       int32_t kernel_sum = 0;
       for (int32_t t = 0; t < taps; ++t) kernel_sum += filter[t * c_in + c];
       return channel_scaled(eb[p * c_in + c], back_multiplier[c]) * kernel_sum;
     };
-    for (int32_t p = 0; p < patches; ++p)
-      for (int32_t c = 0; c < c_in; ++c) {
-        const uint64_t m = magnitude64(scaled(value(p, c), grid, p));
-        peak = m > peak ? m : peak;
-      }
-    const int shift = normalise_shift64(peak);
-    broadcast(grid, c_in, value, shift, in_error);
-    return shift;
+    return broadcast_normalised(grid, c_in, value, in_error);
   }
   if (taps == 1 && patches > 1) {  // a 1x1 conv: the pointwise kernel's accumulators over the patch grid
     const ConvGeometry grid_conv{{grid.n, grid.ph, grid.pw, c_in}, {grid.n, grid.ph, grid.pw, c_out}, 1, 1, 1, 1, 0, 0};
@@ -120,14 +122,7 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
     auto value = [blocks, position_pairs](int32_t p, int32_t c) {
       return blocks[((c / 2) * position_pairs + p / 2) * 4 + (p % 2) * 2 + c % 2];
     };
-    for (int32_t p = 0; p < patches; ++p)
-      for (int32_t c = 0; c < c_in; ++c) {
-        const uint64_t m = magnitude64(scaled(value(p, c), grid, p));
-        peak = m > peak ? m : peak;
-      }
-    const int shift = normalise_shift64(peak);
-    broadcast(grid, c_in, value, shift, in_error);
-    return shift;
+    return broadcast_normalised(grid, c_in, value, in_error);
   }
   int32_t* v = reinterpret_cast<int32_t*>(scratch);
   int16_t* h = reinterpret_cast<int16_t*>(scratch + 4u * static_cast<uint32_t>(patches * c_in));
@@ -144,14 +139,8 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
         for (int32_t c = 0; c < c_in; ++c) a[c] += w[c] * hv;
       }
     }
-    for (int32_t c = 0; c < c_in; ++c) {
-      const uint64_t m = magnitude64(scaled(a[c], grid, p));
-      peak = m > peak ? m : peak;
-    }
   }
-  const int shift = normalise_shift64(peak);
-  broadcast(grid, c_in, [v, c_in](int32_t p, int32_t c) { return v[p * c_in + c]; }, shift, in_error);
-  return shift;
+  return broadcast_normalised(grid, c_in, [v, c_in](int32_t p, int32_t c) { return v[p * c_in + c]; }, in_error);
 }
 
 void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool filtered, const int8_t* e,
@@ -173,10 +162,8 @@ void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool 
         for (int32_t pi = 0; pi < grid.ph; ++pi)
           for (int32_t pj = 0; pj < grid.pw; ++pj)
             sum += patch_error(n, pi, pj, o) * (means[((n * grid.ph + pi) * grid.pw + pj) * c_in + o] - x_zero_point);
-      for (int32_t t = 0; t < taps; ++t) {  // channel-major: this channel's taps, i then j
-        int8_t& weight = filter[t * c_in + o];
-        weight = updated_weight(weight, weight_delta(sum, factor, u.exponent, rng.draw16()));
-      }
+      // Channel-major: this channel's taps, i then j, all with the one gradient.
+      update_weights(filter + o, c_in, &sum, 0, taps, factor, u.exponent, rng);
       continue;
     }
     std::memset(gradient, 0, 4u * static_cast<uint32_t>(c_in));
@@ -188,10 +175,8 @@ void patch_weight_update(const ConvGeometry& g, bool depthwise, int32_t r, bool 
           const int8_t* m = means + ((n * grid.ph + pi) * grid.pw + pj) * c_in;
           for (int32_t c = 0; c < c_in; ++c) gradient[c] += ev * (m[c] - x_zero_point);
         }
-    int8_t* w = filter + o * taps * c_in;  // filter order: every tap takes the same gradient
-    for (int32_t t = 0; t < taps; ++t)
-      for (int32_t c = 0; c < c_in; ++c, ++w)
-        *w = updated_weight(*w, weight_delta(gradient[c], factor, u.exponent, rng.draw16()));
+    for (int32_t t = 0; t < taps; ++t)  // filter order: every tap takes the same gradient row
+      update_weights(filter + (o * taps + t) * c_in, 1, gradient, 1, c_in, factor, u.exponent, rng);
   }
 }
 

@@ -255,8 +255,9 @@ void update_weights(int8_t* w, int32_t stride, const int32_t* gradient, int32_t 
   }
   // The draws run on a local copy of the state: through the reference, every weight's byte store
   // (which may alias anything) would write it back.
-  rng.state = gradient_stride == 2 ? fast_updates<2>(w, stride, gradient, count, f.m, shift, rng.state)
-                                   : fast_updates<1>(w, stride, gradient, count, f.m, shift, rng.state);
+  rng.state = gradient_stride == 2   ? fast_updates<2>(w, stride, gradient, count, f.m, shift, rng.state)
+              : gradient_stride == 0 ? fast_updates<0>(w, stride, gradient, count, f.m, shift, rng.state)
+                                     : fast_updates<1>(w, stride, gradient, count, f.m, shift, rng.state);
 }
 
 void make_mask(const int8_t* y, int32_t n, int32_t act_min, int32_t act_max, uint8_t* mask) {

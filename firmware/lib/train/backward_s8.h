@@ -68,7 +68,7 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
                         int8_t* filter, const ChannelUpdate& u, Xorshift32& rng, uint8_t* scratch);
 
 /// w[i * stride] -= SR(gradient[i * gradient_stride] * f * 2^-k) for i < count (README "Updates"
-/// 2), one draw of `rng` each, in order. gradient_stride is 1 or 2.
+/// 2), one draw of `rng` each, in order. gradient_stride is 0 (one gradient for every weight), 1 or 2.
 void update_weights(int8_t* w, int32_t stride, const int32_t* gradient, int32_t gradient_stride, int32_t count,
                     FixedFactor f, int k, Xorshift32& rng);
 
