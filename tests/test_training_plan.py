@@ -135,6 +135,10 @@ def test_version_2_round_trips_through_its_json():
     ({"name": 3}, {"op": 3, "bias": True}, r"^p.json: name: expected a string, got 3$"),
     ({"description": ["x"]}, {"op": 3, "bias": True}, r'^p.json: description: expected a string, got \["x"\]$'),
     ({"momentum": 0.9}, {"op": 3, "bias": True}, r"^p.json: unknown field 'momentum' in a version 2 plan"),
+    ({}, {"op": 3, "weights": True, "gradient_filter": 3},
+     r"^p.json: trainable\[0\].gradient_filter: expected 1, 2, 4, got 3$"),
+    ({}, {"op": 3, "weights": True, "gradient_filter": "2"},
+     r'^p.json: trainable\[0\].gradient_filter: expected 1, 2, 4, got "2"$'),
 ])
 def test_every_bad_version_2_field_is_refused_in_one_line_naming_it(fields, layer, message):
     with pytest.raises(PlanError, match=message) as refused:
@@ -202,6 +206,20 @@ def test_an_unknown_plan_name_lists_the_models_plans():
         resolve_plan("dmeo", "ref")
     with pytest.raises(PlanError, match=r"model my_model has no plan of that name \(it has no committed plans\)$"):
         resolve_plan("demo", "my_model")
+
+
+def test_gradient_filter_is_refused_where_patches_cannot_pair_input_and_output():
+    graph = parse_tflite(load_reference_model("ref").tflite_bytes())
+    resized = next(op for op in graph.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and
+                   graph.tensor(op.inputs[0]).shape[1:3] != graph.tensor(op.outputs[0]).shape[1:3])
+    with pytest.raises(PlanError, match=r"^p.json: operator 22 \(FULLY_CONNECTED\): gradient_filter applies to "
+                                        r"CONV_2D and DEPTHWISE_CONV_2D only$"):
+        check_plan(parse_plan(_plan2({"op": 22, "weights": True, "gradient_filter": 2}), "p.json"), graph, set())
+    with pytest.raises(PlanError, match=rf"^p.json: operator {resized.index} \({resized.op}\): gradient_filter needs the output's "
+                                        r"height and width to be the input's \(stride 1, SAME padding\), got "
+                                        r"\d+x\d+ -> \d+x\d+$"):
+        check_plan(parse_plan(_plan2({"op": resized.index, "weights": True, "gradient_filter": 2}), "p.json"), graph,
+                   set())
 
 
 @pytest.mark.parametrize("model", ["ref", "mbv2-w0.35-128"])
