@@ -272,7 +272,7 @@ def streaming_units(graph: Graph) -> list[Chain | Block]:
     return sorted([*chains, *blocks], key=lambda unit: unit.members[0])
 
 
-def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int = STEP_SRAM_BUDGET,
+def lower_tflite(tflite: bytes, name: str, stream: str = "auto", budget: int | None = None,
                  plan: TrainingPlan | None = None) -> LoweredModel:
     """Parses and validates `tflite` (parse_tflite) and returns its blob; raises
     UnsupportedModelError naming the op at fault. See lower_graph."""
@@ -285,15 +285,16 @@ def step_sram(lowered: LoweredModel, board: str = BUDGET_BOARD) -> int:
     return predicted_peak_sram(board, header["arena_size"], header["trainable_size"])
 
 
-def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STEP_SRAM_BUDGET,
-                plan: TrainingPlan | None = None) -> LoweredModel:
+def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int | None = None,
+                plan: TrainingPlan | None = None, board: str = BUDGET_BOARD) -> LoweredModel:
     """The blob of a graph parse_tflite returned, with `plan`'s parameters trainable (default:
     the classifier head, quantize/training_plan.py).
 
     stream: "none" runs every op on whole tensors; "all" row-streams every chain and
     inverted-residual block (streaming_units); "auto" (default) row-streams the fewest leading
     units (the early, large ones) that bring the whole training step within `budget` bytes of SRAM
-    (the memory model's predicted peak: firmware, stack, arena and trainable copy, step_sram), their
+    on `board` (the memory model's predicted peak: firmware, stack, arena and trainable copy,
+    step_sram; default: the plan's sram_budget, else STEP_SRAM_BUDGET), their
     chains with bands of several rows where the windows allow (quantize/row_chain.py chain_bands)
     or else of one row, or as many units as the plan allows if none does, so small models keep one blob op per TFLite op and the
     units that fit whole run on whole tensors, which is faster (a streamed unit calls its kernels
@@ -304,6 +305,8 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STE
     units = streaming_units(graph)
     given = plan is not None
     plan = plan if given else head_plan(graph)
+    if budget is None:
+        budget = plan.sram_budget or STEP_SRAM_BUDGET
     # What the model lacks first, then what row-streaming every unit would forbid: both say more
     # than the backward program's refusal would (the auto policy checks its own units per lowering).
     check_plan(plan, graph, {i for u in units for i in u.members} if stream == "all" else set())
@@ -320,11 +323,11 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int = STE
                 raise
             break  # streaming this unit would cut through what the plan trains: stay over the budget
         lowered = candidate
-        if step_sram(lowered) <= budget:
+        if step_sram(lowered, board) <= budget:
             break
         if "ROW_CHAIN" in lowered.op_names:  # the chains' wider bands may be what does not fit
             for bands in BAND_LEVELS[1:]:
                 narrower = _Lowering(graph, name, plan, packed, fuse=fused, program=program, bands=bands).run()
-                if step_sram(narrower) <= budget:
+                if step_sram(narrower, board) <= budget:
                     return narrower
     return lowered

@@ -39,8 +39,15 @@ Global:
 - `epochs`: how many passes over the data the plan was made for (a hint for the commands that train),
   a positive integer, optional.
 - `name`, `description`: optional strings, for people and reports.
+- `sram_budget`: bytes of SRAM a training step may take (the memory model's predicted peak,
+  quantize/memory_model.py), optional: the lowering row-streams the fewest leading blocks that
+  bring the step within it (quantize/lower.py lower_graph), instead of its default 128 KB.
+- `predicted`: what `mcutrain plan` predicted for this plan (an object: `board`,
+  `peak_sram_bytes`, `instructions_per_step`, `gain`, ...), optional, kept for reports and never
+  read by the lowering.
 
-The sparse-update search (contribution analysis under a memory budget) will write these files.
+`mcutrain plan` (quantize/planning/) writes these files from a contribution analysis and a search
+under a memory budget.
 """
 
 from __future__ import annotations
@@ -69,7 +76,8 @@ _LAYER_FIELDS = {1: ("op", "weights", "bias"), 2: ("op", "weights", "bias", "cha
 GRADIENT_FILTERS = (1, 2, 4)  # patch sizes r a layer's gradient filter may have (1: off)
 FILTERED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 _PLAN_FIELDS = {1: ("version", "trainable"),
-                2: ("version", "trainable", "name", "description", "lr", "lr_schedule", "qas", "epochs")}
+                2: ("version", "trainable", "name", "description", "lr", "lr_schedule", "qas", "epochs", "sram_budget",
+                    "predicted")}
 _CHANNELS_EXPECTED = "expected 1, 1/2, 1/4, 1/8 or a list of channel indices"
 
 Channels = float | tuple[int, ...]  # a ratio of CHANNEL_RATIOS, or explicit output channel indices
@@ -133,6 +141,8 @@ class TrainingPlan:
     epochs: int | None = None         # a hint; None: the command's own default
     name: str | None = None
     description: str | None = None
+    sram_budget: int | None = None    # bytes a training step may take; None: the lowering's default
+    predicted: dict | None = field(default=None, compare=False)  # mcutrain plan's predictions, for reports
 
     def layer(self, op: int) -> PlannedLayer | None:
         return next((layer for layer in self.layers if layer.op == op), None)
@@ -159,6 +169,10 @@ class TrainingPlan:
         doc.update({"lr": self.lr, "lr_schedule": self.lr_schedule.to_json_value(), "qas": self.qas})
         if self.epochs is not None:
             doc["epochs"] = self.epochs
+        if self.sram_budget is not None:
+            doc["sram_budget"] = self.sram_budget
+        if self.predicted is not None:
+            doc["predicted"] = self.predicted
         doc["trainable"] = [layer.to_dict() for layer in self.layers]
         return doc
 
@@ -295,6 +309,12 @@ def parse_plan(text: str, source: str) -> TrainingPlan:
     epochs = doc.get("epochs")
     if epochs is not None and (not _is_index(epochs) or epochs < 1):
         raise PlanError(f"{source}: epochs: expected a positive integer, got {_shown(epochs)}")
+    sram_budget = doc.get("sram_budget")
+    if sram_budget is not None and (not _is_index(sram_budget) or sram_budget < 1):
+        raise PlanError(f"{source}: sram_budget: expected a positive number of bytes, got {_shown(sram_budget)}")
+    predicted = doc.get("predicted")
+    if predicted is not None and not isinstance(predicted, dict):
+        raise PlanError(f"{source}: predicted: expected an object, got {_shown(predicted)}")
     return TrainingPlan(
         layers=tuple(layers),
         source=source,
@@ -304,6 +324,8 @@ def parse_plan(text: str, source: str) -> TrainingPlan:
         epochs=epochs,
         name=_optional_text(doc, "name", source),
         description=_optional_text(doc, "description", source),
+        sram_budget=sram_budget,
+        predicted=predicted,
     )
 
 
