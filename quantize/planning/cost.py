@@ -186,7 +186,7 @@ def _weight_taps(graph: Graph, op: Operator, step: BackwardStep) -> int:
     return int(np.prod(shape[1:3])) if step.kind == "DEPTHWISE_CONV_2D" else int(np.prod(shape[1:]))
 
 
-def backward_work(graph: Graph, step: BackwardStep, packed: set[int] = frozenset()) -> tuple[Counter, Counter]:
+def backward_work(graph: Graph, step: BackwardStep) -> tuple[Counter, Counter]:
     """Units of one backward step as (error pass, updates) (firmware/lib/train/trainer.cpp): the
     input error's transposed convolution; the weight gradient of the planned channels, the weights
     it writes and the bias sums; MEAN's and AVERAGE_POOL_2D's spreading, one per input element and
@@ -280,7 +280,7 @@ def predicted_step_cost(lowered: LoweredModel, graph: Graph, program: TrainingPr
     if program is not None:
         forward += _cost(training_forward_work(graph, program))
         for step in program.steps:
-            error, updates = backward_work(graph, step, lowered.packed_ops)
+            error, updates = backward_work(graph, step)
             backward += _cost(error)
             update += _cost(updates)
     return StepCost(round(forward), round(backward), round(update))
