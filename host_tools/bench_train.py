@@ -19,36 +19,6 @@ STEPS = 3
 SEED = 7
 
 
-def _backward_macs(graph, step) -> tuple[int, int]:
-    """Multiply-accumulates of one backward step as (error pass, updates): the input error's
-    transposed convolution; the weight gradient of the planned channels and the bias sums; MEAN's
-    and AVERAGE_POOL_2D's spreading, one per input element and window; ADD, PAD and ACCUMULATE
-    count none."""
-    op = graph.operators[step.op]
-    x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
-    positions = int(np.prod(y[:-1]))
-    if step.kind == "MEAN":
-        return (int(np.prod(x)) if step.input_error else 0), 0
-    if step.kind == "AVERAGE_POOL_2D":
-        return (int(np.prod(y)) * op.options.filter_h * op.options.filter_w if step.input_error else 0), 0
-    if step.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-        return 0, 0
-    shape = graph.tensor(op.inputs[1]).shape
-    # Per output element: KH * KW * C_in terms (depthwise: KH * KW; FC: its depth).
-    terms = int(np.prod(shape[1:3])) if step.kind == "DEPTHWISE_CONV_2D" else int(np.prod(shape[1:]))
-    bias = positions * len(step.channels) if step.bias else 0
-    if step.gradient_filter > 1:  # README "Gradient filtering": per patch, and one gradient for all taps
-        r = step.gradient_filter
-        patches = y[0] * -(-y[1] // r) * -(-y[2] // r)
-        gradient_terms = 1 if step.kind == "DEPTHWISE_CONV_2D" else shape[-1]
-        # The device sums the bias before it filters the error: its time is the error pass's.
-        error = positions * y[-1] + (patches * y[-1] * terms if step.input_error else 0) + bias
-        return error, patches * gradient_terms * len(step.channels) if step.weights else 0
-    error = positions * y[-1] * terms if step.input_error else 0
-    updates = positions * terms * len(step.channels) if step.weights else 0
-    return error, updates + bias
-
-
 def _per_mac(instructions: int, macs: int) -> float | None:
     return round(instructions / macs, 3) if macs else None
 
@@ -86,6 +56,7 @@ def bench_train(board: str, model) -> dict:
     from quantize.errors import PlanError
     from quantize.lower import lower_tflite
     from quantize.memory_model import predicted_peak_sram
+    from quantize.planning.cost import backward_macs, predicted_step_cost
     from quantize.tflite_model import parse_tflite
     from quantize.training.program import PARAMETRIC, derive_program
     from quantize.training_plan import PlannedLayer, TrainingPlan
@@ -95,6 +66,7 @@ def bench_train(board: str, model) -> dict:
     lowered = lower_tflite(model.tflite, model.name, plan=plan)
     header = read_header(lowered.blob)
     program = derive_program(graph, plan, plan.qas)
+    predicted = predicted_step_cost(lowered, graph, program)
     x, labels = _samples(model, graph, STEPS)
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -120,7 +92,7 @@ def bench_train(board: str, model) -> dict:
 
     layers = []
     for step, backward, update in zip(program.steps, timed.backward, timed.update):
-        error_macs, update_macs = _backward_macs(graph, step)
+        error_macs, update_macs = backward_macs(graph, step)
         layer = {"op": step.op, "kind": step.kind, "weights": step.weights, "bias": step.bias,
                  "channels": len(step.channels), "input_error": step.input_error,
                  "gradient_filter": step.gradient_filter, "kept_input_bytes": _kept_input_bytes(graph, step),
@@ -149,6 +121,11 @@ def bench_train(board: str, model) -> dict:
         "trainable_bytes": header["trainable_size"],
         "arena_bytes": header["arena_size"],
         "instructions_per_step": instructions(results[-1].ticks, ns_per_device_tick),
+        # quantize/planning/cost.py's linear model (fitted on qemu-m7), beside the measured figures
+        "predicted_instructions_per_step": predicted.total,
+        "predicted_forward_instructions": predicted.forward,
+        "predicted_backward_instructions": predicted.backward,
+        "predicted_update_instructions": predicted.update,
         "forward_instructions": instructions(timed.forward),
         "loss_instructions": instructions(timed.loss),
         "backward_instructions": sum(layer["error_instructions"] for layer in layers),
