@@ -25,7 +25,7 @@ from quantize.training.program import ACCUMULATE, BackwardStep, TrainingProgram
 #   mcutrain bench train --board qemu-m7 --model ref --plan head|demo|demo-gf2|demo-gf4 --json
 #   mcutrain bench train --board qemu-m7 --model mbv2-w0.35-128 --plan head|sparse|sparse-gf2 --json
 # and the model runner's per-op forward figures of ref and mbv2-w0.35-128 lowered with
-# stream="all" (row chains and inverted-residual blocks), measured 2025-12-02 at commit 667f0af.
+# stream="all" (row chains and inverted-residual blocks), measured 2026-12-02 at commit 667f0af.
 # A unit is named "phase.kernel.unit" and counted in forward_work, training_forward_work or
 # backward_work. On those plans the prediction is within 1.4% of instructions_per_step (in-sample).
 RATES: dict[str, float] = {
