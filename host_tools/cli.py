@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.demo",
     "host_tools.commands.quantize",
     "host_tools.commands.compile",
+    "host_tools.commands.plan",
     "host_tools.commands.baseline",
     "host_tools.commands.bench",
     "host_tools.commands.info",

@@ -296,7 +296,7 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int | Non
     on `board` (the memory model's predicted peak: firmware, stack, arena and trainable copy,
     step_sram; default: the plan's sram_budget, else STEP_SRAM_BUDGET), their
     chains with bands of several rows where the windows allow (quantize/row_chain.py chain_bands)
-    or else of one row, or as many units as the plan allows if none does, so small models keep one blob op per TFLite op and the
+    or else of one row (when no number of units fits: the lowering that takes least), so small models keep one blob op per TFLite op and the
     units that fit whole run on whole tensors, which is faster (a streamed unit calls its kernels
     row by row).
     """
@@ -314,7 +314,7 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int | Non
     packed = choose_packed(graph, plan, program)
     if stream != "auto":
         return _Lowering(graph, name, plan, packed, fuse=len(units) if stream == "all" else 0, program=program).run()
-    lowered = None
+    lowered, smallest = None, None
     for fused in range(len(units) + 1):
         try:
             candidate = _Lowering(graph, name, plan, packed, fuse=fused, program=program).run()
@@ -323,11 +323,16 @@ def lower_graph(graph: Graph, name: str, stream: str = "auto", budget: int | Non
                 raise
             break  # streaming this unit would cut through what the plan trains: stay over the budget
         lowered = candidate
+        tried = [lowered]
         if step_sram(lowered, board) <= budget:
-            break
+            return lowered
         if "ROW_CHAIN" in lowered.op_names:  # the chains' wider bands may be what does not fit
             for bands in BAND_LEVELS[1:]:
                 narrower = _Lowering(graph, name, plan, packed, fuse=fused, program=program, bands=bands).run()
                 if step_sram(narrower, board) <= budget:
                     return narrower
-    return lowered
+                tried.append(narrower)
+        smallest = min([smallest, *tried] if smallest else tried, key=lambda low: step_sram(low, board))
+    # Nothing fits: the lowering that takes least (streaming more is not always smaller: a
+    # streamed unit's row buffers and scratch can outweigh the whole tensors it replaces).
+    return smallest

@@ -58,6 +58,15 @@ def arena_peak_time(plan) -> int:
     return max(reach, key=lambda time: (reach[time], -time)) if reach else 0
 
 
+def arena_peak_place(lowered) -> str:
+    """Where a lowered model's arena peaks, for messages: "forward op 3 (CONV_2D)", "the loss" or
+    "backward step 2"."""
+    time = arena_peak_time(lowered.plan)
+    ops = len(lowered.op_names)
+    return (f"forward op {time} ({lowered.op_names[time]})" if 0 <= time < ops
+            else "the loss" if time == ops else f"backward step {time - ops - 1}")
+
+
 def check_fits(board: str, ram_budget: int, lowered, where: str) -> None:
     """Refuses (PlanError, one line) a compiled model whose training step would not fit the
     board's SRAM budget, naming where the arena peaks and every part of the sum."""
@@ -69,11 +78,7 @@ def check_fits(board: str, ram_budget: int, lowered, where: str) -> None:
     peak = predicted_peak_sram(board, arena, trainable)
     if peak <= ram_budget:
         return
-    time = arena_peak_time(lowered.plan)
-    ops = len(lowered.op_names)
-    at = (f"forward op {time} ({lowered.op_names[time]})" if 0 <= time < ops
-          else "the loss" if time == ops else f"backward step {time - ops - 1}")
     firmware = FIRMWARE_MEMORY[board]
     raise PlanError(f"{where}: a training step would take {peak} bytes of SRAM on {board}, over its {ram_budget}-byte "
-                    f"budget: arena {arena} (peaking at {at}), trainable {trainable}, firmware "
+                    f"budget: arena {arena} (peaking at {arena_peak_place(lowered)}), trainable {trainable}, firmware "
                     f"{firmware.static_bytes} and stack {firmware.stack_bytes}")
