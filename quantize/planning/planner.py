@@ -45,10 +45,21 @@ def make_plan(tflite: bytes, graph: Graph, name: str, x_int8: np.ndarray, y: np.
     request.budget; PlanError (one line) when the budget cannot hold the forward pass or the head."""
     started = time.monotonic()
     check_budget(graph, name, request.budget, request.board)
-    template = TrainingPlan((), lr=request.lr, lr_schedule=LrSchedule("cosine", max(1, len(y) * request.epochs)),
+    table = analyse(tflite, x_int8, y, analysis, progress)
+    outcome = plan_within(table, graph, name, len(y), request)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def plan_within(table: ContributionTable, graph: Graph, name: str, train_samples: int,
+                request: PlanRequest) -> PlanOutcome:
+    """The search alone, on a contribution table already measured (the analysis does not depend on
+    the budget: `mcutrain bench plan` analyses once and searches at each budget)."""
+    started = time.monotonic()
+    template = TrainingPlan((), lr=request.lr,
+                            lr_schedule=LrSchedule("cosine", max(1, train_samples * request.epochs)),
                             epochs=request.epochs, sram_budget=request.budget)
     settings = SearchSettings(request.budget, request.board, request.objective, request.seed, request.time_budget)
-    table = analyse(tflite, x_int8, y, analysis, progress)
     result = search(Space(table, graph), settings, template, name)
     best = result.best
     budget_kb = f"{request.budget / 1024:g}KB"
