@@ -139,8 +139,16 @@ def _mcutrain(*args: str) -> subprocess.CompletedProcess:
     (["--budget", "30000"], "the smallest useful plan"),
     (["--model-is", "mbv2"], "forward pass alone takes"),
     (["--data", "npz:/nonexistent/data.npz"], "data.npz"),
+    (["--data", "npz:{features}"], "features.npz array 'x'"),
+    (["--data", "npz:{twelve}"], "has 12 classes, model ref outputs 10"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, expected):
+    """Data that does not fit the model: 1-D feature rows (not images), more classes than outputs."""
+    rng = np.random.default_rng(0)
+    files = {"features": tmp_path / "features.npz", "twelve": tmp_path / "twelve.npz"}
+    np.savez(files["features"], x=rng.random((60, 10), dtype=np.float32), y=np.arange(60) % 10)
+    np.savez(files["twelve"], x=rng.random((120, 28, 28), dtype=np.float32), y=np.arange(120) % 12)
+    args = [arg.format(**files) for arg in args]
     model = "ref"
     if args[0] == "--model-is":
         model, args = "mbv2-w0.35-128", ["--budget", "64KB"]
