@@ -216,8 +216,12 @@ def _worker_start(tflite: bytes, x_int8: np.ndarray, y: np.ndarray, settings: An
     tf.config.threading.set_inter_op_parallelism_threads(1)
     twin = FloatTwin(parse_tflite(tflite))
     fit_idx, held_idx = split(y, settings)
-    _WORKER.update(twin=twin, settings=settings, head=head, x_int8=x_int8, y=y, x_fit=twin.real_input(x_int8[fit_idx]),
-                   y_fit=y[fit_idx], x_held=twin.real_input(x_int8[held_idx]), y_held=y[held_idx])
+    x_fit, x_held = twin.real_input(x_int8[fit_idx]), twin.real_input(x_int8[held_idx])
+    _, layers = considered_layers(twin.graph, settings.max_layers)
+    for x in (x_fit, x_held):  # the earliest start first: every later prefix runs on from it
+        twin.prefix(x, min(layers, default=head.op))
+    _WORKER.update(twin=twin, settings=settings, head=head, x_int8=x_int8, y=y, x_fit=x_fit, y_fit=y[fit_idx],
+                   x_held=x_held, y_held=y[held_idx])
 
 
 def _worker_measure(extra: tuple[TwinLayer, ...] | None) -> float:

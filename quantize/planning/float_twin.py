@@ -106,15 +106,19 @@ class FloatTwin:
 
     def prefix(self, x_real: np.ndarray, start: int, batch: int = 500) -> dict[int, np.ndarray]:
         """live_at(start)'s values for every sample, with the model's own (initial) parameters.
-        Cached per (samples, start): the analysis starts many candidates at the same layer."""
+        Cached per (samples, start), and computed from the latest cached start before it (the
+        analysis starts many candidates at the same layer; a large model's early layers run once)."""
         key = (id(x_real), start)
         if key not in self._prefixes:
+            earlier = [s for (x_id, s) in self._prefixes if x_id == id(x_real) and s <= start]
+            base = max(earlier, default=0)
+            values = self._prefixes[(id(x_real), base)] if earlier else {self.entry.index: x_real}
             live = self.live_at(start)
             parts: dict[int, list] = {t: [] for t in live}
             for i in range(0, len(x_real), batch):
-                values = self._forward({self.entry.index: x_real[i:i + batch]}, start)
+                computed = self._forward({t: v[i:i + batch] for t, v in values.items()}, base, start)
                 for t in live:
-                    parts[t].append(np.asarray(values[t]))
+                    parts[t].append(np.asarray(computed[t]))
             self._prefixes[key] = {t: np.concatenate(chunks) for t, chunks in parts.items()}
         return self._prefixes[key]
 
@@ -166,11 +170,12 @@ class FloatTwin:
 
     # -- training -----------------------------------------------------------------------------
 
-    def _forward(self, values: dict, stop: int) -> dict:
-        """Operators 0..stop-1 with the initial parameters, compiled once per stop."""
-        if stop not in self._forwards:
-            self._forwards[stop] = _tf().function(lambda v: self.run(v, 0, {}, stop=stop), reduce_retracing=True)
-        return self._forwards[stop](values)
+    def _forward(self, values: dict, start: int, stop: int) -> dict:
+        """Operators start..stop-1 with the initial parameters, compiled once per (start, stop)."""
+        if (start, stop) not in self._forwards:
+            self._forwards[(start, stop)] = _tf().function(lambda v: self.run(v, start, {}, stop=stop),
+                                                           reduce_retracing=True)
+        return self._forwards[(start, stop)](values)
 
     def accuracy(self, values: dict, y: np.ndarray, start: int, batch: int = 500) -> float:
         """Top-1 accuracy of the current parameters on prefix values `values` (from `start`)."""
