@@ -173,15 +173,13 @@ class FloatTwin:
     def _forward(self, values: dict, start: int, stop: int) -> dict:
         """Operators start..stop-1 with the initial parameters, compiled once per (start, stop)."""
         if (start, stop) not in self._forwards:
-            self._forwards[(start, stop)] = _tf().function(lambda v: self.run(v, start, {}, stop=stop),
-                                                           reduce_retracing=True)
+            self._forwards[(start, stop)] = _compiled(lambda v: self.run(v, start, {}, stop=stop))
         return self._forwards[(start, stop)](values)
 
     def accuracy(self, values: dict, y: np.ndarray, start: int, batch: int = 500) -> float:
         """Top-1 accuracy of the current parameters on prefix values `values` (from `start`)."""
         if ("logits", start) not in self._forwards:
-            self._forwards[("logits", start)] = _tf().function(lambda v: self.run(v, start, {})[self.logits],
-                                                               reduce_retracing=True)
+            self._forwards[("logits", start)] = _compiled(lambda v: self.run(v, start, {})[self.logits])
         run = self._forwards[("logits", start)]
         correct = 0
         for i in range(0, len(y), batch):
@@ -236,7 +234,7 @@ class FloatTwin:
             variables = [self.variables[t] for t in trained]
             filter_map = dict(filters)
 
-            @tf.function(reduce_retracing=True)
+            @_compiled
             def step(values, labels, masks, moments, lr, count):
                 with tf.GradientTape() as tape:
                     logits = self.run(values, start, filter_map)[self.logits]
@@ -255,6 +253,13 @@ class FloatTwin:
 
             self._steps[key] = step
         return self._steps[key]
+
+
+def _compiled(function):
+    """A TensorFlow graph function of `function`. Without AutoGraph: the twin's Python loops and
+    branches are over the model's structure, fixed when tracing, and AutoGraph would re-read the
+    source from disk (a file edited during a run breaks the trace)."""
+    return _tf().function(function, autograph=False, reduce_retracing=True)
 
 
 def _activation(tf, y, activation: str):
