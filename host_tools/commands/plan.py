@@ -119,7 +119,8 @@ def run(args) -> int:
     print(f"{model.name} on {train.description}, budget {budget} bytes on {args.board}, objective {args.objective}")
     print(format_table(rows))
     k = sum(1 for layer in best.plan.layers if layer.bias and not layer.weights)
-    print(f"held-out accuracy: model as it is {table.before:.3f}, head alone {table.head_accuracy:.3f}; "
+    print(f"held-out accuracy (fp32 twin, Adam {table.lr:g}): model as it is {table.before:.3f}, head alone "
+          f"{table.head_accuracy:.3f}; "
           f"predicted gain {100 * best.gain:+.1f} points (bias-only layers: {k})")
     print(f"predicted: peak SRAM {best.peak} of {budget} bytes, {best.instructions:,} instructions per step, "
           f"{best.trainable_bytes} trainable bytes; {outcome.result.evaluated} candidates lowered in "
@@ -175,6 +176,7 @@ def _json_report(outcome, rows, args) -> dict:
             "trained_params": sum(row.params for row in rows), "budget_bytes": best.plan.sram_budget,
             "board": args.board, "objective": args.objective, "seed": args.seed,
             "head_accuracy": round(outcome.table.head_accuracy, 4), "before_accuracy": round(outcome.table.before, 4),
+            "analysis_lr": outcome.table.lr,
             "trainable_bytes": best.trainable_bytes, "candidates_lowered": outcome.result.evaluated,
             "generations": outcome.result.generations, "stopped_by_time": outcome.result.stopped_by_time,
             "layers": [row.as_dict() for row in rows], "golden_check": outcome.table.golden,

@@ -50,7 +50,7 @@ class AnalysisSettings:
     held_out: int = 400         # of the train split, disjoint from the above, for the gains
     epochs: int = 2
     batch: int = 32
-    lr: float = 1e-2            # Adam's (float_twin.FloatTwin.train)
+    lrs: tuple[float, ...] = (1e-2, 3e-3, 1e-3)  # Adam's rates tried on the head alone; the best trains all
     max_layers: int = 16        # parametric layers before the head considered, from the last
     gradient_filter: bool = True
     golden_steps: int = 300     # golden check: training steps and evaluation samples per candidate
@@ -86,6 +86,7 @@ class ContributionTable:
     head_accuracy: float               # after training the head alone
     rows: list[Contribution]
     golden: list[dict] = field(default_factory=list)  # the golden check's rows
+    lr: float = 0.0                    # the Adam rate the candidates trained at (AnalysisSettings.lrs)
 
     def bias_gain(self, k: int) -> float:
         return 0.0 if k == 0 else next(c.gain for c in self.rows if c.kind == "bias" and c.k == k)
@@ -142,7 +143,11 @@ def analyse(tflite: bytes, x_int8: np.ndarray, y: np.ndarray, settings: Analysis
     weight_sets = [(TwinLayer(op, True, has_bias(graph, op), _channels(graph, op, ratio)),)
                    for op in layers for ratio in RATIOS if _channels(graph, op, ratio)]
     with _Workers(tflite, x_int8, y, settings, head_layer) as workers:
-        before, head_accuracy, *accuracies = workers.measure([None, (), *bias_sets, *weight_sets], progress, names)
+        # The rate: a wide head (mbv2's 1,280 features) collapses to one class at a rate a narrow
+        # one (ref's 128) needs to learn in a few dozen steps, so the head alone picks it.
+        before, *by_rate = workers.measure([None, *[()] * len(settings.lrs)], progress, names, [0.0, *settings.lrs])
+        head_accuracy, lr = max(zip(by_rate, settings.lrs), key=lambda pair: pair[0])
+        accuracies = workers.measure([*bias_sets, *weight_sets], progress, names, lr)
         rows = [Contribution("head", head, names[head], channels=head_layer.channels, accuracy=head_accuracy)]
         for k, accuracy in enumerate(accuracies[:len(bias_sets)], start=1):
             op = with_bias[k - 1]
@@ -155,10 +160,10 @@ def analyse(tflite: bytes, x_int8: np.ndarray, y: np.ndarray, settings: Analysis
             full = sorted((c for c in rows if c.kind == "weights" and c.ratio == 1 and filterable(graph, c.op)),
                           key=lambda c: (-c.gain, c.op))[:FILTER_CANDIDATES]
             filter_sets = [(TwinLayer(c.op, True, has_bias(graph, c.op), c.channels, r),) for c in full for r in FILTERS]
-            for (layer,), accuracy in zip(filter_sets, workers.measure(filter_sets, progress, names)):
+            for (layer,), accuracy in zip(filter_sets, workers.measure(filter_sets, progress, names, lr)):
                 rows.append(Contribution("weights", layer.op, names[layer.op], ratio=1.0, r=layer.r,
                                          channels=layer.channels, accuracy=accuracy, gain=accuracy - head_accuracy))
-        table = ContributionTable(head, layers, before, head_accuracy, rows)
+        table = ContributionTable(head, layers, before, head_accuracy, rows, lr=lr)
         sample = golden_sample(table)
         plans = [candidate_plan(table, graph, c, settings.golden_lr) for c in sample]
         table.golden = _golden_rows(table, sample, workers.run(_worker_golden, plans, progress, "golden check"))
@@ -193,9 +198,11 @@ class _Workers:
             progress(1, text)
         return results
 
-    def measure(self, candidates: list, progress, names: dict) -> list[float]:
-        """Held-out accuracy after training each candidate (None: no training at all)."""
-        futures = [self.pool.submit(_worker_measure, candidate) for candidate in candidates]
+    def measure(self, candidates: list, progress, names: dict, lr: float | list[float]) -> list[float]:
+        """Held-out accuracy after training each candidate (None: no training at all) at `lr`
+        (one rate, or one per candidate)."""
+        rates = lr if isinstance(lr, list) else [lr] * len(candidates)
+        futures = [self.pool.submit(_worker_measure, candidate, rate) for candidate, rate in zip(candidates, rates)]
         results = []
         for future, candidate in zip(futures, candidates):
             results.append(future.result())
@@ -224,14 +231,15 @@ def _worker_start(tflite: bytes, x_int8: np.ndarray, y: np.ndarray, settings: An
                    x_held=x_held, y_held=y[held_idx])
 
 
-def _worker_measure(extra: tuple[TwinLayer, ...] | None) -> float:
-    """Held-out accuracy after training the head and `extra` (None: the model untrained)."""
+def _worker_measure(extra: tuple[TwinLayer, ...] | None, lr: float) -> float:
+    """Held-out accuracy after training the head and `extra` at Adam rate `lr` (None: the model
+    untrained)."""
     twin, settings, head = _WORKER["twin"], _WORKER["settings"], _WORKER["head"]
     start = min([layer.op for layer in extra or ()], default=head.op)
     twin.reset()
     if extra is not None:
         twin.train((head, *extra), twin.prefix(_WORKER["x_fit"], start), _WORKER["y_fit"], start, settings.epochs,
-                   settings.batch, settings.lr, settings.seed)
+                   settings.batch, lr, settings.seed)
     return twin.accuracy(twin.prefix(_WORKER["x_held"], start), _WORKER["y_held"], start)
 
 
@@ -241,7 +249,7 @@ def candidate_count(graph: Graph, settings: AnalysisSettings) -> int:
     weights = sum(1 for op in layers for ratio in RATIOS if _channels(graph, op, ratio))
     filters = min(FILTER_CANDIDATES, sum(filterable(graph, op) for op in layers)) * len(FILTERS)
     golden = 3  # golden_sample: the head, the best bias depth, the best weight update
-    return 2 + sum(has_bias(graph, op) for op in layers) + weights + (filters if settings.gradient_filter else 0) \
+    return 1 + len(settings.lrs) + sum(has_bias(graph, op) for op in layers) + weights + (filters if settings.gradient_filter else 0) \
         + golden
 
 
