@@ -62,9 +62,28 @@ class ConvParams:
     act_max: int
 
 
+# Per graph and operator, what depends on nothing else: the planner lowers one graph a thousand
+# times with different plans, and the per-channel multipliers and packed filters were most of it.
+# Keyed by the graph's id, holding the graph so that the id stays its own.
+_PER_OP: dict[tuple[int, int, str], tuple[Graph, object]] = {}
+
+
+def _per_op(graph: Graph, op: Operator, what: str, compute: Callable[[], object]):
+    key = (id(graph), op.index, what)
+    cached = _PER_OP.get(key)
+    if cached is None or cached[0] is not graph:
+        cached = _PER_OP[key] = (graph, compute())
+    return cached[1]
+
+
 def prepare_conv(graph: Graph, op: Operator) -> ConvParams:
     """TFLite's PopulateConvolutionQuantizationParams: for each output channel c the multiplier of
-    input_scale * filter_scale[c] / output_scale, in double precision."""
+    input_scale * filter_scale[c] / output_scale, in double precision (computed once per graph and
+    operator)."""
+    return _per_op(graph, op, "params", lambda: _prepare_conv(graph, op))
+
+
+def _prepare_conv(graph: Graph, op: Operator) -> ConvParams:
     x, w, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     opts = op.options
     c_out = y.shape[3]
@@ -113,6 +132,14 @@ class ConvParts:
     macs: int
 
 
+def _packed(p: ConvParams, weights: np.ndarray, bias: np.ndarray | None, c_in: int):
+    """A pointwise filter packed with its output stage (quantize/packing.py): (exponents, words)."""
+    exponents = packing.relu_scale_exponents(p.shifts, p.multipliers, p.output_offset, p.act_min, p.act_max, c_in,
+                                             bias)
+    return exponents, packing.pack_pairs(weights, p.shifts, p.multipliers, p.output_offset, p.act_min, p.act_max,
+                                         bias, exponents)
+
+
 def lower_conv_parts(lowering: LoweringContext, op: Operator, depthwise: bool) -> ConvParts:
     """The parameter block and constants of a CONV_2D / DEPTHWISE_CONV_2D: the filter packed when the
     lowering chose to (a pointwise CONV_2D), int8 otherwise, trainable as the training plan says."""
@@ -130,11 +157,8 @@ def lower_conv_parts(lowering: LoweringContext, op: Operator, depthwise: bool) -
     planned = lowering.plan.layer(op.index)
     train_weights, train_bias = (planned.weights, planned.bias) if planned else (False, False)
     if op.index in lowering.packed_ops:
-        exponents = packing.relu_scale_exponents(p.shifts, p.multipliers, p.output_offset, p.act_min,
-                                                 p.act_max, c_in, bias_data)
+        exponents, packed = _per_op(graph, op, "packed", lambda: _packed(p, w.data, bias_data, c_in))
         dtype = TensorType.PACKED_PAIRS if exponents is None else TensorType.PACKED_PAIRS_SCALED
-        packed = packing.pack_pairs(w.data, p.shifts, p.multipliers, p.output_offset, p.act_min, p.act_max,
-                                    bias_data, exponents)
         filter_index = lowering.builder.add_const(packed, w.shape, dtype=dtype)
     else:
         filter_index = lowering.const(w.index, w.shape, trainable=train_weights)
