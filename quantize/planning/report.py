@@ -132,14 +132,14 @@ def _memory_plot(path: Path, best: Evaluated, budget: int, board: str) -> None:
     firmware = FIRMWARE_MEMORY[board]
     parts = [("firmware static", firmware.static_bytes), ("stack", firmware.stack_bytes),
              ("arena", best.arena_bytes), ("trainable", best.trainable_bytes)]
-    fig, ax = plt.subplots(figsize=(7, 2.6))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
     left = 0
     for name, size in parts:
         ax.barh(["chosen plan"], [size / 1024], left=left / 1024, label=f"{name} {size / 1024:.1f} KB")
         left += size
     ax.axvline(budget / 1024, color="red", linestyle="--", label=f"budget {budget / 1024:.1f} KB")
     ax.set_xlabel(f"KB of SRAM on {board} (memory model)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
