@@ -159,3 +159,17 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], proc.stderr
     assert not out.exists() and not report.exists()
+
+
+def test_a_tight_budget_is_met_by_row_streaming_early_blocks(ref_graph):
+    """The search trades instructions for memory through the lowering: at 40 KB the step fits only
+    with early blocks row-streamed; at 256 KB the head alone runs every op whole (faster)."""
+    space = Space(synthetic_table(ref_graph), ref_graph)
+    tight = search(space, SearchSettings(40 * KB, "qemu-m7", population=16, generations=4), template(40 * KB),
+                   "ref").best
+    assert tight.feasible and tight.peak <= 40 * KB and tight.streamed >= 1
+    roomy = Evaluator(space, SearchSettings(256 * KB, "qemu-m7"), template(256 * KB), "ref")
+    head_alone = roomy((0,) * len(space.sizes()))
+    assert head_alone.streamed == 0
+    assert Evaluator(space, SearchSettings(40 * KB, "qemu-m7"), template(40 * KB), "ref")(
+        head_alone.genome).instructions > head_alone.instructions

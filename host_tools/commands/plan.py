@@ -123,7 +123,8 @@ def run(args) -> int:
           f"{table.head_accuracy:.3f}; "
           f"predicted gain {100 * best.gain:+.1f} points (bias-only layers: {k})")
     print(f"predicted: peak SRAM {best.peak} of {budget} bytes, {best.instructions:,} instructions per step, "
-          f"{best.trainable_bytes} trainable bytes; {outcome.result.evaluated} candidates lowered in "
+          f"{best.trainable_bytes} trainable bytes, {best.streamed} early unit(s) row-streamed; "
+          f"{outcome.result.evaluated} candidates lowered in "
           f"{outcome.result.generations} generations, {outcome.seconds:.0f} s")
     for row in table.golden:
         print(f"golden check: {row['kind']} {row['op']} ratio {row['ratio']}: twin gain {100 * row['gain']:+.1f}, "
@@ -177,7 +178,7 @@ def _json_report(outcome, rows, args) -> dict:
             "board": args.board, "objective": args.objective, "seed": args.seed,
             "head_accuracy": round(outcome.table.head_accuracy, 4), "before_accuracy": round(outcome.table.before, 4),
             "analysis_lr": outcome.table.lr,
-            "trainable_bytes": best.trainable_bytes, "candidates_lowered": outcome.result.evaluated,
+            "trainable_bytes": best.trainable_bytes, "streamed_units": best.streamed, "candidates_lowered": outcome.result.evaluated,
             "generations": outcome.result.generations, "stopped_by_time": outcome.result.stopped_by_time,
             "layers": [row.as_dict() for row in rows], "golden_check": outcome.table.golden,
             "plan_file": str(args.out) if args.out else None, "plan": outcome.plan.to_dict()}

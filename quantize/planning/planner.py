@@ -66,7 +66,7 @@ def plan_within(table: ContributionTable, graph: Graph, name: str, train_samples
     predicted = {"board": request.board, "budget_bytes": request.budget, "peak_sram_bytes": best.peak,
                  "instructions_per_step": best.instructions, "gain": round(best.gain, 4),
                  "head_accuracy": round(table.head_accuracy, 4), "trainable_bytes": best.trainable_bytes,
-                 "arena_bytes": best.arena_bytes, "objective": request.objective, "seed": request.seed,
+                 "arena_bytes": best.arena_bytes, "streamed_units": best.streamed, "objective": request.objective, "seed": request.seed,
                  "data": request.data}
     plan = replace(best.plan, name=f"planned-{budget_kb}",
                    description=f"mcutrain plan: {request.objective} within {budget_kb} on {request.board}, "

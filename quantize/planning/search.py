@@ -37,6 +37,7 @@ from quantize.training.program import derive_program
 from quantize.training_plan import PlannedLayer, TrainingPlan
 
 OBJECTIVES = ("accuracy", "speed")
+STREAMED_OPS = ("ROW_CHAIN", "INVERTED_RESIDUAL")  # the blob ops of row-streamed units
 SPEED_RESOLUTION = 0.01   # speed: gains within one point of accuracy count as equal
 POPULATION = 40
 GENERATIONS = 25
@@ -64,6 +65,7 @@ class Evaluated:
     trainable_bytes: int
     arena_bytes: int
     feasible: bool
+    streamed: int = 0         # row-streamed units (chains and inverted-residual blocks) the lowering chose
 
 
 @dataclass
@@ -132,9 +134,10 @@ class Evaluator:
                 return self.cache[genome]
             peak = step_sram(lowered, self.settings.board)
             cost = predicted_step_cost(lowered, self.space.graph, derive_program(self.space.graph, plan, plan.qas))
+            streamed = sum(name in STREAMED_OPS for name in lowered.op_names)
             self.cache[genome] = Evaluated(genome, plan, self.space.gain(genome), peak, cost.total,
                                            _header(lowered)["trainable_size"], lowered.plan.arena_size,
-                                           peak <= self.settings.budget)
+                                           peak <= self.settings.budget, streamed)
         return self.cache[genome]
 
     def key(self, candidate: Evaluated) -> tuple:
