@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -145,7 +146,11 @@ def _bench(settings: BenchPlanSettings, model, graph, data: str, data_note: str 
         train = load_samples(model, data, "train", settings.limit)
         test = load_samples(model, data, "test", settings.test_limit)
         report.update(train=train.description, test=test.description)
+        load_before = os.getloadavg()[0]
         table, report["analysis_seconds"] = _analyse(model, data, analysis, settings.no_progress, say)
+        # Wall-clock seconds on a shared machine: the load says whether other work slowed them.
+        report["load_average"] = {"cpus": os.cpu_count(), "before_analysis": round(load_before, 2),
+                                  "after_analysis": round(os.getloadavg()[0], 2)}
         runs = _DeviceRuns(settings, model, train, test, say)
         for budget in settings.budgets:
             if budget not in rows:
@@ -212,10 +217,12 @@ def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, bud
                     None, best.instructions, plan_file=plan.to_dict())
     say(f"budget {budget} bytes: {row.plan} (search {seconds:.1f} s); on the device ...")
     measured = runs.measure(plan)
-    row.measured_peak_sram_bytes, row.measured_instructions_per_step = measured.peak_sram_bytes, \
-        measured.instructions_per_step
-    row.accuracy_before, row.device_accuracy = measured.accuracy_before, measured.accuracy
-    row.golden_accuracy, row.golden_bit_exact = measured.golden_accuracy, measured.golden_bit_exact
+    row.measured_peak_sram_bytes = measured.peak_sram_bytes
+    row.measured_instructions_per_step = measured.instructions_per_step
+    row.accuracy_before = measured.accuracy_before
+    row.device_accuracy = measured.accuracy
+    row.golden_accuracy = measured.golden_accuracy
+    row.golden_bit_exact = measured.golden_bit_exact
     for name, simple in zip(SIMPLE_PLANS, simple_plans(graph, table.head, plan)):
         row.simple.update(_simple_columns(name, simple, graph, model.name, budget, settings.board, runs))
     return row

@@ -73,17 +73,14 @@ def _register_plan(benches) -> None:
                            f"{bench_plan.DEFAULT_BUDGETS})")
     plan.add_argument("--data", help=f"the data to plan and train on (default: {bench_plan.REF_DATA} for ref, "
                                      f"Fashion-MNIST classes 0 and 1 written to an npz for mbv2-w0.35-128)")
-    plan.add_argument("--limit", type=positive_int, default=bench_plan.DEFAULT_LIMIT,
-                      help=f"training samples of each device run (default {bench_plan.DEFAULT_LIMIT})")
-    plan.add_argument("--test-limit", type=positive_int, default=bench_plan.DEFAULT_TEST_LIMIT,
-                      help=f"test samples the device accuracy is measured on (default {bench_plan.DEFAULT_TEST_LIMIT})")
-    plan.add_argument("--epochs", type=positive_int, default=bench_plan.DEFAULT_EPOCHS,
-                      help=f"epochs of each device run (default {bench_plan.DEFAULT_EPOCHS}); the plan's lr "
-                           f"cosine-decays over them")
-    plan.add_argument("--samples", type=positive_int, default=defaults.train_samples,
-                      help=f"the analysis's fine-tuning samples (default {defaults.train_samples})")
-    plan.add_argument("--layers", type=positive_int, default=defaults.max_layers,
-                      help=f"layers the analysis considers (default {defaults.max_layers})")
+    counts = (("--limit", bench_plan.DEFAULT_LIMIT, "training samples of each device run"),
+              ("--test-limit", bench_plan.DEFAULT_TEST_LIMIT, "test samples the device accuracy is measured on"),
+              ("--epochs", bench_plan.DEFAULT_EPOCHS, "epochs of each device run, the plan's lr cosine-decayed "
+                                                      "over them"),
+              ("--samples", defaults.train_samples, "the analysis's fine-tuning samples"),
+              ("--layers", defaults.max_layers, "layers the analysis considers, from the head"))
+    for flag, default, what in counts:
+        plan.add_argument(flag, type=positive_int, default=default, help=f"{what} (default {default})")
     plan.add_argument("--seed", type=int, default=bench_plan.DEFAULT_SEED,
                       help=f"analysis, search, device and shuffle seed, non-zero (default {bench_plan.DEFAULT_SEED})")
     plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -228,12 +225,17 @@ def _print_plan_report(report: dict) -> None:
           f"{settings['layers']} layers, seed {settings['seed']}); planning time "
           f"{'at default settings' if report['default_settings'] else 'at these settings'} (analysis + the slowest "
           f"budget check and search): {report['planning_seconds_default']} s")
+    if "load_average" in report:
+        load = report["load_average"]
+        print(f"(wall-clock on {load['cpus']} CPUs; 1-minute load average {load['before_analysis']} before the "
+              f"analysis, {load['after_analysis']} after)")
     accuracy = report["measures"] == "accuracy"
     header = ["budget", "search s", "pred peak", "meas peak", "pred instr", "meas instr"]
     header += ["acc before", "acc after", "golden", "head only", "biases+head"] if accuracy else []
     lines = []
     for row in report["budgets"]:
-        cells = [f"{row['budget_bytes'] / 1024:g}KB", _cell(row["search_seconds"], "{:.1f}")]
+        budget = row["budget_bytes"]
+        cells = [f"{budget // 1024}KB" if budget % 1024 == 0 else f"{budget}B", _cell(row["search_seconds"], "{:.1f}")]
         if not row["feasible"]:
             lines.append((cells, f"    cannot fit: {row['error']}"))
             continue
