@@ -404,8 +404,10 @@ def _plot(path: Path, report: dict) -> None:
         before = next((row["accuracy_before"] for row in rows if row["accuracy_before"] is not None), None)
         if before is not None:
             ax.axhline(before, color="grey", linestyle=":", label=f"before training {before:.3f}")
-        ax.set_ylabel(f"device accuracy after training ({report.get('test', 'test split')})")
-        ax.set_title(f"{report['model']} on {report['board']}: accuracy per SRAM budget")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("device accuracy after training")
+        ax.set_title(f"{report['model']} on {report['board']}: accuracy per SRAM budget\n"
+                     f"trained on {report.get('train', '-')}, measured on {report.get('test', '-')}", fontsize=9)
     else:
         ax.plot(kb, [_nan(row["predicted_peak_sram_bytes"], 1024) for row in rows], marker="o",
                 label="predicted peak (memory model)")
