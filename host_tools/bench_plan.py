@@ -84,6 +84,7 @@ class BudgetRow:
     device_accuracy: float | None = None
     golden_accuracy: float | None = None
     golden_bit_exact: bool | None = None
+    device_error: str | None = None             # the plan fits by the memory model, not on the device
     simple: dict = field(default_factory=lambda: {f"{name}_{key}": None for name in SIMPLE_PLANS
                                                   for key in SIMPLE_COLUMNS})
     plan_file: dict | None = None               # the plan as `mcutrain plan` writes it
@@ -96,14 +97,15 @@ class BudgetRow:
 
 @dataclass
 class DeviceFigures:
-    """What one plan's run on the device measured (accuracies: ref only)."""
+    """What one plan's run on the device measured (accuracies: ref only), or why it could not run."""
 
-    peak_sram_bytes: int
-    instructions_per_step: int
+    peak_sram_bytes: int | None = None
+    instructions_per_step: int | None = None
     accuracy_before: float | None = None
     accuracy: float | None = None
     golden_accuracy: float | None = None
     golden_bit_exact: bool | None = None
+    error: str | None = None   # the firmware did not build (e.g. the linker's RAM region is smaller)
 
 
 def bench_plan(settings: BenchPlanSettings, say: Callable[[str], None]) -> dict:
@@ -223,6 +225,7 @@ def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, bud
     row.device_accuracy = measured.accuracy
     row.golden_accuracy = measured.golden_accuracy
     row.golden_bit_exact = measured.golden_bit_exact
+    row.device_error = measured.error
     for name, simple in zip(SIMPLE_PLANS, simple_plans(graph, table.head, plan)):
         row.simple.update(_simple_columns(name, simple, graph, model.name, budget, settings.board, runs))
     return row
@@ -261,7 +264,7 @@ def _simple_columns(name: str, plan, graph, model_name: str, budget: int, board:
     elif runs.measures_accuracy:
         measured = runs.measure(plan)
         columns.update({f"{name}_device_accuracy": measured.accuracy,
-                        f"{name}_golden_bit_exact": measured.golden_bit_exact})
+                        f"{name}_golden_bit_exact": measured.golden_bit_exact, f"{name}_note": measured.error})
     return columns
 
 
@@ -287,10 +290,22 @@ class _DeviceRuns:
         model = HostModel(self.model.name, self.model.tflite, self.model.origin, plan)
         key = (zlib.crc32(model.blob), len(model.blob), plan.lr, plan.lr_schedule, plan.qas)
         if key not in self.done:
-            self.done[key] = self._accuracy_run(model, plan) if self.measures_accuracy else self._cost_run(model)
+            self.done[key] = self._run(model, plan)
         else:
             self.say(f"{plan.source}: the same blob and rates as a plan already run, figures reused")
         return self.done[key]
+
+    def _run(self, model, plan) -> DeviceFigures:
+        """The plan's figures; a firmware that does not build is the row's finding, not the end of
+        the benchmark."""
+        from host_tools.errors import BuildError
+        from quantize.errors import PlanError
+
+        try:
+            return self._accuracy_run(model, plan) if self.measures_accuracy else self._cost_run(model)
+        except (BuildError, PlanError) as err:
+            self.say(f"{plan.source}: not run on the device: {err}")
+            return DeviceFigures(error=str(err))
 
     def _accuracy_run(self, model, plan) -> DeviceFigures:
         from host_tools.device_training import agreement_line, run_on_emulator

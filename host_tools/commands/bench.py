@@ -246,7 +246,10 @@ def _print_plan_report(report: dict) -> None:
             cells += [_cell(row["accuracy_before"], "{:.3f}"), _cell(row["device_accuracy"], "{:.3f}"),
                       {True: "bit-exact", False: "DIFFERENT", None: "-"}[row["golden_bit_exact"]]]
             cells += [_simple_cell(row, name) for name in ("head_only", "biases_plus_head")]
-        lines.append((cells, f"    plan: {row['plan']}"))
+        note = f"    plan: {row['plan']}"
+        if row["device_error"]:
+            note += f"\n    not run on the device: {row['device_error']}"
+        lines.append((cells, note))
     widths = [max(len(header[i]), *(len(cells[i]) for cells, _ in lines if i < len(cells)))
               for i in range(len(header))]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
@@ -266,6 +269,8 @@ def _simple_cell(row: dict, name: str) -> str:
     if not row[f"{name}_fits"]:
         peak = row[f"{name}_predicted_peak_sram_bytes"]
         return "does not fit" + (f" ({peak / 1024:.0f}KB)" if peak else "")
+    if row[f"{name}_device_accuracy"] is None and row[f"{name}_note"]:
+        return "not built"
     return _cell(row[f"{name}_device_accuracy"], "{:.3f}")
 
 
