@@ -149,7 +149,8 @@ def _bench(settings: BenchPlanSettings, model, graph, data: str, data_note: str 
         test = load_samples(model, data, "test", settings.test_limit)
         report.update(train=train.description, test=test.description)
         load_before = os.getloadavg()[0]
-        table, report["analysis_seconds"] = _analyse(model, data, analysis, settings.no_progress, say)
+        table, report["analysis_seconds"], report["analysis_cpu_seconds"] = _analyse(
+            model, data, analysis, settings.no_progress, say)
         # Wall-clock seconds on a shared machine: the load says whether other work slowed them.
         report["load_average"] = {"cpus": os.cpu_count(), "before_analysis": round(load_before, 2),
                                   "after_analysis": round(os.getloadavg()[0], 2)}
@@ -179,7 +180,9 @@ def _budget_refusal(graph, name: str, budget: int, board: str) -> str | None:
 
 
 def _analyse(model, data: str, analysis, no_progress: bool, say):
-    """(the contribution table, seconds), on the whole train split as `mcutrain plan` uses it."""
+    """(the contribution table, wall-clock seconds, CPU seconds of this process and its workers),
+    on the whole train split as `mcutrain plan` uses it. The CPU seconds do not depend on what
+    else the machine runs: on an idle machine the wall-clock is about them / analysis.workers."""
     from host_tools.protocol.metrics import progress_bar
     from host_tools.protocol.workload import load_samples
     from quantize.planning.contribution import analyse, candidate_count
@@ -190,14 +193,23 @@ def _analyse(model, data: str, analysis, no_progress: bool, say):
         f"samples, {analysis.max_layers} layers) ...")
     bar = progress_bar(candidate_count(parse_tflite(model.tflite), analysis), "contribution analysis", no_progress)
     bar.unit = "candidate"
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), _cpu_seconds()
     try:
         table = analyse(model.tflite, samples.x, samples.y, analysis, lambda advance, text: bar.update(advance))
     finally:
         bar.close()
-    seconds = round(time.monotonic() - started, 1)
-    say(f"contribution analysis: {seconds} s")
-    return table, seconds
+    seconds, cpu = round(time.monotonic() - started, 1), round(_cpu_seconds() - cpu_started, 1)
+    say(f"contribution analysis: {seconds} s ({cpu} CPU seconds)")
+    return table, seconds, cpu
+
+
+def _cpu_seconds() -> float:
+    """User and system seconds of this process and of its children that have ended (the
+    analysis's worker pool has ended when analyse returns)."""
+    import resource
+
+    return sum(usage.ru_utime + usage.ru_stime for usage in (resource.getrusage(resource.RUSAGE_SELF),
+                                                            resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, budget: int, train_count: int,

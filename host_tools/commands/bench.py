@@ -221,7 +221,8 @@ def _print_plan_report(report: dict) -> None:
     if report["data_note"]:
         print(report["data_note"])
     settings = report["settings"]
-    print(f"planning: contribution analysis {report['analysis_seconds']} s ({settings['samples']} samples, "
+    print(f"planning: contribution analysis {report['analysis_seconds']} s, {report.get('analysis_cpu_seconds')} "
+          f"CPU seconds ({settings['samples']} samples, "
           f"{settings['layers']} layers, seed {settings['seed']}); planning time "
           f"{'at default settings' if report['default_settings'] else 'at these settings'} (analysis + the slowest "
           f"budget check and search): {report['planning_seconds_default']} s")
