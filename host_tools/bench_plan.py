@@ -151,6 +151,8 @@ def _bench(settings: BenchPlanSettings, model, graph, data: str, data_note: str 
         load_before = os.getloadavg()[0]
         table, report["analysis_seconds"], report["analysis_cpu_seconds"] = _analyse(
             model, data, analysis, settings.no_progress, say)
+        # What the gains are measured from: a head that already gets everything right leaves no gain to plan for.
+        report["held_out_accuracy"] = {"before": round(table.before, 4), "head_alone": round(table.head_accuracy, 4)}
         # Wall-clock seconds on a shared machine: the load says whether other work slowed them.
         report["load_average"] = {"cpus": os.cpu_count(), "before_analysis": round(load_before, 2),
                                   "after_analysis": round(os.getloadavg()[0], 2)}

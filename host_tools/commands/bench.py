@@ -226,6 +226,10 @@ def _print_plan_report(report: dict) -> None:
           f"{settings['layers']} layers, seed {settings['seed']}); planning time "
           f"{'at default settings' if report['default_settings'] else 'at these settings'} (analysis + the slowest "
           f"budget check and search): {report['planning_seconds_default']} s")
+    if "held_out_accuracy" in report:
+        held = report["held_out_accuracy"]
+        print(f"analysis held-out accuracy (fp32 twin): {held['before']} as it is, {held['head_alone']} with the head "
+              f"trained; the plans' gains are over the latter")
     if "load_average" in report:
         load = report["load_average"]
         print(f"(wall-clock on {load['cpus']} CPUs; 1-minute load average {load['before_analysis']} before the "
