@@ -84,7 +84,7 @@ class BudgetRow:
     device_accuracy: float | None = None
     golden_accuracy: float | None = None
     golden_bit_exact: bool | None = None
-    device_error: str | None = None             # the plan fits by the memory model, not on the device
+    device_error: str | None = None             # why the plan did not run on the device
     simple: dict = field(default_factory=lambda: {f"{name}_{key}": None for name in SIMPLE_PLANS
                                                   for key in SIMPLE_COLUMNS})
     plan_file: dict | None = None               # the plan as `mcutrain plan` writes it
@@ -105,7 +105,7 @@ class DeviceFigures:
     accuracy: float | None = None
     golden_accuracy: float | None = None
     golden_bit_exact: bool | None = None
-    error: str | None = None   # the firmware did not build (e.g. the linker's RAM region is smaller)
+    error: str | None = None   # the firmware did not build, or the device failed
 
 
 def bench_plan(settings: BenchPlanSettings, say: Callable[[str], None]) -> dict:
@@ -310,14 +310,14 @@ class _DeviceRuns:
         return self.done[key]
 
     def _run(self, model, plan) -> DeviceFigures:
-        """The plan's figures; a firmware that does not build is the row's finding, not the end of
-        the benchmark."""
-        from host_tools.errors import BuildError
+        """The plan's figures; a firmware that does not build (the linker's RAM region is not the
+        memory model's) or a device that fails is the row's finding, not the end of a long benchmark."""
+        from host_tools.errors import McutrainError
         from quantize.errors import PlanError
 
         try:
             return self._accuracy_run(model, plan) if self.measures_accuracy else self._cost_run(model)
-        except (BuildError, PlanError) as err:
+        except (McutrainError, PlanError) as err:
             self.say(f"{plan.source}: not run on the device: {err}")
             return DeviceFigures(error=str(err))
 
