@@ -2,14 +2,24 @@
 
 bench forward  per-layer MACs, QEMU instruction counts and arena use of one forward pass
                (host_tools/bench_forward.py).
+bench train    instructions, MACs and peak SRAM of one training step, per layer
+               (host_tools/bench_train.py).
+bench accuracy accuracy after training on the device, beside the golden reference, the fp32
+               yardstick and the same run without QAS (host_tools/device_training.py).
 bench link     frames and payload bytes per second of the serial link, and the share of a
                training step's wall time the host and the link take (host_tools/protocol/bench_link.py).
+bench plan     what `mcutrain plan` costs (analysis and search seconds) and what its plans give
+               per SRAM budget: predicted against measured peak SRAM and instructions per step,
+               and for ref the device accuracy beside two simple plans (host_tools/bench_plan.py).
 Each benchmark is one sub-subcommand registered here.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+from pathlib import Path
 
 from host_tools.commands.arguments import positive_int
 from host_tools.targets import EMULATED
@@ -40,9 +50,45 @@ def register(subparsers) -> None:
     accuracy.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     accuracy.set_defaults(func=run_accuracy)
 
+    _register_plan(benches)
+
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
     link.set_defaults(func=run_link)
+
+
+def _register_plan(benches) -> None:
+    from host_tools import bench_plan
+    from quantize.planning.contribution import AnalysisSettings
+
+    defaults = AnalysisSettings()
+    plan = benches.add_parser("plan", help="planning time, and each budget's plan: predicted vs measured peak SRAM "
+                                           "and instructions, device accuracy (ref)",
+                              description=bench_plan.__doc__.split("\n\n", 1)[1],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    plan.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    plan.add_argument("--model", default="ref", choices=tuple(bench_plan.MEASURES))
+    plan.add_argument("--budgets", default=bench_plan.DEFAULT_BUDGETS,
+                      help=f"comma-separated SRAM budgets, bytes or sizes such as 96KB (default "
+                           f"{bench_plan.DEFAULT_BUDGETS})")
+    plan.add_argument("--data", help=f"the data to plan and train on (default: {bench_plan.REF_DATA} for ref, "
+                                     f"Fashion-MNIST classes 0 and 1 written to an npz for mbv2-w0.35-128)")
+    counts = (("--limit", bench_plan.DEFAULT_LIMIT, "training samples of each device run"),
+              ("--test-limit", bench_plan.DEFAULT_TEST_LIMIT, "test samples the device accuracy is measured on"),
+              ("--epochs", bench_plan.DEFAULT_EPOCHS, "epochs of each device run, the plan's lr cosine-decayed "
+                                                      "over them"),
+              ("--samples", defaults.train_samples, "the analysis's fine-tuning samples"),
+              ("--layers", defaults.max_layers, "layers the analysis considers, from the head"))
+    for flag, default, what in counts:
+        plan.add_argument(flag, type=positive_int, default=default, help=f"{what} (default {default})")
+    plan.add_argument("--seed", type=int, default=bench_plan.DEFAULT_SEED,
+                      help=f"analysis, search, device and shuffle seed, non-zero (default {bench_plan.DEFAULT_SEED})")
+    plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    plan.add_argument("-o", "--out", type=Path, metavar="DIR",
+                      help=f"write {bench_plan.JSON_FILE}, {bench_plan.CSV_FILE} and {bench_plan.PLOT_FILE} "
+                           "into DIR (all or nothing)")
+    plan.add_argument("--no-progress", action="store_true", help="no progress bar")
+    plan.set_defaults(func=run_plan)
 
 
 def _model_bench(benches, name: str, help_text: str, func):
@@ -137,6 +183,100 @@ def run_accuracy(args) -> int:
         for key, value in figures.items():
             print(f"{key:<26} {value}")
     return 0 if with_qas.bit_exact and without_qas.bit_exact else 1
+
+
+def run_plan(args) -> int:
+    from host_tools.bench_plan import BenchPlanSettings, bench_plan, write_outputs
+    from host_tools.errors import McutrainError
+    from host_tools.targets import get_target
+    from quantize.planning.budget import parse_budget
+
+    ram = get_target(args.board).ram_budget_bytes
+    budgets = tuple(parse_budget(text.strip(), "--budgets") for text in args.budgets.split(","))
+    for text, budget in zip(args.budgets.split(","), budgets):
+        if budget > ram:
+            raise McutrainError(f"--budgets {text.strip()}: {budget} bytes is above {args.board}'s RAM ({ram} bytes)")
+    if args.seed == 0 or not 0 < args.seed < 2 ** 32:
+        raise McutrainError(f"--seed {args.seed}: expected a non-zero 32-bit value (the device's seed)")
+    if args.out and args.out.exists() and not args.out.is_dir():
+        raise McutrainError(f"-o {args.out}: exists and is not a folder")
+    settings = BenchPlanSettings(args.model, args.board, budgets, args.data, args.limit, args.test_limit, args.epochs,
+                                 args.samples, args.layers, args.seed, args.no_progress or args.json)
+    report = bench_plan(settings, lambda text: print(text, file=sys.stderr, flush=True))
+    if args.out:
+        write_outputs(args.out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_plan_report(report)
+    if args.out:
+        print(f"wrote {args.out}/ ({', '.join(sorted(p.name for p in args.out.iterdir()))})",
+              file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _print_plan_report(report: dict) -> None:
+    print(f"{report['model']} on {report['board']}, data {report['data']}"
+          + (f" ({report['train']} / {report['test']})" if "train" in report else ""))
+    if report["data_note"]:
+        print(report["data_note"])
+    settings = report["settings"]
+    print(f"planning: contribution analysis {report['analysis_seconds']} s, {report.get('analysis_cpu_seconds')} "
+          f"CPU seconds ({settings['samples']} samples, "
+          f"{settings['layers']} layers, seed {settings['seed']}); planning time "
+          f"{'at default settings' if report['default_settings'] else 'at these settings'} (analysis + the slowest "
+          f"budget check and search): {report['planning_seconds_default']} s")
+    if "held_out_accuracy" in report:
+        held = report["held_out_accuracy"]
+        print(f"analysis held-out accuracy (fp32 twin): {held['before']} as it is, {held['head_alone']} with the head "
+              f"trained; the plans' gains are over the latter")
+    if "load_average" in report:
+        load = report["load_average"]
+        print(f"(wall-clock on {load['cpus']} CPUs; 1-minute load average {load['before_analysis']} before the "
+              f"analysis, {load['after_analysis']} after)")
+    accuracy = report["measures"] == "accuracy"
+    header = ["budget", "search s", "pred peak", "meas peak", "pred instr", "meas instr"]
+    header += ["acc before", "acc after", "golden", "head only", "biases+head"] if accuracy else []
+    lines = []
+    for row in report["budgets"]:
+        budget = row["budget_bytes"]
+        cells = [f"{budget // 1024}KB" if budget % 1024 == 0 else f"{budget}B", _cell(row["search_seconds"], "{:.1f}")]
+        if not row["feasible"]:
+            lines.append((cells, f"    cannot fit: {row['error']}"))
+            continue
+        cells += [_cell(row[key], "{:,}") for key in ("predicted_peak_sram_bytes", "measured_peak_sram_bytes",
+                                                       "predicted_instructions_per_step",
+                                                       "measured_instructions_per_step")]
+        if accuracy:
+            cells += [_cell(row["accuracy_before"], "{:.3f}"), _cell(row["device_accuracy"], "{:.3f}"),
+                      {True: "bit-exact", False: "DIFFERENT", None: "-"}[row["golden_bit_exact"]]]
+            cells += [_simple_cell(row, name) for name in ("head_only", "biases_plus_head")]
+        note = f"    plan: {row['plan']}"
+        if row["device_error"]:
+            note += f"\n    not run on the device: {row['device_error']}"
+        lines.append((cells, note))
+    widths = [max(len(header[i]), *(len(cells[i]) for cells, _ in lines if i < len(cells)))
+              for i in range(len(header))]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    for cells, note in lines:
+        print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+        print(note)
+
+
+def _cell(value, form: str) -> str:
+    return "-" if value is None else form.format(value)
+
+
+def _simple_cell(row: dict, name: str) -> str:
+    """A simple plan's device accuracy, or why it has none."""
+    if row[f"{name}_fits"] is None:
+        return "-"
+    if not row[f"{name}_fits"]:
+        peak = row[f"{name}_predicted_peak_sram_bytes"]
+        return "does not fit" + (f" ({peak / 1024:.0f}KB)" if peak else "")
+    if row[f"{name}_device_accuracy"] is None and row[f"{name}_note"]:
+        return "not built"
+    return _cell(row[f"{name}_device_accuracy"], "{:.3f}")
 
 
 def run_link(args) -> int:
