@@ -157,9 +157,11 @@ def _bench(settings: BenchPlanSettings, model, graph, data: str, data_note: str 
         report["load_average"] = {"cpus": os.cpu_count(), "before_analysis": round(load_before, 2),
                                   "after_analysis": round(os.getloadavg()[0], 2)}
         runs = _DeviceRuns(settings, model, train, test, say)
+        analysed = load_samples(model, data, "train", None)  # what the analysis and the rate check see
         for budget in settings.budgets:
             if budget not in rows:
-                rows[budget] = _budget_row(settings, model, graph, table, data, budget, len(train), runs, say)
+                rows[budget] = _budget_row(settings, model, graph, table, data, budget, len(train), runs, say,
+                                           (analysed.x, analysed.y), analysis)
                 if rows[budget].search_seconds is not None:
                     rows[budget].search_seconds = round(rows[budget].search_seconds + check_seconds[budget], 2)
         searches = [row.search_seconds for row in rows.values() if row.search_seconds is not None]
@@ -215,15 +217,17 @@ def _cpu_seconds() -> float:
 
 
 def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, budget: int, train_count: int,
-                runs, say) -> BudgetRow:
+                runs, say, samples, analysis) -> BudgetRow:
     from quantize.errors import PlanError
     from quantize.planning.planner import DEFAULT_LR, PlanRequest, plan_within
 
+    from host_tools.targets import get_target
+
     request = PlanRequest(budget, settings.board, seed=settings.seed, lr=DEFAULT_LR, epochs=settings.epochs,
-                          data=data)
+                          data=data, ram=get_target(settings.board).ram_budget_bytes)
     started = time.monotonic()
     try:
-        outcome = plan_within(table, graph, model.name, train_count, request)
+        outcome = plan_within(table, graph, model.name, train_count, request, samples, analysis)
     except PlanError as err:
         say(str(err))
         return BudgetRow(budget, False, str(err), time.monotonic() - started)
@@ -247,14 +251,16 @@ def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, bud
 
 def simple_plans(graph, head: int, template) -> tuple:
     """(the head alone, the biases of every parametric layer plus the head), with `template`'s
-    rates, epochs and budget."""
+    schedule, epochs and budget at the planner's default rate (the searched plan's own rate is the
+    one the golden reference chose for it, planner.choose_device_lr)."""
+    from quantize.planning.planner import DEFAULT_LR
     from quantize.planning.contribution import has_bias
     from quantize.training_plan import PARAMETRIC_OPS, PlannedLayer
 
     head_layer = PlannedLayer(head, True, has_bias(graph, head))
     biases = tuple(PlannedLayer(op.index, False, True) for op in reversed(graph.operators[:head])
                    if op.op in PARAMETRIC_OPS and has_bias(graph, op.index))
-    common = dict(predicted=None, description=None)
+    common = dict(predicted=None, description=None, lr=DEFAULT_LR)
     return (replace(template, layers=(head_layer,), name="head-only", source="the head alone", **common),
             replace(template, layers=(head_layer, *biases), name="biases-plus-head",
                     source="the biases of every layer plus the head", **common))

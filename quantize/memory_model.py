@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PEAK_TOLERANCE = 2048  # bytes the prediction may differ from the device's measurement
+# The stack the linker scripts reserve (firmware/ld/*.ld __stack_size) on every board: the image's
+# static RAM plus this must fit the RAM region to link, whatever the stack actually reaches.
+LINKER_STACK_BYTES = 16 * 1024
 ALIGNMENT = 16         # the generated arena and trainable arrays are 16-byte aligned (quantize/codegen.py)
 
 
@@ -45,6 +48,13 @@ def predicted_peak_sram(board: str, arena_bytes: int, trainable_bytes: int) -> i
     """Bytes of SRAM a training step on `board` uses with this arena and trainable region."""
     firmware = FIRMWARE_MEMORY[board]
     return firmware.static_bytes + _aligned(arena_bytes) + _aligned(trainable_bytes) + firmware.stack_bytes
+
+
+def linked_ram(board: str, arena_bytes: int, trainable_bytes: int) -> int:
+    """Bytes of the RAM region the linker needs for this arena and trainable region: the static data
+    and the reserved stack (LINKER_STACK_BYTES), more than a step's peak."""
+    firmware = FIRMWARE_MEMORY[board]
+    return firmware.static_bytes + _aligned(arena_bytes) + _aligned(trainable_bytes) + LINKER_STACK_BYTES
 
 
 def arena_peak_time(plan) -> int:

@@ -14,6 +14,7 @@ import pytest
 from host_tools import project
 from quantize.lower import lower_graph, step_sram
 from quantize.models import load_reference_model
+from quantize.planning.planner import DEVICE_RATES
 from quantize.tflite_model import parse_tflite
 from quantize.training_plan import resolve_plan
 
@@ -57,6 +58,9 @@ def test_the_written_plan_is_what_compile_takes_within_the_budget(planned):
     peak = step_sram(lower_graph(graph, "ref", plan=plan))  # as compile, build and train lower it
     assert peak == plan.predicted["peak_sram_bytes"] == json.loads(proc.stdout)["predicted_peak_sram_bytes"]
     assert peak <= BUDGET and plan.sram_budget == BUDGET
+    # the device rate: the one of DEVICE_RATES the golden reference scored best with on this plan
+    by_rate = plan.predicted["golden_accuracy_by_lr"]
+    assert [float(rate) for rate in by_rate] == list(DEVICE_RATES) and plan.lr == float(max(by_rate, key=by_rate.get))
     compiled = _mcutrain("compile", "ref", "--plan", str(out), "-o", str(out.parent / "compiled"))
     assert compiled.returncode == 0, compiled.stderr
 

@@ -13,6 +13,7 @@ import pytest
 from host_tools import project
 from quantize.errors import PlanError
 from quantize.lower import lower_graph, step_sram
+from quantize.memory_model import linked_ram
 from quantize.models import load_reference_model
 from quantize.planning.budget import parse_budget
 from quantize.planning.contribution import RATIOS, Contribution, ContributionTable, considered_layers, filterable
@@ -69,8 +70,12 @@ def template(budget: int) -> TrainingPlan:
 def test_the_searched_plan_never_exceeds_the_budget_by_the_memory_model(ref_graph, budget_kb):
     budget = budget_kb * KB
     space = Space(synthetic_table(ref_graph), ref_graph)
-    best = search(space, SearchSettings(budget, "qemu-m7", population=16, generations=4), template(budget), "ref").best
+    best = search(space, SearchSettings(budget, "qemu-m7", population=16, generations=4, ram=256 * KB),
+                  template(budget), "ref").best
     assert best.feasible and best.peak <= budget
+    # and the image links: static RAM plus the linker's 16 KB stack within the board's RAM (a 256 KB
+    # plan of 251 KB peak did not)
+    assert linked_ram("qemu-m7", best.arena_bytes, best.trainable_bytes) <= 256 * KB
     # the lowering compile and build run on the written plan predicts the same peak
     assert step_sram(lower_graph(ref_graph, "ref", plan=best.plan)) == best.peak
     # it is at least as good, by the gains, as the head alone and as every single-layer update that fits

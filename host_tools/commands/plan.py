@@ -96,7 +96,7 @@ def run(args) -> int:
     analysis = AnalysisSettings(train_samples=args.samples, held_out=max(1, args.samples // 2), max_layers=args.layers,
                                 gradient_filter=args.gradient_filter == "auto", seed=args.seed)
     request = PlanRequest(budget, args.board, args.objective, args.seed, args.time_budget, args.lr, args.epochs,
-                          args.data)
+                          args.data, target.ram_budget_bytes)
     from host_tools.protocol.metrics import progress_bar
 
     bar = progress_bar(candidate_count(graph, analysis), "contribution analysis", args.no_progress or args.json)

@@ -30,7 +30,7 @@ import numpy as np
 from quantize.errors import PlanError
 from quantize.graph import Graph
 from quantize.lower import LoweredModel, lower_graph, step_sram
-from quantize.memory_model import arena_peak_place
+from quantize.memory_model import arena_peak_place, linked_ram
 from quantize.planning.contribution import ContributionTable, has_bias
 from quantize.planning.cost import predicted_step_cost
 from quantize.training.program import derive_program
@@ -51,6 +51,7 @@ class SearchSettings:
     objective: str = "accuracy"
     seed: int = 0
     time_budget: float | None = None   # seconds; the generations stop when it is spent
+    ram: int | None = None    # the board's RAM region: a plan must also link (memory_model.linked_ram)
     population: int = POPULATION
     generations: int = GENERATIONS
 
@@ -135,9 +136,12 @@ class Evaluator:
             peak = step_sram(lowered, self.settings.board)
             cost = predicted_step_cost(lowered, self.space.graph, derive_program(self.space.graph, plan, plan.qas))
             streamed = sum(name in STREAMED_OPS for name in lowered.op_names)
-            self.cache[genome] = Evaluated(genome, plan, self.space.gain(genome), peak, cost.total,
-                                           _header(lowered)["trainable_size"], lowered.plan.arena_size,
-                                           peak <= self.settings.budget, streamed)
+            trainable = _header(lowered)["trainable_size"]
+            links = self.settings.ram is None or linked_ram(self.settings.board, lowered.plan.arena_size,
+                                                            trainable) <= self.settings.ram
+            self.cache[genome] = Evaluated(genome, plan, self.space.gain(genome), peak, cost.total, trainable,
+                                           lowered.plan.arena_size, peak <= self.settings.budget and links,
+                                           streamed)
         return self.cache[genome]
 
     def key(self, candidate: Evaluated) -> tuple:
