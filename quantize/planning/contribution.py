@@ -166,7 +166,8 @@ def analyse(tflite: bytes, x_int8: np.ndarray, y: np.ndarray, settings: Analysis
         table = ContributionTable(head, layers, before, head_accuracy, rows, lr=lr)
         sample = golden_sample(table)
         plans = [candidate_plan(table, graph, c, settings.golden_lr) for c in sample]
-        table.golden = _golden_rows(table, sample, workers.run(_worker_golden, plans, progress, "golden check"))
+        table.golden = _golden_rows(table, sample, workers.run(_worker_golden, [(plan,) for plan in plans], progress,
+                                                                ["golden check"] * len(plans)))
     return table
 
 
@@ -190,10 +191,11 @@ class _Workers:
     def __exit__(self, *exc) -> None:
         self.pool.shutdown(cancel_futures=True)
 
-    def run(self, function, arguments: list, progress, text: str) -> list:
-        futures = [self.pool.submit(function, argument) for argument in arguments]
+    def run(self, function, arguments: list[tuple], progress, texts: list[str]) -> list:
+        """function(*arguments[i]) for each i in the pool, in order; progress told texts[i] as each ends."""
+        futures = [self.pool.submit(function, *argument) for argument in arguments]
         results = []
-        for future in futures:
+        for future, text in zip(futures, texts):
             results.append(future.result())
             progress(1, text)
         return results
@@ -202,13 +204,9 @@ class _Workers:
         """Held-out accuracy after training each candidate (None: no training at all) at `lr`
         (one rate, or one per candidate)."""
         rates = lr if isinstance(lr, list) else [lr] * len(candidates)
-        futures = [self.pool.submit(_worker_measure, candidate, rate) for candidate, rate in zip(candidates, rates)]
-        results = []
-        for future, candidate in zip(futures, candidates):
-            results.append(future.result())
-            start = min((layer.op for layer in candidate or ()), default=None)
-            progress(1, names.get(start, "head") if start is not None else "head")
-        return results
+        starts = [min((layer.op for layer in candidate or ()), default=None) for candidate in candidates]
+        return self.run(_worker_measure, list(zip(candidates, rates)), progress,
+                        [names.get(start, "head") if start is not None else "head" for start in starts])
 
 
 _WORKER: dict = {}
