@@ -23,16 +23,6 @@ def _per_mac(instructions: int, macs: int) -> float | None:
     return round(instructions / macs, 3) if macs else None
 
 
-def _kept_input_bytes(graph, step) -> int:
-    """Bytes the forward pass keeps for the step's weight gradient: its int8 input, or with
-    gradient filtering the input's r x r patch means."""
-    if not step.weights:
-        return 0
-    n, *spatial, c = graph.tensor(graph.operators[step.op].inputs[0]).shape
-    r = step.gradient_filter
-    return int(n * np.prod([-(-size // r) for size in spatial]) * c)
-
-
 def _samples(model, graph, count: int):
     from host_tools.protocol.workload import load_samples
 
@@ -57,9 +47,9 @@ def bench_train(board: str, model) -> dict:
     from quantize.lower import lower_tflite
     from quantize.memory_model import predicted_peak_sram
     from quantize.planning.cost import backward_macs, predicted_step_cost
+    from quantize.planning.traffic import full_update_plan, kept_input_bytes
     from quantize.tflite_model import parse_tflite
-    from quantize.training.program import PARAMETRIC, derive_program
-    from quantize.training_plan import PlannedLayer, TrainingPlan
+    from quantize.training.program import derive_program
 
     plan = model.training_plan
     graph = parse_tflite(model.tflite)
@@ -95,7 +85,7 @@ def bench_train(board: str, model) -> dict:
         error_macs, update_macs = backward_macs(graph, step)
         layer = {"op": step.op, "kind": step.kind, "weights": step.weights, "bias": step.bias,
                  "channels": len(step.channels), "input_error": step.input_error,
-                 "gradient_filter": step.gradient_filter, "kept_input_bytes": _kept_input_bytes(graph, step),
+                 "gradient_filter": step.gradient_filter, "kept_input_bytes": kept_input_bytes(graph, step),
                  "macs": error_macs + update_macs, "instructions": instructions(backward + update),
                  "error_macs": error_macs, "error_instructions": instructions(backward),
                  "update_macs": update_macs, "update_instructions": instructions(update)}
@@ -103,10 +93,8 @@ def bench_train(board: str, model) -> dict:
             layer[f"{part}instr_per_mac"] = _per_mac(layer[f"{part}instructions"], layer[f"{part}macs"])
         layers.append(layer)
     trained = [layer for layer in layers if layer["weights"] or layer["bias"]]
-    full = TrainingPlan(tuple(PlannedLayer(op.index, True, len(op.inputs) > 2 and op.inputs[2] >= 0)
-                              for op in graph.operators if op.op in PARAMETRIC), "the full-update plan")
     try:
-        full_lowered = lower_tflite(model.tflite, model.name, plan=full)
+        full_lowered = lower_tflite(model.tflite, model.name, plan=full_update_plan(graph))
         full_peak = predicted_peak_sram(board, full_lowered.plan.arena_size,
                                         read_header(full_lowered.blob)["trainable_size"])
         full_note = "the memory model's figure for training every weight and bias (whether or not it fits)"
