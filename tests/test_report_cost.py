@@ -130,3 +130,14 @@ def test_unfiltered_plan_sets_every_filter_to_one():
     plan = host_model("ref", "demo-gf4").training_plan
     assert {layer.gradient_filter for layer in plan.layers} == {1, 4}
     assert {layer.gradient_filter for layer in unfiltered_plan(plan).layers} == {1}
+
+
+def test_the_layers_predicted_instructions_add_up_to_the_cost_model(ref_demo):
+    from quantize.planning.cost import predicted_step_cost
+
+    _, step = ref_demo
+    predicted = predicted_step_cost(step.lowered, step.graph, step.program)
+    t = step.traffic
+    assert round(t.total("predicted_forward_instructions")) == pytest.approx(predicted.forward, abs=1)
+    assert round(t.total("predicted_backward_instructions")) == pytest.approx(predicted.backward + predicted.update,
+                                                                              abs=1)

@@ -27,7 +27,10 @@ import numpy as np
 
 from quantize.lower import LoweredModel, lower_tflite
 from quantize.ops import op_def
-from quantize.planning.cost import _blob_members, _macs, backward_macs, forward_work
+from types import SimpleNamespace
+
+from quantize.planning.cost import (STREAMED_FACTOR, _blob_members, _cost, _macs, backward_macs, backward_work,
+                                    forward_work, training_forward_work)
 from quantize.tflite_model import Graph, Operator, parse_tflite
 from quantize.training.lowering import SHARED_ERROR_OPS, mask_bytes
 from quantize.training.program import ACCUMULATE, PARAMETRIC, BackwardStep, TrainingProgram, derive_program
@@ -95,6 +98,11 @@ class LayerTraffic:
     backward: Traffic = Traffic()
     kept: list[KeptTensor] = field(default_factory=list)
     backward_steps: list[int] = field(default_factory=list)  # indices into program.steps
+    # The cost model's instructions (quantize/planning/cost.py RATES, fitted on qemu-m7): the op's
+    # forward kernel (times its fused unit's STREAMED_FACTOR) with the masks and patch means it
+    # keeps, and its backward steps' error passes and updates.
+    predicted_forward_instructions: float = 0.0
+    predicted_backward_instructions: float = 0.0
 
     @property
     def backward_macs(self) -> int:
@@ -177,6 +185,8 @@ class _Step:
         self.in_sram = {tensor for tensor, _, _ in lowered.trainable_layout}
         members = _blob_members(lowered, graph)
         self.time = {op.index: t for t, ops in enumerate(members) for op in ops}
+        self.factor = {op.index: STREAMED_FACTOR.get(name, 1.0) for name, ops in zip(lowered.op_names, members)
+                       for op in ops}
         self.producer = {op.outputs[0]: op.index for op in graph.operators}
         self.forward_ops = len(members)
         self.layers = {op.index: LayerTraffic(op.index, op.op) for ops in members for op in ops}
@@ -267,18 +277,24 @@ class _Step:
     def count(self) -> StepTraffic:
         g = self.graph
         for index, layer in self.layers.items():
+            work = forward_work(g, g.operators[index], self.lowered.packed_ops)
             layer.forward = self.forward(g.operators[index])
-            layer.forward_macs = _macs(forward_work(g, g.operators[index], self.lowered.packed_ops))
+            layer.forward_macs = _macs(work)
+            layer.predicted_forward_instructions = _cost(work) * self.factor[index]
         for i, step in enumerate(self.program.steps):
             layer = self.layers[step.op]
             time = self.forward_ops + 1 + i
             layer.backward_steps.append(i)
             layer.backward += self.backward(step)
+            error, update = backward_work(g, step)
+            layer.predicted_backward_instructions += _cost(error) + _cost(update)
             if step.kind != ACCUMULATE:
                 layer.forward += self.training_forward(step)
-                error, update = backward_macs(g, step)
-                layer.error_macs += error
-                layer.update_macs += update
+                # the units cost.predicted_step_cost prices for this step alone
+                layer.predicted_forward_instructions += _cost(training_forward_work(g, SimpleNamespace(steps=(step,))))
+                error_macs, update_macs = backward_macs(g, step)
+                layer.error_macs += error_macs
+                layer.update_macs += update_macs
             layer.kept.extend(self.kept(step, time))
         self._merge_kept_inputs()
         logits = self.program.logits
