@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.plan",
     "host_tools.commands.baseline",
     "host_tools.commands.bench",
+    "host_tools.commands.report",
     "host_tools.commands.info",
     "host_tools.commands.infer",
     "host_tools.commands.eval",

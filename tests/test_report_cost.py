@@ -3,6 +3,8 @@ the energy model (quantize/planning/energy.py) and the command (host_tools/comma
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from host_tools.protocol.device import host_model
@@ -141,3 +143,75 @@ def test_the_layers_predicted_instructions_add_up_to_the_cost_model(ref_demo):
     assert round(t.total("predicted_forward_instructions")) == pytest.approx(predicted.forward, abs=1)
     assert round(t.total("predicted_backward_instructions")) == pytest.approx(predicted.backward + predicted.update,
                                                                               abs=1)
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def _report(capsys, *args: str) -> dict:
+    from host_tools.cli import main
+
+    assert main(["report", "cost", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("model, plan", [("ref", "demo-gf2"), ("mbv2-w0.35-128", "sparse-gf2")])
+def test_predicted_report_adds_up_and_names_its_sources(capsys, model, plan):
+    report = _report(capsys, "--model", model, "--plan", plan, "--predicted")
+    assert not report["measured"] and "predicted by the cost model" in report["instructions_from"]
+    layers, totals = report["layers"], report["totals"]
+    for key in ("forward_macs", "backward_macs", "flash_read_bytes", "sram_read_bytes", "sram_write_bytes",
+                "kept_bytes", "kept_byte_ops"):
+        assert totals[key] == sum(layer[key] for layer in layers), key
+    assert totals["kept_bytes"] == sum(k["bytes"] for k in report["kept"])
+    assert totals["instructions"] == sum(layer["instructions"] for layer in layers) + report["loss_and_overhead"][
+        "instructions"]
+    energy = report["energy"]
+    assert energy["total_uj"] == pytest.approx(energy["core_uj"] + energy["memory_uj"], abs=1e-2)
+    assert energy["total_uj"] == pytest.approx(sum(layer["energy_uj"] for layer in layers)
+                                               + report["loss_and_overhead"]["energy_uj"], rel=1e-4)
+    assert energy["real_board"].startswith("STM32F746") and len(energy["sources"]) == 3
+    savings = report["savings"]
+    assert savings["full_update"]["kept_bytes"] > savings["this_plan"]["kept_bytes"]
+    assert not savings["full_update"]["fits"] and savings["full_update"]["over_budget_bytes"] > 0
+    unfiltered = savings["without_gradient_filter"]
+    assert unfiltered["backward_macs"] > savings["this_plan"]["backward_macs"]
+    assert unfiltered["kept_bytes"] > savings["this_plan"]["kept_bytes"]
+
+
+def test_predicted_table_on_the_stm32f405_says_where_memory_and_energy_go(capsys):
+    from host_tools.cli import main
+
+    assert main(["report", "cost", "--model", "ref", "--plan", "demo", "--board", "qemu-stm32f405",
+                 "--predicted"]) == 0
+    out = capsys.readouterr().out
+    assert "STM32F405 (Cortex-M4) at 168 MHz" in out and "DS8626" in out and "Horowitz" in out
+    assert "the plan filters no gradients" in out
+    assert "the largest the input of op 19 (CONV_2D), tensor 60: 6,272 B" in out
+    assert "the layer with the most is op" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nosuch", "--plan", "demo", "--predicted"], "unknown model 'nosuch'"),
+    (["--model", "ref", "--plan", "nosuch", "--predicted"], "training plan 'nosuch'"),
+    (["--model", "ref", "--plan", "demo", "--board", "esp32", "--predicted"], "unknown board 'esp32'"),
+    (["--model", "ref", "--plan", "demo", "--board", "native", "--predicted"],
+     "board 'native': the energy model has figures"),
+    (["--model", "ref", "--plan", "demo", "--board", "stm32f746g-disco"], "no emulator to measure on"),
+])
+def test_bad_input_fails_in_one_line(capsys, args, message):
+    from host_tools.cli import main
+
+    assert main(["report", "cost", *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.emulator
+def test_measured_report_of_ref_demo_on_qemu_m7(capsys):
+    report = _report(capsys, "--model", "ref", "--plan", "demo")
+    assert report["measured"] and "measured on qemu-m7" in report["instructions_from"]
+    assert report["totals"]["kept_bytes"] == 8624 + 784 + 128 + 10  # inputs of 20 and 19, 20's mask, head, logits
+    layers = {layer["op"]: layer for layer in report["layers"]}
+    assert all(layers[op]["instructions"] > 0 for op in (19, 20, 21, 22))
+    assert report["loss_and_overhead"]["instructions"] > 0
+    assert report["energy"]["instructions"] == report["totals"]["instructions"] > 1_000_000
