@@ -81,8 +81,9 @@ def print_cost(report: dict) -> None:
           f"{t['sram_read_bytes']:>10} {t['sram_write_bytes']:>10} {t['kept_bytes']:>7} {t['kept_byte_ops']:>10} "
           f"{t['instructions']:>12} {report['energy']['total_uj']:>9.1f}")
     timeline = report["timeline"]
-    print(f"kept for the backward pass (timeline: forward ops 0..{timeline['forward_ops'] - 1}, the loss at "
-          f"{timeline['loss']}, backward steps {timeline['loss'] + 1}..{timeline['loss'] + timeline['backward_steps']}):")
+    loss, last = timeline["loss"], timeline["loss"] + timeline["backward_steps"]
+    print(f"kept for the backward pass (timeline: forward ops 0..{timeline['forward_ops'] - 1}, the loss at {loss}, "
+          f"backward steps {loss + 1}..{last}):")
     for kept in report["kept"]:
         print(f"  {kept['what']:<48} {kept['bytes']:>7} B  ops {kept['written']:>3}..{kept['last_read']:<3} "
               f"lifetime {kept['lifetime_ops']:>3}  {kept['bytes_x_lifetime']:>8} B*ops")
@@ -115,6 +116,7 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
     if not program.steps:
         raise McutrainError(f"plan {_plan_name(plan)}: trains nothing in {model.name}, so a step has no cost to report")
     predicted = predicted_step_cost(compiled.lowered, compiled.graph, program)
+    measured_peak = None
     forward = {layer.op: layer.predicted_forward_instructions for layer in traffic.layers}
     backward = {layer.op: layer.predicted_backward_instructions for layer in traffic.layers}
     if measured:
@@ -122,6 +124,7 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
 
         bench = bench_train(board, model)
         step_instructions = bench["instructions_per_step"]
+        measured_peak = bench["peak_sram_bytes"]
         scale = bench["forward_instructions"] / max(sum(forward.values()), 1.0)
         forward = {op: value * scale for op, value in forward.items()}
         backward = defaultdict(float)
@@ -142,7 +145,7 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
     energy = energy_of(board, step_instructions, traffic.traffic)
     report = {
         "model": model.name, "plan": _plan_name(plan), "board": board,
-        "instructions_from": source, "measured": measured,
+        "instructions_from": source, "measured": measured, "measured_peak_sram_bytes": measured_peak,
         "timeline": {"forward_ops": traffic.forward_ops, "loss": traffic.forward_ops,
                      "backward_steps": len(program.steps)},
         "layers": layers,
@@ -267,9 +270,11 @@ def _explanation(report: dict, compiled) -> list[str]:
     longest = max(report["kept"], key=lambda k: k["bytes_x_lifetime"])
     energy = report["energy"]
     costly = max(report["layers"], key=lambda layer: layer["energy_uj"])
-    lines = [f"memory: peak SRAM {this['peak_sram_bytes']:,} B predicted (the arena peaks at {this['arena_peak']}; "
-             f"trainable copy {this['trainable_bytes']:,} B); the forward pass keeps "
-             f"{report['totals']['kept_bytes']:,} B for the backward pass, the largest the {kept['what']}: "
+    device = report["measured_peak_sram_bytes"]
+    measured = f", {device:,} B measured on the device" if device else ""
+    lines = [f"memory: peak SRAM {this['peak_sram_bytes']:,} B predicted{measured} (the arena peaks at "
+             f"{this['arena_peak']}; trainable copy {this['trainable_bytes']:,} B); the forward pass keeps "
+             f"{report['totals']['kept_bytes']:,} B for the backward pass; the largest is the {kept['what']}: "
              f"{kept['bytes']:,} B for {kept['lifetime_ops']} ops"]
     if longest is not kept:
         lines.append(f"the most bytes x lifetime: the {longest['what']}, {longest['bytes_x_lifetime']:,} B*ops")
