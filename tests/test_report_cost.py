@@ -165,6 +165,7 @@ def test_predicted_report_adds_up_and_names_its_sources(capsys, model, plan):
     assert totals["kept_bytes"] == sum(k["bytes"] for k in report["kept"])
     assert totals["instructions"] == sum(layer["instructions"] for layer in layers) + report["loss_and_overhead"][
         "instructions"]
+    assert sum(totals["instructions_split"].values()) == pytest.approx(totals["instructions"], abs=len(layers))
     energy = report["energy"]
     assert energy["total_uj"] == pytest.approx(energy["core_uj"] + energy["memory_uj"], abs=1e-2)
     assert energy["total_uj"] == pytest.approx(sum(layer["energy_uj"] for layer in layers)
@@ -187,7 +188,7 @@ def test_predicted_table_on_the_stm32f405_says_where_memory_and_energy_go(capsys
     assert "STM32F405 (Cortex-M4) at 168 MHz" in out and "DS8626" in out and "Horowitz" in out
     assert "the plan filters no gradients" in out
     assert "the largest is the input of op 19 (CONV_2D), tensor 60: 6,272 B" in out
-    assert "the layer with the most is op" in out
+    assert "the layer with the most energy is op" in out
 
 
 @pytest.mark.parametrize("args, message", [

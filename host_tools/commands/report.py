@@ -142,6 +142,8 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
         instructions = round(forward[layer.op] + backward[layer.op])
         layers.append(_layer_json(layer, instructions, energy_of(board, instructions, layer.traffic).total_uj))
     rest = step_instructions - sum(layer["instructions"] for layer in layers)
+    split = {"forward": round(sum(forward.values())), "backward": round(sum(backward.values())),
+             "loss_and_overhead": rest}
     energy = energy_of(board, step_instructions, traffic.traffic)
     report = {
         "model": model.name, "plan": _plan_name(plan), "board": board,
@@ -154,7 +156,8 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
         "totals": {**_counts_json(traffic.traffic), "forward_macs": traffic.total("forward_macs"),
                    "backward_macs": traffic.total("backward_macs"), "error_macs": traffic.total("error_macs"),
                    "update_macs": traffic.total("update_macs"), "kept_bytes": traffic.total("kept_bytes"),
-                   "kept_byte_ops": traffic.total("kept_byte_ops"), "instructions": step_instructions},
+                   "kept_byte_ops": traffic.total("kept_byte_ops"), "instructions": step_instructions,
+                   "instructions_split": split},
         "energy": energy.to_json(),
     }
     this = _predicted_figures(board, compiled, "this plan")
@@ -279,8 +282,11 @@ def _explanation(report: dict, compiled) -> list[str]:
     if longest is not kept:
         lines.append(f"the most bytes x lifetime: the {longest['what']}, {longest['bytes_x_lifetime']:,} B*ops")
     share = costly["energy_uj"] / energy["total_uj"] if energy["total_uj"] else 0.0
+    split, total = report["totals"]["instructions_split"], report["totals"]["instructions"]
     lines.append(f"energy: {energy['total_uj']:,.1f} uJ, {energy['core_uj'] / energy['total_uj']:.2%} of it the "
-                 f"core's (instructions x the datasheet current); the layer with the most is op {costly['op']} "
+                 f"core's (instructions x the datasheet current); the forward pass takes "
+                 f"{split['forward'] / total:.0%} of the instructions, the backward steps "
+                 f"{split['backward'] / total:.0%}; the layer with the most energy is op {costly['op']} "
                  f"({costly['kind']}): {costly['energy_uj']:,.1f} uJ ({share:.0%}), {costly['forward_macs']:,} "
                  f"forward and {costly['backward_macs']:,} backward MACs")
     return lines
