@@ -52,24 +52,29 @@ class BoardPower:
 # STM32F746: ST datasheet DS10916 (STM32F745xx/STM32F746xx), section 6.3.6 "Supply current
 # characteristics", table "Typical and maximum current consumption in Run mode, code with data
 # processing running from Flash memory (ART ON except prefetch / L1-cache ON)", f_HCLK = 216 MHz,
-# all peripherals disabled, T_A = 25 C, typical 102 mA at V_DD = 3.3 V. NOT verified here: the
-# search tool's corpus holds the part's overview pages but not this table; check the datasheet
-# before quoting the energy as more than an order of magnitude.
+# all peripherals disabled, T_A = 25 C, typical 102 mA at V_DD = 3.3 V. Not read from the datasheet
+# here (the search tool's corpus holds the part's overview pages, not this table); cross-checked
+# only roughly: a third-party chip model found with the search tool fits DS10916 section 6.3.6 as
+# 5 mA + 0.5 mA/MHz with every peripheral clocked, 113 mA at 216 MHz, 11% above this figure, as
+# clocked peripherals would be. Check the datasheet before quoting the energy to better than that.
 STM32F746 = BoardPower(
     "STM32F746 (Cortex-M7) at 216 MHz", 216e6, 0.102, 3.3,
     "STM32F746: ST DS10916, Supply current characteristics, Run mode from flash (ART and L1-cache on), "
-    "216 MHz, all peripherals disabled, typical 102 mA at VDD 3.3 V (figure not verified against the datasheet here)")
+    "216 MHz, all peripherals disabled, typical 102 mA at VDD 3.3 V (not read from the datasheet here; a third-party "
+    "fit of the same table gives 113 mA with every peripheral clocked)")
 
 # STM32F405: ST datasheet DS8626 (STM32F405xx/STM32F407xx), section 5.3.6 "Supply current
 # characteristics", table "Typical and maximum current consumption in Run mode, code with data
 # processing running from Flash memory (ART accelerator enabled except prefetch)", f_HCLK = 168 MHz,
-# all peripherals disabled, T_A = 25 C, typical 40 mA at V_DD = 3.3 V. NOT verified here: the
-# search tool found the datasheet's pages 76-77 (absolute maximum ratings, operating conditions:
-# 168 MHz with VOS = 1, V_DD 1.8 to 3.6 V), not this table.
+# all peripherals disabled, T_A = 25 C, typical 40 mA at V_DD = 3.3 V. The search tool found the
+# datasheet's pages 76-77 (operating conditions: 168 MHz with VOS = 1, V_DD 1.8 to 3.6 V) but not
+# this table; the figure is corroborated by a third-party note quoting it (lendzeg/stm32f405-devboard
+# docs/power_consumption.md: "Table 20 ... Run mode, 168 MHz, TA = 25 C, peripherals disabled,
+# Icore = 40 mA (approx)").
 STM32F405 = BoardPower(
     "STM32F405 (Cortex-M4) at 168 MHz", 168e6, 0.040, 3.3,
-    "STM32F405: ST DS8626, Supply current characteristics, Run mode from flash (ART accelerator on), 168 MHz, "
-    "all peripherals disabled, typical 40 mA at VDD 3.3 V (figure not verified against the datasheet here)")
+    "STM32F405: ST DS8626, Table 20, Run mode from flash (ART accelerator on), 168 MHz, all peripherals disabled, "
+    "typical 40 mA at VDD 3.3 V (not read from the datasheet here; a third-party note quoting Table 20 agrees)")
 
 BOARD_POWER: dict[str, BoardPower] = {
     "qemu-m7": STM32F746,           # the emulator stands in for the STM32F746 (DESIGN.md, Targets)
