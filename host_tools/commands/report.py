@@ -163,7 +163,7 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
     this = _predicted_figures(board, compiled, "this plan")
     report["savings"] = _savings(board, model, compiled, this)
     report["savings_lines"] = _savings_lines(report["savings"], this)
-    report["explanation"] = _explanation(report, compiled)
+    report["explanation"] = _explanation(report)
     return report
 
 
@@ -267,26 +267,27 @@ def _figures_line(figures: dict) -> str:
             f"{figures['instructions']:,} instructions, {figures['energy_uj']:,.1f} uJ")
 
 
-def _explanation(report: dict, compiled) -> list[str]:
-    this = report["savings"]["this_plan"]
-    kept = max(report["kept"], key=lambda k: (k["bytes"], k["bytes_x_lifetime"]))
-    longest = max(report["kept"], key=lambda k: k["bytes_x_lifetime"])
-    energy = report["energy"]
-    costly = max(report["layers"], key=lambda layer: layer["energy_uj"])
+def _explanation(report: dict) -> list[str]:
+    """Where the step spends memory and energy, in a few lines."""
+    this, energy = report["savings"]["this_plan"], report["energy"]
     device = report["measured_peak_sram_bytes"]
     measured = f", {device:,} B measured on the device" if device else ""
-    lines = [f"memory: peak SRAM {this['peak_sram_bytes']:,} B predicted{measured} (the arena peaks at "
-             f"{this['arena_peak']}; trainable copy {this['trainable_bytes']:,} B); the forward pass keeps "
-             f"{report['totals']['kept_bytes']:,} B for the backward pass; the largest is the {kept['what']}: "
-             f"{kept['bytes']:,} B for {kept['lifetime_ops']} ops"]
-    if longest is not kept:
-        lines.append(f"the most bytes x lifetime: the {longest['what']}, {longest['bytes_x_lifetime']:,} B*ops")
-    share = costly["energy_uj"] / energy["total_uj"] if energy["total_uj"] else 0.0
+    memory = (f"memory: peak SRAM {this['peak_sram_bytes']:,} B predicted{measured} (the arena peaks at "
+              f"{this['arena_peak']}; trainable copy {this['trainable_bytes']:,} B); the forward pass keeps "
+              f"{report['totals']['kept_bytes']:,} B for the backward pass")
+    lines = [memory]
+    if report["kept"]:
+        largest = max(report["kept"], key=lambda k: (k["bytes"], k["bytes_x_lifetime"]))
+        longest = max(report["kept"], key=lambda k: k["bytes_x_lifetime"])
+        lines[0] += f"; the largest is the {largest['what']}: {largest['bytes']:,} B for {largest['lifetime_ops']} ops"
+        if longest is not largest:
+            lines.append(f"the most bytes x lifetime: the {longest['what']}, {longest['bytes_x_lifetime']:,} B*ops")
+    costly = max(report["layers"], key=lambda layer: layer["energy_uj"])
     split, total = report["totals"]["instructions_split"], report["totals"]["instructions"]
     lines.append(f"energy: {energy['total_uj']:,.1f} uJ, {energy['core_uj'] / energy['total_uj']:.2%} of it the "
                  f"core's (instructions x the datasheet current); the forward pass takes "
                  f"{split['forward'] / total:.0%} of the instructions, the backward steps "
                  f"{split['backward'] / total:.0%}; the layer with the most energy is op {costly['op']} "
-                 f"({costly['kind']}): {costly['energy_uj']:,.1f} uJ ({share:.0%}), {costly['forward_macs']:,} "
-                 f"forward and {costly['backward_macs']:,} backward MACs")
+                 f"({costly['kind']}): {costly['energy_uj']:,.1f} uJ ({costly['energy_uj'] / energy['total_uj']:.0%}), "
+                 f"{costly['forward_macs']:,} forward and {costly['backward_macs']:,} backward MACs")
     return lines

@@ -21,14 +21,15 @@ from flash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 import numpy as np
 
 from quantize.lower import LoweredModel, lower_tflite
 from quantize.ops import op_def
-from types import SimpleNamespace
-
+# cost.py's private helpers are used, not re-derived: the blob ops' TFLite members, the pricing of
+# work units at RATES, and which units count as MACs (the figures bench train reports).
 from quantize.planning.cost import (STREAMED_FACTOR, _blob_members, _cost, _macs, backward_macs, backward_work,
                                     forward_work, training_forward_work)
 from quantize.tflite_model import Graph, Operator, parse_tflite
@@ -171,8 +172,6 @@ def full_update_plan(graph: Graph) -> TrainingPlan:
 
 def unfiltered_plan(plan: TrainingPlan) -> TrainingPlan:
     """The same plan with gradient_filter 1 on every layer."""
-    from dataclasses import replace
-
     return replace(plan, layers=tuple(replace(layer, gradient_filter=1) for layer in plan.layers),
                    name=f"{plan.name or 'plan'} without gradient filtering")
 
