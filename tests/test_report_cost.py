@@ -217,3 +217,15 @@ def test_measured_report_of_ref_demo_on_qemu_m7(capsys):
     assert all(layers[op]["instructions"] > 0 for op in (19, 20, 21, 22))
     assert report["loss_and_overhead"]["instructions"] > 0
     assert report["energy"]["instructions"] == report["totals"]["instructions"] > 1_000_000
+
+
+def test_an_input_three_weight_layers_read_is_kept_once_until_its_last_read():
+    from quantize.planning.traffic import KeptTensor, LayerTraffic, merge_shared_inputs
+
+    layers = [LayerTraffic(op, "CONV_2D", kept=[KeptTensor(KEPT_INPUT, op, 7, 100, 2, read)])
+              for op, read in ((5, 30), (9, 26), (6, 29))]
+    layers[1].kept.append(KeptTensor(KEPT_MASK, 9, 12, 4, 9, 26))
+    merge_shared_inputs(layers)
+    kept = [k for layer in layers for k in layer.kept if k.kind == KEPT_INPUT]
+    assert kept == [KeptTensor(KEPT_INPUT, 9, 7, 100, 2, 30)]  # in op 9's layer, the first backward reader
+    assert [k.kind for k in layers[1].kept] == [KEPT_INPUT, KEPT_MASK]

@@ -176,6 +176,20 @@ def unfiltered_plan(plan: TrainingPlan) -> TrainingPlan:
                    name=f"{plan.name or 'plan'} without gradient filtering")
 
 
+def merge_shared_inputs(layers: list[LayerTraffic]) -> None:
+    """Keeps an input that several weight layers read once, in the layer that reads it first on the
+    backward pass (the highest operator index), alive until the last read."""
+    first: dict[int, tuple[LayerTraffic, int]] = {}  # tensor -> (its layer, index in layer.kept)
+    for layer in sorted(layers, key=lambda item: -item.op):
+        for kept in [k for k in layer.kept if k.kind == KEPT_INPUT]:
+            if kept.tensor not in first:
+                first[kept.tensor] = (layer, layer.kept.index(kept))
+                continue
+            owner, at = first[kept.tensor]
+            owner.kept[at] = replace(owner.kept[at], last_read=max(owner.kept[at].last_read, kept.last_read))
+            layer.kept.remove(kept)
+
+
 class _Step:
     """The counting of one lowered training step (graph, blob, backward program)."""
 
@@ -295,7 +309,7 @@ class _Step:
                 layer.error_macs += error_macs
                 layer.update_macs += update_macs
             layer.kept.extend(self.kept(step, time))
-        self._merge_kept_inputs()
+        merge_shared_inputs(list(self.layers.values()))
         logits = self.program.logits
         if self.program.steps and self.producer.get(logits) in self.layers:
             producer = self.producer[logits]
@@ -303,20 +317,6 @@ class _Step:
                                                          _activation_bytes(g, logits), self.time[producer],
                                                          self.forward_ops))
         return StepTraffic(tuple(self.layers[i] for i in sorted(self.layers)), self.forward_ops)
-
-    def _merge_kept_inputs(self) -> None:
-        """An input two weight layers read is kept once, until the later read (by the first reader)."""
-        seen: dict[int, tuple[LayerTraffic, KeptTensor]] = {}
-        for layer in sorted(self.layers.values(), key=lambda item: -item.op):  # backward order
-            for kept in [k for k in layer.kept if k.kind == KEPT_INPUT]:
-                if kept.tensor in seen:
-                    first_layer, first = seen[kept.tensor]
-                    first_layer.kept[first_layer.kept.index(first)] = KeptTensor(
-                        first.kind, first.op, first.tensor, first.bytes, first.written,
-                        max(first.last_read, kept.last_read))
-                    layer.kept.remove(kept)
-                else:
-                    seen[kept.tensor] = (layer, kept)
 
 
 def step_traffic(graph: Graph, lowered: LoweredModel, program: TrainingProgram) -> StepTraffic:
