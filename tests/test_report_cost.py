@@ -58,6 +58,13 @@ def test_step_energy_rises_with_the_instructions_and_names_its_sources(ref_demo)
     assert set(high.to_json()) >= {"total_uj", "core_uj", "memory_uj", "real_board", "sources"}
 
 
+def test_no_plan_is_the_default_head_plan(ref_demo):
+    model, _ = ref_demo
+    head = host_model("ref", "head").training_plan
+    assert estimate_step_energy("qemu-m7", model.tflite, model.name, None, 1000) == estimate_step_energy(
+        "qemu-m7", model.tflite, model.name, head, 1000)
+
+
 def test_the_f405_costs_its_own_figures():
     f405 = energy_of("qemu-stm32f405", 1_000_000, Traffic())
     f746 = energy_of("stm32f746g-disco", 1_000_000, Traffic())

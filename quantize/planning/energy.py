@@ -157,9 +157,13 @@ def energy_of(board: str, instructions: int, traffic: Traffic, memory: MemoryEne
 
 
 def estimate_step_energy(board: str, tflite: bytes, model_name: str, plan, instructions: int) -> EnergyEstimate:
-    """The energy of one training step of the model compiled with `plan` (a TrainingPlan) on the real
-    board behind `board`, from its measured `instructions` and its memory traffic."""
+    """The energy of one training step of the model compiled with `plan` (a TrainingPlan; None: the
+    default, the classifier head) on the real board behind `board`, from its measured `instructions`
+    and its memory traffic."""
     from quantize.planning.traffic import compile_step
+    from quantize.tflite_model import parse_tflite
+    from quantize.training_plan import head_plan
 
     board_power(board)  # an unknown board fails before the compilation
+    plan = plan if plan is not None else head_plan(parse_tflite(tflite))
     return energy_of(board, instructions, compile_step(tflite, model_name, plan).traffic.traffic)

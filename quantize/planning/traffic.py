@@ -208,9 +208,9 @@ class _Step:
         """The time the forward pass writes `tensor` (-1: the model's input, or a value the host converts)."""
         return self.time.get(self.producer.get(tensor, -1), -1)
 
-    def constant(self, tensor: int, nbytes: int | None = None) -> Traffic:
-        """Reading a constant (or `nbytes` of it) from where the lowering put it."""
-        size = self.graph.tensor(tensor).data.nbytes if nbytes is None else nbytes
+    def constant(self, tensor: int) -> Traffic:
+        """Reading a constant from where the lowering put it."""
+        size = self.graph.tensor(tensor).data.nbytes
         return Traffic(sram_read=size) if tensor in self.in_sram else Traffic(flash_read=size)
 
     def forward(self, op: Operator) -> Traffic:
