@@ -102,8 +102,14 @@ class Emulator:
         return cmd + self.extra_args
 
     def start(self) -> "Emulator":
+        busy = None
         for _ in range(PORT_ATTEMPTS):
             port = _free_port()
+            if _is_listening(port):
+                # Another program listens there: QEMU could not bind it, and the readiness check
+                # below would take that program for QEMU.
+                busy = port
+                continue
             try:
                 self.process = subprocess.Popen(
                     self.command(port),
@@ -123,6 +129,9 @@ class Emulator:
             if self.process.poll() is not None and "Address already in use" in self.stderr_text():
                 continue  # another process took the port between our probe and QEMU's bind
             break
+        if self.process is None:
+            raise EmulatorError(f"no free port for QEMU's serial line: 127.0.0.1:{busy} and the other ports tried "
+                                f"({PORT_ATTEMPTS}) are in use by another program")
         reason = self.stderr_text().strip() or "no error output"
         self.stop()
         raise EmulatorError(f"QEMU ({self.target.qemu_machine}) did not start: {reason}")
