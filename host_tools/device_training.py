@@ -6,8 +6,8 @@ two step by step (loss, prediction) and byte for byte (the trainable region). `m
 
 from __future__ import annotations
 
-import concurrent.futures
 import multiprocessing
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +32,10 @@ class TrainingRun:
     golden_steps_equal: int    # steps whose loss and prediction the device and the golden share
     device_crc: int
     golden_crc: int
+    train_seconds: float       # wall time of the TRAIN steps (host, link and emulator together)
+    static_ram_bytes: int      # the image's static data, the arena and trainable copy included (INFO)
+    arena_bytes: int
+    trainable_bytes: int
 
     @property
     def bit_exact(self) -> bool:
@@ -39,8 +43,9 @@ class TrainingRun:
 
 
 def run_on_emulator(board: str, model, train, test, plan, epochs: int, seed: int, no_progress: bool,
-                    say: Callable[[str], None] = print) -> TrainingRun:
-    """`model`: a HostModel (its blob is the plan's); `plan`: the TrainingPlan whose lr_at gives the rates."""
+                    say: Callable[[str], None] = print, metrics=None) -> TrainingRun:
+    """`model`: a HostModel (its blob is the plan's); `plan`: the TrainingPlan whose lr_at gives the
+    rates; `metrics`: a MetricsCsv that gets one row per training step."""
     from host_tools.banner import read_banner
     from host_tools.commands.eval import evaluate
     from host_tools.commands.infer import check_device_model
@@ -55,10 +60,9 @@ def run_on_emulator(board: str, model, train, test, plan, epochs: int, seed: int
     result = build_with_model(board, model.tflite, model.name, model.origin, plan=model.plan)
     say(f"built {result.usage_line()}")
     layout = lower_tflite(model.tflite, model.name, plan=model.plan).trainable_layout
-    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-    golden = pool.submit(_simulate, model.tflite, plan, layout, read_header(model.blob)["trainable_size"], train.x,
-                         train.y, order, seed, test.x, test.y)
-    try:
+    golden = _Forked(_simulate, model.tflite, plan, layout, read_header(model.blob)["trainable_size"], train.x,
+                     train.y, order, seed, test.x, test.y)
+    with golden:
         with Emulator(board, result.elf) as emulator:
             link = emulator.connect()
             read_banner(link)
@@ -69,19 +73,57 @@ def run_on_emulator(board: str, model, train, test, plan, epochs: int, seed: int
                 before = evaluate(device, info, test, None, no_progress)
                 say(f"accuracy before training {before.accuracy:.4f} on {test.description}")
                 say(f"training on the device: {len(order)} steps ({epochs} epoch(s) of {train.description}) ...")
-                trained = train_on_device(device, info, train, epochs, plan.lr_at, seed, True, None, no_progress)
+                started = time.monotonic()
+                trained = train_on_device(device, info, train, epochs, plan.lr_at, seed, True, metrics, no_progress)
+                train_seconds = time.monotonic() - started
                 device_crc = device.trainable_crc()[1]
                 stats = device.stats()
                 after = evaluate(device, info, test, None, no_progress)
                 say(f"accuracy after training {after.accuracy:.4f} on {test.description}")
         simulated = golden.result()
-    finally:
-        pool.shutdown(cancel_futures=True)
     equal = int(np.sum((np.asarray(trained.losses_q16) == simulated["losses"])
                        & (np.asarray(trained.predicted) == simulated["predicted"])))
     return TrainingRun(board, result.usage_line(), before, after, len(order), trained.losses_q16,
                        trained.instructions, stats.peak_sram_last_step, info.ram_budget, simulated["accuracy"],
-                       equal, device_crc, simulated["crc"])
+                       equal, device_crc, simulated["crc"], train_seconds, info.static_ram, info.arena_bytes,
+                       info.trainable_bytes)
+
+
+class _Forked:
+    """fn(*args) in a forked process (numpy only), as a context: result() waits for its value; on
+    leaving the context early (an error, Ctrl-C) the process is killed, so no worker outlives the run."""
+
+    def __init__(self, fn, *args):
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_send_result, args=(send, fn, args), daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self):
+        try:
+            ok, value = self._receive.recv()
+        except EOFError:
+            raise RuntimeError(f"the golden reference's process died (exit code {self._process.exitcode})") from None
+        if not ok:
+            raise RuntimeError(f"the golden reference failed: {value}")
+        return value
+
+    def __enter__(self) -> "_Forked":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._receive.close()
+
+
+def _send_result(send, fn, args) -> None:
+    try:
+        send.send((True, fn(*args)))
+    except BaseException as err:  # reported in the parent, which owns the error handling
+        send.send((False, f"{type(err).__name__}: {err}"))
 
 
 def _simulate(tflite, plan, layout, region_size, x, y, order, seed, test_x, test_y) -> dict:

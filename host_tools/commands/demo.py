@@ -1,67 +1,88 @@
 """`mcutrain demo` (what `make demo` runs): the whole promise on an emulated board, no hardware and no
-downloads. It builds the firmware with `ref` (pretrained on Fashion-MNIST) and its `demo` training
-plan, boots it in QEMU, measures the device's accuracy on the MNIST test split, trains the device
-on the MNIST train split one sample at a time, measures its accuracy again, and prints a summary:
-accuracy before and after, the fp32 yardstick for the same trained parameters (TensorFlow), peak
-SRAM against the board's budget, instructions per training step, and whether the host's golden
-reference (simulating the same run in a second process meanwhile) agrees with the device bit for bit.
-"""
+downloads: reuse the committed int8 model, plan within the SRAM budget, build, boot QEMU, measure the
+device's accuracy, train it one sample at a time, measure again, then print a summary beside the fp32
+yardstick and write the report folder. The pipeline is host_tools/demo.py, the folder
+host_tools/demo_report.py."""
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
+import json
+from pathlib import Path
 
 from host_tools.commands.arguments import positive_int
 from host_tools.targets import EMULATED
 
-DEMO_MODEL = "ref"
-DEMO_DATA = "mnist5k"
-DEMO_PLAN = "demo"
-DEMO_EPOCHS = 1
-DEMO_SEED = 1
+DEFAULT_REPORT = Path("demo-report")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="train ref on the emulated device and compare with the host")
-    parser.add_argument("--board", choices=EMULATED, default="qemu-m7")
-    parser.add_argument("--epochs", type=positive_int, default=DEMO_EPOCHS, help=f"default {DEMO_EPOCHS}")
+    from host_tools import demo
+
+    parser = subparsers.add_parser("demo", help="plan within a budget, train on the emulated device, report")
+    parser.add_argument("--board", choices=EMULATED, default="qemu-m7",
+                        help="qemu-m7 (256 KB) or qemu-stm32f405 (192 KB); default qemu-m7")
+    parser.add_argument("--model", default=demo.DEFAULT_MODEL,
+                        help=f"a reference model or an int8 .tflite (default {demo.DEFAULT_MODEL}, pretrained on "
+                             "Fashion-MNIST)")
+    parser.add_argument("--data", default=demo.DEFAULT_DATA,
+                        help=f"the data the device learns: fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH "
+                             f"(default {demo.DEFAULT_DATA})")
+    parser.add_argument("--budget", help="SRAM a training step may take, e.g. 128KB (default: the board's RAM)")
+    parser.add_argument("--plan", help="train with this plan (a file or a name of the model's plans) instead of "
+                                       "planning")
+    parser.add_argument("--epochs", type=positive_int, default=demo.DEFAULT_EPOCHS,
+                        help=f"default {demo.DEFAULT_EPOCHS}")
     parser.add_argument("--limit", type=positive_int, help="train on the first N training samples only")
     parser.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test samples only")
+    parser.add_argument("--seed", type=positive_int, default=demo.DEFAULT_SEED,
+                        help=f"device and shuffle seed (default {demo.DEFAULT_SEED})")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, metavar="DIR",
+                        help=f"the report folder, written whole or not at all (default {DEFAULT_REPORT}/)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the fp32 yardstick (TensorFlow)")
+    parser.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from host_tools.commands.train import describe_rate, run_plan
-    from host_tools.device_training import agreement_line, fp32_baseline, run_on_emulator
-    from host_tools.protocol.device import host_model
-    from host_tools.protocol.workload import load_samples
-    from quantize.blob import read_header
+    import sys
 
-    started = time.monotonic()
-    model = host_model(DEMO_MODEL, DEMO_PLAN)
-    train = load_samples(model, DEMO_DATA, "train", args.limit)
-    test = load_samples(model, DEMO_DATA, "test", args.test_limit)
-    plan = run_plan(model.training_plan, None, "cosine", len(train) * args.epochs)
-    print(f"mcutrain demo: {DEMO_MODEL} pretrained on Fashion-MNIST, trained on the device on {DEMO_DATA} "
-          f"(plan '{DEMO_PLAN}': {len(plan.layers)} layers, {read_header(model.blob)['trainable_size']} trainable "
-          f"bytes, {describe_rate(plan)})")
-    stage = iter(range(1, 6))
-    run_ = run_on_emulator(args.board, model, train, test, plan, args.epochs, DEMO_SEED, args.no_progress,
-                           say=lambda text: print(f"[{next(stage)}/5] {text}"))
-    baseline = None if args.no_baseline else fp32_baseline(DEMO_MODEL, DEMO_DATA, plan, args.epochs, args.limit,
-                                                            args.test_limit)
-    rows = [("accuracy before", f"{run_.before.accuracy:.4f}"), ("accuracy after", f"{run_.after.accuracy:.4f}"),
-            ("fp32 yardstick (same parameters)", "skipped" if baseline is None else f"{baseline:.4f}"),
-            ("golden reference accuracy", f"{run_.golden_accuracy:.4f}"),
-            ("peak SRAM", f"{run_.peak_sram_bytes} / {run_.ram_budget_bytes} bytes"),
-            ("instructions per training step", f"{int(np.mean(run_.instructions)):,}"),
-            ("wall time", f"{time.monotonic() - started:.0f} s")]
+    from host_tools.demo import DemoSettings, run_demo
+    from host_tools.demo_report import ReportFolder
+    from host_tools.device_training import agreement_line
+    from quantize.planning.budget import parse_budget
+
+    settings = DemoSettings(args.board, args.model, args.data,
+                            parse_budget(args.budget) if args.budget is not None else None, args.plan, args.epochs,
+                            args.limit, args.test_limit, args.seed, not args.no_baseline,
+                            args.no_progress or args.json)
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    say(f"mcutrain demo: {settings.model} on {settings.board}, learning {settings.data} on the device")
+    with ReportFolder(args.report) as report:
+        summary, device_run = run_demo(settings, report.metrics, say)
+        report.finish(summary)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+        print(agreement_line(device_run))
+        print(f"report: {args.report}/ (summary.json, metrics.csv, curves.png, memory.png)")
+    return 0 if device_run.bit_exact else 1
+
+
+def print_summary(summary: dict) -> None:
+    baseline = summary["baseline_fp32_accuracy"]
+    rows = [("accuracy before training", f"{summary['accuracy_before']:.4f}"),
+            ("accuracy after training", f"{summary['accuracy_after']:.4f}"),
+            ("fp32 yardstick (same parameters)", summary["baseline_fp32_note"] if baseline is None
+             else f"{baseline:.4f} ({100 * (summary['accuracy_after'] - baseline):+.1f} points on the device)"),
+            ("golden reference accuracy", f"{summary['golden_accuracy']:.4f}"),
+            ("peak SRAM", f"{summary['peak_sram_bytes']:,} of {summary['ram_budget_bytes']:,} bytes budget"),
+            ("instructions per training step", f"{summary['instructions_per_step']:,}"),
+            ("samples per second", f"{summary['samples_per_second']:.1f} (emulator, wall clock)"),
+            ("energy per training step", f"{summary['energy_per_step_uj']:,.1f} uJ on {summary['energy_board']} "
+                                         "(estimate; sources in summary.json)"),
+            ("wall time", f"{summary['wall_seconds']:.0f} s")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"      {name:<{width}}  {value}")
-    print(agreement_line(run_))
-    return 0 if run_.bit_exact else 1

@@ -30,12 +30,19 @@ def read_curves(path: Path) -> dict[str, list[float]]:
 
 
 def run(args) -> int:
+    steps = draw_curves(args.csv, args.output, args.csv.name)
+    print(f"wrote {args.output} ({steps} steps)")
+    return 0
+
+
+def draw_curves(path: Path, output: Path, title: str) -> int:
+    """Draws the running loss and accuracy of metrics CSV `path` into `output`; returns the steps drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = read_curves(args.csv)
+    curves = read_curves(path)
     panels = [key for key in ("running_loss", "running_accuracy") if key in curves]
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.8 * len(panels)), sharex=True, squeeze=False)
     for ax, key in zip(axes[:, 0], panels):
@@ -43,10 +50,9 @@ def run(args) -> int:
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")
-    fig.suptitle(args.csv.name)
+    fig.suptitle(title)
     fig.tight_layout()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.output, dpi=120)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=120)
     plt.close(fig)
-    print(f"wrote {args.output} ({len(curves['step'])} steps)")
-    return 0
+    return len(curves["step"])
