@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_tools.bench_all import MBV2
+from host_tools.bench_all import MBV2, MODELS
 
 LAYERS_PLOT = "layers-{model}.png"
 MEMORY_PLOT = "memory-{model}.png"
@@ -116,18 +116,56 @@ def train_table(report: dict, model: str) -> str:
                 continue  # did not fit the board: the memory comparison shows its predicted peak
         plan = key.rsplit("/", 1)[1]
         if figures is None:
-            rows.append([f"`{plan}`", failure(report, key), *["-"] * 6])
+            rows.append([f"`{plan}`", failure(report, key), *["-"] * 8])
             continue
+        filters = sorted({layer["gradient_filter"] for layer in figures["layers"] if layer["weights"]} - {1})
         rows.append([f"`{plan}`", f"{integer(figures['peak_sram_bytes'])} B",
                      f"{integer(figures['predicted_peak_sram_bytes'])} B", integer(figures["trainable_bytes"]),
-                     f"{integer(figures['instructions_per_step'])} "
+                     ", ".join(map(str, filters)) or "-", integer(figures["kept_input_bytes"]),
+                     f"**{integer(figures['instructions_per_step'])}** "
                      f"({integer(figures['predicted_instructions_per_step'])})",
                      " / ".join(integer(figures[k]) for k in ("forward_instructions", "backward_instructions",
                                                                "update_instructions")),
-                     integer(figures["backward_macs"]), figures["trained_layers_instr_per_mac"] or "-"])
-    return table(["plan", "peak SRAM measured", "memory model", "trainable bytes",
-                  "instructions a step (cost model)", "forward / backward error / updates", "backward MACs",
-                  "instr/MAC, trained layers"], rows)
+                     f"{integer(figures['backward_macs'])}, {figures['trained_layers_instr_per_mac'] or '-'}"])
+    return table(["plan", "peak SRAM measured", "memory model", "trainable bytes", "gradient filter r",
+                  "bytes kept for weight gradients", "instructions a step (cost model)",
+                  "forward / backward error passes / updates", "backward MACs, instr/MAC of the trained layers"],
+                 rows)
+
+
+def step_layers_table(report: dict, key: str) -> str:
+    """One training step's backward, layer by layer (bench train's `layers`)."""
+    figures = result(report, key)
+    if figures is None:
+        return failure(report, key)
+    rows = []
+    for layer in figures["layers"]:
+        what = ["weights" if layer["weights"] else "", "bias" if layer["bias"] else "",
+                f"{layer['channels']} channels" if layer["channels"] else "",
+                "error to its input" if layer["input_error"] else "",
+                f"r = {layer['gradient_filter']}" if layer["gradient_filter"] > 1 else ""]
+        rows.append([layer["op"], layer["kind"], ", ".join(part for part in what if part) or "passes the error on",
+                     integer(layer["macs"]), integer(layer["instructions"]), layer["instr_per_mac"] or "-"])
+    rows.append(["", "**the step** (as the device counts it)", "", integer(figures["backward_macs"]),
+                 f"**{integer(figures['instructions_per_step'])}**", ""])
+    return table(["op", "kind", "what it does in the step", "backward MACs", "instructions", "per MAC"], rows)
+
+
+def forward_ops_table(report: dict, model: str) -> str:
+    """One forward pass by op type: how many layers, their MACs and instructions, the range of
+    instructions per MAC over them."""
+    key = f"{model}/forward"
+    figures = result(report, key)
+    if figures is None:
+        return failure(report, key)
+    rows = []
+    for op in sorted({layer["op"] for layer in figures["layers"]}):
+        layers = [layer for layer in figures["layers"] if layer["op"] == op]
+        macs, instructions = sum(layer["macs"] for layer in layers), sum(layer["instructions"] for layer in layers)
+        per_mac = [layer["instr_per_mac"] for layer in layers if layer["instr_per_mac"] is not None]
+        spread = f"{min(per_mac)} to {max(per_mac)}" if len(set(per_mac)) > 1 else (per_mac[0] if per_mac else "-")
+        rows.append([op, len(layers), integer(macs), integer(instructions), spread])
+    return table(["op", "layers", "MACs", "instructions", "instr/MAC per layer"], rows)
 
 
 def plan_table(report: dict, model: str) -> str:
@@ -206,24 +244,32 @@ def image(prefix: str, path: str, alt: str) -> str:
     return f"![{alt}]({prefix}{path})"
 
 
-def model_sections(report: dict, model: str, prefix: str, level: str = "###") -> list[str]:
-    """The tables and plots of one model, in the order the report and the README show them."""
-    parts = [f"{level} `{model}`: peak SRAM of a training step, by what it trains", memory_table(report, model),
-             image(prefix, MEMORY_PLOT.format(model=model), f"peak SRAM of {model}'s training step by plan")]
+def model_sections(report: dict, model: str, prefix: str, notes: dict[str, list[str]] | None = None) -> list[str]:
+    """The tables and plots of one model, in the order the report and the README show them;
+    notes[section] (paragraphs) follow that section (memory, forward, train, plan, accuracy, link)."""
+    notes = notes or {}
+    sections = {
+        "memory": [f"### `{model}`: peak SRAM of a training step, by what it trains", memory_table(report, model),
+                   image(prefix, MEMORY_PLOT.format(model=model), f"peak SRAM of {model}'s training step by plan")],
+        "forward": [f"### `{model}`: one forward pass", forward_table(report, model), forward_ops_table(report, model),
+                    image(prefix, LAYERS_PLOT.format(model=model), f"instructions per layer of {model}")],
+        "train": [f"### `{model}`: one training step per plan (`bench train`)", train_table(report, model)],
+        "plan": [f"### `{model}`: plans searched per SRAM budget (`bench plan`)", plan_table(report, model),
+                 image(prefix, f"{PLAN_FOLDER.format(model=model)}/plan_accuracy.png", f"bench plan of {model}")],
+    }
     if model == MBV2:
-        parts.insert(1, f"`{MBV2}`'s weights are untrained, seeded weights (a reproducible script, not a "
-                        "training run): only memory and speed mean something for it, and no accuracy is measured.")
-    parts += [f"{level} `{model}`: one forward pass", forward_table(report, model),
-              image(prefix, LAYERS_PLOT.format(model=model), f"instructions per layer of {model}")]
-    parts += [f"{level} `{model}`: one training step per plan (`bench train`)", train_table(report, model)]
-    parts += [f"{level} `{model}`: plans searched per SRAM budget (`bench plan`)", plan_table(report, model),
-              image(prefix, f"{PLAN_FOLDER.format(model=model)}/plan_accuracy.png", f"bench plan of {model}")]
+        sections["memory"].insert(1, f"`{MBV2}`'s weights are untrained, seeded weights (a reproducible script, "
+                                     "not a training run): only memory and speed mean something for it, and no "
+                                     "accuracy is measured.")
+    detailed = MODELS[model].train_plans[1]
+    sections["train"] += [f"One step of `{detailed}`, layer by layer (QEMU instruction counts of the backward "
+                          "kernels):", step_layers_table(report, f"{model}/train/{detailed}")]
     if f"{model}/accuracy" in report["runs"]:
-        parts += [f"{level} `{model}`: accuracy after training on the device (`bench accuracy`)",
-                  accuracy_table(report, model)]
+        sections["accuracy"] = [f"### `{model}`: accuracy after training on the device (`bench accuracy`)",
+                                accuracy_table(report, model)]
     if f"{model}/link" in report["runs"]:
-        parts += [f"{level} `{model}`: the serial link (`bench link`)", link_table(report, model)]
-    return parts
+        sections["link"] = [f"### `{model}`: the serial link (`bench link`)", link_table(report, model)]
+    return [part for name, section in sections.items() for part in section + notes.get(name, [])]
 
 
 def render_report(report: dict) -> str:
@@ -233,7 +279,7 @@ def render_report(report: dict) -> str:
     for model in report["memory"]:
         parts.append(f"## `{model}`")
         parts += model_sections(report, model, "")
-    parts += [f"## Published figures ({PUBLISHED_LABEL})", published_table(report)]
+    parts += ["## Figures published by the papers (not measured here)", published_table(report)]
     return "\n\n".join(parts) + "\n"
 
 
