@@ -146,3 +146,12 @@ def _report() -> dict:
                         "load_average_at_end": 2.0},
             "board": "qemu-m7", "settings": asdict(settings), "published": list(bench_all.PUBLISHED),
             "runs": records, "memory": {REF: memory_comparison(records, settings, REF)}, "wall_seconds": 60.0}
+
+
+def test_bench_all_refuses_an_unknown_model_in_one_line(tmp_path, capsys):
+    from host_tools.cli import main
+
+    assert main(["bench", "all", "--models", "ref,nope", "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--models ref,nope: unknown nope" in err[0]
+    assert not (tmp_path / "out").exists()
