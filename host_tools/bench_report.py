@@ -7,6 +7,7 @@ results dict; a sub-benchmark that failed is shown with its one-line error inste
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from host_tools.bench_all import MBV2, MODELS
@@ -193,8 +194,10 @@ def plan_table(report: dict, model: str) -> str:
               "predicted / measured instructions", "search s"]
     header += ["device accuracy", "head alone", "biases + head"] if accuracy else []
     held = figures.get("held_out_accuracy") or {}
+    # bench plan writes mbv2's two-class npz to a temporary folder: its name alone says what it is
+    data = re.sub(r"npz:\S*/", "npz:", figures.get("train", figures["data"]))
     return (table(header, rows) + f"\n\nContribution analysis {figures['analysis_seconds']} s on "
-            f"{figures.get('train', figures['data'])}; the fp32 twin's held-out accuracy {percent(held.get('before'))} "
+            f"{data}; the fp32 twin's held-out accuracy {percent(held.get('before'))} "
             f"as it is, {percent(held.get('head_alone'))} with the head trained.")
 
 
