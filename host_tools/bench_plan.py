@@ -62,6 +62,7 @@ class BenchPlanSettings:
     layers: int             # the analysis's considered layers
     seed: int
     no_progress: bool = True
+    search_seconds: float | None = None  # bound on each search's generations (None: the planner's own)
 
 
 @dataclass
@@ -223,8 +224,8 @@ def _budget_row(settings: BenchPlanSettings, model, graph, table, data: str, bud
 
     from host_tools.targets import get_target
 
-    request = PlanRequest(budget, settings.board, seed=settings.seed, lr=DEFAULT_LR, epochs=settings.epochs,
-                          data=data, ram=get_target(settings.board).ram_budget_bytes)
+    request = PlanRequest(budget, settings.board, seed=settings.seed, time_budget=settings.search_seconds,
+                          lr=DEFAULT_LR, epochs=settings.epochs, data=data, ram=get_target(settings.board).ram_budget_bytes)
     started = time.monotonic()
     try:
         outcome = plan_within(table, graph, model.name, train_count, request, samples, analysis)

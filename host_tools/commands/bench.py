@@ -11,6 +11,10 @@ bench link     frames and payload bytes per second of the serial link, and the s
 bench plan     what `mcutrain plan` costs (analysis and search seconds) and what its plans give
                per SRAM budget: predicted against measured peak SRAM and instructions per step,
                and for ref the device accuracy beside two simple plans (host_tools/bench_plan.py).
+bench all      all of the above for ref and mbv2-w0.35-128, and the memory comparison of full,
+               bias-only and sparse updates, in one report (host_tools/bench_all.py).
+bench readme   rewrites README.md's generated results from a bench all results file
+               (host_tools/readme_results.py); --check only compares.
 Each benchmark is one sub-subcommand registered here.
 """
 
@@ -56,6 +60,8 @@ def register(subparsers) -> None:
     add_device_arguments(link)
     link.set_defaults(func=run_link)
 
+    _register_all(benches)
+
 
 def _register_plan(benches) -> None:
     from host_tools import bench_plan
@@ -79,8 +85,7 @@ def _register_plan(benches) -> None:
                                                       "over them"),
               ("--samples", defaults.train_samples, "the analysis's fine-tuning samples"),
               ("--layers", defaults.max_layers, "layers the analysis considers, from the head"))
-    for flag, default, what in counts:
-        plan.add_argument(flag, type=positive_int, default=default, help=f"{what} (default {default})")
+    _add_counts(plan, counts)
     plan.add_argument("--seed", type=int, default=bench_plan.DEFAULT_SEED,
                       help=f"analysis, search, device and shuffle seed, non-zero (default {bench_plan.DEFAULT_SEED})")
     plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -89,6 +94,12 @@ def _register_plan(benches) -> None:
                            "into DIR (all or nothing)")
     plan.add_argument("--no-progress", action="store_true", help="no progress bar")
     plan.set_defaults(func=run_plan)
+
+
+def _add_counts(parser, counts) -> None:
+    """A positive-integer option per (flag, default, what)."""
+    for flag, default, what in counts:
+        parser.add_argument(flag, type=positive_int, default=default, help=f"{what} (default {default})")
 
 
 def _model_bench(benches, name: str, help_text: str, func):
@@ -145,8 +156,19 @@ def run_train(args) -> int:
 
 
 def run_accuracy(args) -> int:
+    figures = accuracy_figures(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"{key:<26} {value}")
+    return 0 if figures["golden_bit_exact"] and figures["qas_off_golden_bit_exact"] else 1
+
+
+def accuracy_figures(args, say) -> dict:
+    """bench accuracy's figures (its JSON) for the arguments run_accuracy takes; `bench all` calls
+    it in-process."""
     import dataclasses
-    import sys
 
     from host_tools.device_training import fp32_baseline, run_on_emulator
     from host_tools.protocol.device import HostModel, host_model
@@ -158,12 +180,11 @@ def run_accuracy(args) -> int:
     train = load_samples(model, data, "train", args.limit)
     test = load_samples(model, data, "test", args.test_limit)
     plan = model.training_plan
-    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     with_qas = run_on_emulator(args.board, model, train, test, plan, epochs, args.seed, True, say)
     plan_off = dataclasses.replace(plan, qas=False)
     model_off = HostModel(model.name, model.tflite, model.origin, plan_off)
     without_qas = run_on_emulator(args.board, model_off, train, test, plan_off, epochs, args.seed, True, say)
-    figures = {
+    return {
         "board": args.board, "model": model.name, "plan": plan.name or plan.source, "data": data,
         "epochs": epochs, "samples": len(train), "test_samples": len(test),
         "learning_rate": plan.lr, "lr_schedule": plan.lr_schedule.to_json_value(),
@@ -177,12 +198,6 @@ def run_accuracy(args) -> int:
         "peak_sram_bytes": with_qas.peak_sram_bytes,
         "instructions_per_step": int(sum(with_qas.instructions) / max(len(with_qas.instructions), 1)),
     }
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        for key, value in figures.items():
-            print(f"{key:<26} {value}")
-    return 0 if with_qas.bit_exact and without_qas.bit_exact else 1
 
 
 def run_plan(args) -> int:
@@ -280,6 +295,18 @@ def _simple_cell(row: dict, name: str) -> str:
 
 
 def run_link(args) -> int:
+    figures = link_figures(args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    for key, value in figures.items():
+        print(f"{key:<24} {value}")
+    return 0
+
+
+def link_figures(args) -> dict:
+    """bench link's figures (its JSON) for the device arguments run_link takes; `bench all` calls
+    it in-process."""
     from host_tools.protocol.bench_link import bench_link
     from host_tools.protocol.device import host_model, open_device
     from host_tools.protocol.workload import load_samples
@@ -287,10 +314,65 @@ def run_link(args) -> int:
     model = host_model(args.model, args.plan)
     samples = load_samples(model, "fashion-mnist", "test", 10) if model.name == "ref" else None
     with open_device(args, quiet=args.json) as device:
-        figures = bench_link(device, *((samples.x, samples.y) if samples else (None, None)))
+        return bench_link(device, *((samples.x, samples.y) if samples else (None, None)))
+
+
+def _register_all(benches) -> None:
+    from host_tools import bench_all, readme_results
+
+    every = benches.add_parser("all", help="every benchmark for ref and mbv2-w0.35-128, one report with plots",
+                               description=bench_all.__doc__.split("\n\n", 1)[1],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    every.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    every.add_argument("-o", "--out", type=Path, metavar="DIR", required=True,
+                       help=f"write {bench_all.JSON_FILE}, {bench_all.REPORT_FILE} and the plots into DIR "
+                            "(all or nothing)")
+    defaults = bench_all.BenchAllSettings()
+    every.add_argument("--models", default=",".join(defaults.models),
+                       help=f"comma-separated, of {', '.join(bench_all.MODELS)} (default both)")
+    counts = (("--limit", defaults.limit, "training samples of each device run"),
+              ("--test-limit", defaults.test_limit, "test samples each device run is measured on"),
+              ("--epochs", defaults.epochs, "epochs of each device run"),
+              ("--samples", defaults.samples, "the contribution analysis's fine-tuning samples"),
+              ("--layers", defaults.layers, "layers the analysis considers, from the head"))
+    _add_counts(every, counts)
+    every.add_argument("--search-seconds", type=float, default=defaults.search_seconds,
+                       help=f"stop each search's generations after S seconds (default {defaults.search_seconds:g})")
+    every.add_argument("--json", action="store_true", help="print the results file's JSON on stdout")
+    every.set_defaults(func=run_all)
+
+    readme = benches.add_parser("readme", help="rewrite README.md's generated results from a bench all results file")
+    readme.add_argument("--results", type=Path, default=readme_results.RESULTS,
+                        help=f"the bench_all.json (default {readme_results.RESULTS.relative_to(readme_results.ROOT)})")
+    readme.add_argument("--readme", type=Path, default=readme_results.README, help="the README to rewrite")
+    readme.add_argument("--check", action="store_true",
+                        help="only compare: exit 1 when the README's generated block differs")
+    readme.set_defaults(func=run_readme)
+
+
+def run_all(args) -> int:
+    from host_tools.bench_all import MODELS, BenchAllSettings, bench_all, write_outputs
+    from host_tools.errors import McutrainError
+
+    models = tuple(name.strip() for name in args.models.split(","))
+    unknown = [name for name in models if name not in MODELS]
+    if unknown:
+        raise McutrainError(f"--models {args.models}: unknown {', '.join(unknown)} (expected {', '.join(MODELS)})")
+    if args.out.exists() and not args.out.is_dir():
+        raise McutrainError(f"-o {args.out}: exists and is not a folder")
+    settings = BenchAllSettings(args.board, models, limit=args.limit, test_limit=args.test_limit, epochs=args.epochs,
+                                samples=args.samples, layers=args.layers, search_seconds=args.search_seconds)
+    report = bench_all(settings, lambda text: print(text, file=sys.stderr, flush=True))
+    write_outputs(args.out, report)
     if args.json:
-        print(json.dumps(figures, indent=2))
-        return 0
-    for key, value in figures.items():
-        print(f"{key:<24} {value}")
+        print(json.dumps(report, indent=2))
+    failed = [key for key, record in report["runs"].items() if "error" in record]
+    print(f"wrote {args.out}/ in {report['wall_seconds']:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""),
+          file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def run_readme(args) -> int:
+    from host_tools import readme_results
+
+    return readme_results.run(args.results, args.readme, args.check)
