@@ -46,7 +46,7 @@ def test_short_demo_plans_trains_and_agrees_with_the_golden_reference(tmp_path, 
     assert summary["peak_sram_bytes"] <= summary["ram_budget_bytes"] == 128 * 1024
     assert summary["golden_bit_exact"] and summary["golden_steps_equal"] == summary["steps"] == 300
     assert summary["golden_accuracy"] == summary["accuracy_after"]
-    assert summary["plan"]["sram_budget"] == 128 * 1024 and summary["plan"]["layers"]
+    assert summary["plan"]["sram_budget"] == 128 * 1024 and summary["plan"]["trainable"]
     memory = summary["memory"]
     assert sum(memory.values()) == summary["peak_sram_bytes"]
     assert summary["energy_per_step_uj"] > 0 and summary["energy_sources"]
