@@ -117,9 +117,6 @@ class Emulator:
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
                     preexec_fn=_die_with_parent,
-                    # Out of the terminal's process group: Ctrl-C reaches the host alone, which stops
-                    # QEMU itself; else QEMU died first and the host reported a reset link, not the Ctrl-C.
-                    start_new_session=True,
                 )
             except FileNotFoundError:
                 raise EmulatorError(

@@ -120,9 +120,8 @@ def _read_url(stream, deadline_s: float = 60.0) -> tuple[str, str]:
 
 
 def _qemu_children(root_pid: int) -> list[int]:
-    """PIDs of live qemu-system-arm processes descended from root_pid (QEMU runs in its own session,
-    out of the terminal's process group, so it is found by its parents)."""
-    parent, qemus = {}, []
+    """PIDs of qemu-system-arm processes in the session led by root_pid."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -133,18 +132,9 @@ def _qemu_children(root_pid: int) -> list[int]:
                 name = cmd.read().split(b"\0")[0]
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        parent[int(entry)] = int(fields[1])
-        if name.endswith(b"qemu-system-arm") and fields[0] != "Z":
-            qemus.append(int(entry))
-
-    def descends(pid: int) -> bool:
-        while pid > 1:
-            pid = parent.get(pid, 0)
-            if pid == root_pid:
-                return True
-        return False
-
-    return [pid for pid in qemus if descends(pid)]
+        if name.endswith(b"qemu-system-arm") and int(fields[3]) == root_pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 @pytest.mark.parametrize(
