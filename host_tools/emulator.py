@@ -117,6 +117,11 @@ class Emulator:
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
                     preexec_fn=_die_with_parent,
+                    # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
+                    # the host alone, which stops QEMU as it unwinds; were QEMU to get it too, it could
+                    # die first and the host report a reset link instead of the interruption. It stays
+                    # in the session, and dies with the host (_die_with_parent).
+                    process_group=0,
                 )
             except FileNotFoundError:
                 raise EmulatorError(
