@@ -19,7 +19,8 @@ DEFAULT_LR = 0.05       # the device's SGD rate in the written plan: ref's demo 
 DEFAULT_EPOCHS = 2      # 0.01, 0.03, 0.05 (quantize/models/ref/plans/demo.json), with cosine decay
 # The rates the golden reference tries on the chosen plan, largest first (see choose_device_lr):
 # ref's demo rate suits a few trained layers; a dozen, updated one sample at a time, diverge at it.
-DEVICE_RATES = (0.05, 0.02, 0.008)
+# Four: two rounds of the two workers.
+DEVICE_RATES = (0.05, 0.02, 0.012, 0.008)
 
 
 @dataclass(frozen=True)
@@ -108,18 +109,18 @@ def choose_device_lr(graph: Graph, plan: TrainingPlan, x_int8: np.ndarray, y: np
                      analysis: AnalysisSettings, largest: float) -> tuple[float, dict[str, float]]:
     """The device's SGD rate for `plan`: of DEVICE_RATES up to `largest`, the one after which the
     golden reference (the device's arithmetic, one sample per step, QAS, cosine decay) scores best
-    on the held-out samples, after golden_steps steps on the fine-tuning ones; ties go to the
-    larger rate. Two processes (forked: numpy only)."""
+    on rate_eval held-out samples, after rate_steps steps (cosine over them) on the others; ties go
+    to the larger rate. Two processes (forked: numpy only)."""
     import concurrent.futures
     import multiprocessing
 
     from quantize.planning.contribution import split
 
     rates = [rate for rate in DEVICE_RATES if rate <= largest] or [largest]
-    fit_idx, held_idx = split(y, analysis)
-    _GOLDEN_RUN.update(graph=graph, plan=plan, x=x_int8[fit_idx[:analysis.golden_steps]],
-                       y=y[fit_idx[:analysis.golden_steps]], x_held=x_int8[held_idx[:analysis.golden_eval]],
-                       y_held=y[held_idx[:analysis.golden_eval]])
+    fit_idx, held_idx = split(y, analysis, analysis.rate_steps)
+    held_idx = held_idx[:analysis.rate_eval]
+    _GOLDEN_RUN.update(graph=graph, plan=plan, x=x_int8[fit_idx], y=y[fit_idx], x_held=x_int8[held_idx],
+                       y_held=y[held_idx])
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
         accuracies = list(pool.map(_golden_at_rate, rates))
     best = max(zip(accuracies, rates), key=lambda pair: pair[0])[1]
@@ -127,13 +128,8 @@ def choose_device_lr(graph: Graph, plan: TrainingPlan, x_int8: np.ndarray, y: np
 
 
 def _golden_at_rate(rate: float) -> float:
-    from quantize.training.program import derive_program
-    from quantize.training.simulate import golden_accuracy
-    from quantize.training.step import GoldenTrainer
+    from quantize.training.simulate import golden_fit_accuracy
 
-    graph, x, y = _GOLDEN_RUN["graph"], _GOLDEN_RUN["x"], _GOLDEN_RUN["y"]
-    plan = replace(_GOLDEN_RUN["plan"], lr=rate, lr_schedule=LrSchedule("cosine", max(1, len(y))))
-    trainer = GoldenTrainer(graph, derive_program(graph, plan, plan.qas), 1)
-    for step, (sample, label) in enumerate(zip(x, y)):
-        trainer.step(sample, int(label), plan.lr_at(step))
-    return golden_accuracy(trainer, _GOLDEN_RUN["x_held"], _GOLDEN_RUN["y_held"])
+    run = _GOLDEN_RUN
+    plan = replace(run["plan"], lr=rate, lr_schedule=LrSchedule("cosine", max(1, len(run["y"]))))
+    return golden_fit_accuracy(run["graph"], plan, run["x"], run["y"], run["x_held"], run["y_held"])

@@ -45,3 +45,14 @@ def golden_accuracy(trainer: GoldenTrainer, x: np.ndarray, y: np.ndarray) -> flo
     """Accuracy of the golden model with its trained parameters (argmax of the logits, as INFER)."""
     correct = sum(int(np.argmax(trainer.infer(sample)) == int(label)) for sample, label in zip(x, y))
     return correct / len(y) if len(y) else 0.0
+
+
+def golden_fit_accuracy(graph, plan: TrainingPlan, x: np.ndarray, y: np.ndarray, x_held: np.ndarray,
+                        y_held: np.ndarray) -> float:
+    """Held-out accuracy of the golden reference after training `plan` on x, y one sample a step
+    at plan.lr_at(step) (the device's arithmetic and QAS as the plan says): the planner's checks
+    of a candidate and of a rate."""
+    trainer = GoldenTrainer(graph, derive_program(graph, plan, plan.qas), 1)
+    for step, (sample, label) in enumerate(zip(x, y)):
+        trainer.step(sample, int(label), plan.lr_at(step))
+    return golden_accuracy(trainer, x_held, y_held)
