@@ -86,30 +86,20 @@ def budget_for(settings: DemoSettings) -> int:
 def choose_plan(model, graph, train, settings: DemoSettings, budget: int):
     """The training plan: the one given, checked against the budget by the memory model, or the
     planner's within the budget (its analysis on the train split the device will see)."""
-    from host_tools.protocol.metrics import progress_bar
-    from quantize.planning.contribution import AnalysisSettings, candidate_count
-    from quantize.planning.planner import PlanRequest, make_plan
+    from host_tools.commands.plan import plan_with_progress
+    from host_tools.targets import get_emulated_target
+    from quantize.planning.contribution import AnalysisSettings
+    from quantize.planning.planner import PlanRequest
     from quantize.training_plan import resolve_plan
 
     if settings.plan:
         plan = resolve_plan(settings.plan, model.name)
         _check_plan_fits(model, plan, budget, settings.board)
         return plan, f"plan {plan.name or settings.plan}: given"
-    from host_tools.targets import get_emulated_target
-
-    analysis = AnalysisSettings(seed=0)
     request = PlanRequest(budget, settings.board, epochs=settings.epochs, data=settings.data,
                           ram=get_emulated_target(settings.board).ram_budget_bytes)
-    bar = progress_bar(candidate_count(graph, analysis), "planning: contribution analysis", settings.no_progress)
-    bar.unit = "candidate"
-
-    def progress(advance: int, text: str) -> None:
-        bar.update(advance)
-
-    try:
-        outcome = make_plan(model.tflite, graph, model.name, train.x, train.y, request, analysis, progress)
-    finally:
-        bar.close()
+    outcome = plan_with_progress(model, graph, train, request, AnalysisSettings(seed=0),
+                                 "planning: contribution analysis", settings.no_progress)
     plan = outcome.plan
     predicted = plan.predicted
     return plan, (f"planned within {budget} bytes in {outcome.seconds:.0f} s: {describe_layers(plan)}; predicted "

@@ -74,8 +74,8 @@ def run(args) -> int:
     from host_tools.protocol.workload import load_samples
     from host_tools.targets import get_target
     from quantize.planning.budget import parse_budget
-    from quantize.planning.contribution import AnalysisSettings, candidate_count
-    from quantize.planning.planner import PlanRequest, check_budget, make_plan
+    from quantize.planning.contribution import AnalysisSettings
+    from quantize.planning.planner import PlanRequest, check_budget
     from quantize.planning.report import format_table, plan_rows
     from quantize.tflite_model import parse_tflite
 
@@ -97,19 +97,8 @@ def run(args) -> int:
                                 gradient_filter=args.gradient_filter == "auto", seed=args.seed)
     request = PlanRequest(budget, args.board, args.objective, args.seed, args.time_budget, args.lr, args.epochs,
                           args.data, target.ram_budget_bytes)
-    from host_tools.protocol.metrics import progress_bar
-
-    bar = progress_bar(candidate_count(graph, analysis), "contribution analysis", args.no_progress or args.json)
-    bar.unit = "candidate"
-
-    def progress(advance: int, text: str) -> None:
-        bar.set_postfix_str(text[-30:], refresh=False)
-        bar.update(advance)
-
-    try:
-        outcome = make_plan(model.tflite, graph, model.name, train.x, train.y, request, analysis, progress)
-    finally:
-        bar.close()
+    outcome = plan_with_progress(model, graph, train, request, analysis, "contribution analysis",
+                                 args.no_progress or args.json)
     _write_outputs(args, outcome, graph, budget)
     rows = plan_rows(outcome.result.best, outcome.table, graph)
     if args.json:
@@ -147,6 +136,26 @@ def _check_outputs(args) -> None:
     if args.report and args.report.exists() and not args.report.is_dir():
         raise McutrainError(f"--report {args.report}: exists and is not a folder")
 
+
+
+def plan_with_progress(model, graph, train, request, analysis, title: str, quiet: bool):
+    """make_plan on the train samples, with a progress bar over the analysis's candidates (mcutrain
+    plan and mcutrain demo)."""
+    from host_tools.protocol.metrics import progress_bar
+    from quantize.planning.contribution import candidate_count
+    from quantize.planning.planner import make_plan
+
+    bar = progress_bar(candidate_count(graph, analysis), title, quiet)
+    bar.unit = "candidate"
+
+    def progress(advance: int, text: str) -> None:
+        bar.set_postfix_str(text[-30:], refresh=False)
+        bar.update(advance)
+
+    try:
+        return make_plan(model.tflite, graph, model.name, train.x, train.y, request, analysis, progress)
+    finally:
+        bar.close()
 
 def _write_outputs(args, outcome, graph, budget: int) -> None:
     """The plan file and the report folder, each written whole or not at all."""

@@ -156,7 +156,7 @@ def forward_work(graph: Graph, op: Operator, packed: set[int]) -> Counter:
     return work
 
 
-def _blob_members(lowered: LoweredModel, graph: Graph) -> list[list[Operator]]:
+def blob_members(lowered: LoweredModel, graph: Graph) -> list[list[Operator]]:
     """The TFLite operators each blob op runs, in blob order: the lowering fuses the first
     streaming units (quantize/lower.py streaming_units) and emits every other op as itself."""
     fused = streaming_units(graph)[:sum(name in STREAMED_OPS for name in lowered.op_names)]
@@ -167,16 +167,17 @@ def _blob_members(lowered: LoweredModel, graph: Graph) -> list[list[Operator]]:
             for name in lowered.op_names]
 
 
-def _cost(work: Counter) -> float:
+def work_instructions(work: Counter) -> float:
+    """Predicted instructions of some work (units counted by the *_work functions)."""
     return sum(RATES[unit] * count for unit, count in work.items())
 
 
 def forward_cost(lowered: LoweredModel, graph: Graph) -> float:
     """Instructions of the blob's forward pass (inference only)."""
     total = 0.0
-    for name, members in zip(lowered.op_names, _blob_members(lowered, graph)):
+    for name, members in zip(lowered.op_names, blob_members(lowered, graph)):
         work = sum((forward_work(graph, op, lowered.packed_ops) for op in members), Counter())
-        total += _cost(work) * STREAMED_FACTOR.get(name, 1.0)
+        total += work_instructions(work) * STREAMED_FACTOR.get(name, 1.0)
     return total
 
 
@@ -246,14 +247,15 @@ def backward_work(graph: Graph, step: BackwardStep) -> tuple[Counter, Counter]:
 MAC_UNITS = ("mac", "patch_mac", "mean.elem", "pool.window", "bias.elem", "filter.elem")
 
 
-def _macs(work: Counter) -> int:
+def work_macs(work: Counter) -> int:
+    """The multiply-accumulates among some work's units."""
     return sum(count for unit, count in work.items() if unit.endswith(MAC_UNITS))
 
 
 def backward_macs(graph: Graph, step: BackwardStep) -> tuple[int, int]:
     """Multiply-accumulates of one backward step as (error pass, updates): backward_work's MAC_UNITS."""
     error, update = backward_work(graph, step)
-    return _macs(error), _macs(update)
+    return work_macs(error), work_macs(update)
 
 
 def training_forward_work(graph: Graph, program: TrainingProgram) -> Counter:
@@ -278,9 +280,9 @@ def predicted_step_cost(lowered: LoweredModel, graph: Graph, program: TrainingPr
     forward = forward_cost(lowered, graph)
     backward = update = 0.0
     if program is not None:
-        forward += _cost(training_forward_work(graph, program))
+        forward += work_instructions(training_forward_work(graph, program))
         for step in program.steps:
             error, updates = backward_work(graph, step)
-            backward += _cost(error)
-            update += _cost(updates)
+            backward += work_instructions(error)
+            update += work_instructions(updates)
     return StepCost(round(forward), round(backward), round(update))

@@ -109,8 +109,8 @@ def choose_device_lr(graph: Graph, plan: TrainingPlan, x_int8: np.ndarray, y: np
                      analysis: AnalysisSettings, largest: float) -> tuple[float, dict[str, float]]:
     """The device's SGD rate for `plan`: of DEVICE_RATES up to `largest`, the one after which the
     golden reference (the device's arithmetic, one sample per step, QAS, cosine decay) scores best
-    on rate_eval held-out samples, after rate_steps steps (cosine over them) on the others; ties go
-    to the larger rate. Two processes (forked: numpy only)."""
+    on the held-out samples, after rate_steps steps (cosine over them) on the others; ties go to the
+    larger rate. Two processes (forked: numpy only)."""
     import concurrent.futures
     import multiprocessing
 
@@ -118,7 +118,6 @@ def choose_device_lr(graph: Graph, plan: TrainingPlan, x_int8: np.ndarray, y: np
 
     rates = [rate for rate in DEVICE_RATES if rate <= largest] or [largest]
     fit_idx, held_idx = split(y, analysis, analysis.rate_steps)
-    held_idx = held_idx[:analysis.rate_eval]
     _GOLDEN_RUN.update(graph=graph, plan=plan, x=x_int8[fit_idx], y=y[fit_idx], x_held=x_int8[held_idx],
                        y_held=y[held_idx])
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:

@@ -28,10 +28,10 @@ import numpy as np
 
 from quantize.lower import LoweredModel, lower_tflite
 from quantize.ops import op_def
-# cost.py's private helpers are used, not re-derived: the blob ops' TFLite members, the pricing of
-# work units at RATES, and which units count as MACs (the figures bench train reports).
-from quantize.planning.cost import (STREAMED_FACTOR, _blob_members, _cost, _macs, backward_macs, backward_work,
-                                    forward_work, training_forward_work)
+# cost.py's counting is used, not re-derived: the blob ops' TFLite members, the pricing of work
+# units at RATES, and which units count as MACs (the figures bench train reports).
+from quantize.planning.cost import (STREAMED_FACTOR, backward_macs, backward_work, blob_members, forward_work,
+                                    training_forward_work, work_instructions, work_macs)
 from quantize.tflite_model import Graph, Operator, parse_tflite
 from quantize.training.lowering import SHARED_ERROR_OPS, mask_bytes
 from quantize.training.program import ACCUMULATE, PARAMETRIC, BackwardStep, TrainingProgram, derive_program
@@ -196,7 +196,7 @@ class _Step:
     def __init__(self, graph: Graph, lowered: LoweredModel, program: TrainingProgram):
         self.graph, self.lowered, self.program = graph, lowered, program
         self.in_sram = {tensor for tensor, _, _ in lowered.trainable_layout}
-        members = _blob_members(lowered, graph)
+        members = blob_members(lowered, graph)
         self.time = {op.index: t for t, ops in enumerate(members) for op in ops}
         self.factor = {op.index: STREAMED_FACTOR.get(name, 1.0) for name, ops in zip(lowered.op_names, members)
                        for op in ops}
@@ -292,19 +292,19 @@ class _Step:
         for index, layer in self.layers.items():
             work = forward_work(g, g.operators[index], self.lowered.packed_ops)
             layer.forward = self.forward(g.operators[index])
-            layer.forward_macs = _macs(work)
-            layer.predicted_forward_instructions = _cost(work) * self.factor[index]
+            layer.forward_macs = work_macs(work)
+            layer.predicted_forward_instructions = work_instructions(work) * self.factor[index]
         for i, step in enumerate(self.program.steps):
             layer = self.layers[step.op]
             time = self.forward_ops + 1 + i
             layer.backward_steps.append(i)
             layer.backward += self.backward(step)
             error, update = backward_work(g, step)
-            layer.predicted_backward_instructions += _cost(error) + _cost(update)
+            layer.predicted_backward_instructions += work_instructions(error) + work_instructions(update)
             if step.kind != ACCUMULATE:
                 layer.forward += self.training_forward(step)
                 # the units cost.predicted_step_cost prices for this step alone
-                layer.predicted_forward_instructions += _cost(training_forward_work(g, SimpleNamespace(steps=(step,))))
+                layer.predicted_forward_instructions += work_instructions(training_forward_work(g, SimpleNamespace(steps=(step,))))
                 error_macs, update_macs = backward_macs(g, step)
                 layer.error_macs += error_macs
                 layer.update_macs += update_macs
