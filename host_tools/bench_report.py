@@ -7,6 +7,7 @@ results dict; a sub-benchmark that failed is shown with its one-line error inste
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -41,6 +42,23 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def result(report: dict, key: str) -> dict | None:
     record = report["runs"].get(key)
     return record.get("result") if record else None
+
+
+def figures_table(report: dict, key: str, render) -> str:
+    """render(figures) of the sub-benchmark `key`, or the line saying why it has none."""
+    figures = result(report, key)
+    return failure(report, key) if figures is None else render(figures)
+
+
+def of_run(run: str):
+    """Makes a table of one run's figures, render(figures), into table(report, model) of the
+    model's `{model}/{run}` sub-benchmark (figures_table)."""
+    def wrap(render):
+        @functools.wraps(render)
+        def table_of(report: dict, model: str) -> str:
+            return figures_table(report, f"{model}/{run}", render)
+        return table_of
+    return wrap
 
 
 def failure(report: dict, key: str) -> str | None:
@@ -96,11 +114,8 @@ def memory_table(report: dict, model: str) -> str:
     return table(["way of training", "plan", "peak SRAM of a step", "figure", "full update / this"], out)
 
 
-def forward_table(report: dict, model: str) -> str:
-    key = f"{model}/forward"
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
+@of_run("forward")
+def forward_table(figures: dict) -> str:
     total, conv = figures["total"], figures["conv_and_depthwise"]
     return table(["MACs", "instructions", "instr/MAC (all)", "instr/MAC (conv + depthwise)", "peak arena"],
                  [[integer(total["macs"]), integer(total["instructions"]), total["instr_per_mac"],
@@ -136,9 +151,10 @@ def train_table(report: dict, model: str) -> str:
 
 def step_layers_table(report: dict, key: str) -> str:
     """One training step's backward, layer by layer (bench train's `layers`)."""
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
+    return figures_table(report, key, _step_layers)
+
+
+def _step_layers(figures: dict) -> str:
     rows = []
     for layer in figures["layers"]:
         what = ["weights" if layer["weights"] else "", "bias" if layer["bias"] else "",
@@ -152,13 +168,10 @@ def step_layers_table(report: dict, key: str) -> str:
     return table(["op", "kind", "what it does in the step", "backward MACs", "instructions", "per MAC"], rows)
 
 
-def forward_ops_table(report: dict, model: str) -> str:
+@of_run("forward")
+def forward_ops_table(figures: dict) -> str:
     """One forward pass by op type: how many layers, their MACs and instructions, the range of
     instructions per MAC over them."""
-    key = f"{model}/forward"
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
     rows = []
     for op in sorted({layer["op"] for layer in figures["layers"]}):
         layers = [layer for layer in figures["layers"] if layer["op"] == op]
@@ -169,11 +182,8 @@ def forward_ops_table(report: dict, model: str) -> str:
     return table(["op", "layers", "MACs", "instructions", "instr/MAC per layer"], rows)
 
 
-def plan_table(report: dict, model: str) -> str:
-    key = f"{model}/plan"
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
+@of_run("plan")
+def plan_table(figures: dict) -> str:
     accuracy = figures["measures"] == "accuracy"
     rows = []
     for row in figures["budgets"]:
@@ -207,11 +217,8 @@ def _simple(row: dict, name: str) -> str:
     return percent(row[f"{name}_device_accuracy"])
 
 
-def accuracy_table(report: dict, model: str) -> str:
-    key = f"{model}/accuracy"
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
+@of_run("accuracy")
+def accuracy_table(figures: dict) -> str:
     exact = "bit-exact" if figures["golden_bit_exact"] else "NOT bit-exact"
     return table(["run", "test accuracy"], [
         ["before training", percent(figures["accuracy_before"])],
@@ -226,11 +233,8 @@ def accuracy_table(report: dict, model: str) -> str:
           f"instructions.")
 
 
-def link_table(report: dict, model: str) -> str:
-    key = f"{model}/link"
-    figures = result(report, key)
-    if figures is None:
-        return failure(report, key)
+@of_run("link")
+def link_table(figures: dict) -> str:
     names = (("frames_per_s", "frames per second"), ("round_trip_ms", "round trip, ms"),
              ("payload_bytes_per_s", "payload bytes per second"), ("step_wall_ms", "a training step, wall ms"),
              ("link_wall_ms", "of which the link, ms"), ("host_overhead_fraction", "host overhead when pipelined"),
