@@ -45,8 +45,7 @@ def parse_tflite(tflite: bytes) -> Graph:
     except Exception as err:  # the flatbuffer library raises assorted errors on garbage
         raise UnsupportedModelError(f"not a TFLite flatbuffer ({err.__class__.__name__}: {err})") from None
     if model.subgraphs is None or len(model.subgraphs) != 1:
-        count = 0 if model.subgraphs is None else len(model.subgraphs)
-        raise UnsupportedModelError(f"the model has {count} subgraphs; exactly 1 is supported")
+        raise UnsupportedModelError(_subgraphs_refusal(model))
     subgraph = model.subgraphs[0]
     tensors = tuple(_read_tensor(model, tflite, subgraph.tensors[i], i) for i in range(len(subgraph.tensors)))
     inputs = tuple(int(i) for i in subgraph.inputs)
@@ -54,20 +53,25 @@ def parse_tflite(tflite: bytes) -> Graph:
     if len(inputs) != 1 or len(outputs) != 1:
         raise UnsupportedModelError(
             f"the model has {len(inputs)} inputs and {len(outputs)} outputs; exactly 1 and 1 are supported")
+    raw_ops = [(_op_name(model, raw), _indices(raw.inputs), _indices(raw.outputs), raw)
+               for raw in subgraph.operators or []]
+    folded = _shape_only_ops(raw_ops, subgraph.tensors, outputs)
+    computed_shapes = {t for index in folded for t in raw_ops[index][2]}
     operators = []
-    for index, raw in enumerate(subgraph.operators or []):
-        name = _op_name(model, raw)
+    for index, (name, op_inputs, op_outputs, raw) in enumerate(raw_ops):
+        if index in folded:
+            continue
+        if name == "RESHAPE" and op_inputs[1:2] and op_inputs[1] in computed_shapes:
+            op_inputs = op_inputs[:1]  # the folded shape: RESHAPE takes its static output shape
         if name not in SUPPORTED_OPS:
-            raise UnsupportedModelError(
-                f"operator {index} is {name}, which mcutrain does not implement "
-                f"(supported: {', '.join(SUPPORTED_OPS)})")
-        op_inputs = tuple(int(i) for i in (raw.inputs if raw.inputs is not None else []))
-        op_outputs = tuple(int(i) for i in (raw.outputs if raw.outputs is not None else []))
+            raise UnsupportedModelError(f"operator {index} is {name}, which mcutrain does not implement"
+                                        f"{_advice(name)} (supported: {', '.join(SUPPORTED_OPS)})")
         try:
             options = op_def(name).read_options(raw.builtinOptions, op_inputs, tensors)
         except UnsupportedModelError as err:
             raise UnsupportedModelError(f"operator {index} ({name}): {err}") from None
-        operators.append(Operator(index, name, op_inputs, op_outputs, options))
+        # Numbered as the graph runs them: with a shape chain folded, later indices move up.
+        operators.append(Operator(len(operators), name, op_inputs, op_outputs, options))
     graph = Graph(tensors, tuple(operators), inputs, outputs)
     _require_integer_edges(graph)
     for op in graph.operators:
@@ -76,6 +80,72 @@ def parse_tflite(tflite: bytes) -> Graph:
         except UnsupportedModelError as err:
             raise UnsupportedModelError(f"operator {op.index} ({op.op}): {err}") from None
     return graph
+
+
+# What a dynamic batch computes RESHAPE's new shape with (Keras Flatten or Reshape converted without
+# a fixed batch: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE).
+SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
+_FIX_THE_BATCH = ("; it computes a shape at run time (a dynamic batch): fix the batch at 1 "
+                  "(keras.Input(shape, batch_size=1)) before converting, or convert with mcutrain quantize")
+
+
+def _indices(values) -> tuple[int, ...]:
+    return tuple(int(i) for i in (values if values is not None else []))
+
+
+def _shape_only_ops(raw_ops: list, raw_tensors, graph_outputs: tuple[int, ...]) -> set[int]:
+    """The SHAPE_OPS whose results only reach the new-shape input of a RESHAPE whose output is
+    known for batch 1: that RESHAPE takes its static output shape instead, so they are folded
+    away, as a fixed batch converts. TFLite orders operators so that consumers come after
+    producers: a backward scan sees every consumer's verdict first."""
+    consumers: dict[int, list[tuple[int, int]]] = {}
+    for index, (_, op_inputs, _, _) in enumerate(raw_ops):
+        for position, tensor in enumerate(op_inputs):
+            consumers.setdefault(tensor, []).append((index, position))
+    folded: set[int] = set()
+    for index in reversed(range(len(raw_ops))):
+        name, _, op_outputs, _ = raw_ops[index]
+        if name not in SHAPE_OPS or any(t in graph_outputs for t in op_outputs):
+            continue
+        uses = [use for t in op_outputs for use in consumers.get(t, [])]
+        if uses and all(user in folded or (raw_ops[user][0] == "RESHAPE" and position == 1
+                                           and _known_at_batch_1(raw_tensors[raw_ops[user][2][0]]))
+                        for user, position in uses):
+            folded.add(index)
+    return folded
+
+
+def _known_at_batch_1(raw) -> bool:
+    """A tensor whose only dynamic dimension is the batch: its static shape is then its shape at
+    batch 1. (Where other dimensions are dynamic the static shape is a placeholder, such as [1, 1].)"""
+    shape = [int(d) for d in (raw.shape if raw.shape is not None else [])]
+    signature = [int(d) for d in raw.shapeSignature] if raw.shapeSignature is not None else shape
+    return (len(shape) == len(signature) > 0 and shape[0] == 1 and all(d > 0 for d in shape)
+            and signature[0] in (-1, 1) and signature[1:] == shape[1:])
+
+
+def _advice(name: str) -> str:
+    """What a refusal adds for an op whose cause the user can remove."""
+    return _FIX_THE_BATCH if name in SHAPE_OPS else ""
+
+
+# Ops that call other subgraphs or hold state between calls: what a model with several subgraphs
+# is made of (streaming keyword spotting keeps its frames in resource variables).
+STATEFUL_OPS = ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "WHILE", "IF", "CALL")
+
+
+def _subgraphs_refusal(model) -> str:
+    """Why a model without exactly one subgraph is refused, naming its control-flow and variable ops."""
+    if not model.subgraphs:
+        return "the model has no subgraph; exactly 1 is supported"
+    found = [f"{_op_name(model, raw)} (subgraph {s}, operator {i})"
+             for s, subgraph in enumerate(model.subgraphs) for i, raw in enumerate(subgraph.operators or [])
+             if _op_name(model, raw) in STATEFUL_OPS]
+    return (f"the model has {len(model.subgraphs)} subgraphs"
+            + (f" and control-flow or variable ops: {', '.join(found[:4])}{' ...' if len(found) > 4 else ''}"
+               if found else "")
+            + "; stateful or streaming models (resource variables, control flow) are not supported: "
+            "export the model without state, as one subgraph")
 
 
 def _require_integer_edges(graph: Graph) -> None:

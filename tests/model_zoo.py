@@ -23,6 +23,9 @@ class ZooModel:
     input_shape: tuple[int, ...]
     build: Callable  # (keras) -> keras.Model
     covers: tuple[str, ...]  # TFLite ops it exercises, for the coverage check
+    # False: converted as the plain TFLiteConverter recipe does, with a dynamic batch (Flatten and
+    # Reshape then compute their shape with SHAPE / STRIDED_SLICE / PACK, which compile folds).
+    fixed_batch: bool = True
 
 
 def _seq(keras, shape, *layers):
@@ -90,6 +93,12 @@ def _dense_models() -> list[ZooModel]:
                                                               keras.layers.Dense(10)), ("FULLY_CONNECTED",)),
         ZooModel("fc04_reshape_layer", (6, 4, 1), lambda keras: _seq(keras, (6, 4, 1), keras.layers.Reshape((24,)),
                                                                     keras.layers.Dense(3)), ("RESHAPE", "FULLY_CONNECTED")),
+        ZooModel("fc05_flatten_dynamic_batch", (6, 5, 2), lambda keras: _seq(
+            keras, (6, 5, 2), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
+            keras.layers.Dense(7)), ("CONV_2D", "RESHAPE", "FULLY_CONNECTED"), fixed_batch=False),
+        ZooModel("fc06_reshape_dynamic_batch", (4, 6, 3), lambda keras: _seq(
+            keras, (4, 6, 3), keras.layers.Reshape((12, 6)), keras.layers.Flatten(), keras.layers.Dense(3)),
+                 ("RESHAPE", "FULLY_CONNECTED"), fixed_batch=False),
     ]
 
 
@@ -225,11 +234,11 @@ def convert(model: ZooModel) -> bytes:
     """The model's int8 .tflite (deterministic for a given TensorFlow version)."""
     import keras
 
-    from quantize.convert import convert_keras_to_int8
+    from quantize.convert import convert_keras_to_int8, convert_plain_recipe
 
     keras.utils.set_random_seed(SEED)
     built = model.build(keras)
     rng = np.random.default_rng(SEED)
     # Calibration spans a range wider than [0, 1] so that zero points are not all -128.
     calibration = (rng.random((CALIBRATION_SAMPLES, *model.input_shape), dtype=np.float32) * 3.0 - 1.0)
-    return convert_keras_to_int8(built, calibration)
+    return (convert_keras_to_int8 if model.fixed_batch else convert_plain_recipe)(built, calibration)

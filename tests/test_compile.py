@@ -17,6 +17,7 @@ from quantize.importer import check_int8_tflite
 from quantize.lower import lower_tflite
 from quantize.memory_plan import find_overlaps
 from quantize.models import load_reference_model
+from quantize.tflite_model import parse_tflite
 
 
 def _mcutrain(*args: str) -> subprocess.CompletedProcess:
@@ -87,6 +88,57 @@ def test_compile_writes_nothing_on_error(tanh_model, tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "operator 1 is TANH" in proc.stderr
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["tanh.tflite"]  # no staging folder left behind
+
+
+@pytest.fixture(scope="module")
+def dynamic_batch_model() -> bytes:
+    """Conv -> Flatten -> Dense converted by TFLite's plain recipe: its batch is dynamic, so the
+    converter writes SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE for the Flatten."""
+    import keras
+
+    from quantize.convert import convert_plain_recipe
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(5)])
+    return convert_plain_recipe(model, np.random.default_rng(0).random((16, 6, 6, 2), dtype=np.float32))
+
+
+def _tflite_ops(tflite: bytes) -> list[str]:
+    import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    return [names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                      model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)] for op in model.subgraphs[0].operators]
+
+
+def test_a_dynamic_batch_shape_chain_is_folded_to_one_reshape(dynamic_batch_model):
+    assert _tflite_ops(dynamic_batch_model) == ["CONV_2D", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE",
+                                                "FULLY_CONNECTED"]
+    graph = parse_tflite(dynamic_batch_model)
+    assert [(op.index, op.op) for op in graph.operators] == [(0, "CONV_2D"), (1, "RESHAPE"), (2, "FULLY_CONNECTED")]
+    # the forward pass (the golden kernels, which tests/test_forward_fidelity.py checks against TFLM
+    # on the zoo's dynamic-batch models) runs on the folded graph
+    assert lower_tflite(dynamic_batch_model, "dynamic").op_names == ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"]
+
+
+def test_a_shape_op_that_cannot_be_folded_says_to_fix_the_batch(dynamic_batch_model):
+    import flatbuffers
+    import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(dynamic_batch_model, 0)
+    subgraph = model.subgraphs[0]
+    reshape = subgraph.operators[4]
+    subgraph.tensors[reshape.outputs[0]].shape = np.array([-1, 64], dtype=np.int32)  # its result unknown at batch 1
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    with pytest.raises(UnsupportedModelError) as err:
+        parse_tflite(bytes(builder.Output()))
+    message = str(err.value)
+    assert message.startswith("operator 1 is SHAPE, which mcutrain does not implement; it computes a shape at run "
+                              "time (a dynamic batch): fix the batch at 1")
+    assert "or convert with mcutrain quantize (supported: CONV_2D" in message
 
 
 def test_float_tflite_is_refused(tmp_path):
@@ -164,3 +216,26 @@ def test_plan_is_a_path_or_the_name_of_a_plan_beside_the_model(tmp_path):
     assert proc.returncode == 1 and not (tmp_path / "typo").exists()
     assert proc.stderr.strip().splitlines() == ["mcutrain: error: training plan 'dmeo': no such file, and model ref "
                                                 "has no plan of that name (its plans: demo, demo-gf2, demo-gf4, head)"]
+
+
+def test_a_stateful_model_names_its_variable_ops_and_says_streaming_is_not_supported():
+    import tensorflow as tf
+
+    class Streaming(tf.Module):  # a streaming model's shape: state kept in a resource variable
+        def __init__(self):
+            self.state = tf.Variable(tf.zeros((1, 4)))
+
+        @tf.function(input_signature=[tf.TensorSpec((1, 4), tf.float32)])
+        def __call__(self, x):
+            self.state.assign(self.state * 0.5 + x)
+            return self.state * 2.0
+
+    module = Streaming()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
+    converter.experimental_enable_resource_variables = True
+    with pytest.raises(UnsupportedModelError) as err:
+        parse_tflite(converter.convert())
+    message = str(err.value)
+    assert message.startswith("the model has 2 subgraphs and control-flow or variable ops: CALL_ONCE (subgraph 0, "
+                              "operator 0), VAR_HANDLE")
+    assert "stateful or streaming models (resource variables, control flow) are not supported" in message
