@@ -38,12 +38,13 @@ class Dataset:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
     def limited(self, train: int | None = None, test: int | None = None) -> "Dataset":
-        """The same dataset with only the first `train` / `test` samples of each split.
+        """The same dataset with only `train` / `test` samples of each split, drawn stratified by
+        class with SUBSET_SEED (subset_indices), in file order.
 
         Raises DatasetError when a split has fewer samples than asked for.
         """
-        x_train, y_train = _first(self.x_train, self.y_train, train, f"{self.source} (train split)")
-        x_test, y_test = _first(self.x_test, self.y_test, test, f"{self.source} (test split)")
+        x_train, y_train = _subset(self.x_train, self.y_train, train, f"{self.source} (train split)")
+        x_test, y_test = _subset(self.x_test, self.y_test, test, f"{self.source} (test split)")
         return Dataset(
             name=self.name,
             x_train=x_train,
@@ -51,19 +52,43 @@ class Dataset:
             x_test=x_test,
             y_test=y_test,
             class_names=self.class_names,
-            split=self.split if train is None and test is None else f"{self.split}, limited to {len(y_train)}/{len(y_test)}",
+            split=self.split if train is None and test is None
+            else f"{self.split}, limited to {len(y_train)}/{len(y_test)} ({SUBSET_DRAWN})",
             source=self.source,
         )
 
 
-def _first(x: np.ndarray, y: np.ndarray, count: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
+# A subset (--limit, --samples, calibration) is drawn with this seed: the device, the golden
+# reference and the fp32 yardstick see the same samples.
+SUBSET_SEED = 0
+SUBSET_DRAWN = f"stratified by class, seed {SUBSET_SEED}"
+
+
+def subset_indices(y: np.ndarray, count: int, seed: int = SUBSET_SEED) -> np.ndarray:
+    """Indices of `count` samples, ascending, each class's share in proportion to its size (the
+    largest remainders round up, ties broken by the seed), drawn at random within the class: a
+    class-sorted file's first samples would all be one class."""
+    rng = np.random.default_rng(seed)
+    classes, sizes = np.unique(y, return_counts=True)
+    quota = sizes * count / len(y)
+    shares = np.floor(quota).astype(np.int64)
+    by_remainder = np.lexsort((rng.random(len(classes)), -(quota - shares)))
+    shares[by_remainder[:count - int(shares.sum())]] += 1
+    picked = [rng.choice(np.flatnonzero(y == c), size=int(k), replace=False) for c, k in zip(classes, shares)]
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+def _subset(x: np.ndarray, y: np.ndarray, count: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
     if count is None:
         return x, y
     if count <= 0:
         raise DatasetError(f"{where}: asked for {count} samples, expected a positive number")
     if count > len(y):
         raise DatasetError(f"{where}: asked for {count} samples but it has only {len(y)}")
-    return x[:count], y[:count]
+    if count == len(y):
+        return x, y
+    keep = subset_indices(y, count)
+    return x[keep], y[keep]
 
 
 def stratified_split(

@@ -20,8 +20,8 @@ def load_dataset(
 
     image_shape: (H, W, C) that `folder:` images are resized to (other sources keep their shape;
         fit them to a model with mcutrain_datasets.preprocess).
-    limit, test_limit: keep only the first samples of the train / test split; asking for more
-        than there are is an error.
+    limit, test_limit: keep only so many samples of the train / test split, drawn stratified by
+        class and seeded (Dataset.limited); asking for more than there are is an error.
     """
     if name == "fashion-mnist":
         dataset = builtin.load_fashion_mnist()

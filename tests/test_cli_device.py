@@ -84,7 +84,7 @@ def test_eval_writes_per_step_csv_and_plot_draws_it(capsys, tmp_path):
     code, out, err = mcutrain(capsys, "eval", "--data", "fashion-mnist", "--split", "test", "--limit", "8",
                               "--csv", str(metrics), "--no-progress")
     assert code == 0, err
-    assert out.startswith("accuracy ") and "(first 8 of 10000)" in out
+    assert out.startswith("accuracy ") and "(8 of 10000, stratified by class, seed 0)" in out
     with metrics.open() as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 8 and {"step", "label", "predicted", "correct", "running_accuracy", "instructions"} <= set(rows[0])

@@ -274,14 +274,33 @@ def test_folder_bad_input(tmp_path, case, message):
 # ---------------------------------------------------------------- registry
 
 
-def test_limit_takes_the_first_samples_and_refuses_more_than_there_are(tmp_path):
-    path = write_npz(tmp_path / "small.npz", x=np.zeros((20, 4, 4), np.uint8), y=balanced_labels(20, 2))
-    data = load_dataset(f"npz:{path}", limit=5, test_limit=2)
-    assert len(data.y_train) == 5 and len(data.y_test) == 2
-    with pytest.raises(DatasetError, match=r"small\.npz \(train split\): asked for 17 samples but it has only 16"):
-        load_dataset(f"npz:{path}", limit=17)
+def test_limit_draws_a_stratified_seeded_subset_and_refuses_more_than_there_are(tmp_path):
+    # class-sorted, as many users' files are: the first 6 would all be class 0
+    labels = np.repeat(np.arange(3), 10)
+    path = write_npz(tmp_path / "sorted.npz", x=np.arange(30 * 16, dtype=np.uint8).reshape(30, 4, 4) % 251,
+                     y=labels)
+    data = load_dataset(f"npz:{path}", limit=6, test_limit=3)
+    assert len(data.y_train) == 6 and len(data.y_test) == 3
+    assert np.bincount(data.y_train, minlength=3).tolist() == [2, 2, 2]
+    assert np.bincount(data.y_test, minlength=3).tolist() == [1, 1, 1]
+    assert "stratified by class, seed 0" in data.split
+    again = load_dataset(f"npz:{path}", limit=6, test_limit=3)
+    np.testing.assert_array_equal(again.x_train, data.x_train)  # seeded: the same subset every time
+    with pytest.raises(DatasetError, match=r"sorted\.npz \(train split\): asked for 25 samples but it has only 24"):
+        load_dataset(f"npz:{path}", limit=25)
     with pytest.raises(DatasetError, match=r"\(test split\): asked for 0 samples, expected a positive number"):
         load_dataset(f"npz:{path}", test_limit=0)
+
+
+def test_a_subset_keeps_each_class_share_within_one_sample():
+    from mcutrain_datasets.base import subset_indices
+
+    y = np.array([0] * 700 + [1] * 200 + [2] * 100)
+    for count in (1, 7, 10, 333, 999):
+        picked = subset_indices(y, count)
+        assert len(picked) == len(set(picked.tolist())) == count and np.all(np.diff(picked) > 0)
+        shares = np.bincount(y[picked], minlength=3)
+        assert np.all(np.abs(shares - np.array([0.7, 0.2, 0.1]) * count) < 1)
 
 
 def test_unknown_dataset_name():

@@ -29,7 +29,7 @@ def run(args) -> int:
 
     if args.samples < 1:
         raise McutrainError(f"--samples must be at least 1, got {args.samples}")
-    calibration = None
+    calibration, drawn = None, ""
     if model_kind(args.model) != "tflite":
         if not args.calib:
             raise McutrainError(f"{args.model}: a float model needs calibration data: pass --calib DATASET")
@@ -38,9 +38,10 @@ def run(args) -> int:
             raise McutrainError(f"{args.model}: input shape {shape} is not an image [H, W, C]")
         dataset = load_dataset(args.calib, image_shape=shape, limit=args.samples)
         calibration = to_model_float(dataset.x_train, ModelInput(shape, args.scale, args.offset), args.fit)
+        drawn = f", calibrated on {len(dataset.y_train)} samples of {args.calib} ({dataset.split})"
     tflite = quantize_model(args.model, calibration)
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_bytes(tflite)
     partial.replace(args.out)  # never leave a half-written model behind
-    print(f"wrote {args.out} ({len(tflite)} bytes, int8)")
+    print(f"wrote {args.out} ({len(tflite)} bytes, int8{drawn})")
     return 0

@@ -17,7 +17,7 @@ class Samples:
     x: np.ndarray            # int8 [N, H, W, C]: exactly the bytes sent to the device
     y: np.ndarray            # int64 [N]
     class_names: tuple[str, ...]
-    description: str         # e.g. "fashion-mnist test (first 20 of 10000)"
+    description: str         # e.g. "fashion-mnist test (20 of 10000, stratified by class, seed 0)"
 
     def __len__(self) -> int:
         return len(self.y)
@@ -25,6 +25,7 @@ class Samples:
 
 def load_samples(model: HostModel, data: str, split: str, limit: int | None) -> Samples:
     from mcutrain_datasets import load_dataset
+    from mcutrain_datasets.base import SUBSET_DRAWN
     from mcutrain_datasets.preprocess import InputQuantization, ModelInput, preprocess_int8
     from quantize.tflite_model import parse_tflite
 
@@ -35,21 +36,22 @@ def load_samples(model: HostModel, data: str, split: str, limit: int | None) -> 
     shape = tuple(int(d) for d in entry.shape[1:])
     model_input = _model_input(model, shape)
     dataset = load_dataset(data, image_shape=shape)
-    x = dataset.x_train if split == "train" else dataset.x_test
-    y = dataset.y_train if split == "train" else dataset.y_test
-    available = len(y)
+    available = len(dataset.y_train if split == "train" else dataset.y_test)
     if limit is not None:
         if limit < 1:
             raise McutrainError(f"--limit {limit}: expected at least 1 sample")
         if limit > available:
             raise McutrainError(f"--limit {limit}: the {split} split of {data} has only {available} samples")
-        x, y = x[:limit], y[:limit]
+    dataset = dataset.limited(*((limit, None) if split == "train" else (None, limit)))
+    x = dataset.x_train if split == "train" else dataset.x_test
+    y = dataset.y_train if split == "train" else dataset.y_test
     classes = int(np.prod(graph.tensor(graph.int8_output).shape))
     if dataset.num_classes > classes:
         raise McutrainError(f"{data} has {dataset.num_classes} classes, model {model.name} outputs {classes}")
     quantization = InputQuantization(scale=entry.scale, zero_point=entry.zero_point)
     x_int8 = preprocess_int8(x, model_input, quantization)
-    what = f"{data} {split}" + (f" (first {len(y)} of {available})" if len(y) < available else f" ({available})")
+    what = f"{data} {split}" + (f" ({len(y)} of {available}, {SUBSET_DRAWN})" if len(y) < available
+                                else f" ({available})")
     return Samples(x_int8, np.asarray(y, dtype=np.int64), dataset.class_names, what)
 
 
