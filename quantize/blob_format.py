@@ -63,6 +63,7 @@ class OpCode(enum.IntEnum):
     SOFTMAX = 11
     INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
     ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
+    ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
 
 
 class TensorType(enum.IntEnum):

@@ -181,6 +181,28 @@ def _softmax_models() -> list[ZooModel]:
     ]
 
 
+def _activation_models() -> list[ZooModel]:
+    """ReLU and ReLU6 that TFLite cannot fuse into the op before them (on the input, after a MEAN):
+    standalone RELU / RELU6. (After a pooling layer the converter moves them into the op before.)"""
+    return [
+        ZooModel("act00_relu_on_the_input_9x7x3", (9, 7, 3), lambda keras: _seq(
+            keras, (9, 7, 3), keras.layers.ReLU(), keras.layers.Conv2D(5, 3), keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(), keras.layers.Dense(4)), ("RELU", "CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")),
+        ZooModel("act01_relu6_on_the_input_8x8x2", (8, 8, 2), lambda keras: _seq(
+            keras, (8, 8, 2), keras.layers.ReLU(max_value=6.0), keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)), ("RELU6", "CONV_2D", "MEAN")),
+        ZooModel("act02_relu6_after_mean_10x6x4", (10, 6, 4), lambda keras: _seq(
+            keras, (10, 6, 4), keras.layers.Conv2D(6, 3), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.ReLU(max_value=6.0), keras.layers.Dense(5)), ("CONV_2D", "MEAN", "RELU6")),
+        ZooModel("act03_relu_on_the_input_13", (13,), lambda keras: _seq(
+            keras, (13,), keras.layers.ReLU(), keras.layers.Dense(6), keras.layers.ReLU(max_value=6.0),
+            keras.layers.Dense(2)), ("RELU", "FULLY_CONNECTED")),
+        ZooModel("act04_relu_after_mean_7x5x3", (7, 5, 3), lambda keras: _seq(
+            keras, (7, 5, 3), keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.ReLU(), keras.layers.Dense(4)), ("DEPTHWISE_CONV_2D", "MEAN", "RELU")),
+    ]
+
+
 def _network_models() -> list[ZooModel]:
     def mini_mbv2(keras, shape):
         inputs = keras.Input(shape)
@@ -227,7 +249,7 @@ def _network_models() -> list[ZooModel]:
 
 def zoo() -> list[ZooModel]:
     return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
-            + _mean_models() + _pad_models() + _softmax_models() + _network_models())
+            + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models())
 
 
 def convert(model: ZooModel) -> bytes:

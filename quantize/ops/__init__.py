@@ -11,6 +11,7 @@ it. To add an op: write its module, list its OpDef in OPS.
 from __future__ import annotations
 
 from quantize.ops import (
+    activation,
     add,
     conv_2d,
     depthwise_conv_2d,
@@ -27,7 +28,7 @@ from quantize.ops.base import OpDef
 
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
-    reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP)}
+    reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6)}
 
 
 def op_def(name: str) -> OpDef:
@@ -42,4 +43,4 @@ def parametric_ops() -> tuple[str, ...]:
 
 def in_place_opcodes() -> tuple[int, ...]:
     """The blob opcodes whose output the memory plan may place over an input."""
-    return tuple(op.opcode for op in OPS.values() if op.in_place)
+    return tuple(dict.fromkeys(op.opcode for op in OPS.values() if op.in_place))  # RELU, RELU6: one opcode

@@ -15,4 +15,14 @@ struct RequantizeParams {
 /// input, output: `size` int8 elements.
 Status requantize_s8(const RequantizeParams& params, int32_t size, const int8_t* input, int8_t* output);
 
+/// A standalone RELU or RELU6 (quantize/ops/activation.py): the same rescale, then a clamp to
+/// [act_min, act_max] (RELU6: the identity rescale, multiplier 2^30 and shift 1).
+struct ActivationParams {
+  RequantizeParams rescale;
+  int32_t act_min, act_max;
+};
+
+/// input, output: `size` int8 elements; output may be input (element-wise).
+Status activation_s8(const ActivationParams& params, int32_t size, const int8_t* input, int8_t* output);
+
 }  // namespace kernels

@@ -151,6 +151,15 @@ static_assert(offsetof(kernels::PadParams, after[3]) == 28, "quantize/blob.py PA
 static_assert(offsetof(kernels::PadParams, pad_value) == 32, "quantize/blob.py PAD_PARAMS");
 static_assert(sizeof(kernels::PadParams) == 36, "quantize/blob.py PAD_PARAMS");
 
+// ActivationParams: ACTIVATION_PARAMS
+static_assert(offsetof(kernels::ActivationParams, rescale.input_zero_point) == 0, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, rescale.output_zero_point) == 4, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, rescale.multiplier) == 8, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, rescale.shift) == 12, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, act_min) == 16, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, act_max) == 20, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(sizeof(kernels::ActivationParams) == 24, "quantize/blob.py ACTIVATION_PARAMS");
+
 // RequantizeParams: REQUANTIZE_PARAMS
 static_assert(offsetof(kernels::RequantizeParams, input_zero_point) == 0, "quantize/blob.py REQUANTIZE_PARAMS");
 static_assert(offsetof(kernels::RequantizeParams, output_zero_point) == 4, "quantize/blob.py REQUANTIZE_PARAMS");

@@ -28,6 +28,7 @@ constexpr Row kRows[] = {
     {OpCode::kSoftmax, &ops::kSoftmax},
     {OpCode::kInvertedResidual, &ops::kInvertedResidual},
     {OpCode::kRowChain, &ops::kRowChain},
+    {OpCode::kActivation, &ops::kActivation},
 };
 
 constexpr size_t opcode_limit() {

@@ -20,6 +20,7 @@ extern const OpKernel kRequantize;       // requantize.cpp
 extern const OpKernel kSoftmax;          // softmax.cpp
 extern const OpKernel kInvertedResidual;  // inverted_residual.cpp
 extern const OpKernel kRowChain;          // row_chain.cpp
+extern const OpKernel kActivation;        // activation.cpp
 
 }  // namespace ops
 }  // namespace model
