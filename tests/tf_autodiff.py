@@ -86,6 +86,8 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
                 y = tf.nn.max_pool2d(x, (o.filter_h, o.filter_w), (o.stride_h, o.stride_w), o.padding)
             elif op.op == "QUANTIZE":
                 y = x
+            elif op.op in ("RELU", "RELU6"):  # standalone: the float function the int8 op stands for
+                y = _activation(tf, x, op.op)
             else:
                 raise NotImplementedError(op.op)
             bias = param(op, 2, "bias") if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else None

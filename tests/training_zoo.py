@@ -3,7 +3,7 @@ training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D 
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
 4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
-ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+standalone RELU (after MEAN); ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
@@ -235,4 +235,9 @@ def cases() -> list[TrainingCase]:
         _case("t44_dw_k7_gathered", (9, 8, 2), lambda k: [C(k)(3, 1, activation="relu"),
                                                           DW(k)(7, padding="same", activation="relu6"), gap(k),
                                                           dense(k, 3)], ALL3),
+        # A standalone RELU (after MEAN, where TFLite cannot fuse it): the error crosses its clamp's mask.
+        _case("t45_relu_after_mean", (7, 6, 3), lambda k: [C(k)(6, 3, padding="same"), gap(k), k.layers.ReLU(),
+                                                           dense(k, 4)], ALL2),
+        _case("t46_relu_after_mean_dw", (6, 6, 2), lambda k: [C(k)(5, 1), DW(k)(3, padding="same"), gap(k),
+                                                              k.layers.ReLU(), dense(k, 3)], ALL3),
     ]

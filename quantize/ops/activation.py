@@ -6,7 +6,8 @@ kernels, bit for bit:
     RELU6  clamps in the input's quantization to [zero point, quantized 6.0] and does not rescale
            (Relu6Quantized: the output is taken to share the input's quantization).
 Both lower to the blob's ACTIVATION, a rescale then a clamp (RELU6's rescale is the identity);
-element-wise, so it may run in place."""
+element-wise, so it may run in place. Backward (RELU only, quantize/training/program.py), the error
+passes to the input where the output is inside the clamp (the mask a fused activation uses)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from quantize.requant import (INT8_MAX, INT8_MIN, clamp, multiply_by_quantized_m
 
 ACTIVATION_PARAMS = Layout("kernels::ActivationParams",
                            ("input_zero_point", "i"), ("output_zero_point", "i"), ("multiplier", "i"), ("shift", "i"),
-                           ("act_min", "i"), ("act_max", "i"))
+                           ("act.min", "i"), ("act.max", "i"))
 # MultiplyByQuantizedMultiplier(x, 2^30, 1) == x for any x in the int8 range: RELU6's "no rescale".
 IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
 

@@ -23,7 +23,7 @@ from quantize.training.numerics import (
     update_weights,
     weight_delta,
 )
-from quantize.training.program import ACCUMULATE, PARAMETRIC, BackwardStep, TrainingProgram
+from quantize.training.program import ACCUMULATE, ACTIVATIONS, PARAMETRIC, BackwardStep, TrainingProgram
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ class GoldenTrainer:
             return [(e.copy(), k), (e.copy(), k)]
         if step.kind == "RESHAPE":
             return [(e.reshape(x.shape), k)]
+        if step.kind in ACTIVATIONS:  # masked above
+            return [(e.copy(), k)]
         if step.kind == "PAD":
             return [(backward.pad_input_error(e, op.options.paddings), k)]
         if step.kind == "MEAN":

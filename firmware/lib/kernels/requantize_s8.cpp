@@ -16,7 +16,7 @@ Status activation_s8(const ActivationParams& p, int32_t size, const int8_t* inpu
   const RequantizeParams& r = p.rescale;
   for (int32_t i = 0; i < size; ++i) {
     const int32_t value = multiply_by_quantized_multiplier(input[i] - r.input_zero_point, r.multiplier, r.shift);
-    output[i] = clamp_to_int8(value + r.output_zero_point, p.act_min, p.act_max);
+    output[i] = clamp_to_int8(value + r.output_zero_point, p.act.min, p.act.max);
   }
   return Status::kOk;
 }

@@ -19,7 +19,7 @@ Status requantize_s8(const RequantizeParams& params, int32_t size, const int8_t*
 /// [act_min, act_max] (RELU6: the identity rescale, multiplier 2^30 and shift 1).
 struct ActivationParams {
   RequantizeParams rescale;
-  int32_t act_min, act_max;
+  ActivationRange act;
 };
 
 /// input, output: `size` int8 elements; output may be input (element-wise).

@@ -156,8 +156,8 @@ static_assert(offsetof(kernels::ActivationParams, rescale.input_zero_point) == 0
 static_assert(offsetof(kernels::ActivationParams, rescale.output_zero_point) == 4, "quantize/blob.py ACTIVATION_PARAMS");
 static_assert(offsetof(kernels::ActivationParams, rescale.multiplier) == 8, "quantize/blob.py ACTIVATION_PARAMS");
 static_assert(offsetof(kernels::ActivationParams, rescale.shift) == 12, "quantize/blob.py ACTIVATION_PARAMS");
-static_assert(offsetof(kernels::ActivationParams, act_min) == 16, "quantize/blob.py ACTIVATION_PARAMS");
-static_assert(offsetof(kernels::ActivationParams, act_max) == 20, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, act.min) == 16, "quantize/blob.py ACTIVATION_PARAMS");
+static_assert(offsetof(kernels::ActivationParams, act.max) == 20, "quantize/blob.py ACTIVATION_PARAMS");
 static_assert(sizeof(kernels::ActivationParams) == 24, "quantize/blob.py ACTIVATION_PARAMS");
 
 // RequantizeParams: REQUANTIZE_PARAMS

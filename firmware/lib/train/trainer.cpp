@@ -67,6 +67,8 @@ const kernels::ActivationRange* Trainer::activation(const OpRecord& op) const {
       return &data_at<kernels::AddParams>(*model_, op.params_offset)->act;
     case OpCode::kAveragePool2d:
       return &data_at<kernels::PoolParams>(*model_, op.params_offset)->act;
+    case OpCode::kActivation:
+      return &data_at<kernels::ActivationParams>(*model_, op.params_offset)->act;
     default:
       return nullptr;
   }
@@ -138,6 +140,7 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
   int8_t* in_error = has(s, kStepInputError) ? error(s.in_error) : nullptr;
   switch (op.opcode) {
     case OpCode::kReshape:
+    case OpCode::kActivation:  // its mask, applied above, is all of a standalone RELU's backward
       if (in_error != nullptr) pass_through(e, in_error, out.size);
       return exponent;
     case OpCode::kAdd:

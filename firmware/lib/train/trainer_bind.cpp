@@ -110,6 +110,8 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
       return true;
     case OpCode::kPad:  // the model validated the padded shape
       return has(s, kStepInputError);
+    case OpCode::kActivation:  // a standalone RELU (the host sends no RELU6 step): its backward is its mask
+      return has(s, kStepInputError) && has(s, kStepMask);
     case OpCode::kMean:
       return has(s, kStepInputError) && s.mean_reciprocal > 0 && s.mean_reciprocal <= 65536;
     case OpCode::kAveragePool2d: {
