@@ -95,6 +95,15 @@ def test_quantize_calibrates_on_the_float_features_as_they_are(user_files, capsy
     assert 8.0 / 255 < quantization.scale < 12.0 / 255
 
 
+def test_a_pixel_scale_for_float_features_is_refused_and_writes_nothing(user_files, capsys, tmp_path):
+    out_file = tmp_path / "scaled.tflite"
+    code, _, err = mcutrain(capsys, "quantize", str(user_files.keras), "--calib", f"npz:{user_files.series}",
+                            "--scale", "2", "-o", str(out_file))
+    assert code == 1 and not out_file.exists()
+    assert err.strip() == (f"mcutrain: error: --scale/--offset scale image pixels, but npz:{user_files.series} holds "
+                           "float features, which are the model's input as they are: scale them in the file")
+
+
 def test_the_device_bytes_are_the_features_quantized_and_keep_the_float_models_predictions(quantized):
     """The host sends round(x / s) + z of the file's own values, and the int8 host reference fed
     those bytes predicts what the float Keras model predicts from the file (no scaling in between)."""

@@ -39,6 +39,9 @@ def run(args) -> int:
         if len(shape) != 3:
             raise McutrainError(f"{args.model}: input shape {shape}, expected [H, W, C] (a time series as [1, T, C])")
         dataset = load_dataset(args.calib, image_shape=shape)
+        if not dataset.images and (args.scale, args.offset) != (1.0, 0.0):
+            raise McutrainError(f"--scale/--offset scale image pixels, but {args.calib} holds float features, "
+                                "which are the model's input as they are: scale them in the file")
         # The default asks for no more than a user's small file holds; an explicit --samples is exact.
         samples = args.samples or min(DEFAULT_SAMPLES, len(dataset.y_train))
         if samples != len(dataset.y_train):
