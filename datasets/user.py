@@ -36,7 +36,6 @@ from mcutrain_datasets.base import (
     SAMPLE_SHAPES,
     Dataset,
     check_images_and_labels,
-    check_labels,
     split_dataset,
     stratified_split,
 )
