@@ -15,10 +15,12 @@ def register(subparsers) -> None:
     parser.add_argument("--calib", help="calibration dataset (fashion-mnist, mnist5k, digits, npz:PATH, folder:PATH)")
     parser.add_argument("--samples", type=positive_int, default=None,
                         help=f"calibration samples (default {DEFAULT_SAMPLES}, or the whole train split if smaller)")
-    parser.add_argument("--scale", type=float, default=1.0, help="for images (uint8 data, built-in datasets): model input = pixels in [0,1] * scale + offset "
-                        "(default 1); float data is the model's input as it is")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="for images (uint8 data, built-in datasets): model input = pixels in [0,1] * scale + "
+                             "offset (default 1); float data is the model's input as it is")
     parser.add_argument("--offset", type=float, default=0.0)
-    parser.add_argument("--fit", choices=("resize", "pad"), default="resize", help="how images are fitted to the model input (float data must have its shape)")
+    parser.add_argument("--fit", choices=("resize", "pad"), default="resize",
+                        help="how images are fitted to the model input (float data must have its shape)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the int8 .tflite to write")
     parser.set_defaults(func=run)
 
