@@ -11,11 +11,16 @@ from mcutrain_datasets.errors import DatasetError
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images and labels split into train and test.
+    """Samples and labels split into train and test.
 
-    x_train, x_test: float32 [N, H, W, C], pixel values in [0, 1] (C is 1 or 3).
-    y_train, y_test: int64 [N], class indices in [0, len(class_names)).
-    class_names: one name per class, index = label.
+    x_train, x_test: float32 [N, H, W, C], C in 1..MAX_CHANNELS (a time series is [N, 1, T, C]).
+    images: True when x holds image pixels scaled to [0, 1] (a file's uint8 0..255, or a built-in
+        dataset): preprocessing may resize, pad, convert 1 <-> 3 channels and apply the model's
+        pixel scale and offset. False when x holds a file's float values (sensor features, any
+        finite range): they are the model's float input as they are, and must have its shape.
+    y_train, y_test: int64 [N], class indices in [0, len(class_names)), i.e. the model output each
+        sample trains; a class may have no samples (a transfer set holding some of the outputs).
+    class_names: one name per class (model output), index = label.
     split: how the split was made, e.g. "official 60000/10000" or "stratified seed=0 4000/1000".
     source: where the data came from (a path, or the package that ships it).
     """
@@ -28,6 +33,7 @@ class Dataset:
     class_names: tuple[str, ...]
     split: str
     source: str
+    images: bool = True
 
     @property
     def num_classes(self) -> int:
@@ -55,8 +61,14 @@ class Dataset:
             split=self.split if train is None and test is None
             else f"{self.split}, limited to {len(y_train)}/{len(y_test)} ({SUBSET_DRAWN})",
             source=self.source,
+            images=self.images,
         )
 
+
+# Channels a sample may have: images (1 or 3) and multi-axis sensor data (an IMU's 6 or 9 axes, up to
+# 16 electrodes). A last axis beyond this is far more often a mis-shaped array than 17 channels.
+MAX_CHANNELS = 16
+SAMPLE_SHAPES = f"[N, H, W, C] with C in 1..{MAX_CHANNELS}, [N, H, W] (grey images) or [N, T, C] (a time series)"
 
 # A subset (--limit, --samples, calibration) is drawn with this seed: the device, the golden
 # reference and the fp32 yardstick see the same samples.
@@ -96,8 +108,9 @@ def stratified_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test) of a deterministic stratified split.
 
-    Exactly one of test_fraction / test_count. Each class contributes its share of the test split
-    (rounded), the rest goes to train; the same seed gives the same indices on every machine.
+    Exactly one of test_fraction / test_count. Each class present in y contributes its share of
+    the test split (rounded), the rest goes to train; the same seed gives the same indices on every
+    machine. Every present class needs at least 2 samples (sklearn's stratify): callers check.
     """
     from sklearn.model_selection import train_test_split
 
@@ -107,19 +120,21 @@ def stratified_split(
     return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
 
 
-def check_images_and_labels(x: np.ndarray, y: np.ndarray, num_classes: int, where: str) -> None:
-    """Raise DatasetError unless x is [N, H, W, C] in [0, 1], y is [N] with every class present."""
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise DatasetError(f"{where}: images have shape {x.shape}, expected [N, H, W] or [N, H, W, 1 or 3]")
+def check_images_and_labels(
+    x: np.ndarray, y: np.ndarray, num_classes: int, where: str, images: bool = True
+) -> None:
+    """Raise DatasetError unless x is [N, H, W, C] with C in 1..MAX_CHANNELS and finite values (in
+    [0, 1] when `images`), and y is [N] with labels in [0, num_classes). Classes may be absent: a
+    transfer set may train only some of a model's outputs."""
+    if x.ndim != 4 or not 1 <= x.shape[-1] <= MAX_CHANNELS:
+        raise DatasetError(f"{where}: samples have shape {x.shape}, expected {SAMPLE_SHAPES}")
     check_labels(y, len(x), num_classes, where)
     if len(y) == 0:
         raise DatasetError(f"{where}: no samples")
-    if not np.all(np.isfinite(x)) or x.min() < 0.0 or x.max() > 1.0:
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{where}: values are not all finite (NaN or infinity)")
+    if images and (x.min() < 0.0 or x.max() > 1.0):
         raise DatasetError(f"{where}: pixel values outside [0, 1] after scaling")
-    counts = np.bincount(y, minlength=num_classes)
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        raise DatasetError(f"{where}: class {int(empty[0])} has no samples, every class needs at least one")
 
 
 def check_labels(y: np.ndarray, count: int, num_classes: int, where: str) -> None:
@@ -136,7 +151,7 @@ def check_labels(y: np.ndarray, count: int, num_classes: int, where: str) -> Non
 
 def split_dataset(
     name: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], train: np.ndarray, test: np.ndarray,
-    seed: int, source: str,
+    seed: int, source: str, images: bool = True,
 ) -> Dataset:
     """The Dataset made of x[train], x[test] (a stratified split made with `seed`)."""
     return Dataset(
@@ -148,4 +163,5 @@ def split_dataset(
         class_names=class_names,
         split=f"stratified seed={seed} {len(train)}/{len(test)}",
         source=source,
+        images=images,
     )

@@ -18,8 +18,9 @@ def load_dataset(
 ) -> Dataset:
     """The dataset called `name`: one of BUILTIN_NAMES, `npz:PATH` or `folder:PATH`.
 
-    image_shape: (H, W, C) that `folder:` images are resized to (other sources keep their shape;
-        fit them to a model with mcutrain_datasets.preprocess).
+    image_shape: the model's input (H, W, C): `folder:` images are resized to it, and it decides
+        whether a 3-D `npz:` array is a time series (user.py); other sources keep their shape
+        (fit them to a model with mcutrain_datasets.preprocess).
     limit, test_limit: keep only so many samples of the train / test split, drawn stratified by
         class and seeded (Dataset.limited); asking for more than there are is an error.
     """
@@ -30,7 +31,7 @@ def load_dataset(
     elif name == "digits":
         dataset = builtin.load_digits()
     elif name.startswith("npz:"):
-        dataset = user.load_npz(name[len("npz:"):])
+        dataset = user.load_npz(name[len("npz:"):], image_shape)
     elif name.startswith("folder:"):
         dataset = user.load_folder(name[len("folder:"):], image_shape)
     else:

@@ -1,11 +1,23 @@
 """Loaders for the user's own data: an .npz file or a folder of images (one sub-folder per class).
 
 npz (`npz:PATH`):
-    `x`: uint8 [N, H, W] or [N, H, W, C] (0..255), or float [.., ..] already in [0, 1]; C is 1 or 3.
-    `y`: integer [N], labels 0..K-1.
-    optional `class_names`: [K] strings (else K = max(y) + 1 and the names are "0".."K-1").
-    optional `x_test`, `y_test`: a test split; without them the data is split stratified,
-    TEST_FRACTION of each class to test, with a fixed seed.
+    `x`: the samples, [N, H, W, C] with C in 1..MAX_CHANNELS, or 3-D [N, A, B]: a time series of A
+        steps of B channels, read as [N, 1, A, B], when the model's input is [1, A, B] (height 1:
+        a 1-D model); otherwise grey images [N, H, W], read as [N, H, W, 1].
+        uint8: images, 0..255 scaled to [0, 1]; preprocessing may resize, pad, convert 1 <-> 3
+            channels and apply the model's pixel scale and offset.
+        float: the model's float input as it is (sensor features, any finite range, no scaling);
+            it must have the model's input shape; the int8 input is round(x / s) + z with the
+            model's input scale s and zero point z, clamped to -128..127.
+    `y`: integer [N], labels 0..K-1: the model output each sample trains. Not every output needs
+        samples: a transfer set may hold only classes 5..9 of a 10-output head.
+    optional `label_map`: integer [L], distinct and >= 0: label v of `y` (and `y_test`) trains model
+        output label_map[v], e.g. labels 0..4 with label_map [5, 6, 7, 8, 9] train outputs 5..9.
+    optional `class_names`: [K] strings, one per model output (index = output, after label_map),
+        K at least the largest output trained + 1; without it K = that + 1, names "0".."K-1".
+    optional `x_test`, `y_test`: a test split (same kind and shape as `x`); without them the data
+        is split stratified, TEST_FRACTION of each class present to test, with a fixed seed; each
+        class present then needs at least 2 samples.
 folder (`folder:PATH`):
     PATH/<class name>/<image files>, any format Pillow reads (IMAGE_SUFFIXES); class index =
     position of the sub-folder name in sorted order. Images are converted to grayscale or RGB and
@@ -20,9 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from mcutrain_datasets.base import (
+    MAX_CHANNELS,
+    SAMPLE_SHAPES,
     Dataset,
     check_images_and_labels,
-    check_labels,
     split_dataset,
     stratified_split,
 )
@@ -34,8 +47,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
-def load_npz(path: str | Path) -> Dataset:
-    """The dataset stored in an .npz file (see the module docstring for the arrays it must hold)."""
+def load_npz(path: str | Path, model_shape: tuple[int, ...] | None = None) -> Dataset:
+    """The dataset stored in an .npz file (see the module docstring for the arrays it may hold).
+    model_shape: the model's input (H, W, C), which decides how a 3-D `x` reads (None: images)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
@@ -50,26 +64,25 @@ def load_npz(path: str | Path) -> Dataset:
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise DatasetError(f"{path}: has only one of 'x_test' / 'y_test', expected both or neither")
 
-    x = _images_from_array(arrays["x"], f"{path} array 'x'")
-    y = _labels_from_array(arrays["y"], f"{path} array 'y'")
-    if "class_names" in arrays:
-        class_names = tuple(str(name) for name in np.asarray(arrays["class_names"]).reshape(-1))
-    else:
-        class_names = tuple(str(k) for k in range(int(y.max()) + 1 if y.size else 0))
-    check_images_and_labels(x, y, max(len(class_names), 1), f"{path} arrays 'x'/'y'")
+    label_map = _label_map(arrays, path)
+    x, images = _samples_from_array(arrays["x"], f"{path} array 'x'", model_shape)
+    y = _labels_from_array(arrays["y"], f"{path} array 'y'", label_map)
+    y_test = _labels_from_array(arrays["y_test"], f"{path} array 'y_test'", label_map) if "y_test" in arrays else None
+    class_names = _class_names(arrays, path, label_map, y, y_test)
+    check_images_and_labels(x, y, max(len(class_names), 1), f"{path} arrays 'x'/'y'", images)
 
-    if "x_test" in arrays:
-        x_test = _images_from_array(arrays["x_test"], f"{path} array 'x_test'")
-        y_test = _labels_from_array(arrays["y_test"], f"{path} array 'y_test'")
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DatasetError(f"{path}: 'x_test' images are {x_test.shape[1:]}, 'x' images are {x.shape[1:]}")
-        check_labels(y_test, len(x_test), len(class_names), f"{path} arrays 'x_test'/'y_test'")
-        split = f"from file {len(y)}/{len(y_test)}"
-        x_train, y_train = x, y
-    else:
+    if y_test is None:
         train, test = _split(y, class_names, str(path))
-        return split_dataset(path.stem, x, y, class_names, train, test, SPLIT_SEED, str(path))
-    return Dataset(path.stem, x_train, y_train, x_test, y_test, class_names, split, str(path))
+        return split_dataset(path.stem, x, y, class_names, train, test, SPLIT_SEED, str(path), images)
+    x_test, test_images = _samples_from_array(arrays["x_test"], f"{path} array 'x_test'", model_shape)
+    if test_images != images:
+        raise DatasetError(f"{path}: 'x_test' is {arrays['x_test'].dtype}, 'x' is {arrays['x'].dtype}: "
+                           "expected both uint8 (images) or both float (features)")
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DatasetError(f"{path}: 'x_test' samples are {x_test.shape[1:]}, 'x' samples are {x.shape[1:]}")
+    check_images_and_labels(x_test, y_test, len(class_names), f"{path} arrays 'x_test'/'y_test'", images)
+    split = f"from file {len(y)}/{len(y_test)}"
+    return Dataset(path.stem, x, y, x_test, y_test, class_names, split, str(path), images)
 
 
 def load_folder(path: str | Path, image_shape: tuple[int, int, int] | None = None) -> Dataset:
@@ -123,36 +136,85 @@ def load_folder(path: str | Path, image_shape: tuple[int, int, int] | None = Non
     return split_dataset(root.name, x, y, class_names, train, test, SPLIT_SEED, str(root))
 
 
-def _images_from_array(x: np.ndarray, where: str) -> np.ndarray:
+def _samples_from_array(
+    x: np.ndarray, where: str, model_shape: tuple[int, ...] | None
+) -> tuple[np.ndarray, bool]:
+    """x as float32 [N, H, W, C], and whether it holds images (uint8) rather than features (float)."""
+    stored = x.shape
     if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise DatasetError(f"{where}: shape {x.shape}, expected [N, H, W] or [N, H, W, 1 or 3]")
+        # A 1-D model (input height 1) takes a time series [N, T, C]; any other, grey images [N, H, W].
+        one_d = model_shape is not None and len(model_shape) == 3 and model_shape[0] == 1
+        x = x[:, None] if one_d else x[..., None]
+    if x.ndim != 4 or not 1 <= x.shape[-1] <= MAX_CHANNELS:
+        raise DatasetError(f"{where}: shape {stored}, expected {SAMPLE_SHAPES}")
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
+        return x.astype(np.float32) / 255.0, True
     if np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)
-        if not np.all(np.isfinite(x)) or (x.size and (x.min() < 0.0 or x.max() > 1.0)):
-            raise DatasetError(f"{where}: float pixels outside [0, 1], expected uint8 0..255 or float in [0, 1]")
-        return x
-    raise DatasetError(f"{where}: dtype {x.dtype}, expected uint8 or float")
+        if not np.all(np.isfinite(x)):
+            raise DatasetError(f"{where}: float values are not all finite (NaN or infinity)")
+        return x, False
+    raise DatasetError(f"{where}: dtype {x.dtype}, expected uint8 (images) or float (features)")
 
 
-def _labels_from_array(y: np.ndarray, where: str) -> np.ndarray:
+def _label_map(arrays: dict[str, np.ndarray], path: Path) -> np.ndarray | None:
+    """The optional `label_map` as int64 [L]: distinct, non-negative output indices."""
+    if "label_map" not in arrays:
+        return None
+    where = f"{path} array 'label_map'"
+    label_map = arrays["label_map"]
+    if not np.issubdtype(label_map.dtype, np.integer) or label_map.ndim != 1 or len(label_map) == 0:
+        raise DatasetError(f"{where}: {label_map.dtype} of shape {label_map.shape}, expected integer [L] "
+                           "(the model output of each label)")
+    label_map = label_map.astype(np.int64)
+    if label_map.min() < 0:
+        raise DatasetError(f"{where}: output {int(label_map.min())} is negative, expected indices >= 0")
+    outputs, counts = np.unique(label_map, return_counts=True)
+    if (counts > 1).any():
+        raise DatasetError(f"{where}: output {int(outputs[counts > 1][0])} appears twice, expected distinct outputs")
+    return label_map
+
+
+def _labels_from_array(y: np.ndarray, where: str, label_map: np.ndarray | None = None) -> np.ndarray:
+    """Integer labels as int64, through label_map when there is one (labels must index it)."""
     if not np.issubdtype(y.dtype, np.integer):
         raise DatasetError(f"{where}: dtype {y.dtype}, expected integer class indices")
-    return y.astype(np.int64).reshape(y.shape)
+    y = y.astype(np.int64).reshape(y.shape)
+    if label_map is None:
+        return y
+    bad = (y < 0) | (y >= len(label_map))
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise DatasetError(f"{where}: label {int(y.reshape(-1)[first])} at index {first} has no entry in "
+                           f"'label_map' ({len(label_map)} entries), expected 0..{len(label_map) - 1}")
+    return label_map[y]
+
+
+def _class_names(
+    arrays: dict[str, np.ndarray], path: Path, label_map: np.ndarray | None, y: np.ndarray, y_test: np.ndarray | None
+) -> tuple[str, ...]:
+    """One name per model output: the file's `class_names`, else "0".."K-1" with K covering every
+    output the labels (and the label map) name."""
+    if "class_names" in arrays:
+        class_names = tuple(str(name) for name in np.asarray(arrays["class_names"]).reshape(-1))
+        if label_map is not None and label_map.max() >= len(class_names):
+            raise DatasetError(f"{path} array 'label_map': output {int(label_map.max())} is out of range, "
+                               f"'class_names' names outputs 0..{len(class_names) - 1}")
+        return class_names
+    largest = [int(labels.max()) for labels in (y, y_test) if labels is not None and labels.size]
+    if label_map is not None:
+        largest.append(int(label_map.max()))
+    return tuple(str(k) for k in range(max(largest) + 1 if largest else 0))
 
 
 def _split(y: np.ndarray, class_names: tuple[str, ...], where: str) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.bincount(y, minlength=len(class_names))
-    small = np.flatnonzero(counts < 2)
-    if len(small):
-        k = int(small[0])
-        raise DatasetError(
-            f"{where}: class '{class_names[k]}' has {counts[k]} sample(s), a train/test split needs at least 2 per class"
-        )
-    test_count = max(len(class_names), int(round(TEST_FRACTION * len(y))))
-    if len(y) - test_count < len(class_names):
-        raise DatasetError(f"{where}: {len(y)} samples are too few to split {len(class_names)} classes into train and test")
+    """A stratified split over the classes present in y (a transfer set may leave outputs empty)."""
+    present, counts = np.unique(y, return_counts=True)
+    if (counts < 2).any():
+        k = int(np.argmax(counts < 2))
+        raise DatasetError(f"{where}: class '{class_names[present[k]]}' has {counts[k]} sample(s), a train/test split "
+                           "needs at least 2 of each class present")
+    test_count = max(len(present), int(round(TEST_FRACTION * len(y))))
+    if len(y) - test_count < len(present):
+        raise DatasetError(f"{where}: {len(y)} samples are too few to split {len(present)} classes into train and test")
     return stratified_split(y, test_count=test_count, seed=SPLIT_SEED)

@@ -15,7 +15,8 @@ mini-batches, at DEFAULT_LEARNING_RATE for partial updates and FULL_UPDATE_LEARN
 
 plan: is the fp32 twin of what the device does with the same plan, so it differs on purpose:
 - the pretrained head is kept and trained in place (the device updates the int8 model's own head),
-  so the target data must have as many classes as the model has outputs;
+  so the target data's labels must be among the model's outputs (a subset is fine: a transfer set
+  holding classes 5..9 trains those outputs of a 10-output head, and the device does the same);
 - each planned operator's Keras layer (keras_layers_by_op: TFLite operator index -> layer) updates
   its kernel and/or bias, and only in the planned output channels (the other channels' gradients
   are masked to zero); where the Keras model keeps a BatchNormalization after a conv (mbv2), the
@@ -30,6 +31,7 @@ Cross-entropy on logits, fixed seeds and TensorFlow op determinism, so a run is 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -320,15 +322,17 @@ def run_baseline(
     model = reference.keras_model()
     if update.mode != "plan":
         model = with_fresh_head(model, data.num_classes, seed)
-    elif model.output_shape[-1] != data.num_classes:
+    elif data.num_classes > model.output_shape[-1]:
+        # Fewer classes are fine: the labels then train some of the head's outputs, as on the device.
         raise FinetuneError(f"--update {update.text}: a plan trains {model_name}'s own head in place, as the device "
                             f"does; it has {model.output_shape[-1]} outputs, {data_name} has {data.num_classes} "
                             "classes")
+    model_float = functools.partial(to_model_float, model_input=model_input, images=data.images, where=data.source)
     accuracy, trained, seconds = finetune(
         model,
-        to_model_float(data.x_train, model_input),
+        model_float(data.x_train),
         data.y_train,
-        to_model_float(data.x_test, model_input),
+        model_float(data.x_test),
         data.y_test,
         update,
         epochs=epochs,

@@ -241,11 +241,12 @@ def test_baseline_with_a_plan_name_end_to_end(capsys, tmp_path):
     assert result["update"] == "plan:demo" and result["epochs"] == 2
     # The pretrained head (10 x 128 + 10), last_conv (48 x 128 + 128) and b6_project (128 x 48 + 48).
     assert result["trainable_params"] == 1290 + 6272 + 6192
-    # The plan keeps the model's own head: data with another number of classes is refused.
-    three = tmp_path / "three.npz"
+    # The plan keeps the model's own head: data with more classes than it has outputs is refused
+    # (fewer are fine: tests/test_user_data.py trains classes 5..9 of its 10).
+    twelve = tmp_path / "twelve.npz"
     rng = np.random.default_rng(0)
-    np.savez(three, x=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), y=np.arange(30) % 3)
-    assert main(["baseline", "--update", "plan:demo", "--data", f"npz:{three}"]) == 1
+    np.savez(twelve, x=rng.integers(0, 256, (36, 28, 28), dtype=np.uint8), y=np.arange(36) % 12)
+    assert main(["baseline", "--update", "plan:demo", "--data", f"npz:{twelve}"]) == 1
     assert capsys.readouterr().err.strip() == (
         "mcutrain: error: --update plan:demo: a plan trains ref's own head in place, as the device does; "
-        f"it has 10 outputs, npz:{three} has 3 classes")
+        f"it has 10 outputs, npz:{twelve} has 12 classes")

@@ -170,6 +170,7 @@ def test_npz_float_rgb_with_test_split_and_names(tmp_path):
     data = load_dataset(f"npz:{path}")
     assert data.class_names == ("cat", "dog", "bird") and data.split == "from file 6/3"
     assert data.x_train.shape == (6, 4, 4, 3) and data.y_test.tolist() == [2, 1, 0]
+    assert not data.images  # float values are the model's input as they are (preprocess)
 
 
 @pytest.mark.parametrize(
@@ -178,18 +179,17 @@ def test_npz_float_rgb_with_test_split_and_names(tmp_path):
         ({"x": np.zeros((4, 3, 3), np.uint8)}, r"array 'y' missing"),
         ({"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0])}, r"4 images but labels have shape \(3,\)"),
         ({"x": np.zeros((4, 3), np.uint8), "y": np.array([0, 1, 0, 1])}, r"array 'x': shape \(4, 3\), expected"),
-        ({"x": np.zeros((4, 3, 3, 2), np.uint8), "y": np.array([0, 1, 0, 1])}, r"array 'x': shape \(4, 3, 3, 2\)"),
+        (
+            {"x": np.zeros((4, 3, 3, 17), np.uint8), "y": np.array([0, 1, 0, 1])},
+            r"array 'x': shape \(4, 3, 3, 17\), expected \[N, H, W, C\] with C in 1\.\.16",
+        ),
         ({"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, -1, 1])}, r"label -1 at index 2 is out of range"),
         (
             {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 3, 1]), "class_names": np.array(["a", "b", "c"])},
             r"label 3 at index 2 is out of range, expected 0..2",
         ),
-        (
-            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 2, 0, 2])},
-            r"class 1 has no samples",
-        ),
-        ({"x": np.full((4, 3, 3), 2.0), "y": np.array([0, 1, 0, 1])}, r"float pixels outside \[0, 1\]"),
-        ({"x": np.zeros((4, 3, 3), np.int32), "y": np.array([0, 1, 0, 1])}, r"dtype int32, expected uint8 or float"),
+        ({"x": np.full((4, 3, 3), np.nan), "y": np.array([0, 1, 0, 1])}, r"float values are not all finite"),
+        ({"x": np.zeros((4, 3, 3), np.int32), "y": np.array([0, 1, 0, 1])}, r"dtype int32, expected uint8 \(images\)"),
         ({"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0.0, 1, 0, 1])}, r"expected integer class indices"),
         ({"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]), "x_test": np.zeros((1, 3, 3))}, r"only one of"),
         (
@@ -198,14 +198,107 @@ def test_npz_float_rgb_with_test_split_and_names(tmp_path):
         ),
         (
             {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]),
-             "x_test": np.zeros((2, 5, 5)), "y_test": np.array([0, 1])},
-            r"'x_test' images are \(5, 5, 1\), 'x' images are \(3, 3, 1\)",
+             "x_test": np.zeros((2, 5, 5), np.uint8), "y_test": np.array([0, 1])},
+            r"'x_test' samples are \(5, 5, 1\), 'x' samples are \(3, 3, 1\)",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]),
+             "x_test": np.zeros((2, 3, 3)), "y_test": np.array([0, 1])},
+            r"'x_test' is float64, 'x' is uint8: expected both uint8 \(images\) or both float",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 2, 1]), "label_map": np.array([5, 6])},
+            r"array 'y': label 2 at index 2 has no entry in 'label_map' \(2 entries\), expected 0\.\.1",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]), "label_map": np.array([5, 5])},
+            r"array 'label_map': output 5 appears twice, expected distinct outputs",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]), "label_map": np.array([0.0, 1.0])},
+            r"array 'label_map': float64 of shape \(2,\), expected integer \[L\]",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]), "label_map": np.array([-1, 1])},
+            r"array 'label_map': output -1 is negative",
+        ),
+        (
+            {"x": np.zeros((4, 3, 3), np.uint8), "y": np.array([0, 1, 0, 1]), "label_map": np.array([3, 4]),
+             "class_names": np.array(["a", "b", "c", "d"])},
+            r"array 'label_map': output 4 is out of range, 'class_names' names outputs 0\.\.3",
         ),
     ],
 )
 def test_npz_bad_content(tmp_path, arrays, message):
     path = write_npz(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DatasetError, match=r"bad\.npz.*" + message):
+        load_dataset(f"npz:{path}")
+
+
+@pytest.mark.parametrize("channels", [2, 6, 16])
+def test_npz_any_channel_count_up_to_16_images_and_features(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    pixels = rng.integers(0, 256, (20, 5, 7, channels), dtype=np.uint8)
+    images = load_dataset(f"npz:{write_npz(tmp_path / 'u8.npz', x=pixels, y=balanced_labels(20, 2))}")
+    assert images.images and images.image_shape == (5, 7, channels)
+    assert np.allclose(np.sort(np.concatenate([images.x_train, images.x_test]).reshape(-1)),
+                       np.sort(pixels.reshape(-1) / 255.0))
+    # Float features keep their values: no scaling to [0, 1], no range check.
+    features = rng.normal(0.0, 40.0, (20, 5, 7, channels)).astype(np.float32)
+    data = load_dataset(f"npz:{write_npz(tmp_path / 'f32.npz', x=features, y=balanced_labels(20, 2))}")
+    assert not data.images and data.image_shape == (5, 7, channels)
+    assert np.array_equal(np.sort(np.concatenate([data.x_train, data.x_test]).reshape(-1)),
+                          np.sort(features.reshape(-1)))
+
+
+def test_npz_time_series_reads_as_one_row_for_a_1d_model(tmp_path):
+    series = np.random.default_rng(0).normal(size=(30, 32, 6)).astype(np.float32)
+    path = write_npz(tmp_path / "imu.npz", x=series, y=balanced_labels(30, 3))
+    data = load_dataset(f"npz:{path}", image_shape=(1, 32, 6))
+    assert data.x_train.shape == (24, 1, 32, 6) and data.x_test.shape == (6, 1, 32, 6)
+    assert any(np.array_equal(data.x_train[0, 0], sample) for sample in series)
+    # Without a 1-D model a 3-D array stays [N, H, W] grey images, as it always was.
+    assert load_dataset(f"npz:{path}").image_shape == (32, 6, 1)
+
+
+def test_npz_17_channels_are_refused(tmp_path):
+    path = write_npz(tmp_path / "wide.npz", x=np.zeros((8, 32, 17), np.float32), y=balanced_labels(8, 2))
+    with pytest.raises(DatasetError, match=r"wide\.npz array 'x': shape \(8, 32, 17\), expected \[N, H, W, C\] "
+                                           r"with C in 1\.\.16"):
+        load_dataset(f"npz:{path}", image_shape=(1, 32, 17))
+
+
+def test_npz_transfer_set_with_only_classes_5_to_9(tmp_path):
+    labels = np.repeat(np.arange(5, 10), 10)
+    path = write_npz(tmp_path / "late.npz", x=np.zeros((50, 4, 4), np.uint8), y=labels)
+    data = load_dataset(f"npz:{path}")
+    # Ten outputs, half of them without samples; the split is stratified over the classes present.
+    assert data.num_classes == 10 and data.class_names[5:] == ("5", "6", "7", "8", "9")
+    assert np.bincount(data.y_test, minlength=10).tolist() == [0] * 5 + [2] * 5
+    assert np.bincount(data.y_train, minlength=10).tolist() == [0] * 5 + [8] * 5
+    assert sorted(load_dataset(f"npz:{path}", limit=10).y_train.tolist()) == [5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
+
+
+def test_npz_class_names_may_name_outputs_without_samples(tmp_path):
+    names = np.array([f"gesture{k}" for k in range(10)])
+    path = write_npz(tmp_path / "early.npz", x=np.zeros((20, 4, 4), np.uint8), y=balanced_labels(20, 5),
+                     class_names=names)
+    data = load_dataset(f"npz:{path}")
+    assert data.num_classes == 10 and set(data.y_train.tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_npz_label_map_sends_file_labels_to_model_outputs(tmp_path):
+    path = write_npz(tmp_path / "mapped.npz", x=np.zeros((20, 4, 4), np.uint8), y=balanced_labels(20, 5),
+                     x_test=np.zeros((5, 4, 4), np.uint8), y_test=np.arange(5), label_map=np.array([5, 6, 7, 8, 9]))
+    data = load_dataset(f"npz:{path}")
+    assert data.num_classes == 10 and set(data.y_train.tolist()) == {5, 6, 7, 8, 9}
+    assert data.y_test.tolist() == [5, 6, 7, 8, 9]
+
+
+def test_npz_a_class_with_one_sample_cannot_be_split(tmp_path):
+    path = write_npz(tmp_path / "rare.npz", x=np.zeros((7, 4, 4), np.uint8), y=np.array([5, 5, 5, 6, 6, 6, 7]))
+    with pytest.raises(DatasetError, match=r"rare\.npz: class '7' has 1 sample\(s\), a train/test split needs at "
+                                           r"least 2 of each class present"):
         load_dataset(f"npz:{path}")
 
 

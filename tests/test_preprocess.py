@@ -45,6 +45,47 @@ def test_channel_conversion():
     assert np.allclose(fit_images(rgb, (4, 4, 1)), grey, atol=1e-6)  # luma weights sum to 1
 
 
+@pytest.mark.parametrize("channels", [2, 6, 16])
+def test_multichannel_images_are_fitted_plane_by_plane(channels):
+    x = np.random.default_rng(channels).uniform(0, 1, (2, 6, 6, channels)).astype(np.float32)
+    padded = fit_images(x, (8, 8, channels), "pad")
+    assert padded.shape == (2, 8, 8, channels) and np.array_equal(padded[:, 1:7, 1:7], x)
+    resized = fit_images(x, (12, 12, channels))
+    assert resized.shape == (2, 12, 12, channels)
+    # Each plane is resized on its own: a constant plane stays constant.
+    x[..., -1] = 0.5
+    assert np.allclose(fit_images(x, (12, 12, channels))[..., -1], 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("have, want", [(2, 6), (6, 2), (1, 6), (3, 16), (16, 3)])
+def test_channels_other_than_grey_and_rgb_must_match_the_model(have, want):
+    x = np.zeros((1, 4, 4, have), np.float32)
+    with pytest.raises(DatasetError, match=rf"^npz:imu\.npz: samples have shape \(4, 4, {have}\), the model's input is "
+                                           rf"\(4, 4, {want}\): {have} channels cannot become {want}"):
+        to_model_float(x, ModelInput((4, 4, want)), where="npz:imu.npz")
+
+
+@pytest.mark.parametrize("shape", [(1, 32, 6), (4, 4, 2), (2, 3, 16)])
+def test_float_features_are_the_model_input_as_they_are(shape):
+    """No fitting, no [0, 1] clip, no pixel scale: the values the file holds, then int8 with the
+    model's input quantization (a clamp at the int8 range, as the host reference and device)."""
+    features = np.random.default_rng(0).normal(0.0, 30.0, (5, *shape)).astype(np.float32)
+    model_input = ModelInput(shape, scale=2.0, offset=-1.0)  # a pixel scale does not apply to features
+    assert np.array_equal(to_model_float(features, model_input, images=False), features)
+    quantization = InputQuantization(0.25, 3)
+    q = preprocess_int8(features, model_input, quantization, images=False)
+    assert np.array_equal(q, quantize_int8(features, quantization))
+    assert q.min() == -128 and q.max() == 127  # features beyond the input range clamp, they are not refused
+
+
+def test_float_features_of_another_shape_are_refused_not_resized():
+    with pytest.raises(DatasetError, match=r"^npz:s\.npz: float samples have shape \(1, 30, 6\), the model's input is "
+                                           r"\(1, 32, 6\): float features are taken as they are"):
+        to_model_float(np.zeros((2, 1, 30, 6), np.float32), ModelInput((1, 32, 6)), images=False, where="npz:s.npz")
+    with pytest.raises(DatasetError, match=r"float samples have shape \(4, 4, 1\), the model's input is \(4, 4, 3\)"):
+        to_model_float(np.zeros((2, 4, 4, 1), np.float32), ModelInput((4, 4, 3)), images=False)
+
+
 def test_scale_is_applied_after_fitting():
     model_input = ModelInput(shape=(2, 2, 3), scale=2.0, offset=-1.0)
     x = to_model_float(np.array([[[[0.0], [1.0]], [[0.5], [0.25]]]], np.float32), model_input)

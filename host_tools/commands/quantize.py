@@ -13,10 +13,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("quantize", help="convert a Keras/SavedModel model to a full-integer int8 .tflite")
     parser.add_argument("model", type=Path, help=".keras, .h5, a SavedModel folder, or an int8 .tflite (validated, passed through)")
     parser.add_argument("--calib", help="calibration dataset (fashion-mnist, mnist5k, digits, npz:PATH, folder:PATH)")
-    parser.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES, help=f"calibration samples (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--scale", type=float, default=1.0, help="model input = pixels in [0,1] * scale + offset (default 1)")
+    parser.add_argument("--samples", type=positive_int, default=None,
+                        help=f"calibration samples (default {DEFAULT_SAMPLES}, or the whole train split if smaller)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="for images (uint8 data, built-in datasets): model input = pixels in [0,1] * scale + "
+                             "offset (default 1); float data is the model's input as it is")
     parser.add_argument("--offset", type=float, default=0.0)
-    parser.add_argument("--fit", choices=("resize", "pad"), default="resize", help="how images are fitted to the model input")
+    parser.add_argument("--fit", choices=("resize", "pad"), default="resize",
+                        help="how images are fitted to the model input (float data must have its shape)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the int8 .tflite to write")
     parser.set_defaults(func=run)
 
@@ -27,7 +31,7 @@ def run(args) -> int:
     from mcutrain_datasets.registry import load_dataset
     from quantize.importer import model_input_shape, model_kind, quantize_model
 
-    if args.samples < 1:
+    if args.samples is not None and args.samples < 1:
         raise McutrainError(f"--samples must be at least 1, got {args.samples}")
     calibration, drawn = None, ""
     if model_kind(args.model) != "tflite":
@@ -35,9 +39,17 @@ def run(args) -> int:
             raise McutrainError(f"{args.model}: a float model needs calibration data: pass --calib DATASET")
         shape = model_input_shape(args.model)
         if len(shape) != 3:
-            raise McutrainError(f"{args.model}: input shape {shape} is not an image [H, W, C]")
-        dataset = load_dataset(args.calib, image_shape=shape, limit=args.samples)
-        calibration = to_model_float(dataset.x_train, ModelInput(shape, args.scale, args.offset), args.fit)
+            raise McutrainError(f"{args.model}: input shape {shape}, expected [H, W, C] (a time series as [1, T, C])")
+        dataset = load_dataset(args.calib, image_shape=shape)
+        if not dataset.images and (args.scale, args.offset) != (1.0, 0.0):
+            raise McutrainError(f"--scale/--offset scale image pixels, but {args.calib} holds float features, "
+                                "which are the model's input as they are: scale them in the file")
+        # The default asks for no more than a user's small file holds; an explicit --samples is exact.
+        samples = args.samples or min(DEFAULT_SAMPLES, len(dataset.y_train))
+        if samples != len(dataset.y_train):
+            dataset = dataset.limited(samples)
+        calibration = to_model_float(dataset.x_train, ModelInput(shape, args.scale, args.offset), args.fit,
+                                     images=dataset.images, where=dataset.source)
         drawn = f", calibrated on {len(dataset.y_train)} samples of {args.calib} ({dataset.split})"
     tflite = quantize_model(args.model, calibration)
     partial = args.out.with_name(args.out.name + ".partial")

@@ -49,7 +49,7 @@ def load_samples(model: HostModel, data: str, split: str, limit: int | None) -> 
     if dataset.num_classes > classes:
         raise McutrainError(f"{data} has {dataset.num_classes} classes, model {model.name} outputs {classes}")
     quantization = InputQuantization(scale=entry.scale, zero_point=entry.zero_point)
-    x_int8 = preprocess_int8(x, model_input, quantization)
+    x_int8 = preprocess_int8(x, model_input, quantization, images=dataset.images, where=dataset.source)
     what = f"{data} {split}" + (f" ({len(y)} of {available}, {SUBSET_DRAWN})" if len(y) < available
                                 else f" ({available})")
     return Samples(x_int8, np.asarray(y, dtype=np.int64), dataset.class_names, what)
@@ -61,7 +61,8 @@ def _model_input(model: HostModel, shape: tuple[int, ...]):
 
     if model.name in REFERENCE_MODELS:
         return load_reference_model(model.name).model_input
-    return ModelInput(shape=shape)  # a user's .tflite: pixels in [0, 1] as they are
+    # A user's .tflite: pixels in [0, 1] as they are (and float features as the file holds them).
+    return ModelInput(shape=shape)
 
 
 def reference_logits(model: HostModel, x_int8: np.ndarray) -> np.ndarray:
