@@ -3,7 +3,7 @@ training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D 
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
 4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
-standalone RELU (after MEAN); ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+standalone RELU (after MEAN); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
@@ -240,4 +240,10 @@ def cases() -> list[TrainingCase]:
                                                            dense(k, 4)], ALL2),
         _case("t46_relu_after_mean_dw", (6, 6, 2), lambda k: [C(k)(5, 1), DW(k)(3, padding="same"), gap(k),
                                                               k.layers.ReLU(), dense(k, 3)], ALL3),
+        # MAX_POOL_2D: each window's error to its (first) maximum; ReLU's zeros make ties.
+        _case("t47_maxpool_k2s2", (8, 7, 2), lambda k: [C(k)(6, 3, activation="relu"), k.layers.MaxPooling2D(2),
+                                                        flat(k), dense(k, 4)], ALL2),
+        _case("t48_maxpool_k3s2same_overlap", (9, 9, 3), lambda k: [
+            C(k)(5, 3, padding="same", activation="relu6"), k.layers.MaxPooling2D(3, strides=2, padding="same"),
+            C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
     ]

@@ -206,7 +206,7 @@ def backward_work(graph: Graph, step: BackwardStep) -> tuple[Counter, Counter]:
             error["backward.mean.elem"] += int(np.prod(x))
             error["backward.mean.channel"] += out
         return error, update
-    if step.kind == "AVERAGE_POOL_2D":
+    if step.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         error["backward.pool.window"] += out * op.options.filter_h * op.options.filter_w if step.input_error else 0
         return error, update
     if step.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):

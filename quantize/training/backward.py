@@ -136,6 +136,27 @@ def average_pool_input_error(e: np.ndarray, filter_hw: tuple[int, int], stride: 
     return _scatter_taps(lambda i, j: spread, filter_hw, stride, pad, e.shape, in_shape)
 
 
+def max_pool_input_error(e: np.ndarray, x: np.ndarray, filter_hw: tuple[int, int], stride: tuple[int, int],
+                         pad: tuple[int, int]) -> np.ndarray:
+    """e [N, OH, OW, C] int8, x [N, H, W, C] the pool's int8 input -> int64 [N, H, W, C]: each
+    window's error goes to the element holding its maximum, the first in row-major order within
+    the clipped window where several do; overlapping windows add (same exponent as e)."""
+    v = np.zeros(x.shape, dtype=np.int64)
+    for oy in range(e.shape[1]):
+        y0 = max(oy * stride[0] - pad[0], 0)
+        y1 = min(oy * stride[0] - pad[0] + filter_hw[0], x.shape[1])
+        for ox in range(e.shape[2]):
+            x0 = max(ox * stride[1] - pad[1], 0)
+            x1 = min(ox * stride[1] - pad[1] + filter_hw[1], x.shape[2])
+            window = x[:, y0:y1, x0:x1, :].reshape(x.shape[0], -1, x.shape[3])
+            first = np.argmax(window, axis=1)  # numpy's argmax: the first maximum
+            rows, cols = y0 + first // (x1 - x0), x0 + first % (x1 - x0)
+            for n in range(x.shape[0]):
+                for c in range(x.shape[3]):
+                    v[n, rows[n, c], cols[n, c], c] += int(e[n, oy, ox, c])
+    return v
+
+
 def pad_input_error(e: np.ndarray, paddings: tuple[tuple[int, int], ...]) -> np.ndarray:
     """The error of the unpadded region (a crop; same exponent)."""
     return e[tuple(slice(before, e.shape[d] - after) for d, (before, after) in enumerate(paddings))].copy()

@@ -145,7 +145,9 @@ class TrainingLayout:
                 n, height, width, c = graph.tensor(op.inputs[0]).shape
                 r = step.gradient_filter
                 tensors.patches = arena_tensor((n, -(-height // r), -(-width // r), c), blob_op[step.op], time)
-            elif step.weights:  # its input is read now: no later forward op (an in-place ADD) writes over it
+            elif step.weights or (step.kind == "MAX_POOL_2D" and step.input_error):
+                # its input is read now (weight gradients; MAX_POOL_2D finds each window's maximum
+                # again): no later forward op (an in-place ADD) writes over it
                 kept = blob_index[op.inputs[0]]
                 layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)

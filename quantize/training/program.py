@@ -20,7 +20,7 @@ from quantize.training_plan import TrainingPlan
 
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU")
+                "RESHAPE", "RELU", "MAX_POOL_2D")
 # Standalone activations whose backward is the mask of their clamp. Not RELU6: TFLite Micro's
 # clamps in its input's quantization and ignores its output's, which the converter makes different,
 # so its int8 forward departs from the float model and a gradient through it points elsewhere
@@ -192,12 +192,12 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     elif op.op == "ADD":
         p = prepare.add(graph, op)
         act_min, act_max = p.act_min, p.act_max
-    elif op.op == "AVERAGE_POOL_2D":
+    elif op.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         p = prepare.pool(graph, op)
         act_min, act_max = p.act_min, p.act_max
         windows = -(-p.filter_h // p.stride_h) * -(-p.filter_w // p.stride_w)
         if input_error and windows > MAX_POOL_WINDOWS:
-            raise PlanError(f"{where}: operator {op.index} (AVERAGE_POOL_2D): {windows} windows cover an input "
+            raise PlanError(f"{where}: operator {op.index} ({op.op}): {windows} windows cover an input "
                             f"element, at most {MAX_POOL_WINDOWS} (int32 accumulator)")
     elif op.op in ACTIVATIONS:
         p = op_def(op.op).prepare(graph, op)

@@ -115,6 +115,11 @@ class GoldenTrainer:
         if step.kind == "MEAN":
             v = backward.mean_input_error(e.reshape(x.shape[0], x.shape[3]), x.shape, step.mean_reciprocal)
             return [normalise(v, k + 16)]
+        if step.kind == "MAX_POOL_2D":
+            p = prepare.pool(self.graph, op)
+            v = backward.max_pool_input_error(e, x, (p.filter_h, p.filter_w), (p.stride_h, p.stride_w),
+                                              (p.pad_top, p.pad_left))
+            return [normalise(v, k)]
         if step.kind == "AVERAGE_POOL_2D":
             p = prepare.pool(self.graph, op)
             v = backward.average_pool_input_error(e, (p.filter_h, p.filter_w), (p.stride_h, p.stride_w),

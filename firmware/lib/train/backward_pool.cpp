@@ -39,25 +39,75 @@ int32_t spread(const kernels::PoolParams& p, const kernels::Dims& in, const kern
   return sum;
 }
 
-}  // namespace
+/// Whether input element (iy, ix) holds the first maximum of window (oy, ox), channel c.
+bool holds_window_max(const kernels::PoolParams& p, const kernels::Dims& in, const int8_t* x, int32_t n, int32_t oy,
+                      int32_t ox, int32_t c, int32_t iy, int32_t ix) {
+  const int32_t y0 = oy * p.stride_h - p.pad_top, x0 = ox * p.stride_w - p.pad_left;
+  const int32_t y_begin = y0 > 0 ? y0 : 0, x_begin = x0 > 0 ? x0 : 0;
+  const int32_t y_end = y0 + p.filter_h < in.h ? y0 + p.filter_h : in.h;
+  const int32_t x_end = x0 + p.filter_w < in.w ? x0 + p.filter_w : in.w;
+  int32_t best_y = y_begin, best_x = x_begin;
+  int8_t best = x[((n * in.h + y_begin) * in.w + x_begin) * in.c + c];
+  for (int32_t y = y_begin; y < y_end; ++y)
+    for (int32_t xx = x_begin; xx < x_end; ++xx) {
+      const int8_t v = x[((n * in.h + y) * in.w + xx) * in.c + c];
+      if (v > best) {
+        best = v;
+        best_y = y;
+        best_x = xx;
+      }
+    }
+  return best_y == iy && best_x == ix;
+}
 
-int average_pool_input_error(const kernels::PoolParams& p, const kernels::Dims& in, const kernels::Dims& out,
-                             const int8_t* e, int8_t* in_error) {
+/// The error MAX_POOL_2D gives input element (iy, ix), channel c: the sum over the windows
+/// covering it of those whose maximum it holds.
+int32_t gathered(const kernels::PoolParams& p, const kernels::Dims& in, const kernels::Dims& out, const int8_t* x,
+                 const int8_t* e, int32_t n, int32_t iy, int32_t ix, int32_t c) {
+  int32_t oy0, oy1, ox0, ox1;
+  covering(iy, p.stride_h, p.filter_h, p.pad_top, out.h, &oy0, &oy1);
+  covering(ix, p.stride_w, p.filter_w, p.pad_left, out.w, &ox0, &ox1);
+  int32_t sum = 0;
+  for (int32_t oy = oy0; oy <= oy1; ++oy)
+    for (int32_t ox = ox0; ox <= ox1; ++ox)
+      if (holds_window_max(p, in, x, n, oy, ox, c, iy, ix)) sum += e[((n * out.h + oy) * out.w + ox) * out.c + c];
+  return sum;
+}
+
+/// The two passes of a pool's input error: the peak of value(n, iy, ix, c) (an int32 gathered
+/// from the output error) over the input, then each value normalised into `to`. Returns the shift.
+template <typename Value>
+int gather_normalised(const kernels::Dims& in, Value value, int8_t* to) {
   uint32_t peak = 0;
   for (int32_t n = 0; n < in.n; ++n)
     for (int32_t iy = 0; iy < in.h; ++iy)
       for (int32_t ix = 0; ix < in.w; ++ix)
         for (int32_t c = 0; c < in.c; ++c) {
-          const uint32_t m = magnitude(spread(p, in, out, e, n, iy, ix, c));
+          const uint32_t m = magnitude(value(n, iy, ix, c));
           peak = m > peak ? m : peak;
         }
   const int shift = normalise_shift(peak);
-  int8_t* to = in_error;
   for (int32_t n = 0; n < in.n; ++n)
     for (int32_t iy = 0; iy < in.h; ++iy)
       for (int32_t ix = 0; ix < in.w; ++ix)
-        for (int32_t c = 0; c < in.c; ++c) *to++ = normalised(spread(p, in, out, e, n, iy, ix, c), shift);
+        for (int32_t c = 0; c < in.c; ++c) *to++ = normalised(value(n, iy, ix, c), shift);
   return shift;
+}
+
+}  // namespace
+
+int max_pool_input_error(const kernels::PoolParams& p, const kernels::Dims& in, const kernels::Dims& out,
+                         const int8_t* x, const int8_t* e, int8_t* in_error) {
+  return gather_normalised(
+      in, [&](int32_t n, int32_t iy, int32_t ix, int32_t c) { return gathered(p, in, out, x, e, n, iy, ix, c); },
+      in_error);
+}
+
+int average_pool_input_error(const kernels::PoolParams& p, const kernels::Dims& in, const kernels::Dims& out,
+                             const int8_t* e, int8_t* in_error) {
+  return gather_normalised(
+      in, [&](int32_t n, int32_t iy, int32_t ix, int32_t c) { return spread(p, in, out, e, n, iy, ix, c); },
+      in_error);
 }
 
 void pad_input_error(const kernels::PadParams& p, const kernels::Dims& in, const kernels::Dims& out, const int8_t* e,

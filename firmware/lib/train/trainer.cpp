@@ -66,6 +66,7 @@ const kernels::ActivationRange* Trainer::activation(const OpRecord& op) const {
     case OpCode::kAdd:
       return &data_at<kernels::AddParams>(*model_, op.params_offset)->act;
     case OpCode::kAveragePool2d:
+    case OpCode::kMaxPool2d:
       return &data_at<kernels::PoolParams>(*model_, op.params_offset)->act;
     case OpCode::kActivation:
       return &data_at<kernels::ActivationParams>(*model_, op.params_offset)->act;
@@ -155,6 +156,10 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       return exponent;
     case OpCode::kMean:
       return exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+    case OpCode::kMaxPool2d:  // its input was kept alive for this (quantize/training/lowering.py)
+      return exponent - max_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset), dims_of(in),
+                                             dims_of(out), static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])),
+                                             e, in_error);
     case OpCode::kAveragePool2d:
       return exponent + 16 - average_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset),
                                                       dims_of(in), dims_of(out), e, in_error);

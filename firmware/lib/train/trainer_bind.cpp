@@ -114,6 +114,7 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
       return has(s, kStepInputError) && has(s, kStepMask);
     case OpCode::kMean:
       return has(s, kStepInputError) && s.mean_reciprocal > 0 && s.mean_reciprocal <= 65536;
+    case OpCode::kMaxPool2d:
     case OpCode::kAveragePool2d: {
       const auto& p = *reinterpret_cast<const kernels::PoolParams*>(model_->data() + op.params_offset);
       const int32_t rows = (p.filter_h + p.stride_h - 1) / p.stride_h;
