@@ -56,6 +56,15 @@ def register(subparsers) -> None:
 
     _register_plan(benches)
 
+    conformance = benches.add_parser("conformance", help="random Keras CNNs as users convert them: compiled and "
+                                                         "bit-exact with TFLite Micro on the device, or refused")
+    conformance.add_argument("--models", type=positive_int, default=100, help="models generated (default 100)")
+    conformance.add_argument("--seed", type=int, default=0, help="the architectures' seed (default 0)")
+    conformance.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    conformance.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    conformance.add_argument("--no-progress", action="store_true", help="no progress bar")
+    conformance.set_defaults(func=run_conformance)
+
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
     link.set_defaults(func=run_link)
@@ -292,6 +301,24 @@ def _simple_cell(row: dict, name: str) -> str:
     if row[f"{name}_device_accuracy"] is None and row[f"{name}_note"]:
         return "not built"
     return _cell(row[f"{name}_device_accuracy"], "{:.3f}")
+
+
+def run_conformance(args) -> int:
+    from host_tools.conformance import run_conformance as conformance
+    from host_tools.protocol.metrics import progress_bar
+
+    with progress_bar(args.models, "conformance", args.no_progress or args.json) as bar:
+        figures = conformance(args.models, args.seed, args.board,
+                              lambda text: (bar.set_postfix_str(text, refresh=False), bar.update(1)))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"{figures['generated']} generated, {figures['compiled']} compiled ({figures['bit_exact']} bit-exact with "
+          f"TFLite Micro on {args.board}, {figures['mismatched']} mismatched, {figures['crashed']} crashed), "
+          f"{figures['refused']} refused")
+    for reason, count in figures["refusals"].items():
+        print(f"  refused {count:>3}: {reason}")
+    return 0
 
 
 def run_link(args) -> int:

@@ -1,0 +1,185 @@
+"""`mcutrain bench conformance --models N --seed S --board qemu-m7 --json`: what happens to the
+small CNNs users bring. Random Keras models are built from the layers they use (seeded), converted
+by TFLite's plain full-integer recipe (a dynamic batch, as users convert), and each one is either
+
+    compiled   `mcutrain compile` accepts it; it then runs on the emulated board on a few random
+               int8 inputs and its logits are compared with TFLite Micro's on the same bytes:
+               bit_exact, mismatched, or crashed (the build, the boot or the run failed);
+    refused    compile refuses it in one line, counted by reason (the op, or the op and option).
+
+The layer menu holds what mcutrain implements and what it does not yet (LeakyReLU, sigmoid,
+concatenation, dilation, depth multiplier 2, stride 3), so the refusals show what users would hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+INPUTS_PER_MODEL = 4
+CALIBRATION_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class RandomModel:
+    name: str
+    input_shape: tuple[int, int, int]
+    layers: tuple[str, ...]     # what it is made of, for people
+    build: Callable             # (keras) -> keras.Model
+
+
+def random_model(index: int, rng: np.random.Generator) -> RandomModel:
+    """One seeded architecture: a stem, two to four blocks, a head."""
+    height, width = int(rng.choice([12, 16, 20])), int(rng.choice([12, 16]))
+    channels = int(rng.choice([1, 2, 3]))
+    blocks = [_block(rng) for _ in range(int(rng.integers(2, 5)))]
+    head = str(rng.choice(["gap", "flatten"]))
+    classes = int(rng.integers(2, 11))
+    names = ("conv3",) + tuple(name for name, _ in blocks) + (head, f"dense{classes}")
+
+    def build(keras):
+        inputs = keras.Input((height, width, channels))
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+        for _, layer in blocks:
+            x = layer(keras, x)
+        x = keras.layers.GlobalAveragePooling2D()(x) if head == "gap" else keras.layers.Flatten()(x)
+        return keras.Model(inputs, keras.layers.Dense(classes)(x))
+
+    return RandomModel(f"random{index:03d}", (height, width, channels), names, build)
+
+
+def _block(rng: np.random.Generator) -> tuple[str, Callable]:
+    """A layer as users write them: mostly supported ones, now and then one that is not yet."""
+    filters = int(rng.choice([4, 8, 12]))
+    activation = str(rng.choice(["relu", "relu6", "none"]))
+    act = None if activation == "none" else activation
+    kernel = int(rng.choice([1, 3, 5]))
+    stride = int(rng.choice([1, 1, 2]))
+    padding = str(rng.choice(["same", "valid"]))
+    kind = str(rng.choice(["conv", "conv", "depthwise", "depthwise", "maxpool", "avgpool", "relu", "residual",
+                           "leaky_relu", "sigmoid", "concat", "dilated", "multiplier2", "stride3"],
+                          p=[.16, .16, .12, .12, .08, .07, .06, .07, .03, .03, .03, .03, .02, .02]))
+
+    def same_size(x) -> bool:  # a VALID kernel needs room
+        return padding == "same" or (x.shape[1] >= kernel and x.shape[2] >= kernel)
+
+    def conv(keras, x):
+        pad = padding if same_size(x) else "same"
+        return keras.layers.Conv2D(filters, kernel, strides=stride, padding=pad, activation=act)(x)
+
+    def depthwise(keras, x):
+        pad = padding if same_size(x) else "same"
+        return keras.layers.DepthwiseConv2D(3 if kernel == 1 else kernel, strides=stride, padding=pad,
+                                            activation=act)(x)
+
+    def pool(keras, x, layer):
+        return layer(2)(x) if x.shape[1] >= 2 and x.shape[2] >= 2 else x
+
+    def residual(keras, x):
+        y = keras.layers.Conv2D(x.shape[-1], 3, padding="same", activation="relu")(x)
+        return keras.layers.Add()([x, y])
+
+    def concat(keras, x):
+        y = keras.layers.Conv2D(4, 1)(x)
+        return keras.layers.Concatenate()([x, y])
+
+    makers = {
+        "conv": (f"conv{kernel}s{stride}{padding[0]}-{activation}", conv),
+        "depthwise": (f"dw{kernel}s{stride}-{activation}", depthwise),
+        "maxpool": ("maxpool2", lambda keras, x: pool(keras, x, keras.layers.MaxPooling2D)),
+        "avgpool": ("avgpool2", lambda keras, x: pool(keras, x, keras.layers.AveragePooling2D)),
+        "relu": ("relu", lambda keras, x: keras.layers.ReLU()(x)),
+        "residual": ("residual", residual),
+        "leaky_relu": ("leaky_relu", lambda keras, x: keras.layers.LeakyReLU(0.2)(x)),
+        "sigmoid": ("sigmoid", lambda keras, x: keras.layers.Activation("sigmoid")(x)),
+        "concat": ("concat", concat),
+        "dilated": ("conv3-dilation2", lambda keras, x: keras.layers.Conv2D(filters, 3, padding="same",
+                                                                          dilation_rate=2)(x)),
+        "multiplier2": ("dw3-multiplier2", lambda keras, x: keras.layers.DepthwiseConv2D(
+            3, padding="same", depth_multiplier=2)(x)),
+        "stride3": ("conv3s3", lambda keras, x: keras.layers.Conv2D(filters, 3, strides=3, padding="same")(x)),
+    }
+    return makers[kind]
+
+
+def refusal_reason(message: str) -> str:
+    """The reason a refusal counts under: the op for an unsupported op, the op and the option
+    for an unsupported option (without the operator's index and the supported list)."""
+    named = re.search(r"operator \d+ is ([\w' ]+?), which", message)
+    if named:
+        return named.group(1)
+    option = re.search(r"operator \d+ \((\w+)\): ([^(;]+)", message)
+    if option:
+        return f"{option.group(1)}: {re.sub(r'[0-9]+', 'N', option.group(2)).strip()}"
+    return re.sub(r"[0-9]+", "N", message.split(";")[0])[:80]
+
+
+def run_conformance(count: int, seed: int, board: str, progress: Callable[[str], None] = lambda text: None) -> dict:
+    """The benchmark's figures (its JSON)."""
+    import keras
+
+    from quantize.convert import convert_plain_recipe
+    from quantize.errors import PlanError, UnsupportedModelError
+    from quantize.lower import lower_tflite
+
+    rng = np.random.default_rng(seed)
+    outcome: Counter = Counter()
+    refusals: Counter = Counter()
+    models = []
+    for index in range(count):
+        spec = random_model(index, rng)
+        keras.utils.set_random_seed(seed * 1000 + index)
+        calibration = rng.random((CALIBRATION_SAMPLES, *spec.input_shape), dtype=np.float32)
+        with contextlib.redirect_stdout(sys.stderr):  # the converter prints where it saved its artifact
+            tflite = convert_plain_recipe(spec.build(keras), calibration)
+        record = {"name": spec.name, "layers": list(spec.layers), "input_shape": list(spec.input_shape)}
+        try:
+            lower_tflite(tflite, spec.name)
+        except (UnsupportedModelError, PlanError) as err:
+            record.update(result="refused", reason=refusal_reason(str(err)), error=str(err))
+            refusals[record["reason"]] += 1
+        else:
+            record.update(_run_on_device(board, spec.name, tflite, rng))
+        outcome[record["result"]] += 1
+        models.append(record)
+        progress(f"{spec.name}: {record['result']}")
+    compiled = outcome["bit_exact"] + outcome["mismatched"] + outcome["crashed"]
+    return {"board": board, "seed": seed, "generated": count, "compiled": compiled, "refused": outcome["refused"],
+            "bit_exact": outcome["bit_exact"], "mismatched": outcome["mismatched"], "crashed": outcome["crashed"],
+            "refusals": dict(refusals.most_common()), "models": models}
+
+
+def _run_on_device(board: str, name: str, tflite: bytes, rng: np.random.Generator) -> dict:
+    """Builds the firmware with the model, runs INPUTS_PER_MODEL random inputs on the emulated
+    board and compares the logits with TFLite Micro's."""
+    from host_tools.commands.infer import check_device_model
+    from host_tools.protocol.device import host_model, open_device
+    from host_tools.protocol.workload import _tflm_logits
+    from quantize.tflite_model import parse_tflite
+
+    graph = parse_tflite(tflite)
+    shape = graph.tensor(graph.int8_input).shape
+    xs = rng.integers(-128, 128, size=(INPUTS_PER_MODEL, *shape[1:]), dtype=np.int64).astype(np.int8)
+    expected = _tflm_logits(tflite, xs)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.tflite"
+        path.write_bytes(tflite)
+        try:
+            args = SimpleNamespace(board=board, model=str(path), plan=None, port=None)
+            with open_device(args, quiet=True) as device:
+                check_device_model(device.info(), host_model(str(path)))
+                logits = np.stack([np.frombuffer(r.logits, dtype=np.int8) for r in device.infer_many(xs)])
+        except Exception as err:  # a build, boot or protocol failure is this model's result, not the run's
+            return {"result": "crashed", "error": f"{type(err).__name__}: {err}"[:300]}
+    equal = int(np.sum(np.all(logits.reshape(expected.shape) == expected, axis=1)))
+    return {"result": "bit_exact" if equal == len(xs) else "mismatched", "inputs_equal": equal,
+            "inputs": len(xs)}
