@@ -64,6 +64,7 @@ class OpCode(enum.IntEnum):
     INVERTED_RESIDUAL = 12  # fused, row-streamed MobileNetV2 block
     ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
     ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
+    LEAKY_RELU = 15
 
 
 class TensorType(enum.IntEnum):

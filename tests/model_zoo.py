@@ -197,6 +197,13 @@ def _activation_models() -> list[ZooModel]:
         ZooModel("act03_relu_on_the_input_13", (13,), lambda keras: _seq(
             keras, (13,), keras.layers.ReLU(), keras.layers.Dense(6), keras.layers.ReLU(max_value=6.0),
             keras.layers.Dense(2)), ("RELU", "FULLY_CONNECTED")),
+        ZooModel("act05_leaky_relu_after_conv_9x8x2", (9, 8, 2), lambda keras: _seq(
+            keras, (9, 8, 2), keras.layers.Conv2D(6, 3), keras.layers.LeakyReLU(0.2),
+            keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.LeakyReLU(0.05),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)), ("CONV_2D", "LEAKY_RELU", "MEAN")),
+        ZooModel("act06_leaky_relu_on_the_input_12", (12,), lambda keras: _seq(
+            keras, (12,), keras.layers.LeakyReLU(0.3), keras.layers.Dense(5), keras.layers.LeakyReLU(0.1),
+            keras.layers.Dense(3)), ("LEAKY_RELU", "FULLY_CONNECTED")),
         ZooModel("act04_relu_after_mean_7x5x3", (7, 5, 3), lambda keras: _seq(
             keras, (7, 5, 3), keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.GlobalAveragePooling2D(),
             keras.layers.ReLU(), keras.layers.Dense(4)), ("DEPTHWISE_CONV_2D", "MEAN", "RELU")),

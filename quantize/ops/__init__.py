@@ -17,6 +17,7 @@ from quantize.ops import (
     depthwise_conv_2d,
     dequantize,
     fully_connected,
+    leaky_relu,
     mean,
     pad,
     pool,
@@ -28,7 +29,8 @@ from quantize.ops.base import OpDef
 
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
-    reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6)}
+    reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6,
+    leaky_relu.OP)}
 
 
 def op_def(name: str) -> OpDef:

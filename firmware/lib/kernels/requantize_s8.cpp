@@ -21,4 +21,14 @@ Status activation_s8(const ActivationParams& p, int32_t size, const int8_t* inpu
   return Status::kOk;
 }
 
+Status leaky_relu_s8(const LeakyReluParams& p, int32_t size, const int8_t* input, int8_t* output) {
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t v = input[i] - p.input_zero_point;
+    const int32_t scaled = v >= 0 ? multiply_by_quantized_multiplier(v, p.identity_multiplier, p.identity_shift)
+                                  : multiply_by_quantized_multiplier(v, p.alpha_multiplier, p.alpha_shift);
+    output[i] = clamp_to_int8(scaled + p.output_zero_point, -128, 127);
+  }
+  return Status::kOk;
+}
+
 }  // namespace kernels

@@ -25,4 +25,15 @@ struct ActivationParams {
 /// input, output: `size` int8 elements; output may be input (element-wise).
 Status activation_s8(const ActivationParams& params, int32_t size, const int8_t* input, int8_t* output);
 
+/// LEAKY_RELU (quantize/ops/leaky_relu.py): x - input_zero_point rescaled by the identity
+/// multiplier where >= 0, by the alpha one below, plus output_zero_point, clamped to int8.
+struct LeakyReluParams {
+  int32_t input_zero_point, output_zero_point;
+  int32_t identity_multiplier, identity_shift;
+  int32_t alpha_multiplier, alpha_shift;
+};
+
+/// input, output: `size` int8 elements; output may be input (element-wise).
+Status leaky_relu_s8(const LeakyReluParams& params, int32_t size, const int8_t* input, int8_t* output);
+
 }  // namespace kernels

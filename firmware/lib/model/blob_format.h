@@ -140,6 +140,7 @@ enum class OpCode : uint8_t {
   kInvertedResidual = 12,  ///< fused [expand 1x1] -> depthwise -> project 1x1 [-> add], row-streamed
   kRowChain = 13,          ///< a chain of CONV_2D / DEPTHWISE_CONV_2D run row by row (row_chain.h)
   kActivation = 14,        ///< a standalone RELU or RELU6: rescale, then clamp
+  kLeakyRelu = 15,
 };
 
 struct OpRecord {

@@ -160,6 +160,15 @@ static_assert(offsetof(kernels::ActivationParams, act.min) == 16, "quantize/blob
 static_assert(offsetof(kernels::ActivationParams, act.max) == 20, "quantize/blob.py ACTIVATION_PARAMS");
 static_assert(sizeof(kernels::ActivationParams) == 24, "quantize/blob.py ACTIVATION_PARAMS");
 
+// LeakyReluParams: LEAKY_RELU_PARAMS
+static_assert(offsetof(kernels::LeakyReluParams, input_zero_point) == 0, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(offsetof(kernels::LeakyReluParams, output_zero_point) == 4, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(offsetof(kernels::LeakyReluParams, identity_multiplier) == 8, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(offsetof(kernels::LeakyReluParams, identity_shift) == 12, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(offsetof(kernels::LeakyReluParams, alpha_multiplier) == 16, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(offsetof(kernels::LeakyReluParams, alpha_shift) == 20, "quantize/blob.py LEAKY_RELU_PARAMS");
+static_assert(sizeof(kernels::LeakyReluParams) == 24, "quantize/blob.py LEAKY_RELU_PARAMS");
+
 // RequantizeParams: REQUANTIZE_PARAMS
 static_assert(offsetof(kernels::RequantizeParams, input_zero_point) == 0, "quantize/blob.py REQUANTIZE_PARAMS");
 static_assert(offsetof(kernels::RequantizeParams, output_zero_point) == 4, "quantize/blob.py REQUANTIZE_PARAMS");

@@ -29,6 +29,7 @@ constexpr Row kRows[] = {
     {OpCode::kInvertedResidual, &ops::kInvertedResidual},
     {OpCode::kRowChain, &ops::kRowChain},
     {OpCode::kActivation, &ops::kActivation},
+    {OpCode::kLeakyRelu, &ops::kLeakyRelu},
 };
 
 constexpr size_t opcode_limit() {

@@ -1,4 +1,5 @@
-// A standalone RELU or RELU6: a rescale, then a clamp, element by element (kernels::activation_s8).
+// A standalone RELU or RELU6 (a rescale, then a clamp) and LEAKY_RELU (a rescale by the sign),
+// element by element (kernels/requantize_s8.h).
 #include "ops.h"
 
 namespace model {
@@ -13,9 +14,15 @@ void eval(const OpContext& ctx) {
                          ctx.input<int8_t>(0), ctx.output_s8());
 }
 
+void eval_leaky(const OpContext& ctx) {
+  kernels::leaky_relu_s8(ctx.params<kernels::LeakyReluParams>(), static_cast<int32_t>(ctx.output_tensor().size),
+                         ctx.input<int8_t>(0), ctx.output_s8());
+}
+
 }  // namespace
 
 const OpKernel kActivation = {sizeof(kernels::ActivationParams), validate, eval, no_scratch};
+const OpKernel kLeakyRelu = {sizeof(kernels::LeakyReluParams), validate, eval_leaky, no_scratch};
 
 }  // namespace ops
 }  // namespace model
