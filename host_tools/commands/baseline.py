@@ -59,8 +59,10 @@ def register(subparsers) -> None:
                         help="head, bias, last:N, full, plan:PATH or plan:NAME (default head)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"default {DEFAULT_EPOCHS}, or the plan's epochs for plan:")
-    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
-    parser.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test samples")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use N training samples, drawn stratified by class (seed 0)")
+    parser.add_argument("--test-limit", type=positive_int, default=None,
+                        help="use N test samples, drawn stratified by class (seed 0)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help=f"default {DEFAULT_BATCH_SIZE}, {PLAN_BATCH_SIZE} for plan:")
     parser.add_argument(

@@ -48,8 +48,10 @@ def register(subparsers) -> None:
     accuracy.add_argument("--model", default="ref", choices=("ref",), help="the model (ref: Fashion-MNIST -> mnist5k)")
     accuracy.add_argument("--plan", default="demo", help="the training plan, a file or a name (default demo)")
     accuracy.add_argument("--epochs", type=positive_int, help="default: the plan's epochs hint, else 1")
-    accuracy.add_argument("--limit", type=positive_int, help="train on the first N training samples only")
-    accuracy.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test samples only")
+    accuracy.add_argument("--limit", type=positive_int,
+                          help="train on N training samples, drawn stratified by class (seed 0)")
+    accuracy.add_argument("--test-limit", type=positive_int,
+                          help="evaluate on N test samples, drawn stratified by class (seed 0)")
     accuracy.add_argument("--seed", type=int, default=1, help="device seed and shuffle seed (default 1)")
     accuracy.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     accuracy.set_defaults(func=run_accuracy)

@@ -32,8 +32,10 @@ def register(subparsers) -> None:
                                        "planning")
     parser.add_argument("--epochs", type=positive_int, default=demo.DEFAULT_EPOCHS,
                         help=f"default {demo.DEFAULT_EPOCHS}")
-    parser.add_argument("--limit", type=positive_int, help="train on the first N training samples only")
-    parser.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test samples only")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on N training samples, drawn stratified by class (seed 0)")
+    parser.add_argument("--test-limit", type=positive_int,
+                        help="evaluate on N test samples, drawn stratified by class (seed 0)")
     parser.add_argument("--seed", type=positive_int, default=demo.DEFAULT_SEED,
                         help=f"device and shuffle seed (default {demo.DEFAULT_SEED})")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, metavar="DIR",

@@ -29,7 +29,8 @@ def add_data_arguments(parser, *, split: str, limit: int | None) -> None:
                         help="dataset: fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default fashion-mnist)")
     parser.add_argument("--split", choices=("train", "test"), default=split, help=f"split to use (default {split})")
     parser.add_argument("--limit", type=positive_int, default=limit,
-                        help="use only the first N samples" + (f" (default {limit})" if limit else ""))
+
+                                                                        help="use N samples, drawn stratified by class (seed 0)" + (f" (default {limit})" if limit else ""))
 
 
 def check_device_model(info, model) -> None:

@@ -47,7 +47,8 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", type=Path, help="load these trainable parameters into the device first")
     parser.add_argument("--eval", choices=("train", "test"), dest="eval_split",
                         help="after training, measure the device's accuracy on this split of --data")
-    parser.add_argument("--eval-limit", type=positive_int, help="evaluate on the first N samples of that split only")
+    parser.add_argument("--eval-limit", type=positive_int,
+                        help="evaluate on N samples of that split, drawn stratified by class (seed 0)")
     parser.add_argument("--checkpoint-out", type=Path, help="after training, save the trained parameters to FILE")
     add_progress_argument(parser)
     parser.set_defaults(func=run)
