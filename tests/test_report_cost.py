@@ -222,7 +222,10 @@ def test_measured_report_of_ref_demo_on_qemu_m7(capsys):
     assert report["totals"]["kept_bytes"] == 8624 + 784 + 128 + 10  # inputs of 20 and 19, 20's mask, head, logits
     layers = {layer["op"]: layer for layer in report["layers"]}
     assert all(layers[op]["instructions"] > 0 for op in (19, 20, 21, 22))
-    assert report["loss_and_overhead"]["instructions"] > 0
+    # The product firmware's step minus the per-phase split, which bench train times in its runner
+    # build on the same samples: the loss and the step's overhead, give or take the two builds'
+    # difference (a few hundred instructions either way, seen -520 on a stratified subset's sample).
+    assert abs(report["loss_and_overhead"]["instructions"]) < 0.01 * report["totals"]["instructions"]
     assert report["energy"]["instructions"] == report["totals"]["instructions"] > 1_000_000
 
 
