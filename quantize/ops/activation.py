@@ -19,7 +19,7 @@ from quantize.blob_format import OpCode
 from quantize.graph import Graph, Operator
 from quantize.layout import Layout
 from quantize.ops import checks
-from quantize.ops.base import Inputs, LoweringContext, OpDef, emit_single_input, no_options
+from quantize.ops.base import elementwise_op, no_options
 from quantize.requant import (INT8_MAX, INT8_MIN, clamp, multiply_by_quantized_multiplier, quantize_multiplier,
                               round_half_away_from_zero)
 
@@ -63,16 +63,6 @@ def activation_s8(p: ActivationParams, x: np.ndarray) -> np.ndarray:
     return clamp(scaled + p.output_zero_point, p.act_min, p.act_max)
 
 
-def _op(name: str, prepare) -> OpDef:
-    def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:
-        return activation_s8(prepare(graph, op), inputs[0])
-
-    def lower(lowering: LoweringContext, op: Operator) -> None:
-        emit_single_input(lowering, op, OpCode.ACTIVATION, ACTIVATION_PARAMS.pack_from(prepare(lowering.graph, op)))
-
-    return OpDef(name, no_options, validate, forward, lower, opcode=OpCode.ACTIVATION, params=ACTIVATION_PARAMS,
-                 prepare=prepare, in_place=True)
-
-
-RELU = _op("RELU", prepare_relu)
-RELU6 = _op("RELU6", prepare_relu6)
+RELU = elementwise_op("RELU", no_options, validate, prepare_relu, activation_s8, OpCode.ACTIVATION, ACTIVATION_PARAMS)
+RELU6 = elementwise_op("RELU6", no_options, validate, prepare_relu6, activation_s8, OpCode.ACTIVATION,
+                       ACTIVATION_PARAMS)

@@ -78,6 +78,23 @@ def emit_single_input(lowering: LoweringContext, op: Operator, opcode: OpCode, p
     lowering.emit(opcode, [lowering.activation(op.inputs[0])], lowering.activation(op.outputs[0]), params, 0)
 
 
+def elementwise_op(name: str, read_options: "ReadOptions", validate: Callable[[Graph, Operator], None],
+                   prepare: Callable[[Graph, Operator], object], kernel: Callable[[object, np.ndarray], np.ndarray],
+                   opcode: OpCode, params: Layout) -> "OpDef":
+    """The OpDef of an op that maps each int8 input element to one output element with the
+    parameters TFLite's Prepare computes (QUANTIZE int8 -> int8, RELU, RELU6, LEAKY_RELU): its
+    golden forward is kernel(prepare(...), x), its blob op carries prepare's parameter block, and
+    it may run in place."""
+    def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:
+        return kernel(prepare(graph, op), inputs[0])
+
+    def lower(lowering: LoweringContext, op: Operator) -> None:
+        emit_single_input(lowering, op, opcode, params.pack_from(prepare(lowering.graph, op)))
+
+    return OpDef(name, read_options, validate, forward, lower, opcode=opcode, params=params, prepare=prepare,
+                 in_place=True)
+
+
 @dataclass(frozen=True)
 class OpDef:
     """One TFLite op, as every stage of the host sees it."""

@@ -15,7 +15,7 @@ from quantize.errors import UnsupportedModelError
 from quantize.graph import Graph, Operator, Tensor
 from quantize.layout import Layout
 from quantize.ops import checks
-from quantize.ops.base import Inputs, LoweringContext, OpDef, emit_single_input
+from quantize.ops.base import elementwise_op
 from quantize.requant import INT8_MAX, INT8_MIN, clamp, multiply_by_quantized_multiplier, quantize_multiplier
 
 LEAKY_RELU_PARAMS = Layout("kernels::LeakyReluParams",
@@ -64,13 +64,5 @@ def leaky_relu_s8(p: LeakyReluParams, x: np.ndarray) -> np.ndarray:
     return clamp(np.where(v >= 0, positive, negative) + p.output_zero_point, INT8_MIN, INT8_MAX)
 
 
-def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:
-    return leaky_relu_s8(prepare(graph, op), inputs[0])
-
-
-def lower(lowering: LoweringContext, op: Operator) -> None:
-    emit_single_input(lowering, op, OpCode.LEAKY_RELU, LEAKY_RELU_PARAMS.pack_from(prepare(lowering.graph, op)))
-
-
-OP = OpDef("LEAKY_RELU", read_options, validate, forward, lower, opcode=OpCode.LEAKY_RELU, params=LEAKY_RELU_PARAMS,
-           prepare=prepare, in_place=True)
+OP = elementwise_op("LEAKY_RELU", read_options, validate, prepare, leaky_relu_s8, OpCode.LEAKY_RELU,
+                    LEAKY_RELU_PARAMS)

@@ -14,7 +14,7 @@ from quantize.errors import UnsupportedModelError
 from quantize.graph import Graph, Operator
 from quantize.layout import Layout
 from quantize.ops import checks
-from quantize.ops.base import Inputs, LoweringContext, OpDef, emit_single_input, no_options
+from quantize.ops.base import elementwise_op, no_options
 from quantize.requant import INT8_MAX, INT8_MIN, clamp, multiply_by_quantized_multiplier, quantize_multiplier
 
 REQUANTIZE_PARAMS = Layout("kernels::RequantizeParams",
@@ -54,13 +54,4 @@ def requantize_s8(p: RescaleParams, x: np.ndarray) -> np.ndarray:
     return clamp(scaled + p.output_zero_point, INT8_MIN, INT8_MAX)
 
 
-def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:
-    return requantize_s8(prepare(graph, op), inputs[0])
-
-
-def lower(lowering: LoweringContext, op: Operator) -> None:
-    emit_single_input(lowering, op, OpCode.REQUANTIZE, REQUANTIZE_PARAMS.pack_from(prepare(lowering.graph, op)))
-
-
-OP = OpDef("QUANTIZE", no_options, validate, forward, lower, opcode=OpCode.REQUANTIZE, params=REQUANTIZE_PARAMS,
-           prepare=prepare, in_place=True)
+OP = elementwise_op("QUANTIZE", no_options, validate, prepare, requantize_s8, OpCode.REQUANTIZE, REQUANTIZE_PARAMS)
