@@ -60,7 +60,11 @@ def model_line(spec: str) -> str:
     from quantize.models import REFERENCE_MODELS, load_reference_model
 
     if spec not in REFERENCE_MODELS:
-        return f"model {Path(spec).name}: the int8 .tflite given"
+        from quantize.user_model import named_model
+
+        model = named_model(spec)
+        keras = f", its Keras model {model.keras_path.name} for the yardstick" if model.keras_path else ""
+        return f"model {model.name}: {model.tflite_path.name if model.tflite_path else Path(spec).name}{keras}"
     reference = load_reference_model(spec)
     checked = []
     for name, digest in reference.manifest.get("sha256", {}).items():
@@ -140,7 +144,7 @@ def run_demo(settings: DemoSettings, metrics, say: Callable[[str], None]) -> tup
     from host_tools.device_training import fp32_baseline, run_on_emulator
     from host_tools.protocol.device import host_model
     from host_tools.protocol.workload import load_samples
-    from quantize.models import REFERENCE_MODELS
+    from quantize.errors import ModelImportError
     from quantize.planning.planner import check_budget
     from quantize.tflite_model import parse_tflite
 
@@ -166,12 +170,13 @@ def run_demo(settings: DemoSettings, metrics, say: Callable[[str], None]) -> tup
     run = run_on_emulator(settings.board, model, train, test, plan, settings.epochs, settings.seed,
                           settings.no_progress, say=step, metrics=metrics)
     baseline, baseline_note = None, "skipped (--no-baseline)"
-    if settings.baseline and settings.model not in REFERENCE_MODELS:
-        baseline_note = f"not available: {settings.model} is an int8 .tflite, the yardstick needs its Keras model"
-    elif settings.baseline:
-        baseline = fp32_baseline(settings.model, settings.data, plan, settings.epochs, settings.limit,
-                                 settings.test_limit)
-        baseline_note = "TensorFlow SGD of the same parameters, same rates and epochs, one sample a step"
+    if settings.baseline:
+        try:
+            baseline = fp32_baseline(settings.model, settings.data, plan, settings.epochs, settings.limit,
+                                     settings.test_limit)
+            baseline_note = "TensorFlow SGD of the same parameters, same rates and epochs, one sample a step"
+        except ModelImportError as err:  # a user's int8 model without its Keras model beside it
+            baseline_note = f"not available: {err}"
     instructions = int(round(sum(run.instructions) / len(run.instructions)))
     energy = _energy(settings.board, model, plan, instructions)
     return {

@@ -1,12 +1,14 @@
-"""Resolving the `--model` argument of the CLI to an int8 .tflite: a reference model's name
-(`ref`, `mbv2-w0.35-128`) or a path to a .tflite file."""
+"""Resolving the `--model` argument of the device commands to an int8 .tflite: a reference model's
+name (`ref`, `mbv2-w0.35-128`), an int8 .tflite, or a user's float model whose int8 model
+`mcutrain quantize` wrote beside it (quantize/user_model.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from host_tools.errors import McutrainError
+# What --model takes, for every command's help.
+MODEL_HELP = ("a reference model (ref, mbv2-w0.35-128), your int8 .tflite, or your .keras with the int8 .tflite "
+              "mcutrain quantize wrote beside it")
 
 
 @dataclass
@@ -18,17 +20,10 @@ class ModelSource:
 
 def resolve_model(spec: str) -> ModelSource:
     from quantize.importer import check_int8_tflite
-    from quantize.models import REFERENCE_MODELS, load_reference_model
+    from quantize.user_model import named_model
 
-    if spec in REFERENCE_MODELS:
-        model = load_reference_model(spec)
-        return ModelSource(spec, model.tflite_bytes(), str(model.tflite_path))
-    path = Path(spec)
-    if path.suffix.lower() == ".tflite":
-        if not path.is_file():
-            raise McutrainError(f"model file {path} does not exist")
-        tflite = path.read_bytes()
-        check_int8_tflite(tflite, str(path))
-        return ModelSource(path.stem, tflite, str(path))
-    raise McutrainError(
-        f"unknown model {spec!r}: expected a reference model ({', '.join(REFERENCE_MODELS)}) or an int8 .tflite file")
+    model = named_model(spec)
+    tflite = model.tflite_bytes()  # a float model without its int8 pair: says how to make it
+    origin = str(model.tflite_path)
+    check_int8_tflite(tflite, origin)
+    return ModelSource(model.name, tflite, origin)

@@ -82,9 +82,10 @@ class BaselineResult:
         return json.dumps(asdict(self))
 
 
-def parse_update(text: str, model_name: str) -> UpdateSpec:
-    """The UpdateSpec for an --update value for reference model `model_name` (see the module
-    docstring); a plan is read and checked against the model's int8 graph here."""
+def parse_update(text: str, model_spec: str) -> UpdateSpec:
+    """The UpdateSpec for an --update value for the model `model_spec` names (quantize/user_model.py
+    named_model; see the module docstring); a plan is read and checked against the model's int8
+    graph here (a user's model needs its int8 .tflite for that)."""
     if text in ("head", "bias", "full"):
         return UpdateSpec(text=text, mode=text)
     if text.startswith("last:"):
@@ -93,11 +94,12 @@ def parse_update(text: str, model_name: str) -> UpdateSpec:
             raise FinetuneError(f"--update {text}: expected last:N with N a positive integer")
         return UpdateSpec(text=text, mode="last", last_layers=int(count))
     if text.startswith("plan:") and len(text) > len("plan:"):
-        from quantize.models import load_reference_model
         from quantize.tflite_model import parse_tflite
+        from quantize.user_model import named_model
 
-        plan = resolve_plan(text[len("plan:"):], model_name)
-        graph = parse_tflite(load_reference_model(model_name).tflite_bytes())
+        model = named_model(model_spec)
+        plan = resolve_plan(text[len("plan:"):], model.name)
+        graph = parse_tflite(model.tflite_bytes())
         check_plan(plan, graph, set())
         return UpdateSpec(text=text, mode="plan", plan=plan, graph=graph)
     raise FinetuneError(f"--update {text}: expected one of {', '.join(UPDATE_MODES)}")
@@ -106,6 +108,22 @@ def parse_update(text: str, model_name: str) -> UpdateSpec:
 def default_learning_rate(update: UpdateSpec) -> float:
     """Adam's learning rate for the modes other than plan: (which takes the plan's)."""
     return FULL_UPDATE_LEARNING_RATE if update.mode == "full" else DEFAULT_LEARNING_RATE
+
+
+def logits_model(model):
+    """`model` ending in its logits: a trailing Softmax (a layer, or the last Dense's activation) is
+    dropped, as the device trains from the logits before the int8 model's SOFTMAX and the loss here
+    is cross-entropy on logits. The model is returned as it is when it ends in logits already."""
+    import keras
+
+    last = model.layers[-1]
+    is_softmax = isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation) and last.activation is keras.activations.softmax)
+    if is_softmax:
+        return keras.Model(model.input, last.input, name=model.name)
+    if isinstance(last, keras.layers.Dense) and last.activation is keras.activations.softmax:
+        last.activation = keras.activations.linear  # the loaded copy is ours; its kernel and bias are kept
+    return model
 
 
 def with_fresh_head(model, num_classes: int, seed: int):
@@ -294,7 +312,7 @@ def _bias_of(layer):
 
 
 def run_baseline(
-    model_name: str,
+    model_spec: str,
     data_name: str,
     update_text: str,
     epochs: int | None = None,
@@ -304,27 +322,28 @@ def run_baseline(
     learning_rate: float | None = None,
     seed: int = DEFAULT_SEED,
 ) -> BaselineResult:
-    """Fine-tune reference model `model_name` on dataset `data_name` with update `update_text`.
+    """Fine-tune the model `model_spec` names (a reference model, or a user's .keras: quantize/user_model.py)
+    on dataset `data_name` with update `update_text`.
     epochs None: the plan's epochs for plan: (if it says), else DEFAULT_EPOCHS; batch_size and
     learning_rate None: the update mode's defaults (module docstring)."""
     from mcutrain_datasets import load_dataset
     from mcutrain_datasets.preprocess import to_model_float
-    from quantize.models import load_reference_model
+    from quantize.user_model import named_model
 
-    update = parse_update(update_text, model_name)
+    update = parse_update(update_text, model_spec)
     if epochs is None:
         epochs = (update.plan.epochs if update.plan else None) or DEFAULT_EPOCHS
     if epochs < 1:
         raise FinetuneError(f"--epochs {epochs}: expected a positive number of epochs")
-    reference = load_reference_model(model_name)
-    model_input = reference.model_input
+    source = named_model(model_spec)
+    model = logits_model(source.keras_model())
+    model_input = source.model_input
     data = load_dataset(data_name, image_shape=model_input.shape, limit=limit, test_limit=test_limit)
-    model = reference.keras_model()
     if update.mode != "plan":
         model = with_fresh_head(model, data.num_classes, seed)
     elif data.num_classes > model.output_shape[-1]:
         # Fewer classes are fine: the labels then train some of the head's outputs, as on the device.
-        raise FinetuneError(f"--update {update.text}: a plan trains {model_name}'s own head in place, as the device "
+        raise FinetuneError(f"--update {update.text}: a plan trains {source.name}'s own head in place, as the device "
                             f"does; it has {model.output_shape[-1]} outputs, {data_name} has {data.num_classes} "
                             "classes")
     model_float = functools.partial(to_model_float, model_input=model_input, images=data.images, where=data.source)
@@ -341,7 +360,7 @@ def run_baseline(
         seed=seed,
     )
     return BaselineResult(
-        model=model_name,
+        model=source.name,
         data=data_name,
         update=update_text,
         epochs=epochs,

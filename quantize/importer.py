@@ -34,7 +34,7 @@ def model_input_shape(path: Path) -> tuple[int, ...]:
         graph = check_int8_tflite(path.read_bytes(), str(path))
         return graph.tensor(graph.inputs[0]).shape[1:]
     if kind == "keras":
-        return tuple(_load_keras(path).input_shape[1:])
+        return tuple(load_keras(path).input_shape[1:])
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -62,11 +62,11 @@ def quantize_model(path: Path, calibration: np.ndarray | None) -> bytes:
     if calibration is None:
         raise ModelImportError(f"{path}: a float model needs calibration data (--calib)")
     if kind == "keras":
-        return convert_keras_to_int8(_load_keras(path), calibration)
+        return convert_keras_to_int8(load_keras(path), calibration)
     return convert_saved_model_to_int8(str(path), calibration)
 
 
-def _load_keras(path: Path):
+def load_keras(path: Path):
     import keras
 
     try:

@@ -15,6 +15,7 @@ from quantize.finetune import (
     count_trainable,
     finetune,
     keras_layers_by_op,
+    logits_model,
     parse_update,
     select_parameters,
     with_fresh_head,
@@ -40,6 +41,31 @@ def write_plan(tmp_path, *layers: dict, **fields) -> str:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"version": 2, **fields, "trainable": list(layers)}))
     return f"plan:{path}"
+
+
+# ---------------------------------------------------------------- a trailing Softmax
+
+@pytest.mark.parametrize("ending", ["softmax layer", "softmax activation", "dense activation", "logits"])
+def test_logits_model_drops_a_trailing_softmax_and_keeps_the_head(ending):
+    """The yardstick's loss is cross-entropy on logits, as the device's: whatever way the user's
+    model ends in Softmax, the model trained is the one ending in the last Dense's logits."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    dense = keras.layers.Dense(4, activation="softmax" if ending == "dense activation" else None)
+    x = dense(inputs)
+    if ending == "softmax layer":
+        x = keras.layers.Softmax()(x)
+    elif ending == "softmax activation":
+        x = keras.layers.Activation("softmax")(x)
+    sample = np.linspace(-1, 1, 6, dtype=np.float32)[None]
+    expected = sample @ dense.kernel.numpy() + dense.bias.numpy()
+
+    model = logits_model(keras.Model(inputs, x))
+    assert model.layers[-1] is dense
+    np.testing.assert_allclose(model(sample).numpy(), expected, rtol=1e-5)
+    assert with_fresh_head(model, 3, seed=0).output_shape == (None, 3)
 
 
 # ---------------------------------------------------------------- --update parsing

@@ -1,4 +1,4 @@
-"""`mcutrain baseline`: the fp32 yardstick, fine-tuning a reference model in TensorFlow.
+"""`mcutrain baseline`: the fp32 yardstick, fine-tuning a reference model or a user's Keras model in TensorFlow.
 
 The work is done by quantize.finetune.run_baseline; this module only parses and prints.
 """
@@ -10,8 +10,10 @@ import argparse
 from host_tools.commands.arguments import positive_int
 
 DESCRIPTION = """\
-Fine-tune a reference model in fp32 (TensorFlow), updating only the chosen parameters, and report
-test accuracy and wall time.
+Fine-tune a model in fp32 (TensorFlow), updating only the chosen parameters, and report test
+accuracy and wall time. The model is a reference model or yours: your Keras model (.keras, .h5),
+or your int8 .tflite with the Keras model it was quantized from beside it (same name, .keras).
+A trailing Softmax is dropped: the loss is cross-entropy on the logits, as on the device.
 
 --update:
   head       a fresh head (replacing the model's, one output per class of the data) only
@@ -51,7 +53,9 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default="ref", help=f"reference model: {', '.join(REFERENCE_MODELS)} (default ref)")
+    parser.add_argument("--model", default="ref",
+                        help=f"reference model ({', '.join(REFERENCE_MODELS)}) or your my.keras / my.h5 "
+                             "(plan: also needs its int8 my.tflite beside it) (default ref)")
     parser.add_argument(
         "--data", default="mnist5k", help="fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH (default mnist5k)"
     )

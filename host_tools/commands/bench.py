@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from host_tools.commands.arguments import positive_int
+from host_tools.model_source import MODEL_HELP
 from host_tools.targets import EMULATED
 
 
@@ -117,7 +118,7 @@ def _model_bench(benches, name: str, help_text: str, func):
     """A benchmark of one model on one emulated board (forward, train): --board, --model, --json."""
     parser = benches.add_parser(name, help=help_text)
     parser.add_argument("--board", choices=EMULATED, default="qemu-m7")
-    parser.add_argument("--model", default="ref", help="a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    parser.add_argument("--model", default="ref", help=MODEL_HELP)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.set_defaults(func=func)
     return parser

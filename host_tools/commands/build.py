@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from host_tools.errors import McutrainError
 from host_tools.firmware_build import build, build_with_model
+from host_tools.model_source import MODEL_HELP
 from host_tools.targets import FIRMWARE
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("build", help="build the firmware for a target")
     parser.add_argument("--board", choices=FIRMWARE + ["native"], default="qemu-m7")
-    parser.add_argument("--model", help="link this model in: a reference model name (ref, mbv2-w0.35-128) or an int8 .tflite")
+    parser.add_argument("--model", help=f"link this model in: {MODEL_HELP}")
     parser.add_argument("--plan", help="training plan for --model: a JSON file or the name of one of the model's "
                         "plans (see mcutrain compile --help)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show PlatformIO's output")

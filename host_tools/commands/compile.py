@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from host_tools.model_source import MODEL_HELP
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("compile", help="compile an int8 .tflite (or a reference model) into a firmware model blob")
-    parser.add_argument("model", help="an int8 .tflite file or a reference model name (ref, mbv2-w0.35-128)")
+    parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (written all-or-nothing)")
     parser.add_argument("--name", help="model name stored in the blob (default: the file's stem)")
     parser.add_argument("--plan", help="training plan: a JSON file, or the name of a plan committed beside the "

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from host_tools.commands.arguments import positive_int
+from host_tools.model_source import MODEL_HELP
 from host_tools.targets import EMULATED
 
 DEFAULT_REPORT = Path("demo-report")
@@ -22,8 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--board", choices=EMULATED, default="qemu-m7",
                         help="qemu-m7 (256 KB) or qemu-stm32f405 (192 KB); default qemu-m7")
     parser.add_argument("--model", default=demo.DEFAULT_MODEL,
-                        help=f"a reference model or an int8 .tflite (default {demo.DEFAULT_MODEL}, pretrained on "
-                             "Fashion-MNIST)")
+                        help=f"{MODEL_HELP} (default {demo.DEFAULT_MODEL}, pretrained on Fashion-MNIST; "
+                             "with your model, its .keras beside it gives the fp32 yardstick)")
     parser.add_argument("--data", default=demo.DEFAULT_DATA,
                         help=f"the data the device learns: fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH "
                              f"(default {demo.DEFAULT_DATA})")

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from host_tools.commands.arguments import positive_int
+from host_tools.model_source import MODEL_HELP
 
 DESCRIPTION = """\
 Choose a training plan for MODEL on data D within an SRAM budget: fine-tune the model's fp32 twin
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("plan", help="choose a training plan within an SRAM budget (sparse update)",
                                    description=DESCRIPTION, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a reference model (ref, mbv2-w0.35-128) or an int8 .tflite")
+    parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("--data", required=True, help="fashion-mnist, mnist5k, digits, npz:PATH or folder:PATH")
     parser.add_argument("--budget", help="SRAM a training step may take (default: the board's RAM)")
     parser.add_argument("--board", default="qemu-m7", help="the board the plan is for (default qemu-m7)")

@@ -18,6 +18,7 @@ import json
 from collections import defaultdict
 
 from host_tools.errors import McutrainError
+from host_tools.model_source import MODEL_HELP
 
 DEFAULT_BOARD = "qemu-m7"
 
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
     cost = reports.add_parser("cost", help="MACs, memory traffic, kept tensors and energy of one training step, "
                                            "per layer; what the plan saved",
                               description=__doc__.split("\n\n", 1)[1].split("\n\n")[0])
-    cost.add_argument("--model", required=True, help="ref, mbv2-w0.35-128 or an int8 .tflite")
+    cost.add_argument("--model", required=True, help=MODEL_HELP)
     cost.add_argument("--plan", required=True, help="the training plan: a JSON file or the name of one of the "
                                                     "model's plans")
     cost.add_argument("--board", default=DEFAULT_BOARD,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from host_tools.errors import McutrainError
+from host_tools.model_source import MODEL_HELP
 from host_tools.protocol.session import READ_SLICE_S, Session
 from host_tools.protocol.trace import Tracer
 from host_tools.targets import EMULATED
@@ -36,7 +37,7 @@ def add_device_arguments(parser, *, json_output: bool = True) -> None:
                        help=f"start this board in QEMU for the command (default {DEFAULT_BOARD} when no --port)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model linked into the emulated firmware, and the host's reference for data and "
-                             f"checks: a reference model name or an int8 .tflite (default {DEFAULT_MODEL})")
+                             f"checks: {MODEL_HELP} (default {DEFAULT_MODEL})")
     parser.add_argument("--plan",
                         help="the training plan the firmware was built with (mcutrain build --plan): a JSON file or "
                              "the name of one of the model's plans; default the classifier head")
