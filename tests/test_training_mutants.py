@@ -1,6 +1,7 @@
 """Mutation tests of the training step's DSP kernels: backward_s8.cpp's pointwise weight gradient and
 input error, its stochastic-rounding update loop and word-wise mask, backward_depthwise.cpp's channel
-quads, and dsp.h's smlad_2x2_blocks (firmware/lib). Each mutant breaks one kernel as a bug would (a
+quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing and the ReLU mask
+(firmware/lib). Each mutant breaks one kernel as a bug would (a
 wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
 comparison with the golden reference that tests/test_training_fidelity.py (native build: the same
 packing and loops through dsp.h's portable twins) and tests/test_training_device.py (qemu-m7: the
@@ -93,6 +94,20 @@ FILTER = [
 ]
 
 
+# backward_pool.cpp's MAX_POOL_2D error routing and the clamp mask of a standalone RELU (portable C++
+# on both builds), over the cases that cross them: 2x2 windows, overlapping 3x3 windows whose
+# ReLU6 zeros tie, and a RELU after MEAN.
+POOL_ACTIVATION_CASES = ("t45_relu_after_mean", "t46_relu_after_mean_dw", "t47_maxpool_k2s2",
+                         "t48_maxpool_k3s2same_overlap")
+POOL = "train/backward_pool.cpp"
+POOL_ACTIVATION = [
+    Mutant("max-pool-last-maximum-takes-ties", POOL, "if (v > best) {", "if (v >= best) {"),
+    Mutant("max-pool-error-to-every-element", POOL, "if (holds_window_max(p, in, x, n, oy, ox, c, iy, ix)) sum +=",
+           "sum +="),
+    Mutant("relu-mask-keeps-the-floor", S8, "if (y[i] > act_min && y[i] < act_max)", "if (y[i] >= act_min && y[i] < act_max)"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -154,6 +169,12 @@ def test_native_fidelity_catches_mutant(runs, mutant, tmp_path):
 @pytest.mark.parametrize("mutant", FILTER, ids=lambda m: m.name)
 def test_native_fidelity_catches_gradient_filter_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, FILTER_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", POOL_ACTIVATION, ids=lambda m: m.name)
+def test_native_fidelity_catches_pool_or_activation_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, POOL_ACTIVATION_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 
