@@ -75,7 +75,7 @@ def print_cost(report: dict) -> None:
               f"{layer['kept_bytes']:>7} {layer['kept_byte_ops']:>10} {layer['instructions']:>12} "
               f"{layer['energy_uj']:>9.1f}")
     rest = report["loss_and_overhead"]
-    print(f"{'':>3} {'loss, step overhead':<17} {'':>10} {'':>9} {'':>10} {'':>10} {'':>10} {'':>7} {'':>10} "
+    print(f"{'':>3} {'loss' if report['measured'] else 'loss, overhead':<17} {'':>10} {'':>9} {'':>10} {'':>10} {'':>10} {'':>7} {'':>10} "
           f"{rest['instructions']:>12} {rest['energy_uj']:>9.1f}")
     t = report["totals"]
     print(f"{'':>3} {'total':<17} {t['forward_macs']:>10} {t['backward_macs']:>9} {t['flash_read_bytes']:>10} "
@@ -124,31 +124,36 @@ def cost_report(board: str, model, measured: bool = True) -> dict:
         from host_tools.bench_train import bench_train
 
         bench = bench_train(board, model)
-        step_instructions = bench["instructions_per_step"]
         measured_peak = bench["peak_sram_bytes"]
         scale = bench["forward_instructions"] / max(sum(forward.values()), 1.0)
         forward = {op: value * scale for op, value in forward.items()}
         backward = defaultdict(float)
         for step, figures in zip(program.steps, bench["layers"]):
             backward[step.op] += figures["instructions"]
-        source = (f"measured on {board} (QEMU -icount, bench train): {step_instructions:,} per step (the product "
-                  f"firmware's TRAIN); forward pass {bench['forward_instructions']:,}, split over its ops by the cost "
-                  f"model; each backward step measured")
+        # Every part from the runner's one timed run: the forward pass, the loss, each backward step.
+        # The product firmware's TRAIN, a second build and run, also receives the sample and replies.
+        rest = bench["loss_instructions"]
+        source = (f"measured on {board} (QEMU -icount, bench train's runner, one run): the forward pass "
+                  f"{bench['forward_instructions']:,}, split over its ops by the cost model; the loss; each backward "
+                  f"step. The product firmware's TRAIN, with the sample's transfer and the reply: "
+                  f"{bench['instructions_per_step']:,}")
     else:
-        step_instructions = predicted.total
         source = ("predicted by the cost model (quantize/planning/cost.py, fitted on qemu-m7), not measured: "
                   "no emulator ran")
     layers = []
     for layer in traffic.layers:
         instructions = round(forward[layer.op] + backward[layer.op])
         layers.append(_layer_json(layer, instructions, energy_of(board, instructions, layer.traffic).total_uj))
-    rest = step_instructions - sum(layer["instructions"] for layer in layers)
+    if not measured:
+        rest = predicted.total - sum(layer["instructions"] for layer in layers)
+    step_instructions = sum(layer["instructions"] for layer in layers) + rest
     split = {"forward": round(sum(forward.values())), "backward": round(sum(backward.values())),
              "loss_and_overhead": rest}
     energy = energy_of(board, step_instructions, traffic.traffic)
     report = {
         "model": model.name, "plan": _plan_name(plan), "board": board,
         "instructions_from": source, "measured": measured, "measured_peak_sram_bytes": measured_peak,
+        "product_train_instructions": bench["instructions_per_step"] if measured else None,
         "timeline": {"forward_ops": traffic.forward_ops, "loss": traffic.forward_ops,
                      "backward_steps": len(program.steps)},
         "layers": layers,
