@@ -72,18 +72,8 @@ def reference_logits(model: HostModel, x_int8: np.ndarray) -> np.ndarray:
         from quantize.golden import run_output
         from quantize.tflite_model import parse_tflite
     except ImportError:
-        return _tflm_logits(model.tflite, x_int8)
+        from quantize.tflm import tflm_outputs
+
+        return tflm_outputs(model.tflite, x_int8).reshape(len(x_int8), -1)
     graph = parse_tflite(model.tflite)
     return np.stack([np.asarray(run_output(graph, sample[None, ...])).reshape(-1) for sample in x_int8]).astype(np.int8)
-
-
-def _tflm_logits(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(tflite)
-    out = []
-    for sample in x_int8:
-        interpreter.set_input(sample[None, ...], 0)
-        interpreter.invoke()
-        out.append(np.asarray(interpreter.get_output(0)).reshape(-1))
-    return np.stack(out).astype(np.int8)

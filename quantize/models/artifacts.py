@@ -171,15 +171,9 @@ def tflite_stats(tflite: bytes) -> TfliteStats:
 
 def int8_predictions_tflm(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
     """Class predictions of the int8 model on int8 inputs [N, ...], run by the TFLM reference interpreter."""
-    from tflite_micro.python.tflite_micro import runtime
+    from quantize.tflm import tflm_outputs
 
-    interpreter = runtime.Interpreter.from_bytes(tflite)
-    predictions = np.empty(len(x_int8), dtype=np.int64)
-    for i, sample in enumerate(x_int8):
-        interpreter.set_input(sample[None, ...], 0)
-        interpreter.invoke()
-        predictions[i] = int(np.argmax(interpreter.get_output(0)[0]))
-    return predictions
+    return tflm_outputs(tflite, x_int8).reshape(len(x_int8), -1).argmax(-1).astype(np.int64)
 
 
 def int8_predictions_tflite(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
