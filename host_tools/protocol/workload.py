@@ -78,12 +78,8 @@ def reference_logits(model: HostModel, x_int8: np.ndarray) -> np.ndarray:
 
 
 def _tflm_logits(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
+    """int8 logits [N, classes] of TensorFlow's reference interpreter (quantize/interpreters.py:
+    TFLite Micro's, or TFLite's for a dilated convolution converted with a dynamic batch)."""
+    from quantize.interpreters import reference_outputs
 
-    interpreter = runtime.Interpreter.from_bytes(tflite)
-    out = []
-    for sample in x_int8:
-        interpreter.set_input(sample[None, ...], 0)
-        interpreter.invoke()
-        out.append(np.asarray(interpreter.get_output(0)).reshape(-1))
-    return np.stack(out).astype(np.int8)
+    return reference_outputs(tflite, x_int8).reshape(len(x_int8), -1)
