@@ -163,12 +163,12 @@ def _run_on_device(board: str, name: str, tflite: bytes, rng: np.random.Generato
     from host_tools.commands.infer import check_device_model
     from host_tools.protocol.device import host_model, open_device
     from quantize.tflite_model import parse_tflite
-    from quantize.tflm import tflm_outputs
+    from quantize.interpreters import reference_outputs
 
     graph = parse_tflite(tflite)
     shape = graph.tensor(graph.int8_input).shape
     xs = rng.integers(-128, 128, size=(INPUTS_PER_MODEL, *shape[1:]), dtype=np.int64).astype(np.int8)
-    expected = tflm_outputs(tflite, xs).reshape(len(xs), -1)
+    expected = reference_outputs(tflite, xs).reshape(len(xs), -1)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{name}.tflite"
         path.write_bytes(tflite)

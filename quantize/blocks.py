@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quantize.ops.conv_common import row_streamable
 from quantize.tflite_model import Graph
 
 
@@ -48,12 +49,13 @@ def find_blocks(graph: Graph) -> list[Block]:
         if op.op != "CONV_2D":
             return False
         shape = graph.tensor(op.inputs[1]).shape
-        return shape[1] == 1 and shape[2] == 1 and op.options.stride_h == 1 and op.options.stride_w == 1
+        return (shape[1] == 1 and shape[2] == 1 and op.options.stride_h == 1 and op.options.stride_w == 1
+                and row_streamable(op))
 
     blocks = []
     for d, op in enumerate(ops):
         # One image at a time: the firmware streams the rows of a batch of 1.
-        if op.op != "DEPTHWISE_CONV_2D" or graph.tensor(op.inputs[0]).shape[0] != 1:
+        if op.op != "DEPTHWISE_CONV_2D" or graph.tensor(op.inputs[0]).shape[0] != 1 or not row_streamable(op):
             continue
         project = only_consumer(op.outputs[0])
         if project is None or not is_pointwise(project):

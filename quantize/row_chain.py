@@ -17,7 +17,7 @@ from quantize.blob_format import NO_TENSOR, OpCode, dims4
 from quantize.blocks import find_blocks
 from quantize.layout import Layout
 from quantize.ops.base import LoweringContext
-from quantize.ops.conv_common import CONV_OP_PARAMS, lower_conv_parts
+from quantize.ops.conv_common import CONV_OP_PARAMS, lower_conv_parts, row_streamable
 from quantize.tflite_model import Graph
 
 MAX_CHAIN_STAGES = 8  # model::kMaxChainStages
@@ -56,7 +56,8 @@ def find_chains(graph: Graph) -> list[Chain]:
 
     def chainable(i: int) -> bool:
         op = ops[i]
-        return op.op in CHAIN_OPS and graph.tensor(op.inputs[0]).shape[0] == 1 and not graph.converts_at_edge(op)
+        return (op.op in CHAIN_OPS and graph.tensor(op.inputs[0]).shape[0] == 1 and not graph.converts_at_edge(op)
+                and row_streamable(op))
 
     def next_member(i: int) -> int | None:
         out = ops[i].outputs[0]

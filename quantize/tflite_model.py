@@ -9,9 +9,12 @@ with an UnsupportedModelError naming the operator index and op, and listing what
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tflite_micro.tensorflow.lite.micro.python.schema_py_generated as schema
 
+from quantize.dilated_fold import BLOCK_OPS, dilated_convolutions
 from quantize.errors import UnsupportedModelError
 from quantize.graph import Graph, Operator, Quantization, Tensor  # noqa: F401  (re-exported)
 from quantize.ops import OPS, op_def
@@ -57,12 +60,19 @@ def parse_tflite(tflite: bytes) -> Graph:
                for raw in subgraph.operators or []]
     folded = _shape_only_ops(raw_ops, subgraph.tensors, outputs)
     computed_shapes = {t for index in folded for t in raw_ops[index][2]}
+    dilated, unfolded = dilated_convolutions(raw_ops, tensors, outputs)
+    folded |= {i for fold in dilated.values() for i in (fold.space_to_batch, fold.batch_to_space)}
     operators = []
     for index, (name, op_inputs, op_outputs, raw) in enumerate(raw_ops):
         if index in folded:
             continue
         if name == "RESHAPE" and op_inputs[1:2] and op_inputs[1] in computed_shapes:
             op_inputs = op_inputs[:1]  # the folded shape: RESHAPE takes its static output shape
+        if index in dilated:  # the convolution of a dilated triple takes the triple's input and output
+            op_inputs, op_outputs = (dilated[index].input, *op_inputs[1:]), (dilated[index].output,)
+        if name in BLOCK_OPS:
+            raise UnsupportedModelError(f"operator {index} is {name}, which mcutrain folds only into a dilated "
+                                        f"convolution, and here {unfolded[index]}")
         if name not in SUPPORTED_OPS:
             raise UnsupportedModelError(f"operator {index} is {name}, which mcutrain does not implement"
                                         f"{_advice(name)} (supported: {', '.join(SUPPORTED_OPS)})")
@@ -70,6 +80,10 @@ def parse_tflite(tflite: bytes) -> Graph:
             options = op_def(name).read_options(raw.builtinOptions, op_inputs, tensors)
         except UnsupportedModelError as err:
             raise UnsupportedModelError(f"operator {index} ({name}): {err}") from None
+        if index in dilated:
+            fold = dilated[index]
+            options = dataclasses.replace(options, dilation_h=fold.dilation_h, dilation_w=fold.dilation_w,
+                                          padding=fold.padding)
         # Numbered as the graph runs them: with a shape chain folded, later indices move up.
         operators.append(Operator(len(operators), name, op_inputs, op_outputs, options))
     graph = Graph(tensors, tuple(operators), inputs, outputs)
@@ -80,6 +94,12 @@ def parse_tflite(tflite: bytes) -> Graph:
         except UnsupportedModelError as err:
             raise UnsupportedModelError(f"operator {op.index} ({op.op}): {err}") from None
     return graph
+
+
+def operator_names(tflite: bytes) -> list[str]:
+    """The names of the ops of the model's first subgraph, in order, supported or not."""
+    model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    return [_op_name(model, raw) for raw in (model.subgraphs[0].operators or [])] if model.subgraphs else []
 
 
 # What a dynamic batch computes RESHAPE's new shape with (Keras Flatten or Reshape converted without

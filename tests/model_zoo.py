@@ -254,9 +254,59 @@ def _network_models() -> list[ZooModel]:
     ]
 
 
+def _conv_option_models() -> list[ZooModel]:
+    """Dilation (with a fixed batch the converter keeps it in the op's options; with the plain
+    recipe it writes SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND, which compile folds back),
+    depth multipliers over 1, strides 3 and 4."""
+    def conv(f, k, **kw):
+        return lambda keras: keras.layers.Conv2D(f, k, **kw)
+
+    def dw(k, **kw):
+        return lambda keras: keras.layers.DepthwiseConv2D(k, **kw)
+
+    def pool(layer, k, s):
+        return lambda keras: getattr(keras.layers, layer)(k, strides=s)
+
+    combos = [
+        # (name, layer, in shape, fixed batch)
+        ("conv_k3d2s", conv(4, 3, padding="same", dilation_rate=2), (7, 9, 3), True),
+        ("conv_k3d2s_plain", conv(4, 3, padding="same", dilation_rate=2, activation="relu"), (9, 9, 3), False),
+        ("conv_k3d3v_plain", conv(5, 3, padding="valid", dilation_rate=3), (11, 10, 2), False),
+        ("conv_k3d23s_plain", conv(3, 3, padding="same", dilation_rate=(2, 3)), (8, 11, 2), False),
+        ("conv_k5d4s_plain", conv(3, 5, padding="same", dilation_rate=4), (13, 12, 1), False),
+        ("dw_k3d2s_plain", dw(3, padding="same", dilation_rate=2), (10, 9, 4), False),
+        ("dw_k3d2s_relu6", dw(3, padding="same", dilation_rate=2, activation="relu6"), (8, 7, 8), True),
+        ("dw_k3d3v_plain", dw(3, padding="valid", dilation_rate=3), (10, 11, 3), False),
+        ("dw_k3m2s", dw(3, padding="same", depth_multiplier=2), (7, 5, 3), True),
+        ("dw_k3m3s2v_relu6", dw(3, strides=2, padding="valid", depth_multiplier=3, activation="relu6"),
+         (9, 8, 4), True),
+        ("dw_k5m2s_plain", dw(5, padding="same", depth_multiplier=2), (6, 7, 2), False),
+        ("dw_k3m2d2s_plain", dw(3, padding="same", depth_multiplier=2, dilation_rate=2), (9, 8, 2), False),
+        ("conv_k3s3s", conv(4, 3, strides=3, padding="same"), (10, 11, 3), True),
+        ("conv_k5s4v_relu", conv(3, 5, strides=4, padding="valid", activation="relu"), (13, 12, 2), True),
+        ("conv_k1s3v", conv(5, 1, strides=3), (7, 7, 8), True),
+        ("conv_k3s3s_1ch", conv(6, 3, strides=3, padding="same"), (12, 11, 1), True),
+        ("conv_k3s34s", conv(4, 3, strides=(3, 4), padding="same"), (11, 13, 3), True),
+        ("dw_k3s3s", dw(3, strides=3, padding="same"), (10, 10, 8), True),
+        ("dw_k3s4v_relu", dw(3, strides=4, padding="valid", activation="relu"), (13, 14, 4), True),
+        ("dw_k3s3s_wide", dw(3, strides=3, padding="same"), (6, 40, 4), True),
+        ("maxpool_k3s3", pool("MaxPooling2D", 3, 3), (9, 10, 3), True),
+        ("avgpool_k4s4", pool("AveragePooling2D", 4, 4), (12, 9, 2), True),
+    ]
+    models = []
+    for i, (name, layer, shape, fixed) in enumerate(combos):
+        ops = (("DEPTHWISE_CONV_2D",) if name.startswith("dw") else ("CONV_2D",) if name.startswith("conv")
+               else ("MAX_POOL_2D",) if name.startswith("max") else ("AVERAGE_POOL_2D",))
+        models.append(ZooModel(f"cv{i:02d}_{name}", shape,
+                               lambda keras, layer=layer, shape=shape: _seq(keras, shape, layer(keras)),
+                               ops, fixed_batch=fixed))
+    return models
+
+
 def zoo() -> list[ZooModel]:
     return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
-            + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models())
+            + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models()
+            + _conv_option_models())
 
 
 def convert(model: ZooModel) -> bytes:

@@ -72,8 +72,8 @@ def reference_logits(model: HostModel, x_int8: np.ndarray) -> np.ndarray:
         from quantize.golden import run_output
         from quantize.tflite_model import parse_tflite
     except ImportError:
-        from quantize.tflm import tflm_outputs
+        from quantize.interpreters import reference_outputs
 
-        return tflm_outputs(model.tflite, x_int8).reshape(len(x_int8), -1)
+        return reference_outputs(model.tflite, x_int8).reshape(len(x_int8), -1)
     graph = parse_tflite(model.tflite)
     return np.stack([np.asarray(run_output(graph, sample[None, ...])).reshape(-1) for sample in x_int8]).astype(np.int8)

@@ -171,9 +171,9 @@ def tflite_stats(tflite: bytes) -> TfliteStats:
 
 def int8_predictions_tflm(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
     """Class predictions of the int8 model on int8 inputs [N, ...], run by the TFLM reference interpreter."""
-    from quantize.tflm import tflm_outputs
+    from quantize.interpreters import reference_outputs
 
-    return tflm_outputs(tflite, x_int8).reshape(len(x_int8), -1).argmax(-1).astype(np.int64)
+    return reference_outputs(tflite, x_int8).reshape(len(x_int8), -1).argmax(-1).astype(np.int64)
 
 
 def int8_predictions_tflite(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ class Conv2DOptions:
 
 
 def read_conv_options(raw) -> Conv2DOptions:
-    """The options of a Conv2DOptionsT or DepthwiseConv2DOptionsT: strides 1 or 2, dilation 1."""
+    """The options of a Conv2DOptionsT or DepthwiseConv2DOptionsT: strides 1 to 4, dilation 1 to 8."""
     options.strides(raw.strideH, raw.strideW)
     options.dilation(raw.dilationHFactor, raw.dilationWFactor)
     return Conv2DOptions(options.padding(raw.padding), raw.strideH, raw.strideW, raw.dilationHFactor,
@@ -54,6 +54,8 @@ class ConvParams:
     stride_w: int
     pad_top: int
     pad_left: int
+    dilation_h: int
+    dilation_w: int
     input_offset: int         # -input zero point
     output_offset: int        # output zero point
     multipliers: np.ndarray   # int64 [C_out]
@@ -95,9 +97,21 @@ def _prepare_conv(graph: Graph, op: Operator) -> ConvParams:
     act_min, act_max = activation_range(opts.activation, y.scale, y.zero_point)
     return ConvParams(
         opts.stride_h, opts.stride_w,
-        leading_padding(opts.padding, x.shape[1], kh, opts.stride_h, y.shape[1]),
-        leading_padding(opts.padding, x.shape[2], kw, opts.stride_w, y.shape[2]),
-        -x.zero_point, y.zero_point, multipliers, shifts, act_min, act_max)
+        leading_padding(opts.padding, x.shape[1], kh, opts.stride_h, y.shape[1], opts.dilation_h),
+        leading_padding(opts.padding, x.shape[2], kw, opts.stride_w, y.shape[2], opts.dilation_w),
+        opts.dilation_h, opts.dilation_w, -x.zero_point, y.zero_point, multipliers, shifts, act_min, act_max)
+
+
+STREAMED_STRIDES = (1, 2)
+
+
+def row_streamable(op: Operator) -> bool:
+    """Whether the row-streamed paths (quantize/row_chain.py, quantize/fused_block.py) may take this
+    CONV_2D or DEPTHWISE_CONV_2D: their windows span kh rows at strides 1 or 2, their depthwise stage
+    keeps its channels; dilation, a depth multiplier over 1 and strides 3 and 4 stay whole-tensor ops."""
+    o = op.options
+    return (o.dilation_h == 1 and o.dilation_w == 1 and getattr(o, "depth_multiplier", 1) == 1
+            and o.stride_h in STREAMED_STRIDES and o.stride_w in STREAMED_STRIDES)
 
 
 def validate_conv(graph: Graph, op: Operator) -> None:
@@ -108,10 +122,11 @@ def validate_conv(graph: Graph, op: Operator) -> None:
 
 
 def input_windows(p: ConvParams, x: np.ndarray, kh: int, kw: int, out_hw: tuple[int, int]) -> np.ndarray:
-    """Every (kh, kw) window of x + input_offset, int64 [N, out_h, out_w, C, kh, kw]; taps outside the
-    input read 0, which equals TFLite's skipping them."""
+    """Every (kh, kw) window of x + input_offset (dilated as p says), int64 [N, out_h, out_w, C, kh, kw];
+    taps outside the input read 0, which equals TFLite's skipping them."""
     shifted = x.astype(np.int64) + p.input_offset
-    return windows(shifted, kh, kw, p.stride_h, p.stride_w, p.pad_top, p.pad_left, *out_hw, fill=0)
+    return windows(shifted, kh, kw, p.stride_h, p.stride_w, p.pad_top, p.pad_left, *out_hw, fill=0,
+                   dilation_h=p.dilation_h, dilation_w=p.dilation_w)
 
 
 def requantize_accumulators(p: ConvParams, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -151,7 +166,7 @@ def lower_conv_parts(lowering: LoweringContext, op: Operator, depthwise: bool) -
     _, oh, ow, c_out = dims4(y.shape)
     kh, kw = w.shape[1], w.shape[2]
     m_off, s_off = lowering.channel_arrays(p.multipliers, p.shifts)
-    params = {"conv": KERNEL_CONV_PARAMS.fields_of(p, dilation_h=1, dilation_w=1),  # dilation: 1 only
+    params = {"conv": KERNEL_CONV_PARAMS.fields_of(p),
               "multiplier_offset": m_off, "shift_offset": s_off}
     bias_data = graph.tensor(bias).data if bias is not None else None
     planned = lowering.plan.layer(op.index)

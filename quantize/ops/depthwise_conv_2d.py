@@ -1,4 +1,4 @@
-"""DEPTHWISE_CONV_2D (depth multiplier 1): its options, validation and golden kernel (the options it
+"""DEPTHWISE_CONV_2D (any depth multiplier): its options, validation and golden kernel (the options it
 shares with CONV_2D, Prepare, parameter block and lowering are in conv_common.py)."""
 
 from __future__ import annotations
@@ -33,17 +33,23 @@ def read_options(raw, inputs: tuple[int, ...], tensors: tuple[Tensor, ...]) -> D
 def validate(graph: Graph, op: Operator) -> None:
     validate_conv(graph, op)
     c_in, c_out = graph.tensor(op.inputs[0]).shape[3], graph.tensor(op.outputs[0]).shape[3]
-    if op.options.depth_multiplier != 1 or c_out != c_in:
-        multiplier = max(op.options.depth_multiplier, c_out // max(c_in, 1))
-        raise UnsupportedModelError(f"depth multiplier {multiplier} (supported: 1)")
+    filter_channels = graph.tensor(op.inputs[1]).shape[3]
+    if c_out != c_in * op.options.depth_multiplier or filter_channels != c_out:
+        # TFLite Micro checks output channels = input channels x multiplier in its Prepare too.
+        raise UnsupportedModelError(f"depth multiplier {op.options.depth_multiplier} with {c_in} input, "
+                                    f"{c_out} output and {filter_channels} filter channels (supported: output "
+                                    "and filter channels = input channels x depth multiplier)")
 
 
 def depthwise_conv2d_s8(p: ConvParams, x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None,
                         out_hw: tuple[int, int]) -> np.ndarray:
-    """x [N, H, W, C] int8, filters [1, KH, KW, C] int8 (depth multiplier 1), bias [C] or None ->
-    [N, out_h, out_w, C] int8. Each channel is convolved with its own filter."""
-    _, kh, kw, _ = filters.shape
-    acc = np.einsum("nhwcij,ijc->nhwc", input_windows(p, x, kh, kw, out_hw), filters[0].astype(np.int64))
+    """x [N, H, W, C] int8, filters [1, KH, KW, C * M] int8 (depth multiplier M), bias [C * M] or None ->
+    [N, out_h, out_w, C * M] int8. Output channel c * M + j convolves input channel c with its own filter."""
+    _, kh, kw, c_out = filters.shape
+    win = input_windows(p, x, kh, kw, out_hw)
+    if c_out != x.shape[3]:
+        win = np.repeat(win, c_out // x.shape[3], axis=3)
+    acc = np.einsum("nhwcij,ijc->nhwc", win, filters[0].astype(np.int64))
     return requantize_accumulators(p, acc, bias)
 
 

@@ -11,7 +11,8 @@ from quantize.errors import UnsupportedModelError
 from quantize.graph import Tensor
 from quantize.requant import SUPPORTED_ACTIVATIONS
 
-SUPPORTED_STRIDES = (1, 2)
+SUPPORTED_STRIDES = (1, 2, 3, 4)
+MAX_DILATION = 8
 
 _ACTIVATION_NAMES = {code: name for name, code in vars(schema.ActivationFunctionType).items()
                      if not name.startswith("_")}
@@ -34,12 +35,13 @@ def padding(code: int) -> str:
 
 def strides(stride_h: int, stride_w: int) -> None:
     if stride_h not in SUPPORTED_STRIDES or stride_w not in SUPPORTED_STRIDES:
-        raise UnsupportedModelError(f"stride {stride_h}x{stride_w} (supported: 1 or 2 in each dimension)")
+        raise UnsupportedModelError(f"stride {stride_h}x{stride_w} (supported: 1 to 4 in each dimension)")
 
 
 def dilation(dilation_h: int, dilation_w: int) -> None:
-    if dilation_h != 1 or dilation_w != 1:
-        raise UnsupportedModelError(f"dilation {dilation_h}x{dilation_w} (supported: 1x1)")
+    if not (1 <= dilation_h <= MAX_DILATION and 1 <= dilation_w <= MAX_DILATION):
+        raise UnsupportedModelError(
+            f"dilation {dilation_h}x{dilation_w} (supported: 1 to {MAX_DILATION} in each dimension)")
 
 
 def constant(tensors: tuple[Tensor, ...], inputs: tuple[int, ...], position: int, what: str) -> np.ndarray:

@@ -79,11 +79,12 @@ class FloatTwin:
     @staticmethod
     def _kernel(op: Operator, w: np.ndarray, scales: np.ndarray) -> np.ndarray:
         """TFLite's filter layout to TensorFlow's: conv [O,KH,KW,I] -> [KH,KW,I,O]; depthwise
-        [1,KH,KW,C] -> [KH,KW,C,1]; fully connected [O,I] -> [I,O]; scaled per output channel."""
+        [1,KH,KW,C*M] -> [KH,KW,C,M]; fully connected [O,I] -> [I,O]; scaled per output channel."""
         if op.op == "FULLY_CONNECTED":
             return (w * scales[:, None]).T
         if op.op == "DEPTHWISE_CONV_2D":
-            return (w * scales).transpose(1, 2, 3, 0)
+            m = op.options.depth_multiplier
+            return (w * scales)[0].reshape(w.shape[1], w.shape[2], w.shape[3] // m, m)
         return (w * scales[:, None, None, None]).transpose(1, 2, 3, 0)
 
     # -- data ---------------------------------------------------------------------------------
@@ -273,8 +274,8 @@ def _activation(tf, y, activation: str):
 def _conv(tf, x, w, opts, depthwise: bool):
     strides = (1, opts.stride_h, opts.stride_w, 1)
     if depthwise:
-        return tf.nn.depthwise_conv2d(x, w, strides, opts.padding)
-    return tf.nn.conv2d(x, w, strides, opts.padding)
+        return tf.nn.depthwise_conv2d(x, w, strides, opts.padding, dilations=(opts.dilation_h, opts.dilation_w))
+    return tf.nn.conv2d(x, w, strides, opts.padding, dilations=(1, opts.dilation_h, opts.dilation_w, 1))
 
 
 def _filtered_conv(tf, x, w, opts, r: int, depthwise: bool):

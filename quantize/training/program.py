@@ -140,6 +140,11 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
         if op.op not in BACKWARD_OPS:
             raise PlanError(f"{where}: the training error crosses operator {op.index} ({op.op}), which has no "
                             f"backward pass yet (supported: {', '.join(BACKWARD_OPS)})")
+        unsupported = _backward_option(op)
+        if unsupported:
+            raise PlanError(f"{where}: the training error crosses operator {op.index} ({op.op}) with {unsupported}, "
+                            "which has no backward pass yet (supported: strides 1 and 2, dilation 1, depth "
+                            "multiplier 1)")
     error_tensors = [logits]
     slot_of = {logits: 0}
     steps: list[BackwardStep] = []
@@ -164,6 +169,23 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
         raise PlanError(f"{where}: the logits (tensor {logits}) have {classes} elements; the device's loss takes at "
                         f"most {MAX_CLASSES} classes")
     return TrainingProgram(tuple(steps), logits, softmax, qas, tuple(error_tensors))
+
+
+BACKWARD_STRIDES = (1, 2)
+
+
+def _backward_option(op: Operator) -> str | None:
+    """The forward-only option of a windowed op (README "Supported ops"), or None."""
+    o = op.options
+    if op.op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return None
+    if o.stride_h not in BACKWARD_STRIDES or o.stride_w not in BACKWARD_STRIDES:
+        return f"stride {o.stride_h}x{o.stride_w}"
+    if getattr(o, "dilation_h", 1) != 1 or getattr(o, "dilation_w", 1) != 1:
+        return f"dilation {o.dilation_h}x{o.dilation_w}"
+    if getattr(o, "depth_multiplier", 1) != 1:
+        return f"depth multiplier {o.depth_multiplier}"
+    return None
 
 
 def _accumulate(op: Operator, target: int, contribution: int) -> BackwardStep:

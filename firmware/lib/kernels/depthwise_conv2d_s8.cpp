@@ -380,14 +380,15 @@ __attribute__((noinline)) void depthwise3x3_wide(const ConvParams& p, const Dims
 void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, const Dims& in, const int8_t* input,
                          const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
                          int32_t c_first, int8_t* output) {
-  const int32_t kh = filter_dims.h, kw = filter_dims.w, c = in.c;
+  const int32_t kh = filter_dims.h, kw = filter_dims.w, c = in.c, out_c = out.c, multiplier = out.c / in.c;
   for (int32_t b = 0; b < out.n; ++b) {
     for (int32_t oy = 0; oy < out.h; ++oy) {
       const int32_t in_y0 = oy * p.stride_h - p.pad_top;
       for (int32_t ox = 0; ox < out.w; ++ox) {
         const int32_t in_x0 = ox * p.stride_w - p.pad_left;
-        int8_t* out_pixel = output + ((b * out.h + oy) * out.w + ox) * c;
-        for (int32_t ch = c_first; ch < c; ++ch) {
+        int8_t* out_pixel = output + ((b * out.h + oy) * out.w + ox) * out_c;
+        for (int32_t oc = c_first; oc < out_c; ++oc) {
+          const int32_t ch = oc / multiplier;
           int32_t acc = 0;
           for (int32_t fy = 0; fy < kh; ++fy) {
             const int32_t iy = in_y0 + fy * p.dilation_h;
@@ -396,12 +397,12 @@ void depthwise_reference(const ConvParams& p, const PerChannelQuant& quant, cons
               const int32_t ix = in_x0 + fx * p.dilation_w;
               if (ix < 0 || ix >= in.w) continue;
               const int32_t x = input[((b * in.h + iy) * in.w + ix) * c + ch];
-              acc += filter[(fy * kw + fx) * c + ch] * (x + p.input_offset);
+              acc += filter[(fy * kw + fx) * out_c + oc] * (x + p.input_offset);
             }
           }
-          if (bias != nullptr) acc += bias[ch];
-          acc = multiply_by_quantized_multiplier(acc, quant.multiplier[ch], quant.shift[ch]) + p.output_offset;
-          out_pixel[ch] = clamp_to_int8(acc, p.act.min, p.act.max);
+          if (bias != nullptr) acc += bias[oc];
+          acc = multiply_by_quantized_multiplier(acc, quant.multiplier[oc], quant.shift[oc]) + p.output_offset;
+          out_pixel[oc] = clamp_to_int8(acc, p.act.min, p.act.max);
         }
       }
     }
@@ -472,7 +473,12 @@ Status depthwise_conv2d_s8(const ConvParams& p, const PerChannelQuant& quant, co
                            const Dims& filter_dims, const int8_t* filter, const int32_t* bias, const Dims& out,
                            int8_t* output, void* scratch) {
   const int32_t c = in.c, taps = filter_dims.h * filter_dims.w;
-  if (filter_dims.n != 1 || filter_dims.c != c || out.c != c || in.n != out.n) return Status::kBadShape;
+  if (filter_dims.n != 1 || filter_dims.c != out.c || c < 1 || out.c % c != 0 || in.n != out.n)
+    return Status::kBadShape;
+  if (out.c != c) {  // a depth multiplier over 1: the reference loop
+    depthwise_reference(p, quant, in, input, filter_dims, filter, bias, out, 0, output);
+    return Status::kOk;
+  }
   const int32_t shapes_by_four = channels_by_four(p, filter_dims, c);
   const int32_t by_four = shapes_by_four > 0 && doubled_accumulator_fits(bias, c, taps) ? shapes_by_four : 0;
   if (by_four > 0) {

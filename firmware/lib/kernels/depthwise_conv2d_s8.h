@@ -1,4 +1,4 @@
-// DEPTHWISE_CONV_2D with depth multiplier 1, int8, per-channel weights (TFLite semantics).
+// DEPTHWISE_CONV_2D, int8, per-channel weights, any depth multiplier (TFLite semantics).
 #pragma once
 
 #include "conv2d_s8.h"
@@ -13,7 +13,9 @@ namespace kernels {
 uint32_t depthwise_conv2d_s8_scratch_bytes(const ConvParams& params, const Dims& input_dims, const Dims& filter_dims,
                                            const Dims& output_dims);
 
-/// input [N, H, W, C]; filter [1, KH, KW, C]; bias [C] or nullptr; output [N, OH, OW, C].
+/// input [N, H, W, C]; filter [1, KH, KW, C * M]; bias [C * M] or nullptr; output [N, OH, OW, C * M],
+/// M the depth multiplier: output channel c * M + j reads input channel c. Depth multiplier 1 takes
+/// the four-channel and pair loops where they fit; other multipliers the reference loop alone.
 /// Uses ConvParams (same fields). scratch: depthwise_conv2d_s8_scratch_bytes bytes, 8-byte
 /// aligned, owned by the caller (its contents on entry do not matter).
 Status depthwise_conv2d_s8(const ConvParams& params, const PerChannelQuant& quant, const Dims& input_dims,

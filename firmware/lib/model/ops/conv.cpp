@@ -15,7 +15,7 @@ bool validate_conv(const OpContext& ctx, bool depthwise) {
   const uint32_t out_c = out.dims[3];
   const bool shapes_ok =
       in.dims[0] == out.dims[0] &&
-      (depthwise ? (filter.dims[0] == 1 && filter.dims[3] == in.dims[3] && out_c == in.dims[3])
+      (depthwise ? (filter.dims[0] == 1 && filter.dims[3] == out_c && in.dims[3] >= 1 && out_c % in.dims[3] == 0)
                  : (filter.dims[0] == out_c && filter.dims[3] == in.dims[3]));
   const bool params_ok = p.conv.stride_h >= 1 && p.conv.stride_w >= 1 && p.conv.dilation_h >= 1 &&
                          p.conv.dilation_w >= 1 && p.conv.pad_top >= 0 && p.conv.pad_left >= 0 &&
