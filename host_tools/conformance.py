@@ -162,8 +162,8 @@ def _run_on_device(board: str, name: str, tflite: bytes, rng: np.random.Generato
     board and compares the logits with TFLite Micro's."""
     from host_tools.commands.infer import check_device_model
     from host_tools.protocol.device import host_model, open_device
-    from quantize.tflite_model import parse_tflite
     from quantize.interpreters import reference_outputs
+    from quantize.tflite_model import parse_tflite
 
     graph = parse_tflite(tflite)
     shape = graph.tensor(graph.int8_input).shape
