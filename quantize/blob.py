@@ -33,6 +33,7 @@ from quantize.blob_format import (  # noqa: F401  (re-exported: the format's nam
 from quantize.fused_block import FUSED_TAIL, INVERTED_RESIDUAL_PARAMS  # noqa: F401
 from quantize.ops.activation import ACTIVATION_PARAMS  # noqa: F401
 from quantize.ops.add import ADD_PARAMS  # noqa: F401
+from quantize.ops.concatenation import CONCATENATION_PARAMS  # noqa: F401
 from quantize.ops.leaky_relu import LEAKY_RELU_PARAMS  # noqa: F401  (the parameter blocks under their old names)
 from quantize.ops.conv_common import CONV_OP_PARAMS as CONV_PARAMS  # noqa: F401
 from quantize.ops.conv_common import KERNEL_CONV_PARAMS  # noqa: F401
@@ -158,7 +159,7 @@ class BlobBuilder:
             at = ops_offset + i * OP.size
             body[at:at + OP.size] = OP.pack_fields({
                 "opcode": op.opcode, "num_inputs": len(op.inputs), "output": op.output, "inputs": inputs,
-                "reserved": 0, "params_offset": op.params_offset, "params_size": op.params_size,
+                "params_offset": op.params_offset, "params_size": op.params_size,
                 "scratch_offset": op.scratch_offset, "scratch_size": op.scratch_size})
         body[data_offset:] = data
         body[:HEADER.size] = HEADER.pack_fields({

@@ -18,7 +18,7 @@ VERSION = 4  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the tra
 # the kernels' scratch; 4: gradient filtering in the training steps
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
-MAX_OP_INPUTS = 3
+MAX_OP_INPUTS = 4  # CONCATENATION's inputs; the record's former reserved halfword holds the fourth
 
 HEADER = Layout("model::BlobHeader",
                 ("magic", "I"), ("version", "H"), ("header_size", "H"), ("total_size", "I"), ("crc32", "I"),
@@ -31,7 +31,7 @@ TENSOR = Layout("model::TensorRecord",
                 ("offset", "I"), ("size", "I"))
 OP = Layout("model::OpRecord",
             ("opcode", "B"), ("num_inputs", "B"), ("output", "H"), ("inputs", f"{MAX_OP_INPUTS}H"),
-            ("reserved", "H"), ("params_offset", "I"), ("params_size", "I"),
+            ("params_offset", "I"), ("params_size", "I"),
             ("scratch_offset", "I"), ("scratch_size", "I"))  # the kernels' scratch in the arena (quantize/scratch.py)
 CRC_START = HEADER.offset("name")  # the CRC covers the bytes after crc32
 
@@ -65,6 +65,7 @@ class OpCode(enum.IntEnum):
     ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
     ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
     LEAKY_RELU = 15
+    CONCATENATION = 16  # inputs laid end to end along one axis (quantize/ops/concatenation.py)
 
 
 class TensorType(enum.IntEnum):

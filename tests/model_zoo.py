@@ -303,10 +303,47 @@ def _conv_option_models() -> list[ZooModel]:
     return models
 
 
+def _concat_models() -> list[ZooModel]:
+    """CONCATENATION with 2, 3 and 4 inputs on the channel axis (the input itself among them, as an
+    inception or densenet block reads it), on the width axis, of vectors, and of one tensor twice."""
+    def model(keras, shape, branches, axis=-1, head=None):
+        inputs = keras.Input(shape)
+        x = keras.layers.Concatenate(axis=axis)([branch(inputs) for branch in branches(keras)])
+        return keras.Model(inputs, head(keras, x) if head else x)
+
+    def conv_head(keras, x):
+        return keras.layers.Conv2D(5, 3, padding="same")(x)
+
+    return [
+        ZooModel("cat00_input_and_conv_7x5x3", (7, 5, 3), lambda keras: model(
+            keras, (7, 5, 3), lambda k: [lambda x: x, k.layers.Conv2D(4, 1)]), ("CONCATENATION", "CONV_2D")),
+        ZooModel("cat01_three_branches_6x6x2", (6, 6, 2), lambda keras: model(
+            keras, (6, 6, 2), lambda k: [k.layers.Conv2D(3, 1, activation="relu"),
+                                         k.layers.Conv2D(5, 3, padding="same", activation="relu6"),
+                                         k.layers.DepthwiseConv2D(3, padding="same")], head=conv_head),
+                 ("CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D")),
+        ZooModel("cat02_four_branches_5x7x4", (5, 7, 4), lambda keras: model(
+            keras, (5, 7, 4), lambda k: [lambda x: x, k.layers.Conv2D(2, 1), k.layers.Conv2D(3, 3, padding="same"),
+                                         lambda x: k.layers.MaxPooling2D(3, strides=1, padding="same")(x)],
+            head=lambda k, x: k.layers.Dense(3)(k.layers.GlobalAveragePooling2D()(x))),
+                 ("CONCATENATION", "CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED")),
+        ZooModel("cat03_width_axis_4x5x3", (4, 5, 3), lambda keras: model(
+            keras, (4, 5, 3), lambda k: [k.layers.Conv2D(3, 1), k.layers.Conv2D(3, (1, 3))], axis=2,
+            head=conv_head), ("CONCATENATION", "CONV_2D")),
+        ZooModel("cat04_vectors_10", (10,), lambda keras: model(
+            keras, (10,), lambda k: [k.layers.Dense(3, activation="relu"), k.layers.Dense(6)],
+            head=lambda k, x: k.layers.Dense(4)(x)), ("CONCATENATION", "FULLY_CONNECTED")),
+        ZooModel("cat05_one_tensor_twice_5x5x2", (5, 5, 2), lambda keras: (lambda i, y: keras.Model(
+            i, conv_head(keras, keras.layers.Concatenate()([y, y]))))(
+                *(lambda i: (i, keras.layers.Conv2D(3, 1)(i)))(keras.Input((5, 5, 2)))),
+                 ("CONCATENATION", "CONV_2D")),
+    ]
+
+
 def zoo() -> list[ZooModel]:
     return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
             + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models()
-            + _conv_option_models())
+            + _conv_option_models() + _concat_models())
 
 
 def convert(model: ZooModel) -> bytes:

@@ -38,7 +38,8 @@ def test_the_blob_names_the_ops_parameter_blocks():
                 "ADD": fmt.ADD_PARAMS, "AVERAGE_POOL_2D": fmt.POOL_PARAMS, "MAX_POOL_2D": fmt.POOL_PARAMS,
                 "MEAN": fmt.MEAN_PARAMS, "PAD": fmt.PAD_PARAMS, "QUANTIZE": fmt.REQUANTIZE_PARAMS,
                 "SOFTMAX": fmt.SOFTMAX_PARAMS, "RESHAPE": None, "DEQUANTIZE": None, "RELU": fmt.ACTIVATION_PARAMS,
-                "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS}
+                "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS,
+                "CONCATENATION": fmt.CONCATENATION_PARAMS}
     assert {name: op.params for name, op in OPS.items()} == expected
 
 

@@ -51,6 +51,7 @@ HOST_LAYOUTS = {
     "FullyConnectedParams": HostLayout((fmt.FC_PARAMS,), drop_last=2),
     "FullyConnectedOpParams": HostLayout((fmt.FC_PARAMS,)),
     "AddParams": HostLayout((fmt.ADD_PARAMS,)),
+    "ConcatenationParams": HostLayout((fmt.CONCATENATION_PARAMS,)),
     "PoolParams": HostLayout((fmt.POOL_PARAMS,)),
     "MeanParams": HostLayout((fmt.MEAN_PARAMS,)),
     "PadParams": HostLayout((fmt.PAD_PARAMS,)),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from quantize.ops import (
     activation,
     add,
+    concatenation,
     conv_2d,
     depthwise_conv_2d,
     dequantize,
@@ -30,7 +31,7 @@ from quantize.ops.base import OpDef
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
     reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6,
-    leaky_relu.OP)}
+    leaky_relu.OP, concatenation.OP)}
 
 
 def op_def(name: str) -> OpDef:

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "add_s8.h"
+#include "concatenation_s8.h"
 #include "conv2d_s8.h"
 #include "depthwise_conv2d_s8.h"
 #include "fully_connected_s8.h"
@@ -30,7 +31,7 @@ constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
 constexpr uint16_t kBlobVersion = 4;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
                                       // 4: gradient filtering in the training steps
 constexpr uint16_t kNoTensor = 0xFFFFu;
-constexpr int kMaxOpInputs = 3;
+constexpr int kMaxOpInputs = 4;  ///< CONCATENATION's inputs (the record's former reserved halfword)
 constexpr int kNameLength = 16;
 constexpr uint32_t kScratchAlignment = 8;  // as the kernels' stack buffers were, for their LDRD / STRD
 
@@ -141,14 +142,14 @@ enum class OpCode : uint8_t {
   kRowChain = 13,          ///< a chain of CONV_2D / DEPTHWISE_CONV_2D run row by row (row_chain.h)
   kActivation = 14,        ///< a standalone RELU or RELU6: rescale, then clamp
   kLeakyRelu = 15,
+  kConcatenation = 16,  ///< inputs laid end to end along one axis, all in the output's quantization
 };
 
 struct OpRecord {
   OpCode opcode;
   uint8_t num_inputs;
   uint16_t output;
-  uint16_t inputs[kMaxOpInputs];  ///< kNoTensor for an absent optional input (bias).
-  uint16_t reserved;
+  uint16_t inputs[kMaxOpInputs];  ///< kNoTensor for an absent optional input (bias) and past num_inputs.
   uint32_t params_offset;  ///< In the data section; 0 with params_size 0 for ops without.
   uint32_t params_size;    ///< Must equal the size of the opcode's parameter struct.
   /// The op's kernels' scratch, in the arena: planned by the host for this op alone (alive while it

@@ -53,7 +53,7 @@ static_assert(offsetof(OpRecord, output) == 2, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, inputs[0]) == 4, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, inputs[1]) == 6, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, inputs[2]) == 8, "quantize/blob.py OP");
-static_assert(offsetof(OpRecord, reserved) == 10, "quantize/blob.py OP");
+static_assert(offsetof(OpRecord, inputs[3]) == 10, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, params_offset) == 12, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, params_size) == 16, "quantize/blob.py OP");
 static_assert(offsetof(OpRecord, scratch_offset) == 20, "quantize/blob.py OP");
@@ -120,6 +120,10 @@ static_assert(offsetof(kernels::AddParams, output_shift) == 36, "quantize/blob.p
 static_assert(offsetof(kernels::AddParams, act.min) == 40, "quantize/blob.py ADD_PARAMS");
 static_assert(offsetof(kernels::AddParams, act.max) == 44, "quantize/blob.py ADD_PARAMS");
 static_assert(sizeof(kernels::AddParams) == 48, "quantize/blob.py ADD_PARAMS");
+
+// ConcatenationParams: CONCATENATION_PARAMS
+static_assert(offsetof(kernels::ConcatenationParams, axis) == 0, "quantize/blob.py CONCATENATION_PARAMS");
+static_assert(sizeof(kernels::ConcatenationParams) == 4, "quantize/blob.py CONCATENATION_PARAMS");
 
 // PoolParams: POOL_PARAMS
 static_assert(offsetof(kernels::PoolParams, stride_h) == 0, "quantize/blob.py POOL_PARAMS");

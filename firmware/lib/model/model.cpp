@@ -125,7 +125,7 @@ bool Model::scratch_ok(const OpRecord& op, uint32_t need) const {
 }
 
 OpContext Model::context(const OpRecord& op) const {
-  return {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, arena_ + op.scratch_offset};
+  return {&op, header_, tensors_, data_, arena_, {}, nullptr, arena_ + op.scratch_offset};
 }
 
 void* Model::address(uint16_t index) {
@@ -161,7 +161,7 @@ void Model::invoke(OpTimer timer, uint64_t (*counter)()) {
 
 void Model::run(uint16_t op_index) {
   const OpRecord& op = ops_[op_index];
-  OpContext ctx = {&op, header_, tensors_, data_, arena_, {nullptr, nullptr, nullptr}, nullptr, nullptr};
+  OpContext ctx = {&op, header_, tensors_, data_, arena_, {}, nullptr, nullptr};
   for (int k = 0; k < kMaxOpInputs; ++k)
     ctx.inputs[k] = k < op.num_inputs && op.inputs[k] != kNoTensor ? address(op.inputs[k]) : nullptr;
   ctx.output = address(op.output);

@@ -30,6 +30,7 @@ constexpr Row kRows[] = {
     {OpCode::kRowChain, &ops::kRowChain},
     {OpCode::kActivation, &ops::kActivation},
     {OpCode::kLeakyRelu, &ops::kLeakyRelu},
+    {OpCode::kConcatenation, &ops::kConcatenation},
 };
 
 constexpr size_t opcode_limit() {

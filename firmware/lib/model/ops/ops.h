@@ -22,6 +22,7 @@ extern const OpKernel kInvertedResidual;  // inverted_residual.cpp
 extern const OpKernel kRowChain;          // row_chain.cpp
 extern const OpKernel kActivation;        // activation.cpp
 extern const OpKernel kLeakyRelu;         // activation.cpp
+extern const OpKernel kConcatenation;     // concatenation.cpp
 
 }  // namespace ops
 }  // namespace model
