@@ -65,6 +65,7 @@ class OpCode(enum.IntEnum):
     ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
     ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
     LEAKY_RELU = 15
+    LUT = 17  # an int8 -> int8 table of 256 entries: LOGISTIC, TANH, HARD_SWISH (quantize/ops/lut.py)
 
 
 class TensorType(enum.IntEnum):

@@ -18,6 +18,7 @@
 #include "conv2d_s8.h"
 #include "depthwise_conv2d_s8.h"
 #include "fully_connected_s8.h"
+#include "lut_s8.h"
 #include "mean_s8.h"
 #include "pad_s8.h"
 #include "pool_s8.h"
@@ -141,6 +142,7 @@ enum class OpCode : uint8_t {
   kRowChain = 13,          ///< a chain of CONV_2D / DEPTHWISE_CONV_2D run row by row (row_chain.h)
   kActivation = 14,        ///< a standalone RELU or RELU6: rescale, then clamp
   kLeakyRelu = 15,
+  kLut = 17,               ///< an int8 -> int8 table: LOGISTIC, TANH, HARD_SWISH (kernels/lut_s8.h)
 };
 
 struct OpRecord {

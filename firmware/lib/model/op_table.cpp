@@ -30,6 +30,7 @@ constexpr Row kRows[] = {
     {OpCode::kRowChain, &ops::kRowChain},
     {OpCode::kActivation, &ops::kActivation},
     {OpCode::kLeakyRelu, &ops::kLeakyRelu},
+    {OpCode::kLut, &ops::kLut},
 };
 
 constexpr size_t opcode_limit() {

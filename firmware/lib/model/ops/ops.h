@@ -22,6 +22,7 @@ extern const OpKernel kInvertedResidual;  // inverted_residual.cpp
 extern const OpKernel kRowChain;          // row_chain.cpp
 extern const OpKernel kActivation;        // activation.cpp
 extern const OpKernel kLeakyRelu;         // activation.cpp
+extern const OpKernel kLut;               // activation.cpp
 
 }  // namespace ops
 }  // namespace model
