@@ -66,6 +66,7 @@ class OpCode(enum.IntEnum):
     ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
     LEAKY_RELU = 15
     CONCATENATION = 16  # inputs laid end to end along one axis (quantize/ops/concatenation.py)
+    LUT = 17  # an int8 -> int8 table of 256 entries: LOGISTIC, TANH, HARD_SWISH (quantize/ops/lut.py)
 
 
 class TensorType(enum.IntEnum):

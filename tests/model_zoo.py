@@ -207,6 +207,18 @@ def _activation_models() -> list[ZooModel]:
         ZooModel("act04_relu_after_mean_7x5x3", (7, 5, 3), lambda keras: _seq(
             keras, (7, 5, 3), keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.GlobalAveragePooling2D(),
             keras.layers.ReLU(), keras.layers.Dense(4)), ("DEPTHWISE_CONV_2D", "MEAN", "RELU")),
+        ZooModel("act07_sigmoid_tanh_after_conv_9x7x3", (9, 7, 3), lambda keras: _seq(
+            keras, (9, 7, 3), keras.layers.Conv2D(6, 3), keras.layers.Activation("sigmoid"),
+            keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.Activation("tanh"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)), ("CONV_2D", "LOGISTIC", "TANH", "MEAN")),
+        ZooModel("act08_hard_swish_after_conv_8x8x2", (8, 8, 2), lambda keras: _seq(
+            keras, (8, 8, 2), keras.layers.Conv2D(5, 3, padding="same"), keras.layers.Activation("hard_swish"),
+            keras.layers.DepthwiseConv2D(3), keras.layers.Activation("hard_swish"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)), ("CONV_2D", "HARD_SWISH", "MEAN")),
+        ZooModel("act09_lut_activations_on_the_input_12", (12,), lambda keras: _seq(
+            keras, (12,), keras.layers.Activation("tanh"), keras.layers.Dense(6), keras.layers.Activation("sigmoid"),
+            keras.layers.Dense(6), keras.layers.Activation("hard_swish"), keras.layers.Dense(3)),
+            ("TANH", "LOGISTIC", "HARD_SWISH", "FULLY_CONNECTED")),
     ]
 
 

@@ -18,20 +18,23 @@ from quantize.ops import (
     depthwise_conv_2d,
     dequantize,
     fully_connected,
+    hard_swish,
     leaky_relu,
+    logistic,
     mean,
     pad,
     pool,
     requantize,
     reshape,
     softmax,
+    tanh,
 )
 from quantize.ops.base import OpDef
 
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
     reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6,
-    leaky_relu.OP, concatenation.OP)}
+    leaky_relu.OP, concatenation.OP, logistic.OP, tanh.OP, hard_swish.OP)}
 
 
 def op_def(name: str) -> OpDef:
@@ -44,6 +47,13 @@ def parametric_ops() -> tuple[str, ...]:
     return tuple(name for name, op in OPS.items() if op.parametric)
 
 
+def derivative_ops() -> tuple[str, ...]:
+    """The element-wise ops whose backward multiplies the error by their derivative at the forward
+    input (OpDef.derivative), in registry order."""
+    return tuple(name for name, op in OPS.items() if op.derivative is not None)
+
+
 def in_place_opcodes() -> tuple[int, ...]:
     """The blob opcodes whose output the memory plan may place over an input."""
-    return tuple(dict.fromkeys(op.opcode for op in OPS.values() if op.in_place))  # RELU, RELU6: one opcode
+    # RELU, RELU6: one opcode; LOGISTIC, TANH, HARD_SWISH: another
+    return tuple(dict.fromkeys(op.opcode for op in OPS.values() if op.in_place))

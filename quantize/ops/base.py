@@ -73,6 +73,15 @@ class LoweringContext(Protocol):
         writes its arena offset (uint32) at data-section offset `field`, in the op's parameters."""
 
 
+INT8_VALUES = np.arange(-128, 128, dtype=np.int64)  # every int8 value, in a table's order
+
+
+def real_inputs(graph: Graph, op: Operator) -> np.ndarray:
+    """The real value s_x * (q - z_x) of each int8 input q = -128..127 of `op` (float64 [256])."""
+    x = graph.tensor(op.inputs[0])
+    return (INT8_VALUES - x.zero_point) * np.float64(x.scale)
+
+
 def emit_single_input(lowering: LoweringContext, op: Operator, opcode: OpCode, params: bytes = b"") -> None:
     """Emits an op that reads one activation and does no multiply-accumulates."""
     lowering.emit(opcode, [lowering.activation(op.inputs[0])], lowering.activation(op.outputs[0]), params, 0)
@@ -80,11 +89,12 @@ def emit_single_input(lowering: LoweringContext, op: Operator, opcode: OpCode, p
 
 def elementwise_op(name: str, read_options: "ReadOptions", validate: Callable[[Graph, Operator], None],
                    prepare: Callable[[Graph, Operator], object], kernel: Callable[[object, np.ndarray], np.ndarray],
-                   opcode: OpCode, params: Layout) -> "OpDef":
+                   opcode: OpCode, params: Layout,
+                   derivative: Callable[[Graph, Operator], np.ndarray] | None = None) -> "OpDef":
     """The OpDef of an op that maps each int8 input element to one output element with the
     parameters TFLite's Prepare computes (QUANTIZE int8 -> int8, RELU, RELU6, LEAKY_RELU): its
     golden forward is kernel(prepare(...), x), its blob op carries prepare's parameter block, and
-    it may run in place."""
+    it may run in place. `derivative`: see OpDef.derivative."""
     def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:
         return kernel(prepare(graph, op), inputs[0])
 
@@ -92,7 +102,7 @@ def elementwise_op(name: str, read_options: "ReadOptions", validate: Callable[[G
         emit_single_input(lowering, op, opcode, params.pack_from(prepare(lowering.graph, op)))
 
     return OpDef(name, read_options, validate, forward, lower, opcode=opcode, params=params, prepare=prepare,
-                 in_place=True)
+                 in_place=True, derivative=derivative)
 
 
 @dataclass(frozen=True)
@@ -114,3 +124,7 @@ class OpDef:
     in_place: bool = False
     # Flash a packed filter would add (quantize/packing.py), None when the device cannot take it packed.
     packed_filter_extra: Callable[[Graph, Operator], int | None] | None = None
+    # An element-wise op whose backward multiplies the error by the derivative of its float function
+    # at the forward point: that derivative at each int8 input value -128..127 (float64 [256], of
+    # the real input s_x * (q - z_x)); None for other ops (quantize/training/program.py).
+    derivative: Callable[[Graph, Operator], np.ndarray] | None = None

@@ -19,6 +19,7 @@
 #include "conv2d_s8.h"
 #include "depthwise_conv2d_s8.h"
 #include "fully_connected_s8.h"
+#include "lut_s8.h"
 #include "mean_s8.h"
 #include "pad_s8.h"
 #include "pool_s8.h"
@@ -143,6 +144,7 @@ enum class OpCode : uint8_t {
   kActivation = 14,        ///< a standalone RELU or RELU6: rescale, then clamp
   kLeakyRelu = 15,
   kConcatenation = 16,  ///< inputs laid end to end along one axis, all in the output's quantization
+  kLut = 17,            ///< an int8 -> int8 table: LOGISTIC, TANH, HARD_SWISH (kernels/lut_s8.h)
 };
 
 struct OpRecord {

@@ -173,6 +173,10 @@ static_assert(offsetof(kernels::LeakyReluParams, alpha_multiplier) == 16, "quant
 static_assert(offsetof(kernels::LeakyReluParams, alpha_shift) == 20, "quantize/blob.py LEAKY_RELU_PARAMS");
 static_assert(sizeof(kernels::LeakyReluParams) == 24, "quantize/blob.py LEAKY_RELU_PARAMS");
 
+// LutParams: LUT_PARAMS
+static_assert(offsetof(kernels::LutParams, table) == 0, "quantize/blob.py LUT_PARAMS");
+static_assert(sizeof(kernels::LutParams) == 256, "quantize/blob.py LUT_PARAMS");
+
 // RequantizeParams: REQUANTIZE_PARAMS
 static_assert(offsetof(kernels::RequantizeParams, input_zero_point) == 0, "quantize/blob.py REQUANTIZE_PARAMS");
 static_assert(offsetof(kernels::RequantizeParams, output_zero_point) == 4, "quantize/blob.py REQUANTIZE_PARAMS");

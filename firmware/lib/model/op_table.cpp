@@ -31,6 +31,7 @@ constexpr Row kRows[] = {
     {OpCode::kActivation, &ops::kActivation},
     {OpCode::kLeakyRelu, &ops::kLeakyRelu},
     {OpCode::kConcatenation, &ops::kConcatenation},
+    {OpCode::kLut, &ops::kLut},
 };
 
 constexpr size_t opcode_limit() {
