@@ -65,6 +65,8 @@ class OpCode(enum.IntEnum):
     ROW_CHAIN = 13  # convolutions run row by row, intermediates never whole (quantize/row_chain.py)
     ACTIVATION = 14  # a standalone RELU or RELU6: rescale, then clamp (quantize/ops/activation.py)
     LEAKY_RELU = 15
+    MUL = 20  # int8 MUL, one operand broadcast or the same shape (quantize/ops/mul.py)
+    SUB = 21  # int8 SUB, likewise (quantize/ops/sub.py)
 
 
 class TensorType(enum.IntEnum):

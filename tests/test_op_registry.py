@@ -38,7 +38,8 @@ def test_the_blob_names_the_ops_parameter_blocks():
                 "ADD": fmt.ADD_PARAMS, "AVERAGE_POOL_2D": fmt.POOL_PARAMS, "MAX_POOL_2D": fmt.POOL_PARAMS,
                 "MEAN": fmt.MEAN_PARAMS, "PAD": fmt.PAD_PARAMS, "QUANTIZE": fmt.REQUANTIZE_PARAMS,
                 "SOFTMAX": fmt.SOFTMAX_PARAMS, "RESHAPE": None, "DEQUANTIZE": None, "RELU": fmt.ACTIVATION_PARAMS,
-                "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS}
+                "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS,
+                "MUL": fmt.MUL_PARAMS, "SUB": fmt.ADD_PARAMS}
     assert {name: op.params for name, op in OPS.items()} == expected
 
 
@@ -52,7 +53,7 @@ def test_the_plan_and_the_memory_planner_read_their_columns_from_the_registry():
     ("CONV_2D", fmt.KERNEL_CONV_PARAMS), ("FULLY_CONNECTED", fmt.KERNEL_FC_PARAMS), ("ADD", fmt.ADD_PARAMS),
     ("AVERAGE_POOL_2D", fmt.POOL_PARAMS), ("MEAN", fmt.MEAN_PARAMS), ("QUANTIZE", fmt.REQUANTIZE_PARAMS),
     ("SOFTMAX", fmt.SOFTMAX_PARAMS), ("RELU", fmt.ACTIVATION_PARAMS), ("RELU6", fmt.ACTIVATION_PARAMS),
-    ("LEAKY_RELU", fmt.LEAKY_RELU_PARAMS),
+    ("LEAKY_RELU", fmt.LEAKY_RELU_PARAMS), ("MUL", fmt.MUL_PARAMS), ("SUB", fmt.ADD_PARAMS),
 ])
 def test_prepared_parameters_are_named_like_their_blocks_fields(name, kernel_layout):
     """The lowering fills a block from Prepare's dataclass by field name ("act.min" from act_min):

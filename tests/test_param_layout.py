@@ -57,6 +57,7 @@ HOST_LAYOUTS = {
     "RequantizeParams": HostLayout((fmt.REQUANTIZE_PARAMS,)),
     "ActivationParams": HostLayout((fmt.ACTIVATION_PARAMS,)),
     "LeakyReluParams": HostLayout((fmt.LEAKY_RELU_PARAMS,)),
+    "MulParams": HostLayout((fmt.MUL_PARAMS,)),
     "SoftmaxParams": HostLayout((fmt.SOFTMAX_PARAMS,)),
     "InvertedResidualParams": HostLayout((fmt.CONV_PARAMS,) * 3 + (fmt.ADD_PARAMS, fmt.FUSED_TAIL)),
     "RowChainStage": HostLayout((ROW_CHAIN_STAGE,)),

@@ -19,18 +19,20 @@ from quantize.ops import (
     fully_connected,
     leaky_relu,
     mean,
+    mul,
     pad,
     pool,
     requantize,
     reshape,
     softmax,
+    sub,
 )
 from quantize.ops.base import OpDef
 
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
     reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6,
-    leaky_relu.OP)}
+    leaky_relu.OP, mul.OP, sub.OP)}
 
 
 def op_def(name: str) -> OpDef:

@@ -19,6 +19,7 @@
 #include "depthwise_conv2d_s8.h"
 #include "fully_connected_s8.h"
 #include "mean_s8.h"
+#include "mul_s8.h"
 #include "pad_s8.h"
 #include "pool_s8.h"
 #include "requantize_s8.h"
@@ -141,6 +142,8 @@ enum class OpCode : uint8_t {
   kRowChain = 13,          ///< a chain of CONV_2D / DEPTHWISE_CONV_2D run row by row (row_chain.h)
   kActivation = 14,        ///< a standalone RELU or RELU6: rescale, then clamp
   kLeakyRelu = 15,
+  kMul = 20,  ///< int8 MUL, one operand broadcast against the other or the same shape
+  kSub = 21,  ///< int8 SUB, likewise
 };
 
 struct OpRecord {

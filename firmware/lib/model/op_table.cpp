@@ -30,6 +30,8 @@ constexpr Row kRows[] = {
     {OpCode::kRowChain, &ops::kRowChain},
     {OpCode::kActivation, &ops::kActivation},
     {OpCode::kLeakyRelu, &ops::kLeakyRelu},
+    {OpCode::kMul, &ops::kMul},
+    {OpCode::kSub, &ops::kSub},
 };
 
 constexpr size_t opcode_limit() {

@@ -22,6 +22,8 @@ extern const OpKernel kInvertedResidual;  // inverted_residual.cpp
 extern const OpKernel kRowChain;          // row_chain.cpp
 extern const OpKernel kActivation;        // activation.cpp
 extern const OpKernel kLeakyRelu;         // activation.cpp
+extern const OpKernel kMul;               // broadcast.cpp
+extern const OpKernel kSub;               // broadcast.cpp
 
 }  // namespace ops
 }  // namespace model
