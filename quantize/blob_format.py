@@ -67,6 +67,8 @@ class OpCode(enum.IntEnum):
     LEAKY_RELU = 15
     CONCATENATION = 16  # inputs laid end to end along one axis (quantize/ops/concatenation.py)
     LUT = 17  # an int8 -> int8 table of 256 entries: LOGISTIC, TANH, HARD_SWISH (quantize/ops/lut.py)
+    MUL = 20  # int8 MUL, one operand broadcast or the same shape (quantize/ops/mul.py)
+    SUB = 21  # int8 SUB, likewise (quantize/ops/sub.py)
 
 
 class TensorType(enum.IntEnum):

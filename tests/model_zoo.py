@@ -352,10 +352,54 @@ def _concat_models() -> list[ZooModel]:
     ]
 
 
+def _squeeze_excite(keras, shape, combine, gate_at=None):
+    """A conv, then squeeze-and-excitation: GAP -> Dense -> ReLU -> Dense -> ReLU -> Reshape, combined
+    with the feature map (`combine`: Multiply or Subtract, the gate second), then GAP -> Dense."""
+    inputs = keras.Input(shape)
+    x = keras.layers.Conv2D(shape[-1] + 3, 3, padding="same", activation="relu")(inputs)
+    channels = x.shape[-1]
+    g = keras.layers.GlobalAveragePooling2D()(x)
+    g = keras.layers.Dense(max(channels // 2, 2), activation="relu")(g)
+    g = keras.layers.Dense(channels, activation="relu")(g)
+    g = keras.layers.Reshape((1, 1, channels))(g)
+    x = combine()([x, g])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+def _two_branches(keras, shape, combine):
+    """Two convolutions of the input combined element-wise (same shape), then GAP -> Dense."""
+    inputs = keras.Input(shape)
+    a = keras.layers.Conv2D(4, 1)(inputs)
+    b = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = combine()([a, b])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+def _broadcast_models() -> list[ZooModel]:
+    """MUL and SUB: same shape, a per-channel gate [N, 1, 1, C] (squeeze-and-excitation), a scalar."""
+    return [
+        ZooModel("mul00_se_gate_6x5x5", (6, 5, 5), lambda keras: _squeeze_excite(
+            keras, (6, 5, 5), keras.layers.Multiply), ("MUL", "MEAN", "FULLY_CONNECTED")),
+        ZooModel("mul01_se_gate_dynamic_batch_7x4x3", (7, 4, 3), lambda keras: _squeeze_excite(
+            keras, (7, 4, 3), keras.layers.Multiply), ("MUL", "RESHAPE"), fixed_batch=False),
+        ZooModel("mul02_same_shape_5x6x2", (5, 6, 2), lambda keras: _two_branches(
+            keras, (5, 6, 2), keras.layers.Multiply), ("MUL",)),
+        ZooModel("mul03_scalar_6x4x3", (6, 4, 3), lambda keras: _seq(
+            keras, (6, 4, 3), keras.layers.Conv2D(5, 3, activation="relu"), keras.layers.Rescaling(0.37),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)), ("MUL",)),
+        ZooModel("sub00_same_shape_5x6x2", (5, 6, 2), lambda keras: _two_branches(
+            keras, (5, 6, 2), keras.layers.Subtract), ("SUB",)),
+        ZooModel("sub01_se_gate_6x5x5", (6, 5, 5), lambda keras: _squeeze_excite(
+            keras, (6, 5, 5), keras.layers.Subtract), ("SUB",)),
+    ]
+
+
 def zoo() -> list[ZooModel]:
     return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
             + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models()
-            + _conv_option_models() + _concat_models())
+            + _conv_option_models() + _concat_models() + _broadcast_models())
 
 
 def convert(model: ZooModel) -> bytes:

@@ -41,7 +41,7 @@ def test_the_blob_names_the_ops_parameter_blocks():
                 "SOFTMAX": fmt.SOFTMAX_PARAMS, "RESHAPE": None, "DEQUANTIZE": None, "RELU": fmt.ACTIVATION_PARAMS,
                 "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS,
                 "CONCATENATION": fmt.CONCATENATION_PARAMS, "LOGISTIC": fmt.LUT_PARAMS, "TANH": fmt.LUT_PARAMS,
-                "HARD_SWISH": fmt.LUT_PARAMS}
+                "HARD_SWISH": fmt.LUT_PARAMS, "MUL": fmt.MUL_PARAMS, "SUB": fmt.ADD_PARAMS}
     assert {name: op.params for name, op in OPS.items()} == expected
 
 
@@ -57,7 +57,7 @@ def test_the_plan_and_the_memory_planner_read_their_columns_from_the_registry():
     ("AVERAGE_POOL_2D", fmt.POOL_PARAMS), ("MEAN", fmt.MEAN_PARAMS), ("QUANTIZE", fmt.REQUANTIZE_PARAMS),
     ("SOFTMAX", fmt.SOFTMAX_PARAMS), ("RELU", fmt.ACTIVATION_PARAMS), ("RELU6", fmt.ACTIVATION_PARAMS),
     ("LEAKY_RELU", fmt.LEAKY_RELU_PARAMS), ("LOGISTIC", fmt.LUT_PARAMS), ("TANH", fmt.LUT_PARAMS),
-    ("HARD_SWISH", fmt.LUT_PARAMS),
+    ("HARD_SWISH", fmt.LUT_PARAMS), ("MUL", fmt.MUL_PARAMS), ("SUB", fmt.ADD_PARAMS),
 ])
 def test_prepared_parameters_are_named_like_their_blocks_fields(name, kernel_layout):
     """The lowering fills a block from Prepare's dataclass by field name ("act.min" from act_min):

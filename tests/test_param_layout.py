@@ -59,6 +59,7 @@ HOST_LAYOUTS = {
     "ActivationParams": HostLayout((fmt.ACTIVATION_PARAMS,)),
     "LeakyReluParams": HostLayout((fmt.LEAKY_RELU_PARAMS,)),
     "LutParams": HostLayout((fmt.LUT_PARAMS,)),
+    "MulParams": HostLayout((fmt.MUL_PARAMS,)),
     "SoftmaxParams": HostLayout((fmt.SOFTMAX_PARAMS,)),
     "InvertedResidualParams": HostLayout((fmt.CONV_PARAMS,) * 3 + (fmt.ADD_PARAMS, fmt.FUSED_TAIL)),
     "RowChainStage": HostLayout((ROW_CHAIN_STAGE,)),

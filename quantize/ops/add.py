@@ -61,27 +61,48 @@ class AddParams:
     act_max: int
 
 
-def prepare(graph: Graph, op: Operator) -> AddParams:
-    """TFLite's int8 ADD Prepare: both inputs are scaled to twice the larger input scale, in
-    units 2^20 finer, summed, and scaled to the output."""
+def prepare_rescaled(graph: Graph, op: Operator, float32_ratios: bool = False) -> AddParams:
+    """TFLite's int8 ADD (and SUB) Prepare: both inputs are scaled to twice the larger input scale,
+    in units 2^20 finer, combined, and scaled to the output. ADD divides the scales in double;
+    SUB's Prepare divides them in float32 (`float32_ratios`) and only then widens to double."""
     a, b, y = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    twice_max = 2.0 * max(a.scale, b.scale)
-    m1, s1 = quantize_multiplier(a.scale / twice_max)
-    m2, s2 = quantize_multiplier(b.scale / twice_max)
-    mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * y.scale))
+    if float32_ratios:
+        twice_max = np.float32(2.0) * np.float32(max(a.scale, b.scale))
+        r1, r2 = float(np.float32(a.scale) / twice_max), float(np.float32(b.scale) / twice_max)
+        ro = float(twice_max / (np.float32(1 << ADD_LEFT_SHIFT) * np.float32(y.scale)))
+    else:
+        twice_max = 2.0 * max(a.scale, b.scale)
+        r1, r2, ro = a.scale / twice_max, b.scale / twice_max, twice_max / ((1 << ADD_LEFT_SHIFT) * y.scale)
+    m1, s1 = quantize_multiplier(r1)
+    m2, s2 = quantize_multiplier(r2)
+    mo, so = quantize_multiplier(ro)
     act_min, act_max = activation_range(op.options.activation, y.scale, y.zero_point)
     return AddParams(-a.zero_point, -b.zero_point, y.zero_point, ADD_LEFT_SHIFT, m1, s1, m2, s2, mo, so,
                      act_min, act_max)
 
 
-def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise a + b of two int8 tensors of the same shape, each with its own quantization."""
+def prepare(graph: Graph, op: Operator) -> AddParams:
+    return prepare_rescaled(graph, op)
+
+
+def rescaled_inputs(p: AddParams, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each input shifted left by left_shift and scaled to the common scale (int64 arrays)."""
     shifted1 = (a.astype(np.int64) + p.input1_offset) * (1 << p.left_shift)
     shifted2 = (b.astype(np.int64) + p.input2_offset) * (1 << p.left_shift)
-    scaled1 = multiply_by_quantized_multiplier(shifted1, p.input1_multiplier, p.input1_shift)
-    scaled2 = multiply_by_quantized_multiplier(shifted2, p.input2_multiplier, p.input2_shift)
-    total = multiply_by_quantized_multiplier(scaled1 + scaled2, p.output_multiplier, p.output_shift)
-    return clamp(total + p.output_offset, p.act_min, p.act_max)
+    return (multiply_by_quantized_multiplier(shifted1, p.input1_multiplier, p.input1_shift),
+            multiply_by_quantized_multiplier(shifted2, p.input2_multiplier, p.input2_shift))
+
+
+def rescaled_output(p: AddParams, total: np.ndarray) -> np.ndarray:
+    """The combined inputs scaled to the output, offset and clamped to the activation's range."""
+    return clamp(multiply_by_quantized_multiplier(total, p.output_multiplier, p.output_shift) + p.output_offset,
+                 p.act_min, p.act_max)
+
+
+def add_s8(p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise a + b of two int8 tensors of the same shape, each with its own quantization."""
+    scaled1, scaled2 = rescaled_inputs(p, a, b)
+    return rescaled_output(p, scaled1 + scaled2)
 
 
 def forward(graph: Graph, op: Operator, inputs: Inputs) -> np.ndarray:

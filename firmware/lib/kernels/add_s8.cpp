@@ -63,16 +63,21 @@ void add_half_clamped(const AddParams& p, const int8_t* a, int32_t a_offset, con
     add_half<kBothHalf, false>(p, a, a_offset, b, b_offset, sb, so, size, output);
 }
 
+/// TFLite's reference arithmetic of ADD (kSign 1) and SUB (kSign -1): both inputs shifted left,
+/// scaled to the common scale, combined, scaled to the output.
+template <int kSign>
+int8_t add_or_sub_reference(const AddParams& p, int8_t a, int8_t b) {
+  const int32_t shifted1 = (a + p.input1_offset) * (1 << p.left_shift);
+  const int32_t shifted2 = (b + p.input2_offset) * (1 << p.left_shift);
+  const int32_t scaled1 = multiply_by_quantized_multiplier(shifted1, p.input1_multiplier, p.input1_shift);
+  const int32_t scaled2 = multiply_by_quantized_multiplier(shifted2, p.input2_multiplier, p.input2_shift);
+  const int32_t sum = multiply_by_quantized_multiplier(scaled1 + kSign * scaled2, p.output_multiplier, p.output_shift);
+  return clamp_to_int8(sum + p.output_offset, p.act.min, p.act.max);
+}
+
 /// TFLite's reference arithmetic, for parameters outside the fast form.
 void add_reference(const AddParams& p, int32_t size, const int8_t* input1, const int8_t* input2, int8_t* output) {
-  for (int32_t i = 0; i < size; ++i) {
-    const int32_t shifted1 = (input1[i] + p.input1_offset) * (1 << p.left_shift);
-    const int32_t shifted2 = (input2[i] + p.input2_offset) * (1 << p.left_shift);
-    const int32_t scaled1 = multiply_by_quantized_multiplier(shifted1, p.input1_multiplier, p.input1_shift);
-    const int32_t scaled2 = multiply_by_quantized_multiplier(shifted2, p.input2_multiplier, p.input2_shift);
-    const int32_t sum = multiply_by_quantized_multiplier(scaled1 + scaled2, p.output_multiplier, p.output_shift);
-    output[i] = clamp_to_int8(sum + p.output_offset, p.act.min, p.act.max);
-  }
+  for (int32_t i = 0; i < size; ++i) output[i] = add_or_sub_reference<1>(p, input1[i], input2[i]);
 }
 
 }  // namespace
@@ -96,6 +101,14 @@ Status add_s8(const AddParams& p, int32_t size, const int8_t* input1, const int8
     add_half_clamped<false>(p, input1, p.input1_offset, input2, p.input2_offset, sb, so, size, output);
   else
     add_half_clamped<false>(p, input2, p.input2_offset, input1, p.input1_offset, sb, so, size, output);
+  return Status::kOk;
+}
+
+Status sub_s8(const AddParams& p, const Dims& output_dims, const int8_t* input1, const BroadcastStrides& s1,
+              const int8_t* input2, const BroadcastStrides& s2, int8_t* output) {
+  const AddParams q = p;  // the byte stores may alias anything behind p
+  broadcast_s8(output_dims, input1, s1, input2, s2, output,
+               [&q](int8_t a, int8_t b) { return add_or_sub_reference<-1>(q, a, b); });
   return Status::kOk;
 }
 

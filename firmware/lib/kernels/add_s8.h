@@ -2,6 +2,7 @@
 // shifted left by left_shift (20), scaled to a common scale, summed, and scaled to the output).
 #pragma once
 
+#include "broadcast.h"
 #include "kernel_types.h"
 
 namespace kernels {
@@ -18,5 +19,10 @@ struct AddParams {
 
 /// input1, input2, output: `size` int8 elements each (same shape, no broadcasting).
 Status add_s8(const AddParams& params, int32_t size, const int8_t* input1, const int8_t* input2, int8_t* output);
+
+/// SUB (TFLite's int8 SUB: ADD's arithmetic with the second scaled input subtracted).
+/// output [N, H, W, C]; input1, input2 read through their strides (broadcast.h).
+Status sub_s8(const AddParams& params, const Dims& output_dims, const int8_t* input1, const BroadcastStrides& s1,
+              const int8_t* input2, const BroadcastStrides& s2, int8_t* output);
 
 }  // namespace kernels

@@ -21,6 +21,7 @@
 #include "fully_connected_s8.h"
 #include "lut_s8.h"
 #include "mean_s8.h"
+#include "mul_s8.h"
 #include "pad_s8.h"
 #include "pool_s8.h"
 #include "requantize_s8.h"
@@ -145,6 +146,8 @@ enum class OpCode : uint8_t {
   kLeakyRelu = 15,
   kConcatenation = 16,  ///< inputs laid end to end along one axis, all in the output's quantization
   kLut = 17,            ///< an int8 -> int8 table: LOGISTIC, TANH, HARD_SWISH (kernels/lut_s8.h)
+  kMul = 20,            ///< int8 MUL, one operand broadcast against the other or the same shape
+  kSub = 21,            ///< int8 SUB, likewise
 };
 
 struct OpRecord {

@@ -124,6 +124,15 @@ static_assert(sizeof(kernels::AddParams) == 48, "quantize/blob.py ADD_PARAMS");
 // ConcatenationParams: CONCATENATION_PARAMS
 static_assert(offsetof(kernels::ConcatenationParams, axis) == 0, "quantize/blob.py CONCATENATION_PARAMS");
 static_assert(sizeof(kernels::ConcatenationParams) == 4, "quantize/blob.py CONCATENATION_PARAMS");
+// MulParams: MUL_PARAMS
+static_assert(offsetof(kernels::MulParams, input1_offset) == 0, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, input2_offset) == 4, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, output_offset) == 8, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, output_multiplier) == 12, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, output_shift) == 16, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, act.min) == 20, "quantize/blob.py MUL_PARAMS");
+static_assert(offsetof(kernels::MulParams, act.max) == 24, "quantize/blob.py MUL_PARAMS");
+static_assert(sizeof(kernels::MulParams) == 28, "quantize/blob.py MUL_PARAMS");
 
 // PoolParams: POOL_PARAMS
 static_assert(offsetof(kernels::PoolParams, stride_h) == 0, "quantize/blob.py POOL_PARAMS");

@@ -32,6 +32,8 @@ constexpr Row kRows[] = {
     {OpCode::kLeakyRelu, &ops::kLeakyRelu},
     {OpCode::kConcatenation, &ops::kConcatenation},
     {OpCode::kLut, &ops::kLut},
+    {OpCode::kMul, &ops::kMul},
+    {OpCode::kSub, &ops::kSub},
 };
 
 constexpr size_t opcode_limit() {

@@ -24,6 +24,8 @@ extern const OpKernel kActivation;        // activation.cpp
 extern const OpKernel kLeakyRelu;         // activation.cpp
 extern const OpKernel kConcatenation;     // concatenation.cpp
 extern const OpKernel kLut;               // activation.cpp
+extern const OpKernel kMul;               // broadcast.cpp
+extern const OpKernel kSub;               // broadcast.cpp
 
 }  // namespace ops
 }  // namespace model
