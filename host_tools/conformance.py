@@ -7,8 +7,11 @@ by TFLite's plain full-integer recipe (a dynamic batch, as users convert), and e
                bit_exact, mismatched, or crashed (the build, the boot or the run failed);
     refused    compile refuses it in one line, counted by reason (the op, or the op and option).
 
-The layer menu holds what mcutrain implements and what it does not yet (LeakyReLU, sigmoid,
-concatenation, dilation, depth multiplier 2, stride 3), so the refusals show what users would hit.
+The layer menu holds the layers of issue 16's list as users write them, each about as often as
+small CNNs use it: convolutions (strides 1 to 4, dilation, depth multipliers), pools, standalone
+activations (ReLU, ReLU6, LeakyReLU, sigmoid, tanh, hard-swish), residual ADDs, concatenations,
+squeeze-and-excitation gates (MUL), SUB, zero padding, and a channel split, so the refusals show
+what users would hit.
 """
 
 from __future__ import annotations
@@ -65,9 +68,11 @@ def _block(rng: np.random.Generator) -> tuple[str, Callable]:
     kernel = int(rng.choice([1, 3, 5]))
     stride = int(rng.choice([1, 1, 2]))
     padding = str(rng.choice(["same", "valid"]))
-    kind = str(rng.choice(["conv", "conv", "depthwise", "depthwise", "maxpool", "avgpool", "relu", "residual",
-                           "leaky_relu", "sigmoid", "concat", "dilated", "multiplier2", "stride3"],
-                          p=[.16, .16, .12, .12, .08, .07, .06, .07, .03, .03, .03, .03, .02, .02]))
+    kinds = {"conv": .26, "depthwise": .18, "maxpool": .07, "avgpool": .05, "relu": .04, "relu6": .02,
+             "residual": .06, "leaky_relu": .03, "sigmoid": .03, "tanh": .02, "hard_swish": .02, "concat": .04,
+             "dilated": .03, "dw_dilated": .01, "multiplier2": .02, "stride3": .02, "stride4": .01, "se": .03,
+             "sub": .01, "pad": .02, "split": .03}
+    kind = str(rng.choice(list(kinds), p=list(kinds.values())))
 
     def fitting(x, k: int) -> str:  # a VALID window needs room: else SAME
         return padding if x.shape[1] >= k and x.shape[2] >= k else "same"
@@ -90,21 +95,48 @@ def _block(rng: np.random.Generator) -> tuple[str, Callable]:
         y = keras.layers.Conv2D(4, 1)(x)
         return keras.layers.Concatenate()([x, y])
 
+    def squeeze_excite(keras, x):  # MobileNetV3's gate: GAP -> Dense -> ReLU -> Dense -> sigmoid, times x
+        c = x.shape[-1]
+        g = keras.layers.GlobalAveragePooling2D()(x)
+        g = keras.layers.Dense(max(c // 2, 2), activation="relu")(g)
+        g = keras.layers.Reshape((1, 1, c))(keras.layers.Dense(c, activation="sigmoid")(g))
+        return keras.layers.Multiply()([x, g])
+
+    def subtract(keras, x):
+        return keras.layers.Subtract()([x, keras.layers.Conv2D(x.shape[-1], 3, padding="same")(x)])
+
+    def split(keras, x):  # ShuffleNet's: half the channels through a conv, the other half as they are
+        c = x.shape[-1]
+        if c < 2:
+            return x
+        a, b = keras.ops.split(x, [c // 2], axis=-1)
+        return keras.layers.Concatenate()([a, keras.layers.Conv2D(c - c // 2, 1, activation="relu")(b)])
+
     makers = {
         "conv": (f"conv{kernel}s{stride}{padding[0]}-{activation}", conv),
         "depthwise": (f"dw{kernel}s{stride}-{activation}", depthwise),
         "maxpool": ("maxpool2", lambda keras, x: pool(keras, x, keras.layers.MaxPooling2D)),
         "avgpool": ("avgpool2", lambda keras, x: pool(keras, x, keras.layers.AveragePooling2D)),
         "relu": ("relu", lambda keras, x: keras.layers.ReLU()(x)),
+        "relu6": ("relu6", lambda keras, x: keras.layers.ReLU(6.0)(x)),
         "residual": ("residual", residual),
         "leaky_relu": ("leaky_relu", lambda keras, x: keras.layers.LeakyReLU(0.2)(x)),
         "sigmoid": ("sigmoid", lambda keras, x: keras.layers.Activation("sigmoid")(x)),
+        "tanh": ("tanh", lambda keras, x: keras.layers.Activation("tanh")(x)),
+        "hard_swish": ("hard_swish", lambda keras, x: keras.layers.Activation("hard_swish")(x)),
         "concat": ("concat", concat),
         "dilated": ("conv3-dilation2", lambda keras, x: keras.layers.Conv2D(filters, 3, padding="same",
                                                                           dilation_rate=2)(x)),
+        "dw_dilated": ("dw3-dilation2", lambda keras, x: keras.layers.DepthwiseConv2D(
+            3, padding="same", dilation_rate=2)(x)),
         "multiplier2": ("dw3-multiplier2", lambda keras, x: keras.layers.DepthwiseConv2D(
             3, padding="same", depth_multiplier=2)(x)),
         "stride3": ("conv3s3", lambda keras, x: keras.layers.Conv2D(filters, 3, strides=3, padding="same")(x)),
+        "stride4": ("dw3s4", lambda keras, x: keras.layers.DepthwiseConv2D(3, strides=4, padding="same")(x)),
+        "se": ("squeeze-excite", squeeze_excite),
+        "sub": ("subtract", subtract),
+        "pad": ("zeropad1", lambda keras, x: keras.layers.ZeroPadding2D(1)(x)),
+        "split": ("split-channels", split),
     }
     return makers[kind]
 
