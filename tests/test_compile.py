@@ -25,14 +25,14 @@ def _mcutrain(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def tanh_model() -> bytes:
+def exp_model() -> bytes:
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
     model = tf.keras.Sequential([
         tf.keras.Input((6, 6, 2)),
         tf.keras.layers.Conv2D(3, 3, activation="relu"),
-        tf.keras.layers.Activation("tanh"),
+        tf.keras.layers.Activation("exponential"),
         tf.keras.layers.Flatten(),
         tf.keras.layers.Dense(2),
     ])
@@ -71,23 +71,23 @@ def test_trainable_region_is_the_classifier_head():
     assert region[:units * depth] == weights.tobytes()
 
 
-def test_unsupported_op_names_the_op_its_index_and_what_is_supported(tanh_model):
+def test_unsupported_op_names_the_op_its_index_and_what_is_supported(exp_model):
     with pytest.raises(UnsupportedModelError) as err:
-        lower_tflite(tanh_model, "tanh")
+        lower_tflite(exp_model, "exp")
     message = str(err.value)
-    assert "operator 1 is TANH" in message
+    assert "operator 1 is EXP" in message
     assert "supported: CONV_2D, DEPTHWISE_CONV_2D" in message
 
 
-def test_compile_writes_nothing_on_error(tanh_model, tmp_path):
-    source = tmp_path / "tanh.tflite"
-    source.write_bytes(tanh_model)
+def test_compile_writes_nothing_on_error(exp_model, tmp_path):
+    source = tmp_path / "exp.tflite"
+    source.write_bytes(exp_model)
     out = tmp_path / "out"
     proc = _mcutrain("compile", str(source), "-o", str(out))
     assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0 and "operator 1 is TANH" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "operator 1 is EXP" in proc.stderr
     assert not out.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["tanh.tflite"]  # no staging folder left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["exp.tflite"]  # no staging folder left behind
 
 
 @pytest.fixture(scope="module")
