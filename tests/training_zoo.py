@@ -3,7 +3,8 @@ training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D 
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
 4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
-standalone RELU (after MEAN); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+standalone RELU (after MEAN); standalone LEAKY_RELU, LOGISTIC, TANH and HARD_SWISH (after
+convolutions and in a dense stack); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
