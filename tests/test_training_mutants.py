@@ -1,8 +1,8 @@
 """Mutation tests of the training step's DSP kernels: backward_s8.cpp's pointwise weight gradient and
 input error, its stochastic-rounding update loop and word-wise mask, backward_depthwise.cpp's channel
-quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing and the ReLU mask
-(firmware/lib). Each mutant breaks one kernel as a bug would (a
-wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
+quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing and the ReLU mask,
+backward_derivative.cpp's element-wise derivatives (firmware/lib). Each mutant breaks one kernel as a
+bug would (a wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
 comparison with the golden reference that tests/test_training_fidelity.py (native build: the same
 packing and loops through dsp.h's portable twins) and tests/test_training_device.py (qemu-m7: the
 DSP instructions) make. A mutant that passed would be a bug those tests cannot see. The control,
@@ -108,6 +108,21 @@ POOL_ACTIVATION = [
 ]
 
 
+# backward_derivative.cpp's element-wise derivative (portable C++ on both builds) and its dispatch in
+# trainer.cpp, over the cases that cross LEAKY_RELU, LOGISTIC, TANH and HARD_SWISH.
+DERIVATIVE_CASES = ("t55_leaky_relu_after_conv", "t56_sigmoid_after_conv", "t57_tanh_after_conv",
+                    "t58_hard_swish_after_conv", "t59_activations_dense_stack")
+ELEMENTWISE, TRAINER = "train/backward_derivative.cpp", "train/trainer.cpp"
+DERIVATIVE = [
+    Mutant("derivative-table-index-off-by-one", ELEMENTWISE, "const int32_t* d = table + 128;",
+           "const int32_t* d = table + 127;"),
+    Mutant("derivative-exponent-off-by-one", TRAINER, "return exponent + s.back_exponent -",
+           "return exponent + s.back_exponent + 1 -"),
+    Mutant("derivative-at-the-output", TRAINER, "model_->tensor_data(op.inputs[0])), e, in_error);",
+           "model_->tensor_data(op.output)), e, in_error);"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -175,6 +190,12 @@ def test_native_fidelity_catches_gradient_filter_mutant(runs, mutant, tmp_path):
 @pytest.mark.parametrize("mutant", POOL_ACTIVATION, ids=lambda m: m.name)
 def test_native_fidelity_catches_pool_or_activation_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, POOL_ACTIVATION_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", DERIVATIVE, ids=lambda m: m.name)
+def test_native_fidelity_catches_derivative_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, DERIVATIVE_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 

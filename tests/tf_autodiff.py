@@ -1,7 +1,7 @@
 """The second oracle of the training step: TensorFlow's fp32 autodiff on the dequantized model.
 
 The int8 graph is re-executed in float32 with TensorFlow ops (weights and biases dequantized,
-fused ReLU/ReLU6 applied as clamps), and the gradient of the same loss (softmax cross-entropy of
+fused ReLU/ReLU6 applied as clamps, standalone activations as their float functions), and the gradient of the same loss (softmax cross-entropy of
 the logits) is taken with tf.GradientTape. The golden integer step must point the same way:
 tests compare each trained tensor's first-step gradient by cosine similarity. Provenance of the
 numbers: this file, on the graph parse_tflite returns.
@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from quantize.tflite_model import Graph
+
+
+STANDALONE_ACTIVATIONS = ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH")
 
 
 def _dequantized(graph: Graph, index: int) -> np.ndarray:
@@ -28,11 +31,19 @@ def _dequantized(graph: Graph, index: int) -> np.ndarray:
     return ((data - zero_points) * scales).astype(np.float32)
 
 
-def _activation(tf, x, name: str):
+def _activation(tf, x, name: str, options=None):
     if name == "RELU":
         return tf.nn.relu(x)
     if name == "RELU6":
         return tf.clip_by_value(x, 0.0, 6.0)
+    if name == "LEAKY_RELU":
+        return tf.nn.leaky_relu(x, options.alpha)
+    if name == "LOGISTIC":
+        return tf.sigmoid(x)
+    if name == "TANH":
+        return tf.tanh(x)
+    if name == "HARD_SWISH":  # Keras's hard_swish: x * relu6(x + 3) / 6
+        return x * tf.nn.relu6(x + 3.0) / 6.0
     return x
 
 
@@ -86,8 +97,8 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
                 y = tf.nn.max_pool2d(x, (o.filter_h, o.filter_w), (o.stride_h, o.stride_w), o.padding)
             elif op.op == "QUANTIZE":
                 y = x
-            elif op.op in ("RELU", "RELU6"):  # standalone: the float function the int8 op stands for
-                y = _activation(tf, x, op.op)
+            elif op.op in STANDALONE_ACTIVATIONS:  # the float function the int8 op stands for
+                y = _activation(tf, x, op.op, o)
             else:
                 raise NotImplementedError(op.op)
             bias = param(op, 2, "bias") if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else None

@@ -3,7 +3,8 @@ training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D 
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
 4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
-standalone RELU (after MEAN); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+standalone RELU (after MEAN); standalone LEAKY_RELU, LOGISTIC, TANH and HARD_SWISH (after
+convolutions and in a dense stack); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
@@ -246,4 +247,21 @@ def cases() -> list[TrainingCase]:
         _case("t48_maxpool_k3s2same_overlap", (9, 9, 3), lambda k: [
             C(k)(5, 3, padding="same", activation="relu6"), k.layers.MaxPooling2D(3, strides=2, padding="same"),
             C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
+        # Element-wise derivatives (LEAKY_RELU, and LOGISTIC, TANH, HARD_SWISH as the LUT op): standalone
+        # after a convolution or a dense layer (the converter does not fuse them), the error times the
+        # derivative at the kept input reaching a trained layer below.
+        _case("t55_leaky_relu_after_conv", (7, 6, 2), lambda k: [C(k)(6, 3, padding="same"), k.layers.LeakyReLU(0.2),
+                                                                 gap(k), dense(k, 4)], ALL2),
+        _case("t56_sigmoid_after_conv", (6, 7, 3), lambda k: [C(k)(5, 1), k.layers.Activation("sigmoid"),
+                                                              DW(k)(3, padding="same"), gap(k), dense(k, 3)], ALL3),
+        _case("t57_tanh_after_conv", (8, 6, 2), lambda k: [C(k)(6, 3), k.layers.Activation("tanh"), gap(k),
+                                                           dense(k, 4)], ALL2),
+        _case("t58_hard_swish_after_conv", (7, 7, 3), lambda k: [C(k)(6, 3, padding="same"),
+                                                                 k.layers.Activation("hard_swish"), gap(k),
+                                                                 dense(k, 3)], ALL2),
+        _case("t59_activations_dense_stack", (3, 4, 2), lambda k: [flat(k), dense(k, 12), k.layers.LeakyReLU(0.1),
+                                                                   dense(k, 10), k.layers.Activation("tanh"),
+                                                                   dense(k, 8), k.layers.Activation("hard_swish"),
+                                                                   dense(k, 6), k.layers.Activation("sigmoid"),
+                                                                   dense(k, 4)], ALL4 + ((5, True, True),)),
     ]

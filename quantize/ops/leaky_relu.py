@@ -2,7 +2,8 @@
 rescaled by input_scale / output_scale where it is >= 0 and by input_scale * alpha / output_scale
 where it is below, plus the output zero point, clamped to int8. Both multipliers are float32
 products as TFLite Micro's Prepare computes them, then QuantizeMultiplier. Element-wise, so it may
-run in place. Forward only: a plan whose error crosses it is refused (quantize/training/program.py)."""
+run in place. Backward: the error times 1 or alpha by the sign of the forward input (OpDef.derivative,
+quantize/training/program.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from quantize.errors import UnsupportedModelError
 from quantize.graph import Graph, Operator, Tensor
 from quantize.layout import Layout
 from quantize.ops import checks
-from quantize.ops.base import elementwise_op
+from quantize.ops.base import elementwise_op, real_inputs
 from quantize.requant import INT8_MAX, INT8_MIN, clamp, multiply_by_quantized_multiplier, quantize_multiplier
 
 LEAKY_RELU_PARAMS = Layout("kernels::LeakyReluParams",
@@ -64,5 +65,13 @@ def leaky_relu_s8(p: LeakyReluParams, x: np.ndarray) -> np.ndarray:
     return clamp(np.where(v >= 0, positive, negative) + p.output_zero_point, INT8_MIN, INT8_MAX)
 
 
+def derivative(graph: Graph, op: Operator) -> np.ndarray:
+    """1 where the real input is positive, alpha where it is negative, and their mean at the input's
+    zero point: the int8 zero stands for the real values within half a step of 0, of either sign
+    (the float model's input there is as likely positive as negative)."""
+    r, alpha = real_inputs(graph, op), float(op.options.alpha)
+    return np.where(r > 0.0, 1.0, np.where(r < 0.0, alpha, (1.0 + alpha) / 2.0))
+
+
 OP = elementwise_op("LEAKY_RELU", read_options, validate, prepare, leaky_relu_s8, OpCode.LEAKY_RELU,
-                    LEAKY_RELU_PARAMS)
+                    LEAKY_RELU_PARAMS, derivative)

@@ -252,6 +252,8 @@ class _Step:
                 writes = [g.tensor(self.program.error_tensors[slot]) for slot in step.in_errors if slot is not None]
                 written = sum(int(np.prod(t.shape)) for t in writes[1 if shared else 0:])
                 traffic += Traffic(sram_read=out_error, sram_write=written)
+            if step.derivative is not None:  # the kept input and the int32 derivative table
+                traffic += Traffic(sram_read=_activation_bytes(g, op.inputs[0]), flash_read=4 * step.derivative.size)
             return traffic
         c_out = g.tensor(op.outputs[0]).shape[-1]
         channels = len(step.channels)
@@ -284,6 +286,9 @@ class _Step:
                                    self.time[op.index], time))
         elif step.weights:
             kept.append(KeptTensor(KEPT_INPUT, op.index, op.inputs[0], kept_input_bytes(self.graph, step),
+                                   self.written_at(op.inputs[0]), time))
+        elif step.derivative is not None:  # an element-wise op's derivative reads its input
+            kept.append(KeptTensor(KEPT_INPUT, op.index, op.inputs[0], _activation_bytes(self.graph, op.inputs[0]),
                                    self.written_at(op.inputs[0]), time))
         return kept
 

@@ -157,6 +157,12 @@ def max_pool_input_error(e: np.ndarray, x: np.ndarray, filter_hw: tuple[int, int
     return v
 
 
+def derivative_input_error(e: np.ndarray, x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """An element-wise op's input error: e times the derivative table's entry of the kept int8
+    input at the same index, int64 (exponent: e's + the table's)."""
+    return e.astype(np.int64) * table[x.astype(np.int64) + 128]
+
+
 def pad_input_error(e: np.ndarray, paddings: tuple[tuple[int, int], ...]) -> np.ndarray:
     """The error of the unpadded region (a crop; same exponent)."""
     return e[tuple(slice(before, e.shape[d] - after) for d, (before, after) in enumerate(paddings))].copy()

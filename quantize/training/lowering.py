@@ -1,9 +1,11 @@
 """The blob's training section: a TrainingProgram (program.py) laid out for the firmware's trainer
 (firmware/lib/train/training_format.h mirrors these structs field by field), and the arena
 buffers a training step adds to the memory plan: error tensors (one per error slot; a RESHAPE's
-input error and an ADD's first input error share the bytes of the op's output error), the slots'
-exponents, activation masks, kernel scratch, the longer lives of the inputs that weight
-gradients read, and the patch means a gradient-filtered layer keeps instead of its input.
+input error and an ADD's first input error share the bytes of the op's output error, and so does
+an element-wise derivative op's, written over them), the slots' exponents, activation masks,
+kernel scratch, the longer lives of the inputs that weight gradients, MAX_POOL_2D and the
+element-wise derivatives read, and the patch means a gradient-filtered layer keeps instead of its
+input.
 
 Backward time: the forward ops run at times 0..num_ops-1, the loss at num_ops, backward step i
 at num_ops + 1 + i. Each buffer lives from the time it is written to the time it is last read.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quantize.training.program import ACCUMULATE, TrainingProgram
+from quantize.training.program import ACCUMULATE, DERIVATIVE_OPS, TrainingProgram
 
 TRAIN_HEADER = struct.Struct("<HHiiiHHIHH")  # TrainHeader
 TRAIN_STEP = struct.Struct("<8H4I2i2H")       # TrainStep
@@ -30,6 +32,9 @@ HEADER_QAS = 1
 SCRATCH_OPS = ("CONV_2D", "FULLY_CONNECTED")
 # Ops whose first needed input error is the output error's bytes, unchanged.
 SHARED_ERROR_OPS = ("RESHAPE", "ADD")
+# Element-wise ops whose input error the device writes over the output error's bytes (each element
+# read before it is written): they share one arena tensor.
+IN_PLACE_ERROR_OPS = DERIVATIVE_OPS
 
 
 def mask_bytes(elements: int) -> int:
@@ -122,7 +127,7 @@ class TrainingLayout:
                 continue
             op = graph.operators[step.op]
             y = graph.tensor(op.outputs[0])
-            shared = step.kind in SHARED_ERROR_OPS
+            shared = step.kind in SHARED_ERROR_OPS or step.kind in IN_PLACE_ERROR_OPS
             for slot in step.in_errors:
                 if slot is None:
                     continue
@@ -145,9 +150,10 @@ class TrainingLayout:
                 n, height, width, c = graph.tensor(op.inputs[0]).shape
                 r = step.gradient_filter
                 tensors.patches = arena_tensor((n, -(-height // r), -(-width // r), c), blob_op[step.op], time)
-            elif step.weights or (step.kind == "MAX_POOL_2D" and step.input_error):
+            elif step.kept_input:
                 # its input is read now (weight gradients; MAX_POOL_2D finds each window's maximum
-                # again): no later forward op (an in-place ADD) writes over it
+                # again; an element-wise op's derivative): no later forward op (an in-place ADD,
+                # the op itself run in place) writes over it
                 kept = blob_index[op.inputs[0]]
                 layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)
@@ -187,6 +193,8 @@ class TrainingLayout:
                 qw = builder.add_data(np.asarray(step.qas_weight, dtype="<f4").tobytes())
                 qb = builder.add_data(np.asarray(step.qas_bias, dtype="<f4").tobytes())
                 bm = builder.add_data(np.asarray(step.back_multiplier, dtype="<i4").tobytes())
+            if step.derivative is not None:  # in back_multiplier_offset (training_format.h)
+                bm = builder.add_data(np.asarray(step.derivative, dtype="<i4").tobytes())
             section.extend(TRAIN_STEP.pack(
                 self.blob_op[step.op], flags, step.out_error, _index(in_errors[0]), _index(tensors.mask),
                 _index(tensors.scratch), len(step.channels), _index(in_errors[1]), channels, qw, qb, bm,

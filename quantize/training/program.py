@@ -13,14 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantize import prepare
-from quantize.ops import op_def
+from quantize.ops import derivative_ops, op_def
 from quantize.errors import PlanError
 from quantize.tflite_model import Graph, Operator
 from quantize.training_plan import TrainingPlan
 
+# Element-wise ops whose backward multiplies the error by their derivative at the kept forward input,
+# looked up in a table over the 256 int8 inputs (README "Backward kernels"): LEAKY_RELU, LOGISTIC,
+# TANH, HARD_SWISH (the ops whose OpDef gives a derivative).
+DERIVATIVE_OPS = derivative_ops()
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU", "MAX_POOL_2D")
+                "RESHAPE", "RELU", "MAX_POOL_2D") + DERIVATIVE_OPS
 # Standalone activations whose backward is the mask of their clamp. Not RELU6: TFLite Micro's
 # clamps in its input's quantization and ignores its output's, which the converter makes different,
 # so its int8 forward departs from the float model and a gradient through it points elsewhere
@@ -32,6 +36,8 @@ BACK_H_BITS = 4                 # h = e * bm >> 27 keeps 4 bits below e's
 MAX_TRANSPOSED_TERMS = 1 << 13  # C_out * KH * KW: |W| * |h| * terms stays below 2^31
 MAX_POOL_WINDOWS = 1 << 8       # windows covering an element: |e| * 2^16 * windows stays below 2^31
 MEAN_RECIPROCAL_BITS = 16
+DERIVATIVE_BITS = 23  # |table entry| < 2^23: |e| * entry stays below 2^30
+MAX_DERIVATIVE_EXPONENT = 64  # the firmware's bound on a derivative table's exponent (trainer_bind.cpp)
 MAX_CLASSES = 256  # the firmware's train::kMaxClasses: the loss keeps one int32 per class on the stack
 
 
@@ -54,6 +60,17 @@ class BackwardStep:
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
     mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
     gradient_filter: int = 1      # r: the backward pass works on r x r patches (1: no filtering)
+    # DERIVATIVE_OPS: int64 [256], the derivative at each int8 input -128..127 times 2^back_exponent
+    derivative: np.ndarray | None = None
+
+    @property
+    def kept_input(self) -> bool:
+        """The forward pass keeps the op's int8 input whole until this step reads it: for a weight
+        gradient, MAX_POOL_2D's maxima, an element-wise op's derivative."""
+        if self.kind == ACCUMULATE:
+            return False
+        return (self.weights and self.gradient_filter == 1) or (
+            self.input_error and (self.kind == "MAX_POOL_2D" or self.derivative is not None))
 
     @property
     def input_error(self) -> bool:
@@ -71,8 +88,8 @@ class TrainingProgram:
 
     @property
     def kept_inputs(self) -> tuple[int, ...]:
-        """Op indices whose int8 input the forward pass keeps whole for a weight gradient."""
-        return tuple(s.op for s in self.steps if s.weights and s.gradient_filter == 1)
+        """Op indices whose int8 input the forward pass keeps whole (BackwardStep.kept_input)."""
+        return tuple(s.op for s in self.steps if s.kept_input)
 
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
@@ -197,7 +214,7 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
           where: str) -> BackwardStep:
     y = graph.tensor(op.outputs[0])
     act_min, act_max = -128, 127
-    qw = qb = bm = None
+    qw = qb = bm = derivative = None
     back_exponent = mean_reciprocal = 0
     input_error = any(slot is not None for slot in in_errors)
     if op.op in PARAMETRIC:
@@ -227,6 +244,12 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     elif op.op == "MEAN":
         x = graph.tensor(op.inputs[0])
         mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / (x.shape[1] * x.shape[2]))
+    elif op.op in DERIVATIVE_OPS:
+        derivative, back_exponent = derivative_table(op_def(op.op).derivative(graph, op))
+        if abs(back_exponent) > MAX_DERIVATIVE_EXPONENT:
+            raise PlanError(f"{where}: operator {op.index} ({op.op}): its derivative over the input's int8 range "
+                            f"needs the exponent {back_exponent}, at most {MAX_DERIVATIVE_EXPONENT} in magnitude "
+                            "(the input's range lies where the function is flat)")
     c_out = y.shape[-1]
     weights = bool(layer and layer.weights)
     bias = bool(layer and layer.bias)
@@ -236,4 +259,17 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     clamps = op.op in ACTIVATIONS or getattr(op.options, "activation", "NONE") != "NONE"
     r = layer.gradient_filter if layer else 1
     return BackwardStep(op.index, op.op, out_error, in_errors, weights, bias, channels, clamps, act_min, act_max, qw,
-                        qb, bm, back_exponent, mean_reciprocal, r)
+                        qb, bm, back_exponent, mean_reciprocal, r, derivative)
+
+
+def derivative_table(derivative: np.ndarray) -> tuple[np.ndarray, int]:
+    """An element-wise op's derivative at the 256 int8 inputs (float64) as integers with one
+    power-of-two exponent E (README "Backward kernels", LEAKY_RELU ...): round(d * 2^E) with E the
+    largest that keeps every entry below 2^DERIVATIVE_BITS in magnitude; (int64 [256], E). All
+    zero: E = 0."""
+    peak = float(np.abs(derivative).max())
+    if peak == 0.0:
+        return np.zeros(derivative.shape, dtype=np.int64), 0
+    exponent = DERIVATIVE_BITS - 1 - math.floor(math.log2(peak))
+    limit = (1 << DERIVATIVE_BITS) - 1
+    return np.clip(np.round(derivative * 2.0 ** exponent), -limit, limit).astype(np.int64), exponent

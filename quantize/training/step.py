@@ -110,6 +110,8 @@ class GoldenTrainer:
             return [(e.reshape(x.shape), k)]
         if step.kind in ACTIVATIONS:  # masked above
             return [(e.copy(), k)]
+        if step.derivative is not None:
+            return [normalise(backward.derivative_input_error(e, x, step.derivative), k + step.back_exponent)]
         if step.kind == "PAD":
             return [(backward.pad_input_error(e, op.options.paddings), k)]
         if step.kind == "MEAN":

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "accumulate.h"
+#include "backward_derivative.h"
 #include "backward_depthwise.h"
 #include "backward_filter.h"
 #include "backward_pool.h"
@@ -160,6 +161,11 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       return exponent - max_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset), dims_of(in),
                                              dims_of(out), static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])),
                                              e, in_error);
+    case OpCode::kLeakyRelu:
+    case OpCode::kLut:  // their input was kept alive for this; the input error may be e's bytes
+      return exponent + s.back_exponent -
+             derivative_input_error(data_at<int32_t>(*model_, s.back_multiplier_offset), static_cast<int32_t>(out.size),
+                                    static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])), e, in_error);
     case OpCode::kAveragePool2d:
       return exponent + 16 - average_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset),
                                                       dims_of(in), dims_of(out), e, in_error);

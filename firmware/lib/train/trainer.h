@@ -60,6 +60,7 @@ class Trainer {
   bool op_step_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool parametric_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool patches_ok(const TrainStep& s, const model::OpRecord& op) const;
+  bool derivative_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool slot_ok(uint16_t slot, uint32_t size) const;
   // trainer.cpp: the step.
   ConvGeometry geometry(const model::OpRecord& op) const;

@@ -2,6 +2,7 @@
 // index, size and offset the step uses, so that the step (trainer.cpp) trusts it.
 #include <cstddef>
 
+#include "backward_derivative.h"
 #include "backward_filter.h"
 #include "backward_pool.h"
 #include "trainer.h"
@@ -23,6 +24,9 @@ bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
 bool is_parametric(OpCode code) {
   return code == OpCode::kConv2d || code == OpCode::kDepthwiseConv2d || code == OpCode::kFullyConnected;
 }
+
+/// The ops whose backward multiplies the error by a derivative table (backward_derivative.h).
+bool has_derivative(OpCode code) { return code == OpCode::kLeakyRelu || code == OpCode::kLut; }
 
 /// Two arena tensors' bytes do not overlap (a kernel reading one while writing the other).
 bool disjoint(const TensorRecord& a, const TensorRecord& b) {
@@ -93,9 +97,10 @@ bool Trainer::step_ok(const TrainStep& s) const {
     if (mask.location != Location::kArena || mask.size < (out.size + 7) / 8) return false;
   }
   // A kernel that computes its input error from the output error writes other bytes (RESHAPE
-  // and ADD copy, and may share them).
+  // and ADD copy, and may share them; an element-wise derivative may write over its own).
   const bool copies = op.opcode == OpCode::kReshape || op.opcode == OpCode::kAdd;
-  if (has(s, kStepInputError) && !copies &&
+  const bool same = has_derivative(op.opcode) && errors_[s.in_error] == errors_[s.out_error];
+  if (has(s, kStepInputError) && !copies && !same &&
       !disjoint(model_->tensor(errors_[s.in_error]), model_->tensor(errors_[s.out_error])))
     return false;
   if (!is_parametric(op.opcode) && (has(s, kStepWeights) || has(s, kStepBias))) return false;
@@ -121,6 +126,9 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
       const int32_t cols = (p.filter_w + p.stride_w - 1) / p.stride_w;
       return has(s, kStepInputError) && rows * cols <= kMaxPoolWindows;
     }
+    case OpCode::kLeakyRelu:
+    case OpCode::kLut:
+      return has(s, kStepInputError) && derivative_ok(s, op);
     case OpCode::kConv2d:
     case OpCode::kDepthwiseConv2d:
     case OpCode::kFullyConnected:
@@ -128,6 +136,23 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
     default:
       return false;
   }
+}
+
+bool Trainer::derivative_ok(const TrainStep& s, const OpRecord& op) const {
+  // README "Backward kernels", LEAKY_RELU ...: the table (int32 [256], |entry| < 2^23) in
+  // back_multiplier_offset, its exponent in back_exponent; the kept input as large as the output,
+  // in other bytes than the input error the kernel writes.
+  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  const TensorRecord& out = model_->tensor(op.output);
+  const uint32_t offset = s.back_multiplier_offset;
+  if (in.type != TensorType::kInt8 || in.size != out.size || s.back_exponent < -64 || s.back_exponent > 64 ||
+      (offset & 3u) != 0 || !model::fits(offset, kDerivativeEntries * 4u, model_->header().data_size) ||
+      !disjoint(in, model_->tensor(errors_[s.in_error])))
+    return false;
+  const auto* table = reinterpret_cast<const int32_t*>(model_->data() + offset);
+  for (int32_t i = 0; i < kDerivativeEntries; ++i)
+    if (table[i] < -kDerivativeLimit || table[i] > kDerivativeLimit) return false;
+  return true;
 }
 
 bool Trainer::patches_ok(const TrainStep& s, const OpRecord& op) const {

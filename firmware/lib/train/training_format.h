@@ -64,8 +64,9 @@ struct TrainStep {
   uint32_t channels_offset;         ///< data: uint16 [num_channels], ascending
   uint32_t qas_weight_offset;       ///< data: float32 [C_out] (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)
   uint32_t qas_bias_offset;         ///< data: float32 [C_out]
-  uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31)
-  int32_t back_exponent;            ///< 4 + E_w
+  uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31); LEAKY_RELU and LUT
+                                    ///< (LOGISTIC, TANH, HARD_SWISH): int32 [256], the derivative table
+  int32_t back_exponent;            ///< 4 + E_w; LEAKY_RELU and LUT: the derivative table's exponent
   int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
   uint16_t patches;                 ///< arena tensor: the input's r x r patch means, or kNoTensor
   uint16_t gradient_filter;         ///< r: CONV_2D / DEPTHWISE_CONV_2D backward on r x r patches (1: none)

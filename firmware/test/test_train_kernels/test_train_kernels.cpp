@@ -5,13 +5,16 @@
 // tests/test_training_kernels.py checks the golden reference against the same table.
 // backward_s8.cpp: update_weights' fast path against README "Updates" 2 element by element (every
 // shift R, deltas far past the clamps), and the bias sums' int16 lanes over more positions than
-// one lane holds.
+// one lane holds. backward_derivative.cpp: the extremes of an element-wise derivative, in place
+// (expected values from quantize/training/backward.py derivative_input_error + normalise, as
+// tests/test_training_kernels.py checks).
 #include <cstdint>
 #include <cstdio>
 
 #include "../seeded_rng.h"
 #include "../unit_test.h"
 #include "accumulate.h"
+#include "backward_derivative.h"
 #include "backward_s8.h"
 
 namespace {
@@ -85,11 +88,26 @@ void test_bias_sums_of_four_channels_span_many_positions() {
   EXPECT_EQ_U32(76200u, static_cast<uint32_t>(bias[5]));
 }
 
+void test_derivative_extremes_in_place() {
+  int32_t table[train::kDerivativeEntries];
+  for (int32_t i = 0; i < train::kDerivativeEntries; ++i) table[i] = (i - 128) * 65535 + i;
+  const int8_t x[6] = {-128, 127, 0, 5, -1, 64};
+  int8_t e[6] = {127, -127, 1, 0, -64, 127};
+  const int8_t golden[6] = {-127, -126, 0, 0, 0, 64};
+  const int shift = train::derivative_input_error(table, 6, x, e, e);
+  EXPECT_EQ_U32(23u, static_cast<uint32_t>(shift));  // exponent 3 - 23 = -20
+  for (int i = 0; i < 6; ++i) {
+    if (e[i] != golden[i]) std::printf("  element %d is %d, golden %d\n", i, e[i], golden[i]);
+    EXPECT_TRUE(e[i] == golden[i]);
+  }
+}
+
 }  // namespace
 
 int main() {
   RUN_TEST(test_accumulate_matches_the_golden_table);
   RUN_TEST(test_update_weights_matches_the_element_by_element_rounding);
   RUN_TEST(test_bias_sums_of_four_channels_span_many_positions);
+  RUN_TEST(test_derivative_extremes_in_place);
   return unit_test::finish();
 }
