@@ -404,6 +404,22 @@ def _check_filter(layer: PlannedLayer, op, graph: Graph, where: str) -> None:
     if op.op not in FILTERED_OPS:
         raise PlanError(f"{where} ({op.op}): gradient_filter applies to {' and '.join(FILTERED_OPS)} only")
     x, y = graph.tensor(op.inputs[0]).shape, graph.tensor(op.outputs[0]).shape
+    option = _unfiltered_option(op, x, y)
+    if option:
+        raise PlanError(f"{where} ({op.op}): gradient_filter is not implemented with {option}")
     if tuple(x[1:3]) != tuple(y[1:3]):
         raise PlanError(f"{where} ({op.op}): gradient_filter needs the output's height and width to be the input's "
                         f"(stride 1, SAME padding), got {x[1]}x{x[2]} -> {y[1]}x{y[2]}")
+
+
+def _unfiltered_option(op, x, y) -> str | None:
+    """The convolution option gradient filtering does not take (dilation, a depth multiplier, a
+    stride over 2), or None."""
+    o = op.options
+    if o.dilation_h != 1 or o.dilation_w != 1:
+        return f"dilation {o.dilation_h}x{o.dilation_w}"
+    if op.op == "DEPTHWISE_CONV_2D" and y[-1] != x[-1]:
+        return f"depth multiplier {y[-1] // x[-1]}"
+    if o.stride_h > 2 or o.stride_w > 2:
+        return f"stride {o.stride_h}x{o.stride_w}"
+    return None

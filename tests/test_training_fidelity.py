@@ -51,7 +51,10 @@ def test_zoo_covers_every_backward_op_and_option(runs):
                 prefix = "conv" if step.kind == "CONV_2D" else "dw"
                 kernel = run.graph.tensor(op.inputs[1]).shape[1]
                 seen |= {f"{prefix}-k{kernel}", f"{prefix}-stride{o.stride_h}", f"{prefix}-{o.padding}",
-                         f"{prefix}-{o.activation}"}
+                         f"{prefix}-{o.activation}", f"{prefix}-dilated={(o.dilation_h, o.dilation_w) != (1, 1)}"}
+                if step.kind == "DEPTHWISE_CONV_2D":
+                    multiplier = run.graph.tensor(op.outputs[0]).shape[-1] // run.graph.tensor(op.inputs[0]).shape[-1]
+                    seen.add(f"dw-multiplier={multiplier > 1}")
             if step.kind == "FULLY_CONNECTED":
                 seen.add(f"fc-{op.options.activation}")
             if step.kind == "ADD":
@@ -59,6 +62,8 @@ def test_zoo_covers_every_backward_op_and_option(runs):
             if step.kind == "AVERAGE_POOL_2D":
                 clipped = o.padding == "SAME" and o.filter_h > 1
                 seen.add("avgpool-clipped" if clipped else "avgpool-full")
+            if step.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+                seen.add(f"{step.kind}-stride{o.stride_h}")
             seen |= {f"weights={step.weights}", f"bias={step.bias}", f"input_error={step.input_error}"}
             if step.gradient_filter > 1:
                 x = run.graph.tensor(op.inputs[0]).shape
@@ -68,10 +73,12 @@ def test_zoo_covers_every_backward_op_and_option(runs):
                          f"gf-filter={run.gradient_filter}"}
             if step.channels and len(step.channels) < run.graph.tensor(op.outputs[0]).shape[-1]:
                 seen.add("channel subset")
-    conv = {f"conv-{option}" for option in ("k1", "k3", "k5", "stride1", "stride2", "SAME", "VALID", "NONE", "RELU",
-                                            "RELU6")}
-    dw = {f"dw-{option}" for option in ("k3", "k5", "stride1", "stride2", "SAME", "VALID", "NONE", "RELU", "RELU6")}
-    wanted = set(BACKWARD_OPS) | {ACCUMULATE} | conv | dw | {
+    conv = {f"conv-{option}" for option in ("k1", "k3", "k5", "stride1", "stride2", "stride3", "stride4", "SAME",
+                                            "VALID", "NONE", "RELU", "RELU6", "dilated=True", "dilated=False")}
+    dw = {f"dw-{option}" for option in ("k3", "k5", "stride1", "stride2", "stride4", "SAME", "VALID", "NONE", "RELU",
+                                        "RELU6", "dilated=True", "dilated=False", "multiplier=True", "multiplier=False")}
+    pools = {f"{op}-stride{stride}" for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D") for stride in (2, 3)}
+    wanted = set(BACKWARD_OPS) | {ACCUMULATE} | conv | dw | pools | {
         "fc-NONE", "fc-RELU", "fc-RELU6", "add-NONE", "add-RELU", "add-inputs1", "add-inputs2", "avgpool-full",
         "avgpool-clipped", "weights=True", "weights=False", "bias=True", "bias=False", "input_error=True",
         "input_error=False", "channel subset", "gf2-CONV_2D", "gf4-CONV_2D", "gf2-DEPTHWISE_CONV_2D",

@@ -34,7 +34,9 @@ GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "
              "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool", "t45_relu_after_mean",
              "t46_relu_after_mean_dw", "t47_maxpool_k2s2", "t48_maxpool_k3s2same_overlap",
              "t55_leaky_relu_after_conv", "t56_sigmoid_after_conv", "t57_tanh_after_conv",
-             "t58_hard_swish_after_conv", "t59_activations_dense_stack")
+             "t58_hard_swish_after_conv", "t59_activations_dense_stack",
+             "t50_conv_dilated", "t51_dw_multiplier2", "t52_dw_dilated_multiplier_stride4",
+             "t53_conv_stride3_stride4", "t54_pools_stride3")
 
 
 def _models():

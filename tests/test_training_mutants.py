@@ -1,8 +1,9 @@
 """Mutation tests of the training step's DSP kernels: backward_s8.cpp's pointwise weight gradient and
 input error, its stochastic-rounding update loop and word-wise mask, backward_depthwise.cpp's channel
-quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing and the ReLU mask,
-backward_derivative.cpp's element-wise derivatives (firmware/lib). Each mutant breaks one kernel as a
-bug would (a wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
+quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing, the ReLU mask, the portable
+paths of dilation and depth multipliers, and backward_derivative.cpp's element-wise derivatives
+(firmware/lib). Each mutant breaks one kernel as a bug would (a
+wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
 comparison with the golden reference that tests/test_training_fidelity.py (native build: the same
 packing and loops through dsp.h's portable twins) and tests/test_training_device.py (qemu-m7: the
 DSP instructions) make. A mutant that passed would be a bug those tests cannot see. The control,
@@ -123,6 +124,25 @@ DERIVATIVE = [
 ]
 
 
+# The portable paths of dilation, depth multipliers and strides 3 and 4 (backward_s8.cpp's row
+# loops, backward_depthwise.cpp's gathered and tap_gradient), over the cases that take them.
+OPTION_CASES = ("t50_conv_dilated", "t51_dw_multiplier2", "t52_dw_dilated_multiplier_stride4",
+                "t53_conv_stride3_stride4", "t54_pools_stride3")
+OPTIONS = [
+    Mutant("conv-error-undilated-rows", S8, "i * g.dilation_h, g.pad_top, g.in.h);\n          if (iy < 0)",
+           "i, g.pad_top, g.in.h);\n          if (iy < 0)"),
+    Mutant("conv-gradient-dilation-axis", S8, "j * g.dilation_w, g.pad_left, g.in.w);\n              if (ix < 0)",
+           "j * g.dilation_h, g.pad_left, g.in.w);\n              if (ix < 0)"),
+    Mutant("depthwise-error-undilated-rows", DW, "output_index(iy, g.stride_h, i * g.dilation_h,",
+           "output_index(iy, g.stride_h, i,"),
+    Mutant("depthwise-error-first-output-channel", DW, "first = c * multiplier,", "first = c,"),
+    Mutant("depthwise-error-one-output-channel", DW, "end = first + multiplier;", "end = first + 1;"),
+    Mutant("depthwise-gradient-multiplier-channel-map", DW, "const int32_t c = o / (g.out.c / g.in.c);",
+           "const int32_t c = o % g.in.c;"),
+    Mutant("depthwise-gradient-undilated-columns", DW, "j * g.dilation_w - g.pad_left;", "j - g.pad_left;"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -196,6 +216,12 @@ def test_native_fidelity_catches_pool_or_activation_mutant(runs, mutant, tmp_pat
 @pytest.mark.parametrize("mutant", DERIVATIVE, ids=lambda m: m.name)
 def test_native_fidelity_catches_derivative_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, DERIVATIVE_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", OPTIONS, ids=lambda m: m.name)
+def test_native_fidelity_catches_convolution_option_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, OPTION_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 

@@ -222,6 +222,19 @@ def test_gradient_filter_is_refused_where_patches_cannot_pair_input_and_output()
                    set())
 
 
+@pytest.mark.parametrize("name, refusal", [("t50_conv_dilated", r"CONV_2D\): gradient_filter is not implemented with "
+                                                                r"dilation 2x2"),
+                                           ("t51_dw_multiplier2", r"DEPTHWISE_CONV_2D\): gradient_filter is not "
+                                                                  r"implemented with depth multiplier 2")])
+def test_gradient_filter_is_refused_with_dilation_or_a_depth_multiplier(name, refusal):
+    from tests import model_zoo, training_zoo
+
+    case = next(c for c in training_zoo.cases() if c.name == name)
+    graph = parse_tflite(model_zoo.convert(case.model))  # operator 1 keeps its input's height and width
+    with pytest.raises(PlanError, match=rf"^p.json: operator 1 \({refusal}$"):
+        check_plan(parse_plan(_plan2({"op": 1, "weights": True, "gradient_filter": 2}), "p.json"), graph, set())
+
+
 @pytest.mark.parametrize("model", ["ref", "mbv2-w0.35-128"])
 def test_committed_plans_fit_their_model(model):
     graph = parse_tflite(load_reference_model(model).tflite_bytes())

@@ -47,6 +47,19 @@ def _activation(tf, x, name: str, options=None):
     return x
 
 
+def _dilated(tf, w, options):
+    """A filter [KH, KW, ...] with its taps spread dilation rows and columns apart (zeros between):
+    the dilated convolution as an ordinary one (TensorFlow's CPU kernels have no dilated gradient;
+    SAME pads for the spread filter's size either way)."""
+    dh, dw = options.dilation_h, options.dilation_w
+    if (dh, dw) == (1, 1):
+        return w
+    kh, kw = w.shape[0], w.shape[1]
+    rows = np.eye((kh - 1) * dh + 1, dtype=np.float32)[:, ::dh]  # [(KH - 1) * dh + 1, KH]
+    cols = np.eye((kw - 1) * dw + 1, dtype=np.float32)[:, ::dw]
+    return tf.einsum("ai,bj,ij...->ab...", rows, cols, w)
+
+
 def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: list[tuple[str, int]],
                        logits: int) -> dict:
     """dL/dW and dL/db (real values, TFLite layouts) of the trained tensors, keyed like
@@ -75,10 +88,12 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
             x = values[op.inputs[0]]
             o = op.options
             if op.op == "CONV_2D":
-                w = tf.transpose(param(op, 1, "weights"), (1, 2, 3, 0))
+                w = _dilated(tf, tf.transpose(param(op, 1, "weights"), (1, 2, 3, 0)), o)
                 y = tf.nn.conv2d(x, w, (o.stride_h, o.stride_w), o.padding)
-            elif op.op == "DEPTHWISE_CONV_2D":
-                w = tf.transpose(param(op, 1, "weights"), (1, 2, 3, 0))
+            elif op.op == "DEPTHWISE_CONV_2D":  # [1, KH, KW, C * M] is [KH, KW, C, M] (channel c * M + m)
+                _, kh, kw, c_out = graph.tensor(op.inputs[1]).shape
+                c_in = graph.tensor(op.inputs[0]).shape[-1]
+                w = _dilated(tf, tf.reshape(param(op, 1, "weights"), (kh, kw, c_in, c_out // c_in)), o)
                 y = tf.nn.depthwise_conv2d(x, w, (1, o.stride_h, o.stride_w, 1), o.padding)
             elif op.op == "FULLY_CONNECTED":
                 y = tf.matmul(tf.reshape(x, (-1, graph.tensor(op.inputs[1]).shape[1])),

@@ -1,8 +1,8 @@
 """Generated models and training plans that together cover every backward op and option the
 training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D with 1x1, 3x3 and
-5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
-DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
-4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
+5x5 filters, strides 1 to 4, dilation, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
+DEPTHWISE_CONV_2D likewise (3x3 and 5x5; depth multipliers 2 and 3); FULLY_CONNECTED with and without activation, fed by a
+4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows (strides 2 and 3); PAD;
 standalone RELU (after MEAN); standalone LEAKY_RELU, LOGISTIC, TANH and HARD_SWISH (after
 convolutions and in a dense stack); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
@@ -247,6 +247,31 @@ def cases() -> list[TrainingCase]:
         _case("t48_maxpool_k3s2same_overlap", (9, 9, 3), lambda k: [
             C(k)(5, 3, padding="same", activation="relu6"), k.layers.MaxPooling2D(3, strides=2, padding="same"),
             C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
+        # Dilation, depth multipliers and strides 3 and 4 (portable paths of backward_s8.cpp and
+        # backward_depthwise.cpp), each between trained layers so that its input error is used.
+        _case("t50_conv_dilated", (12, 11, 2), lambda k: [C(k)(4, 1, activation="relu"),
+                                                         C(k)(6, 3, dilation_rate=2, padding="same", activation="relu"),
+                                                         C(k)(5, 2, dilation_rate=(1, 3), activation="relu6"),
+                                                         gap(k), dense(k, 3)], ALL4),
+        _case("t51_dw_multiplier2", (8, 7, 3), lambda k: [C(k)(4, 1, activation="relu"),
+                                                          DW(k)(3, depth_multiplier=2, padding="same",
+                                                                activation="relu6"),
+                                                          C(k)(5, 1), gap(k), dense(k, 3)], ALL4),
+        _case("t52_dw_dilated_multiplier_stride4", (13, 12, 3), lambda k: [
+            C(k)(4, 1, activation="relu6"), DW(k)(3, dilation_rate=2, padding="same", activation="relu"),
+            DW(k)(3, strides=4, depth_multiplier=3, padding="same", activation="relu6"), gap(k), dense(k, 3)],
+              ((1, True, True), (2, True, True, [0, 4, 5, 11]), (3, True, True), (4, True, True))),
+        _case("t53_conv_stride3_stride4", (17, 16, 2), lambda k: [C(k)(5, 1, activation="relu"),
+                                                                  C(k)(7, 3, strides=3, padding="same",
+                                                                    activation="relu"),
+                                                                  C(k)(4, 2, strides=4, padding="same"), gap(k),
+                                                                  dense(k, 3)], ALL4),
+        # Windows further apart than they are wide (stride 3, 2x2: elements no window covers), and
+        # overlapping none (3x3, stride 3, clipped by SAME).
+        _case("t54_pools_stride3", (13, 12, 2), lambda k: [C(k)(4, 3, padding="same", activation="relu"),
+                                                           avg(k)(2, strides=3), C(k)(6, 1, activation="relu6"),
+                                                           k.layers.MaxPooling2D(3, strides=3, padding="same"),
+                                                           flat(k), dense(k, 3)], ALL3),
         # Element-wise derivatives (LEAKY_RELU, and LOGISTIC, TANH, HARD_SWISH as the LUT op): standalone
         # after a convolution or a dense layer (the converter does not fuse them), the error times the
         # derivative at the kept input reaching a trained layer below.

@@ -24,21 +24,23 @@ def apply_mask(e: np.ndarray, y: np.ndarray, act_min: int, act_max: int) -> np.n
 
 
 def _scatter_taps(tap, taps: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
-                  out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> np.ndarray:
+                  out_shape: tuple[int, ...], in_shape: tuple[int, ...],
+                  dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
     """The transpose of a windowed op: sum over taps (i, j) of tap(i, j) [N, OH, OW, C], each output
-    position's term added at the input element that tap reads (terms in the padding dropped):
-    int64 [N, H, W, C]."""
+    position's term added at the input element that tap reads, dilation rows and columns apart
+    (terms in the padding dropped): int64 [N, H, W, C]."""
     n, oh, ow, _ = out_shape
     kh, kw = taps
     sh, sw = stride
+    dh, dw = dilation
     top, left = pad
     height, width, c = in_shape[1], in_shape[2], in_shape[3]
-    rows = max((oh - 1) * sh + kh, top + height)
-    cols = max((ow - 1) * sw + kw, left + width)
+    rows = max((oh - 1) * sh + (kh - 1) * dh + 1, top + height)
+    cols = max((ow - 1) * sw + (kw - 1) * dw + 1, left + width)
     acc = np.zeros((n, rows, cols, c), dtype=np.int64)
     for i in range(kh):
         for j in range(kw):
-            acc[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += tap(i, j)
+            acc[:, i * dh:i * dh + sh * oh:sh, j * dw:j * dw + sw * ow:sw, :] += tap(i, j)
     return acc[:, top:top + height, left:left + width, :]
 
 
@@ -49,22 +51,25 @@ def channel_scaled(e: np.ndarray, back_multiplier: np.ndarray) -> np.ndarray:
 
 
 def conv_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, stride: tuple[int, int],
-                     pad: tuple[int, int], in_shape: tuple[int, ...]) -> np.ndarray:
-    """The transposed convolution of the channel-scaled output error: e [N, OH, OW, C_out] int8,
-    w [C_out, KH, KW, C_in] int8 -> int64 [N, H, W, C_in] (exponent: e's + back_exponent)."""
+                     pad: tuple[int, int], in_shape: tuple[int, ...], dilation: tuple[int, int] = (1, 1)
+                     ) -> np.ndarray:
+    """The transposed (dilated) convolution of the channel-scaled output error: e [N, OH, OW, C_out]
+    int8, w [C_out, KH, KW, C_in] int8 -> int64 [N, H, W, C_in] (exponent: e's + back_exponent)."""
     h = channel_scaled(e, back_multiplier)
     w64 = w.astype(np.int64)
     return _scatter_taps(lambda i, j: np.einsum("nhwo,oc->nhwc", h, w64[:, i, j, :]), w.shape[1:3], stride, pad,
-                         e.shape, in_shape)
+                         e.shape, in_shape, dilation)
 
 
 def conv_weight_gradient(e: np.ndarray, x: np.ndarray, input_zero_point: int, w_shape: tuple[int, ...],
-                         stride: tuple[int, int], pad: tuple[int, int]) -> np.ndarray:
+                         stride: tuple[int, int], pad: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+                         ) -> np.ndarray:
     """sum over output positions of e[p, o] * (x[p_in, c] - z_x): int64 [C_out, KH, KW, C_in]; taps in
     the padding read 0."""
     _, kh, kw, _ = w_shape
     shifted = x.astype(np.int64) - input_zero_point
-    win = windows(shifted, kh, kw, stride[0], stride[1], pad[0], pad[1], e.shape[1], e.shape[2], fill=0)
+    win = windows(shifted, kh, kw, stride[0], stride[1], pad[0], pad[1], e.shape[1], e.shape[2], fill=0,
+                  dilation_h=dilation[0], dilation_w=dilation[1])
     return np.einsum("nhwcij,nhwo->oijc", win, e.astype(np.int64))
 
 
@@ -81,21 +86,29 @@ def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], reciprocal: int) 
 
 
 def depthwise_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, stride: tuple[int, int],
-                          pad: tuple[int, int], in_shape: tuple[int, ...]) -> np.ndarray:
-    """Each channel's transposed convolution of its scaled output error: e [N, OH, OW, C] int8,
-    w [1, KH, KW, C] int8 -> int64 [N, H, W, C] (exponent: e's + back_exponent)."""
+                          pad: tuple[int, int], in_shape: tuple[int, ...], dilation: tuple[int, int] = (1, 1)
+                          ) -> np.ndarray:
+    """Each channel's transposed convolution of its scaled output errors: e [N, OH, OW, C * M] int8,
+    w [1, KH, KW, C * M] int8 (output channel c * M + m reads input channel c) -> int64 [N, H, W, C],
+    the sum over each channel's M output channels (exponent: e's + back_exponent)."""
     h = channel_scaled(e, back_multiplier)
     w64 = w[0].astype(np.int64)
-    return _scatter_taps(lambda i, j: h * w64[i, j], w.shape[1:3], stride, pad, e.shape, in_shape)
+    n, oh, ow, _ = e.shape
+    c = in_shape[3]
+    return _scatter_taps(lambda i, j: (h * w64[i, j]).reshape(n, oh, ow, c, -1).sum(axis=4), w.shape[1:3], stride,
+                         pad, e.shape, in_shape, dilation)
 
 
 def depthwise_weight_gradient(e: np.ndarray, x: np.ndarray, input_zero_point: int, w_shape: tuple[int, ...],
-                              stride: tuple[int, int], pad: tuple[int, int]) -> np.ndarray:
-    """sum over output positions of e[p, c] * (x[p_in, c] - z_x): int64 [1, KH, KW, C]; taps in the
-    padding read 0."""
-    _, kh, kw, _ = w_shape
+                              stride: tuple[int, int], pad: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+                              ) -> np.ndarray:
+    """sum over output positions of e[p, o] * (x[p_in, o // M] - z_x): int64 [1, KH, KW, C * M]; taps in
+    the padding read 0."""
+    _, kh, kw, channels = w_shape
     shifted = x.astype(np.int64) - input_zero_point
-    win = windows(shifted, kh, kw, stride[0], stride[1], pad[0], pad[1], e.shape[1], e.shape[2], fill=0)
+    win = windows(shifted, kh, kw, stride[0], stride[1], pad[0], pad[1], e.shape[1], e.shape[2], fill=0,
+                  dilation_h=dilation[0], dilation_w=dilation[1])
+    win = np.repeat(win, channels // x.shape[3], axis=3)  # input channel c for outputs c * M .. c * M + M - 1
     return np.einsum("nhwcij,nhwc->ijc", win, e.astype(np.int64))[None]
 
 

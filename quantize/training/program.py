@@ -160,8 +160,8 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
         unsupported = _backward_option(op)
         if unsupported:
             raise PlanError(f"{where}: the training error crosses operator {op.index} ({op.op}) with {unsupported}, "
-                            "which has no backward pass yet (supported: strides 1 and 2, dilation 1, depth "
-                            "multiplier 1)")
+                            f"which has no backward pass yet (supported: strides {BACKWARD_STRIDES[0]} to "
+                            f"{BACKWARD_STRIDES[-1]})")
     error_tensors = [logits]
     slot_of = {logits: 0}
     steps: list[BackwardStep] = []
@@ -188,7 +188,7 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
     return TrainingProgram(tuple(steps), logits, softmax, qas, tuple(error_tensors))
 
 
-BACKWARD_STRIDES = (1, 2)
+BACKWARD_STRIDES = (1, 2, 3, 4)  # the forward's; any dilation and depth multiplier it takes
 
 
 def _backward_option(op: Operator) -> str | None:
@@ -198,10 +198,6 @@ def _backward_option(op: Operator) -> str | None:
         return None
     if o.stride_h not in BACKWARD_STRIDES or o.stride_w not in BACKWARD_STRIDES:
         return f"stride {o.stride_h}x{o.stride_w}"
-    if getattr(o, "dilation_h", 1) != 1 or getattr(o, "dilation_w", 1) != 1:
-        return f"dilation {o.dilation_h}x{o.dilation_w}"
-    if getattr(o, "depth_multiplier", 1) != 1:
-        return f"depth multiplier {o.depth_multiplier}"
     return None
 
 
@@ -222,9 +218,11 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
         act_min, act_max = p.act_min, p.act_max
         qw, qb, bm, back_exponent = _channel_factors(graph, op, qas)
         w = graph.tensor(op.inputs[1])
-        # Terms of one input error element: C_out * KH * KW (depthwise: its channel's KH * KW).
+        # Terms of one input error element: C_out * KH * KW (depthwise: its channel's M * KH * KW, M
+        # the depth multiplier); dilation spreads the taps without adding any.
         taps = w.shape[1] * w.shape[2] if len(w.shape) == 4 else 1
-        terms = taps if op.op == "DEPTHWISE_CONV_2D" else w.shape[0] * taps
+        multiplier = y.shape[-1] // graph.tensor(op.inputs[0]).shape[-1]
+        terms = multiplier * taps if op.op == "DEPTHWISE_CONV_2D" else w.shape[0] * taps
         if input_error and terms >= MAX_TRANSPOSED_TERMS:
             raise PlanError(f"{where}: operator {op.index} ({op.op}): {terms} output terms per input error element, "
                             f"at most {MAX_TRANSPOSED_TERMS - 1} (int32 accumulator)")

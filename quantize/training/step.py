@@ -34,11 +34,12 @@ class StepResult:
     logits: np.ndarray
 
 
-def _stride_pad(graph: Graph, op: Operator) -> tuple[tuple[int, int], tuple[int, int]]:
+def _window(graph: Graph, op: Operator) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(stride, leading padding, dilation) of a convolution; FULLY_CONNECTED's as a 1x1's."""
     if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         p = prepare.conv(graph, op)
-        return (p.stride_h, p.stride_w), (p.pad_top, p.pad_left)
-    return (1, 1), (0, 0)
+        return (p.stride_h, p.stride_w), (p.pad_top, p.pad_left), (p.dilation_h, p.dilation_w)
+    return (1, 1), (0, 0), (1, 1)
 
 
 class GoldenTrainer:
@@ -135,7 +136,7 @@ class GoldenTrainer:
         """CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED: the input error (with the weights before
         this step's update), then the bias and weight updates of the planned channels."""
         depthwise = step.kind == "DEPTHWISE_CONV_2D"
-        stride, pad = _stride_pad(self.graph, op)
+        stride, pad, dilation = _window(self.graph, op)
         w_index = op.inputs[1]
         w = self.params.get(w_index, self.graph.tensor(w_index).data)
         xc, wc, ec = backward.as_conv(x, w, e)
@@ -151,7 +152,7 @@ class GoldenTrainer:
                 out = normalise(v.reshape(x.shape), kb + step.back_exponent + 16)
             else:
                 input_error = backward.depthwise_input_error if depthwise else backward.conv_input_error
-                v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape)
+                v = input_error(ec, wc, step.back_multiplier, stride, pad, xc.shape, dilation)
                 out = normalise(v.reshape(x.shape), k + step.back_exponent)
         if step.bias:
             bias = self.params[op.inputs[2]]
@@ -168,7 +169,7 @@ class GoldenTrainer:
                 gradient = backward.patch_weight_gradient(patch_error, means, zero_point, wc.shape, depthwise)
             else:
                 weight_gradient = backward.depthwise_weight_gradient if depthwise else backward.conv_weight_gradient
-                gradient, kw = weight_gradient(ec, xc, zero_point, wc.shape, stride, pad), k
+                gradient, kw = weight_gradient(ec, xc, zero_point, wc.shape, stride, pad, dilation), k
             if gradients is not None:
                 gradients[("weights", op.index)] = (gradient * 2.0 ** -kw * self.graph.tensor(op.inputs[0]).scale
                                                     ).reshape(w.shape)

@@ -116,7 +116,7 @@ int filtered_input_error(const ConvGeometry& g, bool depthwise, int32_t r, const
     return broadcast_normalised(grid, c_in, value, in_error);
   }
   if (taps == 1 && patches > 1) {  // a 1x1 conv: the pointwise kernel's accumulators over the patch grid
-    const ConvGeometry grid_conv{{grid.n, grid.ph, grid.pw, c_in}, {grid.n, grid.ph, grid.pw, c_out}, 1, 1, 1, 1, 0, 0};
+    const ConvGeometry grid_conv{{grid.n, grid.ph, grid.pw, c_in}, {grid.n, grid.ph, grid.pw, c_out}, 1, 1, 1, 1, 0, 0, 1, 1};
     const int32_t* blocks = pointwise_error_blocks(grid_conv, eb, filter, back_multiplier, scratch);
     const int32_t position_pairs = (patches + 1) / 2;
     auto value = [blocks, position_pairs](int32_t p, int32_t c) {

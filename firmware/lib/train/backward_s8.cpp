@@ -11,6 +11,7 @@ namespace {
 namespace dsp = kernels::dsp;
 
 /// The input row (or column) a filter tap reads for an output position, -1 when in the padding.
+/// `tap`: the tap's offset in the window (its index times the dilation).
 inline int32_t input_index(int32_t out, int32_t stride, int32_t tap, int32_t pad, int32_t size) {
   const int32_t at = out * stride + tap - pad;
   return at >= 0 && at < size ? at : -1;
@@ -313,10 +314,10 @@ int conv_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filte
       for (int32_t ox = 0; ox < g.out.w; ++ox) {
         const int16_t* h_row = h + ((n * g.out.h + oy) * g.out.w + ox) * c_out;
         for (int32_t i = 0; i < g.kh; ++i) {
-          const int32_t iy = input_index(oy, g.stride_h, i, g.pad_top, g.in.h);
+          const int32_t iy = input_index(oy, g.stride_h, i * g.dilation_h, g.pad_top, g.in.h);
           if (iy < 0) continue;
           for (int32_t j = 0; j < g.kw; ++j) {
-            const int32_t ix = input_index(ox, g.stride_w, j, g.pad_left, g.in.w);
+            const int32_t ix = input_index(ox, g.stride_w, j * g.dilation_w, g.pad_left, g.in.w);
             if (ix < 0) continue;
             int32_t* a = acc + ((n * g.in.h + iy) * g.in.w + ix) * c_in;
             for (int32_t o = 0; o < c_out; ++o) {
@@ -382,10 +383,10 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
           const int32_t ev = e[((n * g.out.h + oy) * g.out.w + ox) * c_out + o];
           if (ev == 0) continue;
           for (int32_t i = 0; i < g.kh; ++i) {
-            const int32_t iy = input_index(oy, g.stride_h, i, g.pad_top, g.in.h);
+            const int32_t iy = input_index(oy, g.stride_h, i * g.dilation_h, g.pad_top, g.in.h);
             if (iy < 0) continue;
             for (int32_t j = 0; j < g.kw; ++j) {
-              const int32_t ix = input_index(ox, g.stride_w, j, g.pad_left, g.in.w);
+              const int32_t ix = input_index(ox, g.stride_w, j * g.dilation_w, g.pad_left, g.in.w);
               if (ix < 0) continue;
               const int8_t* x_row = x + ((n * g.in.h + iy) * g.in.w + ix) * c_in;
               int32_t* g_row = gradient + (i * g.kw + j) * c_in;

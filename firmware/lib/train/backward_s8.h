@@ -14,12 +14,15 @@
 namespace train {
 
 /// A CONV_2D (or FULLY_CONNECTED as a 1x1 convolution on a 1x1 image): input and output shapes
-/// (NHWC), filter [C_out, KH, KW, C_in], strides and leading padding. Dilation 1.
+/// (NHWC), filter [C_out, KH, KW, C_in], strides, leading padding and dilation (tap (i, j) of
+/// output position (oy, ox) reads input row oy * stride_h + i * dilation_h - pad_top). A
+/// DEPTHWISE_CONV_2D's filter is [1, KH, KW, C_out] with C_out = C_in * M (M the depth multiplier).
 struct ConvGeometry {
   kernels::Dims in, out;
   int32_t kh, kw;
   int32_t stride_h, stride_w;
   int32_t pad_top, pad_left;
+  int32_t dilation_h, dilation_w;
 };
 
 /// The planned output channels of an update and their float32 factors (qw or qb per channel).

@@ -42,10 +42,11 @@ ConvGeometry Trainer::geometry(const OpRecord& op) const {  // CONV_2D, DEPTHWIS
   const TensorRecord& filter = model_->tensor(op.inputs[1]);
   if (op.opcode == OpCode::kFullyConnected) {
     const int32_t depth = filter.dims[3], units = filter.dims[2];
-    return {{1, 1, 1, depth}, {1, 1, 1, units}, 1, 1, 1, 1, 0, 0};
+    return {{1, 1, 1, depth}, {1, 1, 1, units}, 1, 1, 1, 1, 0, 0, 1, 1};
   }
   const auto& p = data_at<model::ConvOpParams>(*model_, op.params_offset)->conv;
-  return {dims_of(in), dims_of(out), filter.dims[1], filter.dims[2], p.stride_h, p.stride_w, p.pad_top, p.pad_left};
+  return {dims_of(in), dims_of(out), filter.dims[1], filter.dims[2], p.stride_h, p.stride_w, p.pad_top, p.pad_left,
+          p.dilation_h, p.dilation_w};
 }
 
 void Trainer::configure(float learning_rate, uint32_t seed, bool gradient_filter) {
@@ -238,7 +239,8 @@ int Trainer::patched(const TrainStep& s, const OpRecord& op, int8_t* e, int expo
   if (gradient_filter_ && !depthwise && g.kh == 1 && g.kw == 1) {
     // A 1x1 convolution's filtered gradient is its ordinary gradient over the patch grid.
     const PatchGrid grid(g.in, r);
-    const ConvGeometry patches{{grid.n, grid.ph, grid.pw, g.in.c}, {grid.n, grid.ph, grid.pw, g.out.c}, 1, 1, 1, 1, 0, 0};
+    const ConvGeometry patches{{grid.n, grid.ph, grid.pw, g.in.c}, {grid.n, grid.ph, grid.pw, g.out.c},
+                                 1, 1, 1, 1, 0, 0, 1, 1};
     conv_weight_update(patches, e, means, zero_point, filter, u, rng_, scratch);
   } else {
     patch_weight_update(g, depthwise, r, gradient_filter_, e, means, zero_point, filter, u, rng_, scratch);

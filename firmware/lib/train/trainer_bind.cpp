@@ -162,6 +162,10 @@ bool Trainer::patches_ok(const TrainStep& s, const OpRecord& op) const {
   const TensorRecord& in = model_->tensor(op.inputs[0]);
   const TensorRecord& out = model_->tensor(op.output);
   if (in.dims[1] != out.dims[1] || in.dims[2] != out.dims[2]) return false;
+  // Nor dilation, a depth multiplier or a stride over 2 (the host refuses them too).
+  const ConvGeometry g = geometry(op);
+  if (g.dilation_h != 1 || g.dilation_w != 1 || g.stride_h > 2 || g.stride_w > 2) return false;
+  if (op.opcode == OpCode::kDepthwiseConv2d && in.dims[3] != out.dims[3]) return false;
   if (!has(s, kStepWeights)) return s.patches == kNoTensor;
   if (s.patches >= model_->header().num_tensors) return false;
   const TensorRecord& patches = model_->tensor(s.patches);
@@ -183,10 +187,6 @@ bool Trainer::parametric_ok(const TrainStep& s, const OpRecord& op) const {
       !channel_array(s.back_multiplier_offset) || s.back_exponent < -64 || s.back_exponent > 64)
     return false;
   if (op.opcode == OpCode::kFullyConnected && in.size != filter.dims[3]) return false;  // batch 1
-  if (op.opcode != OpCode::kFullyConnected) {
-    const auto& p = *reinterpret_cast<const model::ConvOpParams*>(model_->data() + op.params_offset);
-    if (p.conv.dilation_h != 1 || p.conv.dilation_w != 1) return false;
-  }
   // CONV_2D and FULLY_CONNECTED use scratch (input error, weight gradient row); depthwise none.
   const uint32_t need = op.opcode == OpCode::kDepthwiseConv2d
                             ? 0u

@@ -78,7 +78,7 @@ void test_bias_sums_of_four_channels_span_many_positions() {
   // factor = 1 (M = 2^30, e = 1) and k = 0 the delta is the sum itself.
   static int8_t e[600 * 6];
   for (int i = 0; i < 600 * 6; ++i) e[i] = static_cast<int8_t>(i % 6 == 5 ? -127 : 127);
-  const train::ConvGeometry g{{1, 20, 30, 6}, {1, 20, 30, 6}, 1, 1, 1, 1, 0, 0};
+  const train::ConvGeometry g{{1, 20, 30, 6}, {1, 20, 30, 6}, 1, 1, 1, 1, 0, 0, 1, 1};
   const uint16_t channels[5] = {0, 1, 2, 3, 5};
   const float factors[6] = {1, 1, 1, 1, 1, 1};
   int32_t bias[6] = {0, 0, 0, 0, 0, 0};
