@@ -67,6 +67,7 @@ HOST_LAYOUTS = {
     "RowChainParams": HostLayout((struct.Struct("<I"), struct.Struct("<" + f"{ROW_CHAIN_STAGE.size}s" * MAX_CHAIN_STAGES))),
     "TrainHeader": HostLayout((training_format.TRAIN_HEADER,)),
     "TrainStep": HostLayout((training_format.TRAIN_STEP,)),
+    "MulBackward": HostLayout((training_format.MUL_BACKWARD,)),
 }
 
 

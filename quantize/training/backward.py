@@ -80,6 +80,24 @@ def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], reciprocal: int) 
     return np.broadcast_to(per_channel, (n, height, width, c)).copy()
 
 
+def broadcast_sum(v: np.ndarray, operand_shape: tuple[int, ...]) -> np.ndarray:
+    """v [N, H, W, C] (an element-wise op's output shape, 4-D) summed over the dimensions where the
+    operand's 4-D shape is 1 and the output's is not: int64 of the operand's shape."""
+    shape4 = (1,) * (4 - len(operand_shape)) + tuple(operand_shape)
+    axes = tuple(d for d in range(4) if shape4[d] == 1 and v.shape[d] != 1)
+    return v.astype(np.int64).sum(axis=axes, keepdims=True).reshape(operand_shape)
+
+
+def mul_input_error(e: np.ndarray, other: np.ndarray, other_zero_point: int, multiplier: int,
+                    operand_shape: tuple[int, ...]) -> np.ndarray:
+    """MUL's error at one input: e [N, H, W, C] scaled by the other operand's scale multiplier (e * M
+    >> 27, rounded, as channel_scaled) times the other operand (4-D, broadcast against e) less its
+    zero point, summed over the input's broadcast dimensions: int64 of operand_shape (exponent: e's
+    + the factor's exponent)."""
+    h = channel_scaled(e, np.int64(multiplier))
+    return broadcast_sum(h * (other.astype(np.int64) - other_zero_point), operand_shape)
+
+
 def depthwise_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, stride: tuple[int, int],
                           pad: tuple[int, int], in_shape: tuple[int, ...]) -> np.ndarray:
     """Each channel's transposed convolution of its scaled output error: e [N, OH, OW, C] int8,
