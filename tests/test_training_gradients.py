@@ -33,7 +33,7 @@ GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "
              "t29_dw_k3s1valid_none_frozen", "t30_residual_trained_below", "t31_residual_relu_frozen_branch",
              "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool", "t45_relu_after_mean",
              "t46_relu_after_mean_dw", "t47_maxpool_k2s2", "t48_maxpool_k3s2same_overlap", "t65_mul_se_gate",
-             "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu")
+             "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu", "t69_mean_width_dense")
 
 
 def _models():

@@ -108,10 +108,12 @@ POOL_ACTIVATION = [
 ]
 
 
-# backward_broadcast.cpp and trainer.cpp's MUL and SUB backward (portable C++ on both builds), over the
-# cases that cross them: a squeeze-and-excitation gate (broadcast sums over H and W), the same shape
-# with a mask, a scalar constant, a subtracted gate.
-ELEMENT_WISE_CASES = ("t65_mul_se_gate", "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu")
+# backward_broadcast.cpp and trainer.cpp's MUL and SUB backward, backward_s8.cpp's MEAN over other axes
+# (portable C++ on both builds), over the cases that cross them: a squeeze-and-excitation gate
+# (broadcast sums over H and W), the same shape with a mask, a scalar constant, a subtracted gate, a
+# MEAN over the width alone.
+ELEMENT_WISE_CASES = ("t65_mul_se_gate", "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu",
+                      "t69_mean_width_dense")
 BB, TR = "train/backward_broadcast.cpp", "train/trainer.cpp"
 ELEMENT_WISE = [
     Mutant("broadcast-sum-drops-the-last-row", BB, "oh < (bh ? out.h : h + 1)", "oh < (bh ? out.h - 1 : h + 1)"),
@@ -119,6 +121,7 @@ ELEMENT_WISE = [
     Mutant("mul-first-error-scaled-by-its-own-input", TR, "MulFactor{f->multiplier1, f->exponent1}",
            "MulFactor{f->multiplier2, f->exponent1}"),
     Mutant("mul-other-zero-point-sign", BB, "c * s.c] - other_zero_point;", "c * s.c] + other_zero_point;"),
+    Mutant("mean-error-as-if-over-h-too", S8, "(rh ? 0 : h)", "0"),
 ]
 
 

@@ -2,7 +2,8 @@
 training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D with 1x1, 3x3 and
 5x5 filters, strides 1 and 2, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5); FULLY_CONNECTED with and without activation, fed by a
-4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows; PAD;
+4-D tensor or by RESHAPE (Flatten); MEAN over H and W and over the width alone; MUL and SUB with
+broadcasting (a squeeze-and-excitation gate, a scalar constant) and of the same shape; AVERAGE_POOL_2D with full and clipped windows; PAD;
 standalone RELU (after MEAN); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
@@ -287,10 +288,15 @@ def cases() -> list[TrainingCase]:
                          GATED),
         _functional_case("t66_mul_same_shape_relu", (5, 6, 3),
                          lambda keras, i: _two_convs(keras, i, keras.layers.Multiply, "relu"), ALL4),
+        _case("t67_mul_scalar", (7, 6, 2), lambda k: [C(k)(4, 1, activation="relu"), C(k)(5, 3, activation="relu"),
+                                                      k.layers.Rescaling(0.37), gap(k), dense(k, 3)], ALL3),
         # SUB: a gate subtracted from its feature map (broadcast, the negated error summed over H
         # and W), with a fused ReLU (mask).
         _functional_case("t68_sub_gate_relu", (5, 6, 2),
                          lambda keras, i: _gated(keras, i, keras.layers.Subtract, "relu"), GATED),
-        _case("t67_mul_scalar", (7, 6, 2), lambda k: [C(k)(4, 1, activation="relu"), C(k)(5, 3, activation="relu"),
-                                                      k.layers.Rescaling(0.37), gap(k), dense(k, 3)], ALL3),
+        # MEAN over the width only (not H and W), feeding a Dense through a Flatten.
+        _case("t69_mean_width_dense", (6, 7, 2), lambda k: [C(k)(4, 1, activation="relu"),
+                                                            C(k)(5, 3, padding="same", activation="relu"),
+                                                            k.layers.Lambda(lambda t: k.ops.mean(t, axis=2)), flat(k),
+                                                            dense(k, 3)], ALL3),
     ]

@@ -73,11 +73,11 @@ def bias_gradient(e: np.ndarray) -> np.ndarray:
     return e.astype(np.int64).reshape(-1, e.shape[-1]).sum(axis=0)
 
 
-def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], reciprocal: int) -> np.ndarray:
-    """MEAN over H, W: e [N, C] -> int64 [N, H, W, C], every position e * reciprocal (exponent + 16)."""
-    n, height, width, c = in_shape
-    per_channel = e.astype(np.int64).reshape(n, 1, 1, c) * reciprocal
-    return np.broadcast_to(per_channel, (n, height, width, c)).copy()
+def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], axes: tuple[int, ...], reciprocal: int) -> np.ndarray:
+    """MEAN over `axes`: e (the output's elements) -> int64 in_shape, each input element the error
+    of the output it was averaged into times reciprocal (exponent + 16)."""
+    kept = tuple(1 if d in axes else size for d, size in enumerate(in_shape))
+    return np.broadcast_to(e.astype(np.int64).reshape(kept) * reciprocal, in_shape).copy()
 
 
 def broadcast_sum(v: np.ndarray, operand_shape: tuple[int, ...]) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantize import prepare
-from quantize.ops import op_def
+from quantize.ops import mean, op_def
 from quantize.errors import PlanError
 from quantize.tflite_model import Graph, Operator
 from quantize.training_plan import TrainingPlan
@@ -56,7 +56,7 @@ class BackwardStep:
     qas_bias: np.ndarray | None    # float32 [C_out]
     back_multiplier: np.ndarray | None  # int64 [C_out]: s_W[o] * 2^(E_w + 31)
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
-    mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
+    mean_reciprocal: int          # MEAN: round(2^16 / count), count: the input elements of one output
     gradient_filter: int = 1      # r: the backward pass works on r x r patches (1: no filtering)
     # MUL: (multiplier, exponent) of the other operand's scale for each input's error, flattened
     # (M1, E1, M2, E2): in_error scales by s_2, in_error2 by s_1 (README "MUL").
@@ -256,8 +256,7 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
         p = op_def(op.op).prepare(graph, op)
         act_min, act_max = p.act_min, p.act_max
     elif op.op == "MEAN":
-        x = graph.tensor(op.inputs[0])
-        mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / (x.shape[1] * x.shape[2]))
+        mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / mean.reduced_count(graph, op))
     c_out = y.shape[-1]
     weights = bool(layer and layer.weights)
     bias = bool(layer and layer.bias)

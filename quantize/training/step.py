@@ -116,7 +116,7 @@ class GoldenTrainer:
         if step.kind == "PAD":
             return [(backward.pad_input_error(e, op.options.paddings), k)]
         if step.kind == "MEAN":
-            v = backward.mean_input_error(e.reshape(x.shape[0], x.shape[3]), x.shape, step.mean_reciprocal)
+            v = backward.mean_input_error(e, x.shape, op.options.axes, step.mean_reciprocal)
             return [normalise(v, k + 16)]
         if step.kind == "MAX_POOL_2D":
             p = prepare.pool(self.graph, op)

@@ -164,8 +164,10 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates, int* 
       pad_input_error(*data_at<kernels::PadParams>(*model_, op.params_offset), dims_of(in), dims_of(out), e,
                       in_error);
       return exponent;
-    case OpCode::kMean:
-      return exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+    case OpCode::kMean: {
+      const int32_t axes = data_at<kernels::MeanParams>(*model_, op.params_offset)->axes;
+      return exponent + 16 - mean_input_error(e, dims_of(in), axes, s.mean_reciprocal, in_error);
+    }
     case OpCode::kMaxPool2d:  // its input was kept alive for this (quantize/training/lowering.py)
       return exponent - max_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset), dims_of(in),
                                              dims_of(out), static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])),

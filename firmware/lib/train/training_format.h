@@ -1,4 +1,4 @@
-// The blob's training section (blob format version 4): the backward program the host compiled
+// The blob's training section (blob format version 5): the backward program the host compiled
 // from the training plan (quantize/training/lowering.py writes it; its struct strings mirror these
 // layouts field by field). It lies in the data section at BlobHeader::training_offset:
 //
@@ -66,7 +66,7 @@ struct TrainStep {
   uint32_t qas_bias_offset;         ///< data: float32 [C_out]
   uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31); MUL: a MulBackward
   int32_t back_exponent;            ///< 4 + E_w
-  int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
+  int32_t mean_reciprocal;          ///< MEAN: round(2^16 / count), count: the inputs averaged into one output
   uint16_t patches;                 ///< arena tensor: the input's r x r patch means, or kNoTensor
   uint16_t gradient_filter;         ///< r: CONV_2D / DEPTHWISE_CONV_2D backward on r x r patches (1: none)
 };
