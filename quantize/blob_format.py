@@ -14,8 +14,8 @@ import enum
 from quantize.layout import Layout
 
 MAGIC = 0x4254434D  # "MCTB"
-VERSION = 4  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section, op records carry
-# the kernels' scratch; 4: gradient filtering in the training steps
+VERSION = 5  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section, op records carry
+# the kernels' scratch; 4: gradient filtering in the training steps; 5: MEAN's block carries its axes
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
 MAX_OP_INPUTS = 4  # CONCATENATION's inputs; the record's former reserved halfword holds the fourth

@@ -33,7 +33,7 @@ from quantize.ops.gemmlowp import (  # noqa: F401
     one_over_one_plus_x_for_x_in_0_1,
     reciprocal,
 )
-from quantize.ops.mean import mean_hw_s8  # noqa: F401
+from quantize.ops.mean import mean_s8  # noqa: F401
 from quantize.ops.pad import pad_s8  # noqa: F401
 from quantize.ops.pool import average_pool_s8, max_pool_s8  # noqa: F401
 from quantize.ops.requantize import requantize_s8  # noqa: F401

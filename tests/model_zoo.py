@@ -153,6 +153,20 @@ def _mean_models() -> list[ZooModel]:
                      keras.layers.GlobalAveragePooling2D(keepdims=keep)),
                  ("MEAN",))
         for i, (shape, keep) in enumerate(combos)
+    ] + [
+        # Other axes, the result feeding a Dense: a sequence's (GlobalAveragePooling1D over a
+        # [N, T, C] reshape: axis 1 of rank 3), the width only, the channels.
+        ZooModel("mean05_sequence_axis1", (6, 4, 3), lambda keras: _seq(
+            keras, (6, 4, 3), keras.layers.Conv2D(4, 1, activation="relu"), keras.layers.Reshape((24, 4)),
+            keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)), ("MEAN", "RESHAPE")),
+        ZooModel("mean06_width_axis2", (5, 7, 3), lambda keras: _seq(
+            keras, (5, 7, 3), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=2)), keras.layers.Flatten(),
+            keras.layers.Dense(3)), ("MEAN",)),
+        ZooModel("mean07_channels_keep", (6, 5, 2), lambda keras: _seq(
+            keras, (6, 5, 2), keras.layers.Conv2D(5, 3, padding="same", activation="relu"),
+            keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=-1, keepdims=True)), keras.layers.Flatten(),
+            keras.layers.Dense(4)), ("MEAN",)),
     ]
 
 

@@ -67,6 +67,7 @@ HOST_LAYOUTS = {
     "RowChainParams": HostLayout((struct.Struct("<I"), struct.Struct("<" + f"{ROW_CHAIN_STAGE.size}s" * MAX_CHAIN_STAGES))),
     "TrainHeader": HostLayout((training_format.TRAIN_HEADER,)),
     "TrainStep": HostLayout((training_format.TRAIN_STEP,)),
+    "MulBackward": HostLayout((training_format.MUL_BACKWARD,)),
 }
 
 
@@ -154,6 +155,7 @@ def test_a_swapped_or_missing_field_is_reported():
         "MeanParams.multiplier: firmware offset 8, host offset 4",
         "MeanParams.output_zero_point: firmware offset 4, host offset 8",
         "MeanParams: host packs a field at offset 12 the firmware does not assert (missing)",
+        "MeanParams: host packs a field at offset 16 the firmware does not assert (missing)",
     ]
     assert layout_mismatches("PoolParams", [], [0]) == [
         "PoolParams: no static_assert(offsetof(PoolParams, ...)) in the firmware"]

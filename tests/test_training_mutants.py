@@ -1,8 +1,9 @@
 """Mutation tests of the training step's DSP kernels: backward_s8.cpp's pointwise weight gradient and
 input error, its stochastic-rounding update loop and word-wise mask, backward_depthwise.cpp's channel
 quads, dsp.h's smlad_2x2_blocks, backward_pool.cpp's MAX_POOL_2D routing, the ReLU mask, the portable
-paths of dilation and depth multipliers, and backward_derivative.cpp's element-wise derivatives
-(firmware/lib). Each mutant breaks one kernel as a bug would (a
+paths of dilation and depth multipliers, backward_derivative.cpp's element-wise derivatives, and MUL's
+and SUB's broadcast error sums (backward_broadcast.cpp, trainer.cpp) (firmware/lib). Each mutant breaks
+one kernel as a bug would (a
 wrong tail, sign, lane or rounding) in a copy of the firmware, which must then fail the bit-exact
 comparison with the golden reference that tests/test_training_fidelity.py (native build: the same
 packing and loops through dsp.h's portable twins) and tests/test_training_device.py (qemu-m7: the
@@ -143,6 +144,23 @@ OPTIONS = [
 ]
 
 
+# backward_broadcast.cpp and trainer.cpp's MUL and SUB backward, backward_s8.cpp's MEAN over other axes
+# (portable C++ on both builds), over the cases that cross them: a squeeze-and-excitation gate
+# (broadcast sums over H and W), the same shape with a mask, a scalar constant, a subtracted gate, a
+# MEAN over the width alone.
+ELEMENT_WISE_CASES = ("t65_mul_se_gate", "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu",
+                      "t69_mean_width_dense")
+BB, TR = "train/backward_broadcast.cpp", "train/trainer.cpp"
+ELEMENT_WISE = [
+    Mutant("broadcast-sum-drops-the-last-row", BB, "oh < (bh ? out.h : h + 1)", "oh < (bh ? out.h - 1 : h + 1)"),
+    Mutant("sub-second-error-not-negated", TR, "k == 0 ? 1 : -1", "k == 0 ? 1 : 1"),
+    Mutant("mul-first-error-scaled-by-its-own-input", TR, "MulFactor{f->multiplier1, f->exponent1}",
+           "MulFactor{f->multiplier2, f->exponent1}"),
+    Mutant("mul-other-zero-point-sign", BB, "c * s.c] - other_zero_point;", "c * s.c] + other_zero_point;"),
+    Mutant("mean-error-as-if-over-h-too", S8, "(rh ? 0 : h)", "0"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -222,6 +240,12 @@ def test_native_fidelity_catches_derivative_mutant(runs, mutant, tmp_path):
 @pytest.mark.parametrize("mutant", OPTIONS, ids=lambda m: m.name)
 def test_native_fidelity_catches_convolution_option_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, OPTION_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", ELEMENT_WISE, ids=lambda m: m.name)
+def test_native_fidelity_catches_element_wise_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, ELEMENT_WISE_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 

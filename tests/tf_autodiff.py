@@ -100,6 +100,11 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
                               param(op, 1, "weights"), transpose_b=True)
             elif op.op == "ADD":
                 y = x + values[op.inputs[1]]
+            elif op.op in ("MUL", "SUB"):  # the second operand broadcast (TF's rules are TFLite's), or constant
+                other = values.get(op.inputs[1])
+                if other is None:
+                    other = tf.constant(_dequantized(graph, op.inputs[1]))
+                y = x * other if op.op == "MUL" else x - other
             elif op.op == "MEAN":
                 y = tf.reduce_mean(x, axis=list(o.axes), keepdims=o.keep_dims)
             elif op.op == "RESHAPE":

@@ -2,9 +2,10 @@
 training engine implements (quantize/training/program.py BACKWARD_OPS): CONV_2D with 1x1, 3x3 and
 5x5 filters, strides 1 to 4, dilation, SAME and VALID padding, no activation, ReLU and ReLU6 (masks);
 DEPTHWISE_CONV_2D likewise (3x3 and 5x5; depth multipliers 2 and 3); FULLY_CONNECTED with and without activation, fed by a
-4-D tensor or by RESHAPE (Flatten); MEAN; AVERAGE_POOL_2D with full and clipped windows (strides 2 and 3); PAD;
-standalone RELU (after MEAN); standalone LEAKY_RELU, LOGISTIC, TANH and HARD_SWISH (after
-convolutions and in a dense stack); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
+4-D tensor or by RESHAPE (Flatten); MEAN over H and W and over the width alone; MUL and SUB with
+broadcasting (a squeeze-and-excitation gate, a scalar constant) and of the same shape; AVERAGE_POOL_2D
+with full and clipped windows (strides 2 and 3); PAD; standalone RELU (after MEAN); standalone LEAKY_RELU,
+LOGISTIC, TANH and HARD_SWISH (after convolutions and in a dense stack); MAX_POOL_2D with and without overlapping windows; ADD with and without a fused activation, in residual blocks whose input error is the sum of the
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
@@ -66,6 +67,7 @@ ALL2 = ((1, True, True), (2, True, True))
 ALL3 = ((1, True, True), (2, True, True), (3, True, True))
 ALL4 = ALL3 + ((4, True, True),)
 GF2, GF4 = {"gradient_filter": 2}, {"gradient_filter": 4}
+GATED = ((1, True, True), (2, True, True), (3, True, False), (4, True, True))
 
 
 def _residual_block(keras, x, expand, activation=None, stride=1, out=None):
@@ -100,6 +102,38 @@ def _residual_net(keras, inputs, activation=None):
     x = _residual_block(keras, x, 2, activation)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.layers.Dense(4, bias_initializer="random_normal")(x)
+
+
+def _gated(keras, inputs, combine, activation=None):
+    """A conv trained below a squeeze-and-excitation gate (GAP -> Dense -> Dense -> Reshape [1, 1, C],
+    without clamps: random inputs push an int8 gate past its calibrated range, where a mask would
+    stop what the float model passes) combined with the feature map (`combine`: Multiply or
+    Subtract, the gate second, then `activation`): the error reaches the conv through both inputs.
+"""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    D = functools.partial(keras.layers.Dense, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)
+    g = keras.layers.GlobalAveragePooling2D()(x)
+    g = D(4)(g)
+    g = D(6)(g)
+    y = combine()([x, keras.layers.Reshape((1, 1, 6))(g)])
+    if activation:
+        y = keras.layers.Activation(activation)(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return D(4)(y)
+
+
+def _two_convs(keras, inputs, combine, activation=None):
+    """Two convolutions of a trained conv's output combined element-wise (same shape)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(4, 1, activation="relu")(inputs)
+    a = C(5, 1)(x)
+    b = C(5, 3, padding="same", activation="relu6")(x)
+    y = combine()([a, b])
+    if activation:
+        y = keras.layers.Activation(activation)(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(y)
 
 
 def cases() -> list[TrainingCase]:
@@ -289,4 +323,23 @@ def cases() -> list[TrainingCase]:
                                                                    dense(k, 8), k.layers.Activation("hard_swish"),
                                                                    dense(k, 6), k.layers.Activation("sigmoid"),
                                                                    dense(k, 4)], ALL4 + ((5, True, True),)),
+        # MUL: a squeeze-and-excitation gate (broadcast: the gate's error sums over H and W), the error
+        # reaching the conv below through both inputs (ACCUMULATE); two branches of the same shape
+        # with a fused ReLU (mask); a scalar constant factor (Rescaling).
+        # (The converter folds the first gate layer's bias into the second's: its weights train.)
+        _functional_case("t65_mul_se_gate", (6, 5, 2), lambda keras, i: _gated(keras, i, keras.layers.Multiply),
+                         GATED),
+        _functional_case("t66_mul_same_shape_relu", (5, 6, 3),
+                         lambda keras, i: _two_convs(keras, i, keras.layers.Multiply, "relu"), ALL4),
+        _case("t67_mul_scalar", (7, 6, 2), lambda k: [C(k)(4, 1, activation="relu"), C(k)(5, 3, activation="relu"),
+                                                      k.layers.Rescaling(0.37), gap(k), dense(k, 3)], ALL3),
+        # SUB: a gate subtracted from its feature map (broadcast, the negated error summed over H
+        # and W), with a fused ReLU (mask).
+        _functional_case("t68_sub_gate_relu", (5, 6, 2),
+                         lambda keras, i: _gated(keras, i, keras.layers.Subtract, "relu"), GATED),
+        # MEAN over the width only (not H and W), feeding a Dense through a Flatten.
+        _case("t69_mean_width_dense", (6, 7, 2), lambda k: [C(k)(4, 1, activation="relu"),
+                                                            C(k)(5, 3, padding="same", activation="relu"),
+                                                            k.layers.Lambda(lambda t: k.ops.mean(t, axis=2)), flat(k),
+                                                            dense(k, 3)], ALL3),
     ]

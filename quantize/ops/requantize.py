@@ -34,8 +34,7 @@ def validate(graph: Graph, op: Operator) -> None:
 
 @dataclass(frozen=True)
 class RescaleParams:
-    """A change of scale and zero point: int8 QUANTIZE's, and MEAN's (whose multiplier also
-    divides the sum by the count)."""
+    """A change of scale and zero point: int8 QUANTIZE's."""
 
     input_zero_point: int
     output_zero_point: int

@@ -78,11 +78,29 @@ def bias_gradient(e: np.ndarray) -> np.ndarray:
     return e.astype(np.int64).reshape(-1, e.shape[-1]).sum(axis=0)
 
 
-def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], reciprocal: int) -> np.ndarray:
-    """MEAN over H, W: e [N, C] -> int64 [N, H, W, C], every position e * reciprocal (exponent + 16)."""
-    n, height, width, c = in_shape
-    per_channel = e.astype(np.int64).reshape(n, 1, 1, c) * reciprocal
-    return np.broadcast_to(per_channel, (n, height, width, c)).copy()
+def mean_input_error(e: np.ndarray, in_shape: tuple[int, ...], axes: tuple[int, ...], reciprocal: int) -> np.ndarray:
+    """MEAN over `axes`: e (the output's elements) -> int64 in_shape, each input element the error
+    of the output it was averaged into times reciprocal (exponent + 16)."""
+    kept = tuple(1 if d in axes else size for d, size in enumerate(in_shape))
+    return np.broadcast_to(e.astype(np.int64).reshape(kept) * reciprocal, in_shape).copy()
+
+
+def broadcast_sum(v: np.ndarray, operand_shape: tuple[int, ...]) -> np.ndarray:
+    """v [N, H, W, C] (an element-wise op's output shape, 4-D) summed over the dimensions where the
+    operand's 4-D shape is 1 and the output's is not: int64 of the operand's shape."""
+    shape4 = (1,) * (4 - len(operand_shape)) + tuple(operand_shape)
+    axes = tuple(d for d in range(4) if shape4[d] == 1 and v.shape[d] != 1)
+    return v.astype(np.int64).sum(axis=axes, keepdims=True).reshape(operand_shape)
+
+
+def mul_input_error(e: np.ndarray, other: np.ndarray, other_zero_point: int, multiplier: int,
+                    operand_shape: tuple[int, ...]) -> np.ndarray:
+    """MUL's error at one input: e [N, H, W, C] scaled by the other operand's scale multiplier (e * M
+    >> 27, rounded, as channel_scaled) times the other operand (4-D, broadcast against e) less its
+    zero point, summed over the input's broadcast dimensions: int64 of operand_shape (exponent: e's
+    + the factor's exponent)."""
+    h = channel_scaled(e, np.int64(multiplier))
+    return broadcast_sum(h * (other.astype(np.int64) - other_zero_point), operand_shape)
 
 
 def depthwise_input_error(e: np.ndarray, w: np.ndarray, back_multiplier: np.ndarray, stride: tuple[int, int],

@@ -22,7 +22,8 @@ from quantize.training.program import ACCUMULATE, DERIVATIVE_OPS, TrainingProgra
 
 TRAIN_HEADER = struct.Struct("<HHiiiHHIHH")  # TrainHeader
 TRAIN_STEP = struct.Struct("<8H4I2i2H")       # TrainStep
-assert (TRAIN_HEADER.size, TRAIN_STEP.size) == (28, 44)
+MUL_BACKWARD = struct.Struct("<4i")            # MulBackward: (multiplier, exponent) per input error
+assert (TRAIN_HEADER.size, TRAIN_STEP.size, MUL_BACKWARD.size) == (28, 44, 16)
 NO_TENSOR = 0xFFFF
 
 STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK, STEP_INPUT_ERROR2, STEP_ACCUMULATE = 1, 2, 4, 8, 16, 32
@@ -150,12 +151,14 @@ class TrainingLayout:
                 n, height, width, c = graph.tensor(op.inputs[0]).shape
                 r = step.gradient_filter
                 tensors.patches = arena_tensor((n, -(-height // r), -(-width // r), c), blob_op[step.op], time)
-            elif step.kept_input:
-                # its input is read now (weight gradients; MAX_POOL_2D finds each window's maximum
-                # again; an element-wise op's derivative): no later forward op (an in-place ADD,
-                # the op itself run in place) writes over it
-                kept = blob_index[op.inputs[0]]
-                layout.kept[kept] = max(layout.kept.get(kept, time), time)
+            else:
+                # the inputs read now (weight gradients; MAX_POOL_2D finds each window's maximum
+                # again; an element-wise op's derivative; MUL's error at one input is the other's
+                # value): no later forward op (an in-place ADD, the op itself run in place) writes
+                # over them
+                for tensor in _read_inputs(step, op, graph):
+                    kept = blob_index[tensor]
+                    layout.kept[kept] = max(layout.kept.get(kept, time), time)
             layout.steps.append(tensors)
         layout.error_slots = slots
         layout.exponents = arena_tensor(4 * len(slots), loss_time, last_time)
@@ -195,11 +198,23 @@ class TrainingLayout:
                 bm = builder.add_data(np.asarray(step.back_multiplier, dtype="<i4").tobytes())
             if step.derivative is not None:  # in back_multiplier_offset (training_format.h)
                 bm = builder.add_data(np.asarray(step.derivative, dtype="<i4").tobytes())
+            if step.operand_factors is not None:  # MUL
+                bm = builder.add_data(MUL_BACKWARD.pack(*step.operand_factors))
             section.extend(TRAIN_STEP.pack(
                 self.blob_op[step.op], flags, step.out_error, _index(in_errors[0]), _index(tensors.mask),
                 _index(tensors.scratch), len(step.channels), _index(in_errors[1]), channels, qw, qb, bm,
                 step.back_exponent, step.mean_reciprocal, _index(tensors.patches), step.gradient_filter))
         builder.training = (builder.add_data(bytes(section)), len(section))
+
+
+def _read_inputs(step, op, graph) -> tuple[int, ...]:
+    """The activation inputs a backward step reads (beyond errors and masks)."""
+    if step.kept_input:  # a weight gradient, MAX_POOL_2D's maxima, an element-wise op's derivative
+        return (op.inputs[0],)
+    if step.kind == "MUL":  # each needed input error reads the other operand (a constant is in flash)
+        others = (op.inputs[1 - position] for position, slot in enumerate(step.in_errors) if slot is not None)
+        return tuple(t for t in others if graph.tensor(t).data is None)
+    return ()
 
 
 def _index(tensor: int | None) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantize import prepare
-from quantize.ops import derivative_ops, op_def
+from quantize.ops import derivative_ops, mean, op_def
 from quantize.errors import PlanError
 from quantize.tflite_model import Graph, Operator
 from quantize.training_plan import TrainingPlan
@@ -24,7 +24,9 @@ from quantize.training_plan import TrainingPlan
 DERIVATIVE_OPS = derivative_ops()
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU", "MAX_POOL_2D") + DERIVATIVE_OPS
+                "RESHAPE", "RELU", "MAX_POOL_2D", "MUL", "SUB") + DERIVATIVE_OPS
+# Ops of two activation inputs, either or both of which may receive an error.
+BINARY = ("ADD", "MUL", "SUB")
 # Standalone activations whose backward is the mask of their clamp. Not RELU6: TFLite Micro's
 # clamps in its input's quantization and ignores its output's, which the converter makes different,
 # so its int8 forward departs from the float model and a gradient through it points elsewhere
@@ -38,6 +40,8 @@ MAX_POOL_WINDOWS = 1 << 8       # windows covering an element: |e| * 2^16 * wind
 MEAN_RECIPROCAL_BITS = 16
 DERIVATIVE_BITS = 23  # |table entry| < 2^23: |e| * entry stays below 2^30
 MAX_DERIVATIVE_EXPONENT = 64  # the firmware's bound on a derivative table's exponent (trainer_bind.cpp)
+MAX_MUL_BROADCAST_TERMS = 1 << 12  # output elements per operand element: |h| * |x - z| < 2^19 each
+MAX_SUB_BROADCAST_TERMS = 1 << 24  # |e| <= 127 each
 MAX_CLASSES = 256  # the firmware's train::kMaxClasses: the loss keeps one int32 per class on the stack
 
 
@@ -58,10 +62,13 @@ class BackwardStep:
     qas_bias: np.ndarray | None    # float32 [C_out]
     back_multiplier: np.ndarray | None  # int64 [C_out]: s_W[o] * 2^(E_w + 31)
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
-    mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
+    mean_reciprocal: int          # MEAN: round(2^16 / count), count: the input elements of one output
     gradient_filter: int = 1      # r: the backward pass works on r x r patches (1: no filtering)
     # DERIVATIVE_OPS: int64 [256], the derivative at each int8 input -128..127 times 2^back_exponent
     derivative: np.ndarray | None = None
+    # MUL: (multiplier, exponent) of the other operand's scale for each input's error, flattened
+    # (M1, E1, M2, E2): in_error scales by s_2, in_error2 by s_1 (README "MUL").
+    operand_factors: tuple[int, int, int, int] | None = None
 
     @property
     def kept_input(self) -> bool:
@@ -93,8 +100,9 @@ class TrainingProgram:
 
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
-    """The activation tensors an op reads (ADD: both; the others: the first input)."""
-    return tuple(op.inputs[:2]) if op.op == "ADD" else (op.inputs[0],)
+    """The tensors an op reads whose error a backward step may need (ADD, MUL, SUB: both, a
+    constant operand never in the backward set; the others: the first input)."""
+    return tuple(op.inputs[:2]) if op.op in BINARY else (op.inputs[0],)
 
 
 def _producers(graph: Graph) -> dict[int, Operator]:
@@ -125,9 +133,22 @@ def _channel_factors(graph: Graph, op: Operator, qas: bool):
         qw, qb = s_x / s_w, 1.0 / (s_w * s_x)
     else:
         qw, qb = s_x * s_w, s_w * s_x
-    e_w = -math.floor(math.log2(float(s_w.max()))) - 1
-    bm = np.minimum(np.round(s_w * 2.0 ** (e_w + 31)), (1 << 31) - 1).astype(np.int64)
-    return qw.astype(np.float32), qb.astype(np.float32), bm, BACK_H_BITS + e_w
+    bm, back_exponent = back_multipliers(s_w)
+    return qw.astype(np.float32), qb.astype(np.float32), bm, back_exponent
+
+
+def back_multipliers(scales: np.ndarray) -> tuple[np.ndarray, int]:
+    """(bm, 4 + E) for real scales: bm = round(s * 2^(E + 31)) with E = -floor(log2(max s)) - 1, so
+    bm <= 2^31 - 1 (README "CONV_2D" 1, "MUL")."""
+    e = -math.floor(math.log2(float(np.max(scales)))) - 1
+    bm = np.minimum(np.round(np.asarray(scales, dtype=np.float64) * 2.0 ** (e + 31)), (1 << 31) - 1)
+    return bm.astype(np.int64), BACK_H_BITS + e
+
+
+def broadcast_terms(graph: Graph, op: Operator, position: int) -> int:
+    """Output elements that read one element of an element-wise op's input (1 unless broadcast)."""
+    operand = int(np.prod(graph.tensor(op.inputs[position]).shape))
+    return int(np.prod(graph.tensor(op.outputs[0]).shape)) // max(operand, 1)
 
 
 def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> TrainingProgram:
@@ -212,6 +233,7 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     act_min, act_max = -128, 127
     qw = qb = bm = derivative = None
     back_exponent = mean_reciprocal = 0
+    operand_factors = None
     input_error = any(slot is not None for slot in in_errors)
     if op.op in PARAMETRIC:
         p = prepare.fully_connected(graph, op) if op.op == "FULLY_CONNECTED" else prepare.conv(graph, op)
@@ -226,9 +248,18 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
         if input_error and terms >= MAX_TRANSPOSED_TERMS:
             raise PlanError(f"{where}: operator {op.index} ({op.op}): {terms} output terms per input error element, "
                             f"at most {MAX_TRANSPOSED_TERMS - 1} (int32 accumulator)")
-    elif op.op == "ADD":
-        p = prepare.add(graph, op)
+    elif op.op in BINARY:
+        p = op_def(op.op).prepare(graph, op)
         act_min, act_max = p.act_min, p.act_max
+        limit = MAX_MUL_BROADCAST_TERMS if op.op == "MUL" else MAX_SUB_BROADCAST_TERMS
+        for position, slot in enumerate(in_errors):
+            terms = broadcast_terms(graph, op, position)
+            if slot is not None and op.op != "ADD" and terms >= limit:
+                raise PlanError(f"{where}: operator {op.index} ({op.op}): {terms} output elements read one element "
+                                f"of input {position}, at most {limit - 1} (int32 accumulator)")
+        if op.op == "MUL":
+            (m1, e1), (m2, e2) = (back_multipliers([graph.tensor(op.inputs[i]).scale]) for i in (1, 0))
+            operand_factors = (int(m1[0]), e1, int(m2[0]), e2)
     elif op.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         p = prepare.pool(graph, op)
         act_min, act_max = p.act_min, p.act_max
@@ -240,8 +271,7 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
         p = op_def(op.op).prepare(graph, op)
         act_min, act_max = p.act_min, p.act_max
     elif op.op == "MEAN":
-        x = graph.tensor(op.inputs[0])
-        mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / (x.shape[1] * x.shape[2]))
+        mean_reciprocal = round((1 << MEAN_RECIPROCAL_BITS) / mean.reduced_count(graph, op))
     elif op.op in DERIVATIVE_OPS:
         derivative, back_exponent = derivative_table(op_def(op.op).derivative(graph, op))
         if abs(back_exponent) > MAX_DERIVATIVE_EXPONENT:
@@ -257,7 +287,8 @@ def _step(graph: Graph, op: Operator, layer, out_error: int, in_errors: tuple[in
     clamps = op.op in ACTIVATIONS or getattr(op.options, "activation", "NONE") != "NONE"
     r = layer.gradient_filter if layer else 1
     return BackwardStep(op.index, op.op, out_error, in_errors, weights, bias, channels, clamps, act_min, act_max, qw,
-                        qb, bm, back_exponent, mean_reciprocal, r, derivative)
+                        qb, bm, back_exponent, mean_reciprocal, r, derivative=derivative,
+                        operand_factors=operand_factors)
 
 
 def derivative_table(derivative: np.ndarray) -> tuple[np.ndarray, int]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantize import golden, prepare
+from quantize.blob_format import dims4
 from quantize.tflite_model import Graph, Operator
 from quantize.training import backward
 from quantize.training.numerics import (
@@ -107,6 +108,8 @@ class GoldenTrainer:
             e = backward.apply_mask(e, y, step.act_min, step.act_max)
         if step.kind == "ADD":
             return [(e.copy(), k), (e.copy(), k)]
+        if step.kind in ("MUL", "SUB"):
+            return self._element_wise(step, op, values, e, k)
         if step.kind == "RESHAPE":
             return [(e.reshape(x.shape), k)]
         if step.kind in ACTIVATIONS:  # masked above
@@ -116,7 +119,7 @@ class GoldenTrainer:
         if step.kind == "PAD":
             return [(backward.pad_input_error(e, op.options.paddings), k)]
         if step.kind == "MEAN":
-            v = backward.mean_input_error(e.reshape(x.shape[0], x.shape[3]), x.shape, step.mean_reciprocal)
+            v = backward.mean_input_error(e, x.shape, op.options.axes, step.mean_reciprocal)
             return [normalise(v, k + 16)]
         if step.kind == "MAX_POOL_2D":
             p = prepare.pool(self.graph, op)
@@ -130,6 +133,28 @@ class GoldenTrainer:
             return [normalise(v, k + 16)]
         assert step.kind in PARAMETRIC
         return [self._parametric(step, op, x, e, k, lr, gradients)]
+
+    def _element_wise(self, step: BackwardStep, op: Operator, values: dict[int, np.ndarray], e: np.ndarray,
+                      k: int) -> list[tuple[np.ndarray, int] | None]:
+        """MUL and SUB, either input possibly broadcast (README "MUL", "SUB"): each needed input's
+        error, summed over its broadcast dimensions."""
+        e4 = e.reshape(dims4(e.shape))
+        operands = [values[i].reshape(dims4(values[i].shape)) for i in op.inputs[:2]]
+        shapes = [values[i].shape for i in op.inputs[:2]]
+        out: list[tuple[np.ndarray, int] | None] = []
+        for position, slot in enumerate(step.in_errors):
+            if slot is None:
+                out.append(None)
+            elif step.kind == "SUB":  # y = a - b: the error to b is negated
+                sign = 1 if position == 0 else -1
+                out.append(normalise(backward.broadcast_sum(sign * e4.astype(np.int64), shapes[position]), k))
+            else:  # y = a * b: dL/da = e * b
+                other = op.inputs[1 - position]
+                multiplier, exponent = step.operand_factors[2 * position:2 * position + 2]
+                v = backward.mul_input_error(e4, operands[1 - position], self.graph.tensor(other).zero_point,
+                                             multiplier, shapes[position])
+                out.append(normalise(v, k + exponent))
+        return out
 
     def _parametric(self, step: BackwardStep, op: Operator, x: np.ndarray, e: np.ndarray, k: int, lr: float,
                     gradients: dict | None) -> tuple[np.ndarray, int] | None:

@@ -30,8 +30,8 @@
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 4;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
-                                      // 4: gradient filtering in the training steps
+constexpr uint16_t kBlobVersion = 5;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
+                                      // 4: gradient filtering in the training steps; 5: MEAN's block carries its axes
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 4;  ///< CONCATENATION's inputs (the record's former reserved halfword)
 constexpr int kNameLength = 16;

@@ -150,7 +150,8 @@ static_assert(offsetof(kernels::MeanParams, input_zero_point) == 0, "quantize/bl
 static_assert(offsetof(kernels::MeanParams, output_zero_point) == 4, "quantize/blob.py MEAN_PARAMS");
 static_assert(offsetof(kernels::MeanParams, multiplier) == 8, "quantize/blob.py MEAN_PARAMS");
 static_assert(offsetof(kernels::MeanParams, shift) == 12, "quantize/blob.py MEAN_PARAMS");
-static_assert(sizeof(kernels::MeanParams) == 16, "quantize/blob.py MEAN_PARAMS");
+static_assert(offsetof(kernels::MeanParams, axes) == 16, "quantize/blob.py MEAN_PARAMS");
+static_assert(sizeof(kernels::MeanParams) == 20, "quantize/blob.py MEAN_PARAMS");
 
 // PadParams: PAD_PARAMS
 static_assert(offsetof(kernels::PadParams, before[0]) == 0, "quantize/blob.py PAD_PARAMS");

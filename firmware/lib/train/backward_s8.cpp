@@ -399,20 +399,23 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
   }
 }
 
-int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t reciprocal, int8_t* in_error) {
-  const int32_t channels = in.n * in.c, positions = in.h * in.w;
+int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t axes, int32_t reciprocal, int8_t* in_error) {
+  const kernels::Dims out = kernels::mean_output_dims(in, axes);
   uint32_t peak = 0;
-  for (int32_t i = 0; i < channels; ++i) {
+  for (int32_t i = 0; i < out.elements(); ++i) {
     const uint32_t m = magnitude(e[i] * reciprocal);
     peak = m > peak ? m : peak;
   }
   const int shift = normalise_shift(peak);
-  // Every position of a channel holds the same value: normalise one position, copy it to the rest.
-  for (int32_t n = 0; n < in.n; ++n) {
-    int8_t* first = in_error + n * positions * in.c;
-    for (int32_t c = 0; c < in.c; ++c) first[c] = normalised(e[n * in.c + c] * reciprocal, shift);
-    for (int32_t p = 1; p < positions; ++p) std::memcpy(first + p * in.c, first, static_cast<size_t>(in.c));
-  }
+  // Index 0 along a reduced dimension of the output, the input's index along the others.
+  const bool rn = out.n != in.n, rh = out.h != in.h, rw = out.w != in.w, rc = out.c != in.c;
+  for (int32_t n = 0; n < in.n; ++n)
+    for (int32_t h = 0; h < in.h; ++h)
+      for (int32_t w = 0; w < in.w; ++w)
+        for (int32_t c = 0; c < in.c; ++c) {
+          const int32_t at = (((rn ? 0 : n) * out.h + (rh ? 0 : h)) * out.w + (rw ? 0 : w)) * out.c + (rc ? 0 : c);
+          *in_error++ = normalised(e[at] * reciprocal, shift);
+        }
   return shift;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernel_types.h"
+#include "mean_s8.h"
 #include "numerics.h"
 
 namespace train {
@@ -75,8 +76,9 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
 void update_weights(int8_t* w, int32_t stride, const int32_t* gradient, int32_t gradient_stride, int32_t count,
                     FixedFactor f, int k, Xorshift32& rng);
 
-/// MEAN over H and W: e [N, C] -> in_error [N, H, W, C], every position e * reciprocal.
+/// MEAN over `axes` (kernels::kMeanAxis* bits): e [kernels::mean_output_dims(in, axes)] -> in_error
+/// [in], each input element the error of the output it was averaged into times reciprocal.
 /// Returns the normalisation shift.
-int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t reciprocal, int8_t* in_error);
+int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t axes, int32_t reciprocal, int8_t* in_error);
 
 }  // namespace train

@@ -55,6 +55,27 @@ inline int normalise_into(const int32_t* values, int32_t count, int8_t* error) {
   return shift;
 }
 
+/// The two passes of an input error computed per element without scratch (pools, MUL, SUB): the
+/// peak of value(n, iy, ix, c) (an int32 gathered from the output error) over the input's dims `in`
+/// ({n, h, w, c}), then each value normalised into `to`. Returns the shift.
+template <typename Dims, typename Value>
+int gather_normalised(const Dims& in, Value value, int8_t* to) {
+  uint32_t peak = 0;
+  for (int32_t n = 0; n < in.n; ++n)
+    for (int32_t iy = 0; iy < in.h; ++iy)
+      for (int32_t ix = 0; ix < in.w; ++ix)
+        for (int32_t c = 0; c < in.c; ++c) {
+          const uint32_t m = magnitude(value(n, iy, ix, c));
+          peak = m > peak ? m : peak;
+        }
+  const int shift = normalise_shift(peak);
+  for (int32_t n = 0; n < in.n; ++n)
+    for (int32_t iy = 0; iy < in.h; ++iy)
+      for (int32_t ix = 0; ix < in.w; ++ix)
+        for (int32_t c = 0; c < in.c; ++c) *to++ = normalised(value(n, iy, ix, c), shift);
+  return shift;
+}
+
 /// An output error scaled by its channel's back multiplier (README "CONV_2D" 1): e * bm >> 27,
 /// rounded, 4 bits finer than e.
 inline int32_t channel_scaled(int32_t e, int32_t back_multiplier) {

@@ -5,9 +5,11 @@
 
 #include "accumulate.h"
 #include "backward_derivative.h"
+#include "backward_broadcast.h"
 #include "backward_depthwise.h"
 #include "backward_filter.h"
 #include "backward_pool.h"
+#include "mul_s8.h"
 #include "requantize.h"
 #include "softmax_s8.h"
 
@@ -66,7 +68,10 @@ const kernels::ActivationRange* Trainer::activation(const OpRecord& op) const {
     case OpCode::kFullyConnected:
       return &data_at<model::FullyConnectedOpParams>(*model_, op.params_offset)->fc.act;
     case OpCode::kAdd:
+    case OpCode::kSub:
       return &data_at<kernels::AddParams>(*model_, op.params_offset)->act;
+    case OpCode::kMul:
+      return &data_at<kernels::MulParams>(*model_, op.params_offset)->act;
     case OpCode::kAveragePool2d:
     case OpCode::kMaxPool2d:
       return &data_at<kernels::PoolParams>(*model_, op.params_offset)->act;
@@ -123,10 +128,11 @@ void Trainer::run(const TrainStep& s, uint16_t index) {
                                               exponent[s.in_error], static_cast<int32_t>(size));
     updates = now();
   } else {
-    const int next = backward(s, exponent[s.out_error], &updates);
+    int second = 0;  // the second input's exponent
+    const int next = backward(s, exponent[s.out_error], &updates, &second);
     if (updates == 0) updates = now();  // an op without parameters: all of its time is the error pass's
     if (has(s, kStepInputError)) exponent[s.in_error] = next;
-    if (has(s, kStepInputError2)) exponent[s.in_error2] = next;
+    if (has(s, kStepInputError2)) exponent[s.in_error2] = second;
   }
   if (ticks_ != nullptr && index < kMaxTimedSteps) {
     ticks_->backward[index] = updates - start;
@@ -134,13 +140,14 @@ void Trainer::run(const TrainStep& s, uint16_t index) {
   }
 }
 
-int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
+int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates, int* second) {
   const OpRecord& op = model_->op(s.op);
   const TensorRecord& in = model_->tensor(op.inputs[0]);
   const TensorRecord& out = model_->tensor(op.output);
   int8_t* e = error(s.out_error);
   if (has(s, kStepMask)) apply_mask(e, static_cast<const uint8_t*>(model_->tensor_data(s.mask)), out.size);
   int8_t* in_error = has(s, kStepInputError) ? error(s.in_error) : nullptr;
+  *second = exponent;  // ADD's (MUL and SUB compute their own)
   switch (op.opcode) {
     case OpCode::kReshape:
     case OpCode::kActivation:  // its mask, applied above, is all of a standalone RELU's backward
@@ -152,12 +159,17 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       if (has(s, kStepInputError2)) pass_through(e, error(s.in_error2), out.size);
       if (in_error != nullptr) pass_through(e, in_error, out.size);
       return exponent;
+    case OpCode::kMul:
+    case OpCode::kSub:
+      return element_wise(s, op, e, exponent, in_error, second);
     case OpCode::kPad:
       pad_input_error(*data_at<kernels::PadParams>(*model_, op.params_offset), dims_of(in), dims_of(out), e,
                       in_error);
       return exponent;
-    case OpCode::kMean:
-      return exponent + 16 - mean_input_error(e, dims_of(in), s.mean_reciprocal, in_error);
+    case OpCode::kMean: {
+      const int32_t axes = data_at<kernels::MeanParams>(*model_, op.params_offset)->axes;
+      return exponent + 16 - mean_input_error(e, dims_of(in), axes, s.mean_reciprocal, in_error);
+    }
     case OpCode::kMaxPool2d:  // its input was kept alive for this (quantize/training/lowering.py)
       return exponent - max_pool_input_error(*data_at<kernels::PoolParams>(*model_, op.params_offset), dims_of(in),
                                              dims_of(out), static_cast<const int8_t*>(model_->tensor_data(op.inputs[0])),
@@ -174,6 +186,36 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       return s.gradient_filter > 1 ? patched(s, op, e, exponent, in_error, updates)
                                    : parametric(s, op, e, exponent, in_error, updates);
   }
+}
+
+int Trainer::element_wise(const TrainStep& s, const OpRecord& op, const int8_t* e, int exponent, int8_t* in_error,
+                          int* second) {
+  const kernels::Dims out = dims_of(model_->tensor(op.output));
+  const bool mul = op.opcode == OpCode::kMul;
+  const MulBackward* f = mul ? data_at<MulBackward>(*model_, s.back_multiplier_offset) : nullptr;
+  int next = exponent;
+  for (int k = 0; k < 2; ++k) {  // k: the input whose error this computes
+    int8_t* to = k == 0 ? in_error : (has(s, kStepInputError2) ? error(s.in_error2) : nullptr);
+    if (to == nullptr) continue;
+    const kernels::Dims operand = dims_of(model_->tensor(op.inputs[k]));
+    int result;
+    if (mul) {  // dL/dx1 = e * x2, dL/dx2 = e * x1
+      const TensorRecord& other = model_->tensor(op.inputs[1 - k]);
+      kernels::BroadcastStrides strides{};
+      kernels::broadcast_strides(dims_of(other), out, strides);
+      const MulFactor factor = k == 0 ? MulFactor{f->multiplier1, f->exponent1} : MulFactor{f->multiplier2, f->exponent2};
+      // The forward's offsets (a constant's record carries no zero point): -z of the other input.
+      const auto& p = *data_at<kernels::MulParams>(*model_, op.params_offset);
+      const int32_t other_zero_point = -(k == 0 ? p.input2_offset : p.input1_offset);
+      result = exponent + factor.exponent -
+               mul_input_error(out, operand, e, static_cast<const int8_t*>(model_->tensor_data(op.inputs[1 - k])),
+                               strides, other_zero_point, factor, to);
+    } else {  // y = x1 - x2
+      result = exponent - sub_input_error(out, operand, e, k == 0 ? 1 : -1, to);
+    }
+    (k == 0 ? next : *second) = result;
+  }
+  return next;
 }
 
 int Trainer::parametric(const TrainStep& s, const OpRecord& op, int8_t* e, int exponent, int8_t* in_error,

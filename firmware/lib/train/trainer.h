@@ -61,6 +61,7 @@ class Trainer {
   bool parametric_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool patches_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool derivative_ok(const TrainStep& s, const model::OpRecord& op) const;
+  bool element_wise_ok(const TrainStep& s, const model::OpRecord& op) const;
   bool slot_ok(uint16_t slot, uint32_t size) const;
   // trainer.cpp: the step.
   ConvGeometry geometry(const model::OpRecord& op) const;
@@ -71,7 +72,11 @@ class Trainer {
   int loss_error(uint8_t label, int32_t* loss_q16);
   void run(const TrainStep& s, uint16_t index);
   // `updates` receives the time the step's updates start (its error pass is done).
-  int backward(const TrainStep& s, int exponent, uint64_t* updates);
+  // `second` receives the exponent of the second input's error (ADD, MUL, SUB).
+  int backward(const TrainStep& s, int exponent, uint64_t* updates, int* second);
+  // MUL and SUB: the error at each input the step names; returns the first's exponent.
+  int element_wise(const TrainStep& s, const model::OpRecord& op, const int8_t* e, int exponent, int8_t* in_error,
+                   int* second);
   int parametric(const TrainStep& s, const model::OpRecord& op, int8_t* e, int exponent, int8_t* in_error,
                  uint64_t* updates);
   // A layer the plan marks for gradient filtering (filtered or not, as SET_CONFIG says).

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "backward_derivative.h"
+#include "backward_broadcast.h"
 #include "backward_filter.h"
 #include "backward_pool.h"
 #include "trainer.h"
@@ -88,8 +89,8 @@ bool Trainer::step_ok(const TrainStep& s) const {
   const TensorRecord& out = model_->tensor(op.output);
   if (!slot_ok(s.out_error, out.size)) return false;
   if (has(s, kStepInputError) && !slot_ok(s.in_error, in.size)) return false;
-  if (has(s, kStepInputError2) &&
-      (op.opcode != OpCode::kAdd || !slot_ok(s.in_error2, model_->tensor(op.inputs[1]).size)))
+  const bool binary = op.opcode == OpCode::kAdd || op.opcode == OpCode::kMul || op.opcode == OpCode::kSub;
+  if (has(s, kStepInputError2) && (!binary || !slot_ok(s.in_error2, model_->tensor(op.inputs[1]).size)))
     return false;
   if (has(s, kStepMask)) {
     if (activation(op) == nullptr || s.mask >= blob.num_tensors) return false;
@@ -102,6 +103,9 @@ bool Trainer::step_ok(const TrainStep& s) const {
   const bool same = has_derivative(op.opcode) && errors_[s.in_error] == errors_[s.out_error];
   if (has(s, kStepInputError) && !copies && !same &&
       !disjoint(model_->tensor(errors_[s.in_error]), model_->tensor(errors_[s.out_error])))
+    return false;
+  if (has(s, kStepInputError2) && !copies &&
+      !disjoint(model_->tensor(errors_[s.in_error2]), model_->tensor(errors_[s.out_error])))
     return false;
   if (!is_parametric(op.opcode) && (has(s, kStepWeights) || has(s, kStepBias))) return false;
   if (s.gradient_filter != 1 ? !patches_ok(s, op) : s.patches != kNoTensor) return false;
@@ -119,6 +123,9 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
       return has(s, kStepInputError) && has(s, kStepMask);
     case OpCode::kMean:
       return has(s, kStepInputError) && s.mean_reciprocal > 0 && s.mean_reciprocal <= 65536;
+    case OpCode::kMul:
+    case OpCode::kSub:
+      return element_wise_ok(s, op);
     case OpCode::kMaxPool2d:
     case OpCode::kAveragePool2d: {
       const auto& p = *reinterpret_cast<const kernels::PoolParams*>(model_->data() + op.params_offset);
@@ -153,6 +160,23 @@ bool Trainer::derivative_ok(const TrainStep& s, const OpRecord& op) const {
   for (int32_t i = 0; i < kDerivativeEntries; ++i)
     if (table[i] < -kDerivativeLimit || table[i] > kDerivativeLimit) return false;
   return true;
+}
+
+bool Trainer::element_wise_ok(const TrainStep& s, const OpRecord& op) const {
+  // The model validated the operands' broadcasting; each input error's sum stays in int32.
+  const bool mul = op.opcode == OpCode::kMul;
+  const uint32_t out_size = model_->tensor(op.output).size;
+  const int32_t limit = mul ? kMaxMulBroadcastTerms : kMaxSubBroadcastTerms;
+  for (int k = 0; k < 2; ++k) {
+    if (!has(s, k == 0 ? kStepInputError : kStepInputError2)) continue;
+    const TensorRecord& operand = model_->tensor(op.inputs[k]);
+    if (operand.location != Location::kArena || out_size / operand.size >= static_cast<uint32_t>(limit)) return false;
+  }
+  if (!mul) return true;
+  const auto* f = reinterpret_cast<const MulBackward*>(model_->data() + s.back_multiplier_offset);
+  return (s.back_multiplier_offset & 3u) == 0 &&
+         model::fits(s.back_multiplier_offset, sizeof(MulBackward), model_->header().data_size) &&
+         f->exponent1 >= -64 && f->exponent1 <= 64 && f->exponent2 >= -64 && f->exponent2 <= 64;
 }
 
 bool Trainer::patches_ok(const TrainStep& s, const OpRecord& op) const {

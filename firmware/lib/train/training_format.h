@@ -1,4 +1,4 @@
-// The blob's training section (blob format version 4): the backward program the host compiled
+// The blob's training section (blob format version 5): the backward program the host compiled
 // from the training plan (quantize/training/lowering.py writes it; its struct strings mirror these
 // layouts field by field). It lies in the data section at BlobHeader::training_offset:
 //
@@ -49,7 +49,7 @@ constexpr uint16_t kStepWeights = 1u;     ///< the op's weights update (planned 
 constexpr uint16_t kStepBias = 2u;        ///< its bias updates (planned channels)
 constexpr uint16_t kStepInputError = 4u;  ///< the error continues to its (first) input: in_error
 constexpr uint16_t kStepMask = 8u;        ///< its output error is masked by its ReLU/ReLU6 mask
-constexpr uint16_t kStepInputError2 = 16u;  ///< ADD: the error continues to its second input: in_error2
+constexpr uint16_t kStepInputError2 = 16u;  ///< ADD, MUL, SUB: the error continues to the second input: in_error2
 constexpr uint16_t kStepAccumulate = 32u;   ///< not the op's backward: slot in_error is added into out_error
 
 struct TrainStep {
@@ -60,14 +60,15 @@ struct TrainStep {
   uint16_t mask;          ///< arena tensor: the output's mask bits, or kNoTensor
   uint16_t scratch;       ///< arena tensor: the kernel's scratch, or kNoTensor
   uint16_t num_channels;  ///< planned output channels
-  uint16_t in_error2;     ///< error slot at an ADD's second input, or kNoTensor
+  uint16_t in_error2;     ///< error slot at an ADD's, MUL's or SUB's second input, or kNoTensor
   uint32_t channels_offset;         ///< data: uint16 [num_channels], ascending
   uint32_t qas_weight_offset;       ///< data: float32 [C_out] (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)
   uint32_t qas_bias_offset;         ///< data: float32 [C_out]
-  uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31); LEAKY_RELU and LUT
-                                    ///< (LOGISTIC, TANH, HARD_SWISH): int32 [256], the derivative table
+  uint32_t back_multiplier_offset;  ///< data: int32 [C_out], s_W[o] * 2^(E_w + 31); MUL: a MulBackward;
+                                    ///< LEAKY_RELU and LUT (LOGISTIC, TANH, HARD_SWISH): int32 [256], the
+                                    ///< derivative table
   int32_t back_exponent;            ///< 4 + E_w; LEAKY_RELU and LUT: the derivative table's exponent
-  int32_t mean_reciprocal;          ///< MEAN: round(2^16 / (H * W))
+  int32_t mean_reciprocal;          ///< MEAN: round(2^16 / count), count: the inputs averaged into one output
   uint16_t patches;                 ///< arena tensor: the input's r x r patch means, or kNoTensor
   uint16_t gradient_filter;         ///< r: CONV_2D / DEPTHWISE_CONV_2D backward on r x r patches (1: none)
 };
@@ -88,5 +89,20 @@ static_assert(offsetof(TrainStep, back_exponent) == 32, "TrainStep.back_exponent
 static_assert(offsetof(TrainStep, mean_reciprocal) == 36, "TrainStep.mean_reciprocal");
 static_assert(offsetof(TrainStep, patches) == 40, "TrainStep.patches");
 static_assert(offsetof(TrainStep, gradient_filter) == 42, "TrainStep.gradient_filter");
+
+/// MUL's factors (at TrainStep::back_multiplier_offset): the error at its first input scales by
+/// the second input's scale s_2 = multiplier1 * 2^-(exponent1 + 27), the error at its second input
+/// by s_1 (README "MUL").
+struct MulBackward {
+  int32_t multiplier1;
+  int32_t exponent1;  ///< 4 + E: the first input's error exponent is the output's plus this
+  int32_t multiplier2;
+  int32_t exponent2;
+};
+static_assert(sizeof(MulBackward) == 16, "MulBackward layout is shared with quantize/training/lowering.py");
+static_assert(offsetof(MulBackward, multiplier1) == 0, "MulBackward.multiplier1");
+static_assert(offsetof(MulBackward, exponent1) == 4, "MulBackward.exponent1");
+static_assert(offsetof(MulBackward, multiplier2) == 8, "MulBackward.multiplier2");
+static_assert(offsetof(MulBackward, exponent2) == 12, "MulBackward.exponent2");
 
 }  // namespace train
