@@ -32,7 +32,8 @@ GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "
              "t25_dw_k3s1same_relu", "t26_dw_k3s2valid_relu6", "t27_dw_k3s2same_first", "t28_dw_k5s1valid_relu6",
              "t29_dw_k3s1valid_none_frozen", "t30_residual_trained_below", "t31_residual_relu_frozen_branch",
              "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool", "t45_relu_after_mean",
-             "t46_relu_after_mean_dw", "t47_maxpool_k2s2", "t48_maxpool_k3s2same_overlap")
+             "t46_relu_after_mean_dw", "t47_maxpool_k2s2", "t48_maxpool_k3s2same_overlap",
+             "t60_concat_branches", "t61_concat_three")
 
 
 def _models():

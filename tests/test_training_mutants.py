@@ -108,6 +108,20 @@ POOL_ACTIVATION = [
 ]
 
 
+# The copies of CONCATENATION's backward (trainer.cpp, kernels/concatenation_s8.cpp), over the
+# cases that cross it: two and three inputs on the channel axis, fan-out below.
+SLICE_CASES = ("t60_concat_branches", "t61_concat_three")
+TRAINER, CONCAT = "train/trainer.cpp", "kernels/concatenation_s8.cpp"
+SLICE = [
+    Mutant("concat-part-skips-first-input", TRAINER, "for (uint16_t i = 0; i < s.input; ++i) start +=",
+           "for (uint16_t i = 1; i < s.input; ++i) start +="),
+    Mutant("concat-later-input-error-unwritten", TRAINER, "kernels::concatenation_part_s8(p, dims_of(out), e,",
+           "if (s.input == 0) kernels::concatenation_part_s8(p, dims_of(out), e,"),
+    Mutant("concat-part-one-block", CONCAT, "for (int32_t b = 0; b < blocks; ++b)\n    std::memcpy(part",
+           "for (int32_t b = 0; b < 1; ++b)\n    std::memcpy(part"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -175,6 +189,12 @@ def test_native_fidelity_catches_gradient_filter_mutant(runs, mutant, tmp_path):
 @pytest.mark.parametrize("mutant", POOL_ACTIVATION, ids=lambda m: m.name)
 def test_native_fidelity_catches_pool_or_activation_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, POOL_ACTIVATION_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", SLICE, ids=lambda m: m.name)
+def test_native_fidelity_catches_slice_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, SLICE_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 

@@ -101,6 +101,32 @@ def _residual_net(keras, inputs, activation=None):
     return keras.layers.Dense(4, bias_initializer="random_normal")(x)
 
 
+def _concat_branches(keras, inputs):
+    """Two branches of a trained conv (its output error is the sum of both branches': ACCUMULATE),
+    concatenated on the channel axis (CONCATENATION backward: each branch its part of the error)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    DW = functools.partial(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)  # below the split point
+    a = C(4, 1, activation="relu")(x)
+    b = C(3, 1)(DW(3, padding="same", activation="relu6")(x))
+    x = keras.layers.Concatenate()([a, b])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(4, bias_initializer="random_normal")(x)
+
+
+def _concat_three(keras, inputs):
+    """A 3-input concatenation, the tensor below among its inputs (as an inception or densenet
+    block reads it), so that its error is the sum of three contributions."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(5, 1, activation="relu")(inputs)
+    a = C(3, 3, padding="same", activation="relu")(x)
+    b = C(2, 1, activation="relu6")(x)
+    x = keras.layers.Concatenate()([a, x, b])
+    x = C(6, 1, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
+
+
 def cases() -> list[TrainingCase]:
     # Random (not zero) biases: the converter drops an all-zero bias, and a plan may train it.
     C = lambda keras: functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")  # noqa: E731
@@ -246,4 +272,7 @@ def cases() -> list[TrainingCase]:
         _case("t48_maxpool_k3s2same_overlap", (9, 9, 3), lambda k: [
             C(k)(5, 3, padding="same", activation="relu6"), k.layers.MaxPooling2D(3, strides=2, padding="same"),
             C(k)(4, 1), gap(k), dense(k, 3)], ALL3),
+        # CONCATENATION: each input its part of the output error; fan-out below accumulates.
+        _functional_case("t60_concat_branches", (7, 6, 2), _concat_branches, ALL4 + ((5, True, True),)),
+        _functional_case("t61_concat_three", (6, 6, 3), _concat_three, ALL4 + ((5, True, True),)),
     ]

@@ -7,6 +7,7 @@ into the blob's training section, so both sides run the same program.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -20,7 +21,10 @@ from quantize.training_plan import TrainingPlan
 
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU", "MAX_POOL_2D")
+                "RESHAPE", "RELU", "MAX_POOL_2D", "CONCATENATION")
+# Ops lowered to one backward step per input in the backward set, each writing that input's part of
+# the output error (README "CONCATENATION"): BackwardStep.input says which input.
+PER_INPUT_OPS = ("CONCATENATION",)
 # Standalone activations whose backward is the mask of their clamp. Not RELU6: TFLite Micro's
 # clamps in its input's quantization and ignores its output's, which the converter makes different,
 # so its int8 forward departs from the float model and a gradient through it points elsewhere
@@ -54,6 +58,7 @@ class BackwardStep:
     back_exponent: int            # 4 + E_w: added to the exponent of the input error
     mean_reciprocal: int          # MEAN: round(2^16 / (H * W))
     gradient_filter: int = 1      # r: the backward pass works on r x r patches (1: no filtering)
+    input: int = 0                # PER_INPUT_OPS: the input whose error in_errors[0] is
 
     @property
     def input_error(self) -> bool:
@@ -76,7 +81,9 @@ class TrainingProgram:
 
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
-    """The activation tensors an op reads (ADD: both; the others: the first input)."""
+    """The activation tensors an op reads (ADD: both; CONCATENATION: all; the others: the first input)."""
+    if op.op == "CONCATENATION":
+        return tuple(op.inputs)
     return tuple(op.inputs[:2]) if op.op == "ADD" else (op.inputs[0],)
 
 
@@ -162,7 +169,12 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
                 accumulates.append(_accumulate(op, slot_of[tensor], slot))
             else:
                 slot_of[tensor] = slot
-        steps.append(_step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where))
+        step = _step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where)
+        if op.op in PER_INPUT_OPS:  # one step per input that needs its error
+            steps.extend(dataclasses.replace(step, in_errors=(slot,), input=i)
+                         for i, slot in enumerate(in_errors) if slot is not None)
+        else:
+            steps.append(step)
         steps.extend(accumulates)
     classes = int(np.prod(graph.tensor(logits).shape))
     if steps and classes > MAX_CLASSES:

@@ -89,7 +89,7 @@ class GoldenTrainer:
                 (a, ka), (b, kb) = errors[step.out_error], errors.pop(step.in_errors[0])
                 errors[step.out_error] = normalise(*backward.accumulate(a, ka, b, kb))
                 continue
-            e, k = errors.pop(step.out_error)
+            e, k = errors[step.out_error]  # CONCATENATION's per-input steps all read it
             for slot, error in zip(step.in_errors, self._backward(step, values, e, k, lr, gradients)):
                 if slot is not None:
                     errors[slot] = error
@@ -106,6 +106,9 @@ class GoldenTrainer:
             e = backward.apply_mask(e, y, step.act_min, step.act_max)
         if step.kind == "ADD":
             return [(e.copy(), k), (e.copy(), k)]
+        if step.kind == "CONCATENATION":  # this input's part of the output error
+            return [(backward.concatenation_part(e, op.options.axis, [values[t].shape[op.options.axis] for t in
+                                                                      op.inputs], step.input), k)]
         if step.kind == "RESHAPE":
             return [(e.reshape(x.shape), k)]
         if step.kind in ACTIVATIONS:  # masked above
