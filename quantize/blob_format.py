@@ -69,6 +69,7 @@ class OpCode(enum.IntEnum):
     LUT = 17  # an int8 -> int8 table of 256 entries: LOGISTIC, TANH, HARD_SWISH (quantize/ops/lut.py)
     MUL = 20  # int8 MUL, one operand broadcast or the same shape (quantize/ops/mul.py)
     SUB = 21  # int8 SUB, likewise (quantize/ops/sub.py)
+    SLICE = 24  # a range along one axis: STRIDED_SLICE, SPLIT, SPLIT_V (quantize/ops/strided_slice.py)
 
 
 class TensorType(enum.IntEnum):

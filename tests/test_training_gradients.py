@@ -33,7 +33,8 @@ GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "
              "t29_dw_k3s1valid_none_frozen", "t30_residual_trained_below", "t31_residual_relu_frozen_branch",
              "t32_mini_mbv2", "t33_avgpool_k2s2", "t34_avgpool_k3s2same", "t35_pad_avgpool", "t45_relu_after_mean",
              "t46_relu_after_mean_dw", "t47_maxpool_k2s2", "t48_maxpool_k3s2same_overlap",
-             "t60_concat_branches", "t61_concat_three")
+             "t60_concat_branches", "t61_concat_three", "t62_split_two_ways", "t63_channel_range",
+             "t64_split_v_concat")
 
 
 def _models():

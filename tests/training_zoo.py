@@ -127,6 +127,38 @@ def _concat_three(keras, inputs):
     return keras.layers.Dense(3, bias_initializer="random_normal")(x)
 
 
+def _split_two_ways(keras, inputs):
+    """A channel split (SPLIT: two STRIDED_SLICE ops) whose halves go through a conv and a depthwise
+    conv, then ADD: the trained conv below gets each half's error in its range (ACCUMULATE)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    DW = functools.partial(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)
+    a, b = keras.ops.split(x, 2, axis=-1)
+    x = keras.layers.Add()([C(3, 1, activation="relu")(a), DW(3, padding="same")(b)])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(4, bias_initializer="random_normal")(x)
+
+
+def _channel_range(keras, inputs):
+    """A STRIDED_SLICE of channels 2..6: the dropped channels' error is 0."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(8, 1, activation="relu")(inputs)
+    x = C(4, 3, padding="same", activation="relu")(x[..., 2:7])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
+
+
+def _split_v_concat(keras, inputs):
+    """SPLIT_V into three unequal parts, joined again in another order (one through a conv)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(7, 1, activation="relu6")(inputs)
+    a, b, c = keras.ops.split(x, [2, 5], axis=-1)
+    x = keras.layers.Concatenate()([c, C(3, 1, activation="relu")(b), a])
+    x = C(5, 1)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
+
+
 def cases() -> list[TrainingCase]:
     # Random (not zero) biases: the converter drops an all-zero bias, and a plan may train it.
     C = lambda keras: functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")  # noqa: E731
@@ -275,4 +307,8 @@ def cases() -> list[TrainingCase]:
         # CONCATENATION: each input its part of the output error; fan-out below accumulates.
         _functional_case("t60_concat_branches", (7, 6, 2), _concat_branches, ALL4 + ((5, True, True),)),
         _functional_case("t61_concat_three", (6, 6, 3), _concat_three, ALL4 + ((5, True, True),)),
+        # STRIDED_SLICE, SPLIT and SPLIT_V (channel ranges): the input error is each range's error, 0 elsewhere.
+        _functional_case("t62_split_two_ways", (6, 6, 2), _split_two_ways, ALL4),
+        _functional_case("t63_channel_range", (7, 5, 3), _channel_range, ALL3),
+        _functional_case("t64_split_v_concat", (5, 6, 3), _split_v_concat, ALL4),
     ]

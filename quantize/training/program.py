@@ -21,7 +21,7 @@ from quantize.training_plan import TrainingPlan
 
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU", "MAX_POOL_2D", "CONCATENATION")
+                "RESHAPE", "RELU", "MAX_POOL_2D", "CONCATENATION", "STRIDED_SLICE")
 # Ops lowered to one backward step per input in the backward set, each writing that input's part of
 # the output error (README "CONCATENATION"): BackwardStep.input says which input.
 PER_INPUT_OPS = ("CONCATENATION",)

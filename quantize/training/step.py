@@ -109,6 +109,8 @@ class GoldenTrainer:
         if step.kind == "CONCATENATION":  # this input's part of the output error
             return [(backward.concatenation_part(e, op.options.axis, [values[t].shape[op.options.axis] for t in
                                                                       op.inputs], step.input), k)]
+        if step.kind == "STRIDED_SLICE":  # the output error in its range, zero elsewhere
+            return [(backward.slice_input_error(e, op.options.axis, op.options.begin, x.shape), k)]
         if step.kind == "RESHAPE":
             return [(e.reshape(x.shape), k)]
         if step.kind in ACTIVATIONS:  # masked above

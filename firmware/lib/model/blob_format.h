@@ -25,6 +25,7 @@
 #include "pad_s8.h"
 #include "pool_s8.h"
 #include "requantize_s8.h"
+#include "slice_s8.h"
 #include "softmax_s8.h"
 
 namespace model {
@@ -148,6 +149,7 @@ enum class OpCode : uint8_t {
   kLut = 17,            ///< an int8 -> int8 table: LOGISTIC, TANH, HARD_SWISH (kernels/lut_s8.h)
   kMul = 20,            ///< int8 MUL, one operand broadcast against the other or the same shape
   kSub = 21,            ///< int8 SUB, likewise
+  kSlice = 24,          ///< a range along one axis: STRIDED_SLICE, SPLIT, SPLIT_V (kernels/slice_s8.h)
 };
 
 struct OpRecord {

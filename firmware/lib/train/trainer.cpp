@@ -8,6 +8,8 @@
 #include "backward_filter.h"
 #include "backward_pool.h"
 #include "concatenation_s8.h"
+#include "pad_s8.h"
+#include "slice_s8.h"
 #include "requantize.h"
 #include "softmax_s8.h"
 
@@ -162,6 +164,14 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates) {
       for (uint16_t i = 0; i < s.input; ++i) start += axis_size(dims_of(model_->tensor(op.inputs[i])), p.axis);
       const TensorRecord& part = model_->tensor(op.inputs[s.input]);
       kernels::concatenation_part_s8(p, dims_of(out), e, start, dims_of(part), in_error);
+      return exponent;
+    }
+    case OpCode::kSlice: {  // the output error in its range of the input, 0 elsewhere: a zero padding
+      const auto& p = *data_at<kernels::SliceParams>(*model_, op.params_offset);
+      kernels::PadParams pad{{0, 0, 0, 0}, {0, 0, 0, 0}, 0};
+      pad.before[p.axis] = p.begin;
+      pad.after[p.axis] = axis_size(dims_of(in), p.axis) - p.begin - axis_size(dims_of(out), p.axis);
+      kernels::pad_s8(pad, dims_of(out), e, dims_of(in), in_error);
       return exponent;
     }
     case OpCode::kPad:

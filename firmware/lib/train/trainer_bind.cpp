@@ -112,6 +112,7 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
       return true;
     case OpCode::kPad:  // the model validated the padded shape
     case OpCode::kConcatenation:  // and the inputs' shapes along the axis
+    case OpCode::kSlice:          // and the range
       return has(s, kStepInputError);
     case OpCode::kActivation:  // a standalone RELU (the host sends no RELU6 step): its backward is its mask
       return has(s, kStepInputError) && has(s, kStepMask);
