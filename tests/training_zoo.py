@@ -7,7 +7,8 @@ standalone RELU (after MEAN); MAX_POOL_2D with and without overlapping windows; 
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
-and unfiltered layers below. Each
+and unfiltered layers below; CONCATENATION of two and three inputs (one the tensor below, which then
+has three consumers), STRIDED_SLICE of a channel range, SPLIT and SPLIT_V on channels. Each
 model is a Keras model built with a fixed seed and converted by the real TFLite converter
 (tests/model_zoo.py).
 
