@@ -37,6 +37,7 @@ from quantize.ops.concatenation import CONCATENATION_PARAMS  # noqa: F401
 from quantize.ops.leaky_relu import LEAKY_RELU_PARAMS  # noqa: F401  (the parameter blocks under their old names)
 from quantize.ops.lut import LUT_PARAMS  # noqa: F401
 from quantize.ops.mul import MUL_PARAMS  # noqa: F401
+from quantize.ops.strided_slice import SLICE_PARAMS  # noqa: F401
 from quantize.ops.conv_common import CONV_OP_PARAMS as CONV_PARAMS  # noqa: F401
 from quantize.ops.conv_common import KERNEL_CONV_PARAMS  # noqa: F401
 from quantize.ops.fully_connected import FC_OP_PARAMS as FC_PARAMS  # noqa: F401

@@ -14,8 +14,9 @@ import enum
 from quantize.layout import Layout
 
 MAGIC = 0x4254434D  # "MCTB"
-VERSION = 5  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section, op records carry
-# the kernels' scratch; 4: gradient filtering in the training steps; 5: MEAN's block carries its axes
+VERSION = 6  # 2: packed pointwise filters (TensorType.PACKED_PAIRS); 3: the training section, op records carry
+# the kernels' scratch; 4: gradient filtering in the training steps; 5: MEAN's block carries its axes; 6: a training
+# step names its input (TrainStep.input, CONCATENATION)
 NAME_LENGTH = 16
 NO_TENSOR = 0xFFFF
 MAX_OP_INPUTS = 4  # CONCATENATION's inputs; the record's former reserved halfword holds the fourth
@@ -69,6 +70,7 @@ class OpCode(enum.IntEnum):
     LUT = 17  # an int8 -> int8 table of 256 entries: LOGISTIC, TANH, HARD_SWISH (quantize/ops/lut.py)
     MUL = 20  # int8 MUL, one operand broadcast or the same shape (quantize/ops/mul.py)
     SUB = 21  # int8 SUB, likewise (quantize/ops/sub.py)
+    SLICE = 24  # a range along one axis: STRIDED_SLICE, SPLIT, SPLIT_V (quantize/ops/strided_slice.py)
 
 
 class TensorType(enum.IntEnum):

@@ -20,6 +20,7 @@ from quantize.graph import Graph, Operator, Quantization, Tensor  # noqa: F401  
 from quantize.ops import OPS, op_def
 from quantize.ops.add import AddOptions  # noqa: F401  (the options types, re-exported)
 from quantize.ops.base import NoOptions  # noqa: F401
+from quantize.ops.strided_slice import SPLIT_OPS, SliceOptions, split_slices  # noqa: F401
 from quantize.ops.conv_2d import Conv2DOptions  # noqa: F401
 from quantize.ops.depthwise_conv_2d import DepthwiseConv2DOptions  # noqa: F401
 from quantize.ops.fully_connected import FullyConnectedOptions  # noqa: F401
@@ -73,9 +74,17 @@ def parse_tflite(tflite: bytes) -> Graph:
         if name in BLOCK_OPS:
             raise UnsupportedModelError(f"operator {index} is {name}, which mcutrain folds only into a dilated "
                                         f"convolution, and here {unfolded[index]}")
+        if name in SPLIT_OPS:  # one STRIDED_SLICE per output: later operators are numbered after them
+            try:
+                slices = split_slices(name, raw.builtinOptions, op_inputs, op_outputs, tensors)
+            except UnsupportedModelError as err:
+                raise UnsupportedModelError(f"operator {index} ({name}): {err}") from None
+            first = len(operators)
+            operators.extend(Operator(first + i, "STRIDED_SLICE", *piece) for i, piece in enumerate(slices))
+            continue
         if name not in SUPPORTED_OPS:
             raise UnsupportedModelError(f"operator {index} is {name}, which mcutrain does not implement"
-                                        f"{_advice(name)} (supported: {', '.join(SUPPORTED_OPS)})")
+                                        f"{_advice(name)} (supported: {', '.join(SUPPORTED_OPS + SPLIT_OPS)})")
         try:
             options = op_def(name).read_options(raw.builtinOptions, op_inputs, tensors)
         except UnsupportedModelError as err:

@@ -366,6 +366,35 @@ def _concat_models() -> list[ZooModel]:
     ]
 
 
+def _slice_models() -> list[ZooModel]:
+    """STRIDED_SLICE of a channel range (x[..., a:b]), SPLIT (equal halves, keras.ops.split) and
+    SPLIT_V (unequal parts) on the channel axis, their parts going two ways, then joined again."""
+    def model(keras, shape, body):
+        inputs = keras.Input(shape)
+        x = keras.layers.Conv2D(6, 1, activation="relu")(inputs)
+        return keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same")(body(keras, x)))
+
+    def halves(keras, x):
+        a, b = keras.ops.split(x, 2, axis=-1)
+        return keras.layers.Concatenate()([keras.layers.Conv2D(3, 1)(a), b])
+
+    def unequal(keras, x):
+        a, b, c = keras.ops.split(x, [1, 4], axis=-1)
+        return keras.layers.Concatenate()([c, keras.layers.Conv2D(2, 1)(b), a])
+
+    return [
+        ZooModel("sl00_channel_range_6x5x3", (6, 5, 3), lambda keras: model(
+            keras, (6, 5, 3), lambda k, x: x[..., 1:4]), ("STRIDED_SLICE", "CONV_2D")),
+        ZooModel("sl01_channel_tail_dynamic_batch_5x4x2", (5, 4, 2), lambda keras: model(
+            keras, (5, 4, 2), lambda k, x: k.layers.Add()([x[..., 3:], x[..., :3]])), ("STRIDED_SLICE", "ADD"),
+            fixed_batch=False),
+        ZooModel("sp00_split_halves_5x6x2", (5, 6, 2), lambda keras: model(keras, (5, 6, 2), halves),
+                 ("STRIDED_SLICE", "CONCATENATION")),
+        ZooModel("sp01_split_v_unequal_6x4x3", (6, 4, 3), lambda keras: model(keras, (6, 4, 3), unequal),
+                 ("STRIDED_SLICE", "CONCATENATION")),
+    ]
+
+
 def _squeeze_excite(keras, shape, combine, gate_at=None):
     """A conv, then squeeze-and-excitation: GAP -> Dense -> ReLU -> Dense -> ReLU -> Reshape, combined
     with the feature map (`combine`: Multiply or Subtract, the gate second), then GAP -> Dense."""
@@ -413,7 +442,7 @@ def _broadcast_models() -> list[ZooModel]:
 def zoo() -> list[ZooModel]:
     return (_conv_models() + _depthwise_models() + _dense_models() + _add_models() + _pool_models()
             + _mean_models() + _pad_models() + _softmax_models() + _activation_models() + _network_models()
-            + _conv_option_models() + _concat_models() + _broadcast_models())
+            + _conv_option_models() + _concat_models() + _broadcast_models() + _slice_models())
 
 
 def convert(model: ZooModel) -> bytes:

@@ -41,7 +41,8 @@ def test_the_blob_names_the_ops_parameter_blocks():
                 "SOFTMAX": fmt.SOFTMAX_PARAMS, "RESHAPE": None, "DEQUANTIZE": None, "RELU": fmt.ACTIVATION_PARAMS,
                 "RELU6": fmt.ACTIVATION_PARAMS, "LEAKY_RELU": fmt.LEAKY_RELU_PARAMS,
                 "CONCATENATION": fmt.CONCATENATION_PARAMS, "LOGISTIC": fmt.LUT_PARAMS, "TANH": fmt.LUT_PARAMS,
-                "HARD_SWISH": fmt.LUT_PARAMS, "MUL": fmt.MUL_PARAMS, "SUB": fmt.ADD_PARAMS}
+                "HARD_SWISH": fmt.LUT_PARAMS, "MUL": fmt.MUL_PARAMS, "SUB": fmt.ADD_PARAMS,
+                "STRIDED_SLICE": fmt.SLICE_PARAMS}
     assert {name: op.params for name, op in OPS.items()} == expected
 
 

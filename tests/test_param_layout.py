@@ -52,6 +52,7 @@ HOST_LAYOUTS = {
     "FullyConnectedOpParams": HostLayout((fmt.FC_PARAMS,)),
     "AddParams": HostLayout((fmt.ADD_PARAMS,)),
     "ConcatenationParams": HostLayout((fmt.CONCATENATION_PARAMS,)),
+    "SliceParams": HostLayout((fmt.SLICE_PARAMS,)),
     "PoolParams": HostLayout((fmt.POOL_PARAMS,)),
     "MeanParams": HostLayout((fmt.MEAN_PARAMS,)),
     "PadParams": HostLayout((fmt.PAD_PARAMS,)),

@@ -38,7 +38,9 @@ GENERATED = ("t00_k3s1same_relu_gap", "t03_k1_k3valid_gap", "t04_dense_stack", "
              "t50_conv_dilated", "t51_dw_multiplier2", "t52_dw_dilated_multiplier_stride4",
              "t53_conv_stride3_stride4", "t54_pools_stride3",
              "t65_mul_se_gate", "t66_mul_same_shape_relu", "t67_mul_scalar", "t68_sub_gate_relu",
-             "t69_mean_width_dense")
+             "t69_mean_width_dense",
+             "t60_concat_branches", "t61_concat_three", "t62_split_two_ways", "t63_channel_range",
+             "t64_split_v_concat")
 
 
 def _models():

@@ -161,6 +161,27 @@ ELEMENT_WISE = [
 ]
 
 
+# The copies of CONCATENATION's and STRIDED_SLICE's backward (trainer.cpp, kernels/concatenation_s8.cpp),
+# over the cases that cross them: two and three inputs on the channel axis, fan-out below, channel
+# ranges (SPLIT, SPLIT_V, x[..., a:b]).
+SLICE_CASES = ("t60_concat_branches", "t61_concat_three", "t62_split_two_ways", "t63_channel_range",
+               "t64_split_v_concat")
+CONCAT = "kernels/concatenation_s8.cpp"
+SLICE = [
+    Mutant("concat-part-skips-first-input", TRAINER, "for (uint16_t i = 0; i < s.input; ++i) start +=",
+           "for (uint16_t i = 1; i < s.input; ++i) start +="),
+    Mutant("concat-later-input-error-unwritten", TRAINER, "kernels::concatenation_part_s8(p, dims_of(out), e,",
+           "if (s.input == 0) kernels::concatenation_part_s8(p, dims_of(out), e,"),
+    Mutant("slice-error-one-channel-later", TRAINER, "pad.before[p.axis] = p.begin;\n      pad.after[p.axis] = "
+           "axis_size(dims_of(in), p.axis) - p.begin -", "pad.before[p.axis] = p.begin + 1;\n      pad.after[p.axis] = "
+           "axis_size(dims_of(in), p.axis) - p.begin - 1 -"),
+    Mutant("slice-dropped-range-not-zero", TRAINER, "kernels::PadParams pad{{0, 0, 0, 0}, {0, 0, 0, 0}, 0};",
+           "kernels::PadParams pad{{0, 0, 0, 0}, {0, 0, 0, 0}, 1};"),
+    Mutant("concat-part-one-block", CONCAT, "for (int32_t b = 0; b < blocks; ++b)\n    std::memcpy(part",
+           "for (int32_t b = 0; b < 1; ++b)\n    std::memcpy(part"),
+]
+
+
 def _mutated_project(folder: Path, mutant: Mutant) -> Path:
     """A copy of the PlatformIO project with the mutant applied."""
     root = folder / "project"
@@ -246,6 +267,12 @@ def test_native_fidelity_catches_convolution_option_mutant(runs, mutant, tmp_pat
 @pytest.mark.parametrize("mutant", ELEMENT_WISE, ids=lambda m: m.name)
 def test_native_fidelity_catches_element_wise_mutant(runs, mutant, tmp_path):
     assert not all(_native_matches(runs, mutant, tmp_path, ELEMENT_WISE_CASES).values()), \
+        f"{mutant.name} passes the native fidelity test"
+
+
+@pytest.mark.parametrize("mutant", SLICE, ids=lambda m: m.name)
+def test_native_fidelity_catches_slice_mutant(runs, mutant, tmp_path):
+    assert not all(_native_matches(runs, mutant, tmp_path, SLICE_CASES).values()), \
         f"{mutant.name} passes the native fidelity test"
 
 

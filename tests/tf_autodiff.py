@@ -115,6 +115,12 @@ def autodiff_gradients(graph: Graph, x_int8: np.ndarray, label: int, trained: li
                 y = tf.nn.avg_pool2d(x, (o.filter_h, o.filter_w), (o.stride_h, o.stride_w), o.padding)
             elif op.op == "MAX_POOL_2D":
                 y = tf.nn.max_pool2d(x, (o.filter_h, o.filter_w), (o.stride_h, o.stride_w), o.padding)
+            elif op.op == "CONCATENATION":
+                y = tf.concat([values[i] for i in op.inputs], axis=o.axis)
+            elif op.op == "STRIDED_SLICE":
+                begin = [0] * len(x.shape)
+                begin[o.axis] = o.begin
+                y = tf.slice(x, begin, graph.tensor(op.outputs[0]).shape)
             elif op.op == "QUANTIZE":
                 y = x
             elif op.op in STANDALONE_ACTIVATIONS:  # the float function the int8 op stands for

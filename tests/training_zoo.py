@@ -9,7 +9,8 @@ LOGISTIC, TANH and HARD_SWISH (after convolutions and in a dense stack); MAX_POO
 skip's and the branch's (ACCUMULATE), up to a mini MobileNetV2; a final SOFTMAX (the loss reads
 its input); weights and/or bias trained; the error stopping at or crossing a frozen layer; gradient filtering
 (r = 2 and 4) on 1x1, 3x3 and depthwise convolutions, with clipped edge patches, feeding filtered
-and unfiltered layers below. Each
+and unfiltered layers below; CONCATENATION of two and three inputs (one the tensor below, which then
+has three consumers), STRIDED_SLICE of a channel range, SPLIT and SPLIT_V on channels. Each
 model is a Keras model built with a fixed seed and converted by the real TFLite converter
 (tests/model_zoo.py).
 
@@ -134,6 +135,64 @@ def _two_convs(keras, inputs, combine, activation=None):
         y = keras.layers.Activation(activation)(y)
     y = keras.layers.GlobalAveragePooling2D()(y)
     return keras.layers.Dense(3, bias_initializer="random_normal")(y)
+
+
+def _concat_branches(keras, inputs):
+    """Two branches of a trained conv (its output error is the sum of both branches': ACCUMULATE),
+    concatenated on the channel axis (CONCATENATION backward: each branch its part of the error)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    DW = functools.partial(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)  # below the split point
+    a = C(4, 1, activation="relu")(x)
+    b = C(3, 1)(DW(3, padding="same", activation="relu6")(x))
+    x = keras.layers.Concatenate()([a, b])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(4, bias_initializer="random_normal")(x)
+
+
+def _concat_three(keras, inputs):
+    """A 3-input concatenation, the tensor below among its inputs (as an inception or densenet
+    block reads it), so that its error is the sum of three contributions."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(5, 1, activation="relu")(inputs)
+    a = C(3, 3, padding="same", activation="relu")(x)
+    b = C(2, 1, activation="relu6")(x)
+    x = keras.layers.Concatenate()([a, x, b])
+    x = C(6, 1, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
+
+
+def _split_two_ways(keras, inputs):
+    """A channel split (SPLIT: two STRIDED_SLICE ops) whose halves go through a conv and a depthwise
+    conv, then ADD: the trained conv below gets each half's error in its range (ACCUMULATE)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    DW = functools.partial(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    x = C(6, 3, padding="same", activation="relu")(inputs)
+    a, b = keras.ops.split(x, 2, axis=-1)
+    x = keras.layers.Add()([C(3, 1, activation="relu")(a), DW(3, padding="same")(b)])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(4, bias_initializer="random_normal")(x)
+
+
+def _channel_range(keras, inputs):
+    """A STRIDED_SLICE of channels 2..6: the dropped channels' error is 0."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(8, 1, activation="relu")(inputs)
+    x = C(4, 3, padding="same", activation="relu")(x[..., 2:7])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
+
+
+def _split_v_concat(keras, inputs):
+    """SPLIT_V into three unequal parts, joined again in another order (one through a conv)."""
+    C = functools.partial(keras.layers.Conv2D, bias_initializer="random_normal")
+    x = C(7, 1, activation="relu6")(inputs)
+    a, b, c = keras.ops.split(x, [2, 5], axis=-1)
+    x = keras.layers.Concatenate()([c, C(3, 1, activation="relu")(b), a])
+    x = C(5, 1)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(3, bias_initializer="random_normal")(x)
 
 
 def cases() -> list[TrainingCase]:
@@ -342,4 +401,11 @@ def cases() -> list[TrainingCase]:
                                                             C(k)(5, 3, padding="same", activation="relu"),
                                                             k.layers.Lambda(lambda t: k.ops.mean(t, axis=2)), flat(k),
                                                             dense(k, 3)], ALL3),
+        # CONCATENATION: each input its part of the output error; fan-out below accumulates.
+        _functional_case("t60_concat_branches", (7, 6, 2), _concat_branches, ALL4 + ((5, True, True),)),
+        _functional_case("t61_concat_three", (6, 6, 3), _concat_three, ALL4 + ((5, True, True),)),
+        # STRIDED_SLICE, SPLIT and SPLIT_V (channel ranges): the input error is each range's error, 0 elsewhere.
+        _functional_case("t62_split_two_ways", (6, 6, 2), _split_two_ways, ALL4),
+        _functional_case("t63_channel_range", (7, 5, 3), _channel_range, ALL3),
+        _functional_case("t64_split_v_concat", (5, 6, 3), _split_v_concat, ALL4),
     ]

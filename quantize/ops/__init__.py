@@ -28,6 +28,7 @@ from quantize.ops import (
     requantize,
     reshape,
     softmax,
+    strided_slice,
     sub,
     tanh,
 )
@@ -36,7 +37,7 @@ from quantize.ops.base import OpDef
 OPS: dict[str, OpDef] = {op.name: op for op in (
     conv_2d.OP, depthwise_conv_2d.OP, fully_connected.OP, add.OP, pool.AVERAGE_POOL_2D, pool.MAX_POOL_2D, mean.OP,
     reshape.OP, pad.OP, softmax.OP, requantize.OP, dequantize.OP, activation.RELU, activation.RELU6,
-    leaky_relu.OP, concatenation.OP, logistic.OP, tanh.OP, hard_swish.OP, mul.OP, sub.OP)}
+    leaky_relu.OP, concatenation.OP, logistic.OP, tanh.OP, hard_swish.OP, mul.OP, sub.OP, strided_slice.OP)}
 
 
 def op_def(name: str) -> OpDef:

@@ -199,6 +199,23 @@ def pad_input_error(e: np.ndarray, paddings: tuple[tuple[int, int], ...]) -> np.
     return e[tuple(slice(before, e.shape[d] - after) for d, (before, after) in enumerate(paddings))].copy()
 
 
+def concatenation_part(e: np.ndarray, axis: int, sizes: list[int], part: int) -> np.ndarray:
+    """CONCATENATION's input error: input `part`'s slice of the output error along `axis` (the inputs'
+    sizes along it: `sizes`); same exponent."""
+    start = sum(sizes[:part])
+    return np.take(e, range(start, start + sizes[part]), axis=axis).astype(np.int8)
+
+
+def slice_input_error(e: np.ndarray, axis: int, begin: int, in_shape: tuple[int, ...]) -> np.ndarray:
+    """STRIDED_SLICE's input error: the output error at indices begin.. along `axis`, 0 elsewhere (the
+    input elements the slice drops do not reach the loss); same exponent."""
+    v = np.zeros(in_shape, dtype=np.int8)
+    index = [slice(None)] * len(in_shape)
+    index[axis] = slice(begin, begin + e.shape[axis])
+    v[tuple(index)] = e
+    return v
+
+
 # -- gradient filtering (README "Gradient filtering"): r x r patches of a layer that keeps H and W --
 
 PATCH_RECIPROCAL_BITS = 16

@@ -21,9 +21,9 @@ import numpy as np
 from quantize.training.program import ACCUMULATE, DERIVATIVE_OPS, TrainingProgram
 
 TRAIN_HEADER = struct.Struct("<HHiiiHHIHH")  # TrainHeader
-TRAIN_STEP = struct.Struct("<8H4I2i2H")       # TrainStep
+TRAIN_STEP = struct.Struct("<8H4I2i4H")       # TrainStep
 MUL_BACKWARD = struct.Struct("<4i")            # MulBackward: (multiplier, exponent) per input error
-assert (TRAIN_HEADER.size, TRAIN_STEP.size, MUL_BACKWARD.size) == (28, 44, 16)
+assert (TRAIN_HEADER.size, TRAIN_STEP.size, MUL_BACKWARD.size) == (28, 48, 16)
 NO_TENSOR = 0xFFFF
 
 STEP_WEIGHTS, STEP_BIAS, STEP_INPUT_ERROR, STEP_MASK, STEP_INPUT_ERROR2, STEP_ACCUMULATE = 1, 2, 4, 8, 16, 32
@@ -203,7 +203,7 @@ class TrainingLayout:
             section.extend(TRAIN_STEP.pack(
                 self.blob_op[step.op], flags, step.out_error, _index(in_errors[0]), _index(tensors.mask),
                 _index(tensors.scratch), len(step.channels), _index(in_errors[1]), channels, qw, qb, bm,
-                step.back_exponent, step.mean_reciprocal, _index(tensors.patches), step.gradient_filter))
+                step.back_exponent, step.mean_reciprocal, _index(tensors.patches), step.gradient_filter, step.input, 0))
         builder.training = (builder.add_data(bytes(section)), len(section))
 
 

@@ -7,6 +7,7 @@ into the blob's training section, so both sides run the same program.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -24,9 +25,12 @@ from quantize.training_plan import TrainingPlan
 DERIVATIVE_OPS = derivative_ops()
 # Ops with a backward kernel (README "Backward kernels"); PARAMETRIC ones can be trained.
 BACKWARD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MEAN", "PAD",
-                "RESHAPE", "RELU", "MAX_POOL_2D", "MUL", "SUB") + DERIVATIVE_OPS
+                "RESHAPE", "RELU", "MAX_POOL_2D", "MUL", "SUB", "CONCATENATION", "STRIDED_SLICE") + DERIVATIVE_OPS
 # Ops of two activation inputs, either or both of which may receive an error.
 BINARY = ("ADD", "MUL", "SUB")
+# Ops lowered to one backward step per input in the backward set, each writing that input's part of
+# the output error (README "CONCATENATION"): BackwardStep.input says which input.
+PER_INPUT_OPS = ("CONCATENATION",)
 # Standalone activations whose backward is the mask of their clamp. Not RELU6: TFLite Micro's
 # clamps in its input's quantization and ignores its output's, which the converter makes different,
 # so its int8 forward departs from the float model and a gradient through it points elsewhere
@@ -69,6 +73,7 @@ class BackwardStep:
     # MUL: (multiplier, exponent) of the other operand's scale for each input's error, flattened
     # (M1, E1, M2, E2): in_error scales by s_2, in_error2 by s_1 (README "MUL").
     operand_factors: tuple[int, int, int, int] | None = None
+    input: int = 0                # PER_INPUT_OPS: the input whose error in_errors[0] is
 
     @property
     def kept_input(self) -> bool:
@@ -101,7 +106,9 @@ class TrainingProgram:
 
 def activation_inputs(op: Operator) -> tuple[int, ...]:
     """The tensors an op reads whose error a backward step may need (ADD, MUL, SUB: both, a
-    constant operand never in the backward set; the others: the first input)."""
+    constant operand never in the backward set; CONCATENATION: all; the others: the first input)."""
+    if op.op in PER_INPUT_OPS:
+        return tuple(op.inputs)
     return tuple(op.inputs[:2]) if op.op in BINARY else (op.inputs[0],)
 
 
@@ -200,7 +207,12 @@ def derive_program(graph: Graph, plan: TrainingPlan, qas: bool = True) -> Traini
                 accumulates.append(_accumulate(op, slot_of[tensor], slot))
             else:
                 slot_of[tensor] = slot
-        steps.append(_step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where))
+        step = _step(graph, op, planned.get(op.index), slot_of[op.outputs[0]], tuple(in_errors), qas, where)
+        if op.op in PER_INPUT_OPS:  # one step per input that needs its error
+            steps.extend(dataclasses.replace(step, in_errors=(slot,), input=i)
+                         for i, slot in enumerate(in_errors) if slot is not None)
+        else:
+            steps.append(step)
         steps.extend(accumulates)
     classes = int(np.prod(graph.tensor(logits).shape))
     if steps and classes > MAX_CLASSES:

@@ -91,7 +91,7 @@ class GoldenTrainer:
                 (a, ka), (b, kb) = errors[step.out_error], errors.pop(step.in_errors[0])
                 errors[step.out_error] = normalise(*backward.accumulate(a, ka, b, kb))
                 continue
-            e, k = errors.pop(step.out_error)
+            e, k = errors[step.out_error]  # CONCATENATION's per-input steps all read it
             for slot, error in zip(step.in_errors, self._backward(step, values, e, k, lr, gradients)):
                 if slot is not None:
                     errors[slot] = error
@@ -110,6 +110,11 @@ class GoldenTrainer:
             return [(e.copy(), k), (e.copy(), k)]
         if step.kind in ("MUL", "SUB"):
             return self._element_wise(step, op, values, e, k)
+        if step.kind == "CONCATENATION":  # this input's part of the output error
+            return [(backward.concatenation_part(e, op.options.axis, [values[t].shape[op.options.axis] for t in
+                                                                      op.inputs], step.input), k)]
+        if step.kind == "STRIDED_SLICE":  # the output error in its range, zero elsewhere
+            return [(backward.slice_input_error(e, op.options.axis, op.options.begin, x.shape), k)]
         if step.kind == "RESHAPE":
             return [(e.reshape(x.shape), k)]
         if step.kind in ACTIVATIONS:  # masked above

@@ -25,13 +25,15 @@
 #include "pad_s8.h"
 #include "pool_s8.h"
 #include "requantize_s8.h"
+#include "slice_s8.h"
 #include "softmax_s8.h"
 
 namespace model {
 
 constexpr uint32_t kBlobMagic = 0x4254434Du;  // "MCTB"
-constexpr uint16_t kBlobVersion = 5;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
-                                      // 4: gradient filtering in the training steps; 5: MEAN's block carries its axes
+constexpr uint16_t kBlobVersion = 6;  // 2: packed pointwise filters; 3: the training section, per-op kernel scratch;
+                                      // 4: gradient filtering in the training steps; 5: MEAN's block carries its axes;
+                                      // 6: a training step names its input (TrainStep::input, CONCATENATION)
 constexpr uint16_t kNoTensor = 0xFFFFu;
 constexpr int kMaxOpInputs = 4;  ///< CONCATENATION's inputs (the record's former reserved halfword)
 constexpr int kNameLength = 16;
@@ -148,6 +150,7 @@ enum class OpCode : uint8_t {
   kLut = 17,            ///< an int8 -> int8 table: LOGISTIC, TANH, HARD_SWISH (kernels/lut_s8.h)
   kMul = 20,            ///< int8 MUL, one operand broadcast against the other or the same shape
   kSub = 21,            ///< int8 SUB, likewise
+  kSlice = 24,          ///< a range along one axis: STRIDED_SLICE, SPLIT, SPLIT_V (kernels/slice_s8.h)
 };
 
 struct OpRecord {

@@ -124,6 +124,10 @@ static_assert(sizeof(kernels::AddParams) == 48, "quantize/blob.py ADD_PARAMS");
 // ConcatenationParams: CONCATENATION_PARAMS
 static_assert(offsetof(kernels::ConcatenationParams, axis) == 0, "quantize/blob.py CONCATENATION_PARAMS");
 static_assert(sizeof(kernels::ConcatenationParams) == 4, "quantize/blob.py CONCATENATION_PARAMS");
+// SliceParams: SLICE_PARAMS
+static_assert(offsetof(kernels::SliceParams, axis) == 0, "quantize/blob.py SLICE_PARAMS");
+static_assert(offsetof(kernels::SliceParams, begin) == 4, "quantize/blob.py SLICE_PARAMS");
+static_assert(sizeof(kernels::SliceParams) == 8, "quantize/blob.py SLICE_PARAMS");
 // MulParams: MUL_PARAMS
 static_assert(offsetof(kernels::MulParams, input1_offset) == 0, "quantize/blob.py MUL_PARAMS");
 static_assert(offsetof(kernels::MulParams, input2_offset) == 4, "quantize/blob.py MUL_PARAMS");

@@ -34,6 +34,7 @@ constexpr Row kRows[] = {
     {OpCode::kLut, &ops::kLut},
     {OpCode::kMul, &ops::kMul},
     {OpCode::kSub, &ops::kSub},
+    {OpCode::kSlice, &ops::kSlice},
 };
 
 constexpr size_t opcode_limit() {

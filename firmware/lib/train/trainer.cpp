@@ -9,7 +9,10 @@
 #include "backward_depthwise.h"
 #include "backward_filter.h"
 #include "backward_pool.h"
+#include "concatenation_s8.h"
 #include "mul_s8.h"
+#include "pad_s8.h"
+#include "slice_s8.h"
 #include "requantize.h"
 #include "softmax_s8.h"
 
@@ -28,6 +31,11 @@ bool has(const TrainStep& s, uint16_t flag) { return (s.flags & flag) != 0; }
 template <typename T>
 const T* data_at(const model::Model& m, uint32_t offset) {
   return reinterpret_cast<const T*>(m.data() + offset);
+}
+
+int32_t axis_size(const kernels::Dims& d, int32_t axis) {
+  const int32_t all[4] = {d.n, d.h, d.w, d.c};
+  return all[axis];
 }
 
 /// An input error that is the output error unchanged (RESHAPE, ADD): the host may have given both
@@ -162,6 +170,22 @@ int Trainer::backward(const TrainStep& s, int exponent, uint64_t* updates, int* 
     case OpCode::kMul:
     case OpCode::kSub:
       return element_wise(s, op, e, exponent, in_error, second);
+    case OpCode::kConcatenation: {  // this step's input's part of the output error
+      const auto& p = *data_at<kernels::ConcatenationParams>(*model_, op.params_offset);
+      int32_t start = 0;
+      for (uint16_t i = 0; i < s.input; ++i) start += axis_size(dims_of(model_->tensor(op.inputs[i])), p.axis);
+      const TensorRecord& part = model_->tensor(op.inputs[s.input]);
+      kernels::concatenation_part_s8(p, dims_of(out), e, start, dims_of(part), in_error);
+      return exponent;
+    }
+    case OpCode::kSlice: {  // the output error in its range of the input, 0 elsewhere: a zero padding
+      const auto& p = *data_at<kernels::SliceParams>(*model_, op.params_offset);
+      kernels::PadParams pad{{0, 0, 0, 0}, {0, 0, 0, 0}, 0};
+      pad.before[p.axis] = p.begin;
+      pad.after[p.axis] = axis_size(dims_of(in), p.axis) - p.begin - axis_size(dims_of(out), p.axis);
+      kernels::pad_s8(pad, dims_of(out), e, dims_of(in), in_error);
+      return exponent;
+    }
     case OpCode::kPad:
       pad_input_error(*data_at<kernels::PadParams>(*model_, op.params_offset), dims_of(in), dims_of(out), e,
                       in_error);

@@ -85,7 +85,9 @@ bool Trainer::step_ok(const TrainStep& s) const {
     return slot_ok(s.in_error, target.size) && disjoint(target, model_->tensor(errors_[s.in_error]));
   }
   const OpRecord& op = model_->op(s.op);
-  const TensorRecord& in = model_->tensor(op.inputs[0]);
+  // The input whose error in_error is: CONCATENATION names one per step, the others the first.
+  if (s.input >= op.num_inputs || (s.input != 0 && op.opcode != OpCode::kConcatenation)) return false;
+  const TensorRecord& in = model_->tensor(op.inputs[s.input]);
   const TensorRecord& out = model_->tensor(op.output);
   if (!slot_ok(s.out_error, out.size)) return false;
   if (has(s, kStepInputError) && !slot_ok(s.in_error, in.size)) return false;
@@ -118,6 +120,8 @@ bool Trainer::op_step_ok(const TrainStep& s, const OpRecord& op) const {
     case OpCode::kAdd:
       return true;
     case OpCode::kPad:  // the model validated the padded shape
+    case OpCode::kConcatenation:  // and the inputs' shapes along the axis
+    case OpCode::kSlice:          // and the range
       return has(s, kStepInputError);
     case OpCode::kActivation:  // a standalone RELU (the host sends no RELU6 step): its backward is its mask
       return has(s, kStepInputError) && has(s, kStepMask);

@@ -1,4 +1,4 @@
-// The blob's training section (blob format version 5): the backward program the host compiled
+// The blob's training section (blob format version 6): the backward program the host compiled
 // from the training plan (quantize/training/lowering.py writes it; its struct strings mirror these
 // layouts field by field). It lies in the data section at BlobHeader::training_offset:
 //
@@ -71,8 +71,10 @@ struct TrainStep {
   int32_t mean_reciprocal;          ///< MEAN: round(2^16 / count), count: the inputs averaged into one output
   uint16_t patches;                 ///< arena tensor: the input's r x r patch means, or kNoTensor
   uint16_t gradient_filter;         ///< r: CONV_2D / DEPTHWISE_CONV_2D backward on r x r patches (1: none)
+  uint16_t input;                   ///< CONCATENATION: the input whose error in_error is (one step per input)
+  uint16_t reserved;
 };
-static_assert(sizeof(TrainStep) == 44, "TrainStep layout is shared with quantize/training/lowering.py");
+static_assert(sizeof(TrainStep) == 48, "TrainStep layout is shared with quantize/training/lowering.py");
 static_assert(offsetof(TrainStep, op) == 0, "TrainStep.op");
 static_assert(offsetof(TrainStep, flags) == 2, "TrainStep.flags");
 static_assert(offsetof(TrainStep, out_error) == 4, "TrainStep.out_error");
@@ -89,6 +91,8 @@ static_assert(offsetof(TrainStep, back_exponent) == 32, "TrainStep.back_exponent
 static_assert(offsetof(TrainStep, mean_reciprocal) == 36, "TrainStep.mean_reciprocal");
 static_assert(offsetof(TrainStep, patches) == 40, "TrainStep.patches");
 static_assert(offsetof(TrainStep, gradient_filter) == 42, "TrainStep.gradient_filter");
+static_assert(offsetof(TrainStep, input) == 44, "TrainStep.input");
+static_assert(offsetof(TrainStep, reserved) == 46, "TrainStep.reserved");
 
 /// MUL's factors (at TrainStep::back_multiplier_offset): the error at its first input scales by
 /// the second input's scale s_2 = multiplier1 * 2^-(exponent1 + 27), the error at its second input

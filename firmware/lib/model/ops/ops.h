@@ -23,6 +23,7 @@ extern const OpKernel kRowChain;          // row_chain.cpp
 extern const OpKernel kActivation;        // activation.cpp
 extern const OpKernel kLeakyRelu;         // activation.cpp
 extern const OpKernel kConcatenation;     // concatenation.cpp
+extern const OpKernel kSlice;             // slice.cpp
 extern const OpKernel kLut;               // activation.cpp
 extern const OpKernel kMul;               // broadcast.cpp
 extern const OpKernel kSub;               // broadcast.cpp
