@@ -111,6 +111,31 @@ def operator_names(tflite: bytes) -> list[str]:
     return [_op_name(model, raw) for raw in (model.subgraphs[0].operators or [])] if model.subgraphs else []
 
 
+def fold_dilations(tflite: bytes) -> bytes:
+    """The same flatbuffer with each SPACE_TO_BATCH_ND -> convolution -> BATCH_TO_SPACE_ND triple
+    rewritten as the one dilated convolution it computes (quantize/dilated_fold.py): what TFLite
+    Micro, which cannot run the triple with a dynamic batch, runs as the oracle of such a model."""
+    import flatbuffers
+
+    model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    subgraph = model.subgraphs[0]
+    tensors = tuple(_read_tensor(model, tflite, subgraph.tensors[i], i) for i in range(len(subgraph.tensors)))
+    raw_ops = [(_op_name(model, raw), _indices(raw.inputs), _indices(raw.outputs), raw)
+               for raw in subgraph.operators or []]
+    folds, _ = dilated_convolutions(raw_ops, tensors, tuple(int(i) for i in subgraph.outputs))
+    for index, fold in folds.items():
+        raw = subgraph.operators[index]
+        raw.inputs = [fold.input, *raw.inputs[1:]]
+        raw.outputs = [fold.output]
+        raw.builtinOptions.dilationHFactor, raw.builtinOptions.dilationWFactor = fold.dilation_h, fold.dilation_w
+        raw.builtinOptions.padding = getattr(schema.Padding, fold.padding)
+    dropped = {i for fold in folds.values() for i in (fold.space_to_batch, fold.batch_to_space)}
+    subgraph.operators = [raw for i, raw in enumerate(subgraph.operators) if i not in dropped]
+    builder = flatbuffers.Builder(len(tflite) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 # What a dynamic batch computes RESHAPE's new shape with (Keras Flatten or Reshape converted without
 # a fixed batch: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE).
 SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")

@@ -11,6 +11,8 @@ not change a single output byte.
 from __future__ import annotations
 
 
+import re
+
 import numpy as np
 import pytest
 
@@ -44,8 +46,8 @@ class Case:
         shape = runtime.Interpreter.from_bytes(tflite).get_input_details(0)["shape"]
         rng = np.random.default_rng(seed)
         self.inputs = rng.integers(-128, 128, (INPUTS_PER_MODEL, *shape[1:]), dtype=np.int8)
-        # TFLite Micro's outputs (TFLite's reference kernels' for a dynamic batch's dilated convolution,
-        # which TFLite Micro cannot run: quantize/interpreters.py).
+        # TFLite Micro's outputs (for a dynamic batch's dilated convolution, which TFLite Micro cannot run
+        # as written, of the flatbuffer with the triple folded: quantize/interpreters.py).
         self.expected = reference_outputs(tflite, self.inputs)
 
 
@@ -137,3 +139,21 @@ def test_golden_reference_is_bit_exact_with_tflm(cases, name):
     graph = parse_tflite(case.tflite)
     for x, expected in zip(case.inputs, case.expected):
         np.testing.assert_array_equal(run_output(graph, x).reshape(expected.shape), expected)
+
+
+# The dilated convolutions converted with a dynamic batch (kernel, multiplier, dilation in the name).
+BLOCK_OP_MODELS = [m.name for m in ZOO if not m.fixed_batch and re.search(r"_k\d+(m\d+)?d\d", m.name)]
+
+
+@pytest.mark.parametrize("name", BLOCK_OP_MODELS)
+def test_the_folded_dilated_convolution_is_what_tflite_computes_for_the_block_ops(cases, name):
+    """The oracle runs a dynamic batch's SPACE_TO_BATCH_ND -> convolution -> BATCH_TO_SPACE_ND folded
+    into one dilated convolution (tflite_model.fold_dilations): TFLite's own interpreter, which runs
+    the triple as written, gives the same outputs."""
+    from quantize.dilated_fold import BLOCK_OPS
+    from quantize.interpreters import tflite_reference_outputs
+    from quantize.tflite_model import operator_names
+
+    case = cases[name]
+    assert set(BLOCK_OPS) <= set(operator_names(case.tflite))
+    assert np.array_equal(tflite_reference_outputs(case.tflite, case.inputs), case.expected)
