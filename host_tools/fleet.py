@@ -42,7 +42,7 @@ class FleetSettings:
     devices: int
     rounds: int
     local_epochs: int
-    lr: float
+    lr: float | None            # None: the plan's; its schedule runs over each device's steps in all rounds
     seed: int
     strategy: str               # "fedavg" | "fedadam"
     model_spec: str             # --model and --plan as given: each client resolves them itself
@@ -135,6 +135,7 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
     region_size = int(read_header(lowered.blob)["trainable_size"])
     tensors = region_tensors(graph, lowered.trainable_layout)
     initial = trainable_region(lowered.trainable_layout, region_size, {}, graph)
+    rate = settings.lr if settings.lr is not None else model.training_plan.lr
     shares = partition(train.y, settings.devices, *partition_scheme, settings.seed)
     test_shares = np.array_split(np.arange(len(test)), settings.devices)
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +165,7 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
                    fit_metrics_aggregation_fn=lambda metrics: {},
                    evaluate_metrics_aggregation_fn=lambda metrics: {})
     if settings.strategy == "fedadam":
-        options.update(eta=1e-2, eta_l=settings.lr, tau=1e-9)
+        options.update(eta=1e-2, eta_l=rate, tau=1e-9)
     strategy = _recording_strategy(base, records, save, settings.devices, progress)(**options)
 
     from host_tools.emulator import free_port
@@ -198,7 +199,8 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
     for before, now in zip(rounds, rounds[1:]):
         now["rejoined"] = [d for d in before["dropped"] if str(d) in now["bytes_sent_per_device"]]
     report = {"model": model.name, "devices": settings.devices, "rounds": rounds,
-              "strategy": settings.strategy, "local_epochs": settings.local_epochs, "learning_rate": settings.lr,
+              "strategy": settings.strategy, "local_epochs": settings.local_epochs, "learning_rate": rate,
+              "lr_schedule": model.training_plan.lr_schedule.kind,
               "samples_per_device": [len(s) for s in shares], "test_samples": len(test),
               "region_bytes": region_size, "seed": settings.seed, "seconds": round(time.monotonic() - started, 1),
               "out": str(settings.out)}
@@ -221,7 +223,9 @@ def quiet_flower() -> None:
 def _client_command(settings: FleetSettings, model, device: int, shard: Path, address: str) -> list[str]:
     command = [sys.executable, "-m", "host_tools.fleet_client", "--server", address, "--device-id", str(device),
                "--shard", str(shard), "--model", settings.model_spec, "--seed", str(settings.seed),
-               "--local-epochs", str(settings.local_epochs), "--lr", repr(settings.lr)]
+               "--local-epochs", str(settings.local_epochs), "--rounds", str(settings.rounds)]
+    if settings.lr is not None:
+        command += ["--lr", repr(settings.lr)]
     if settings.plan_spec:
         command += ["--plan", settings.plan_spec]
     if settings.ports:

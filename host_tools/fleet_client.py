@@ -69,9 +69,9 @@ def _client_class():
 
     class DeviceClient(fl.client.NumPyClient):
         def __init__(self, device_id: int, slot: DeviceSlot, shard: Samples, test: Samples, tensors,
-                     region_size: int, seed: int, epochs: int, lr: float, kill_round: int | None):
+                     region_size: int, seed: int, epochs: int, lr_at, kill_round: int | None):
             self.device_id, self.slot, self.shard, self.test = device_id, slot, shard, test
-            self.tensors, self.region_size, self.seed, self.epochs, self.lr = tensors, region_size, seed, epochs, lr
+            self.tensors, self.region_size, self.seed, self.epochs, self.lr_at = tensors, region_size, seed, epochs, lr_at
             self.kill_round = kill_round
             self.loaded: bytes | None = None
 
@@ -90,10 +90,13 @@ def _client_class():
             started = time.monotonic()
             written = self._load(parameters, server_round - 1)
             device_seed = (self.seed * 7919 + self.device_id * 104729 + server_round) % (2 ** 32) or 1
+            # The plan's schedule runs over this device's steps in all rounds: it continues here.
+            offset = (server_round - 1) * len(self.shard) * self.epochs
+            lr_at = lambda step: self.lr_at(offset + step)  # noqa: E731
             if self.kill_round == server_round:
-                self._kill_midway(device_seed)
-            run = train_on_device(self.slot.session, self.slot.info, self.shard, self.epochs, lambda step: self.lr,
-                                  device_seed, True, None, True)
+                self._kill_midway(device_seed, lr_at)
+            run = train_on_device(self.slot.session, self.slot.info, self.shard, self.epochs, lr_at, device_seed,
+                                  True, None, True)
             region = self.slot.session.checkpoint_read()
             self.loaded = region
             return dequantize(self.tensors, region), len(self.shard), {
@@ -106,12 +109,11 @@ def _client_class():
             crc = self.slot.session.trainable_crc()[1]
             return 0.0, len(self.test), {"device": self.device_id, "accuracy": running.accuracy, "device_crc": crc}
 
-        def _kill_midway(self, device_seed: int) -> None:
+        def _kill_midway(self, device_seed: int, lr_at) -> None:
             """Trains on part of the shard, then kills the emulator (SIGKILL): the rest of the round fails."""
             count = max(1, int(len(self.shard) * KILL_AFTER_FRACTION))
             part = Samples(self.shard.x[:count], self.shard.y[:count], (), "part of the shard")
-            train_on_device(self.slot.session, self.slot.info, part, 1, lambda step: self.lr, device_seed, True,
-                            None, True)
+            train_on_device(self.slot.session, self.slot.info, part, 1, lr_at, device_seed, True, None, True)
             if self.slot.emulator is not None:
                 self.slot.emulator.process.kill()
                 self.slot.emulator.process.wait()
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--local-epochs", type=int, default=1)
-    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--lr", type=float, help="default: the plan's")
+    parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--kill-round", type=int)
     args = parser.parse_args(argv)
     # SIGTERM (the fleet stopping) unwinds like Ctrl-C, so the emulator stops with this process.
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import flwr as fl
 
+    from host_tools.commands.train import run_plan
     from host_tools.fleet import quiet_flower
     from host_tools.protocol.device import host_model
     from quantize.fleet_average import region_tensors
@@ -161,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         slot.open()
         print(json.dumps({"device": args.device_id, "ready": True, "model_hash": slot.info.model_hash}), flush=True)
-        client = _client_class()(args.device_id, slot, _samples(args.shard, "train"), _samples(args.shard, "test"),
-                                 tensors, region_size, args.seed, args.local_epochs, args.lr, args.kill_round)
+        shard = _samples(args.shard, "train")
+        plan = run_plan(model.training_plan, args.lr, None, args.rounds * len(shard) * args.local_epochs)
+        client = _client_class()(args.device_id, slot, shard, _samples(args.shard, "test"), tensors, region_size,
+                                 args.seed, args.local_epochs, plan.lr_at, args.kill_round)
         fl.client.start_client(server_address=args.server, client=client.to_client(), insecure=True)
     finally:
         slot.close()

@@ -35,7 +35,8 @@ def register(subparsers) -> None:
                                                            "whole train split shared out)")
     parser.add_argument("--test-limit", type=positive_int, default=200,
                         help="test samples the global model is measured on each round (default 200)")
-    parser.add_argument("--lr", type=float, help="learning rate on the devices (default: the plan's)")
+    parser.add_argument("--lr", type=float, help="learning rate on the devices (default: the plan's); the plan's schedule (cosine) runs over "
+                             "each device's steps in all rounds")
     parser.add_argument("--strategy", choices=("fedavg", "fedadam"), default="fedavg",
                         help="Flower's server strategy (default fedavg)")
     parser.add_argument("--seed", type=int, default=1, help="partition, shuffle and rounding seed (default 1)")
@@ -81,10 +82,9 @@ def run(args) -> int:
     else:
         board = args.board or "qemu-m7"
         elf = emulated_firmware(board, args.model, args.plan, quiet=args.json)
-    lr = args.lr if args.lr is not None else model.training_plan.lr
-    if not 0 < lr <= 1:
-        raise McutrainError(f"--lr {lr}: expected a learning rate in (0, 1]")
-    settings = FleetSettings(devices, args.rounds, args.local_epochs, lr, args.seed, args.strategy, args.model,
+    if args.lr is not None and not 0 < args.lr <= 1:
+        raise McutrainError(f"--lr {args.lr}: expected a learning rate in (0, 1]")
+    settings = FleetSettings(devices, args.rounds, args.local_epochs, args.lr, args.seed, args.strategy, args.model,
                              args.plan, board, elf, ports, args.out, drop, args.no_progress or args.json)
     if not args.json:
         status(f"fleet: {devices} devices ({board or 'ports'}), {args.rounds} rounds of {args.strategy}, "
