@@ -184,25 +184,27 @@ def run_train(args) -> int:
     return 0
 
 
-def run_accuracy(args) -> int:
-    figures = accuracy_figures(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
+def _figures(args, compute) -> dict:
+    """compute(args, say) -> figures, progress to stderr under --json; prints them as JSON or a table."""
+    figures = compute(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
+        width = max(map(len, figures)) + 2
         for key, value in figures.items():
-            print(f"{key:<26} {value}")
+            print(f"{key:<{width}} {value}")
+    return figures
+
+
+def run_accuracy(args) -> int:
+    figures = _figures(args, accuracy_figures)
     return 0 if figures["golden_bit_exact"] and figures["qas_off_golden_bit_exact"] else 1
 
 
 def run_fleet_bench(args) -> int:
     from host_tools.bench_fleet import fleet_figures
 
-    figures = fleet_figures(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        for key, value in figures.items():
-            print(f"{key:<32} {value}")
+    _figures(args, fleet_figures)
     return 0
 
 
