@@ -166,3 +166,22 @@ def test_requantizing_dequantized_parameters_gives_them_back():
     halves = [v + 0.5 * t.scale for v, t in zip(dequantize(tensors, region), tensors)]
     rounded = requantize(tensors, halves, size, SEED, 1)
     assert rounded != region and requantize(tensors, halves, size, SEED, 1) == rounded  # seeded
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_fedadam_moves_the_global_model_by_its_own_rule(capsys, tmp_path):
+    """FedAdam (Flower's) steps from the previous global model along the devices' mean change:
+    its global parameters are neither the initial ones nor FedAvg's average, and every device
+    holds them after the write."""
+    capsys.readouterr()
+    code = cli.main(["fleet", "--devices", "2", "--rounds", "1", "--plan", "demo", "--limit", "12", "--test-limit", "8",
+                     "--seed", str(SEED), "--strategy", "fedadam", "--out", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (round_,) = json.loads(out)["rounds"]
+    devices = [_region(tmp_path / f"device-{d}-round-1.ckpt") for d in (0, 1)]
+    fedavg = _documented_average(devices, [d["samples"] for d in round_["devices"]], 1)
+    global_ = _region(tmp_path / "global-round-1.ckpt")
+    assert global_ != fedavg and global_ not in devices
+    assert round_["global_crc"] == f"0x{zlib.crc32(global_):08x}"
