@@ -35,6 +35,7 @@ SUBCOMMAND_MODULES = [
     "host_tools.commands.reset",
     "host_tools.commands.monitor",
     "host_tools.commands.plot",
+    "host_tools.commands.fleet",
 ]
 
 

@@ -49,7 +49,7 @@ _PR_SET_PDEATHSIG = 1
 _live: "weakref.WeakSet[Emulator]" = weakref.WeakSet()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: the kernel sends SIGKILL to QEMU when its parent dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -65,7 +65,7 @@ def _is_listening(port: int) -> bool:
         )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -104,7 +104,7 @@ class Emulator:
     def start(self) -> "Emulator":
         busy = None
         for _ in range(PORT_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             if _is_listening(port):
                 # Another program listens there: QEMU could not bind it, and the readiness check
                 # below would take that program for QEMU.
@@ -116,11 +116,11 @@ class Emulator:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                     # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
                     # the host alone, which stops QEMU as it unwinds; were QEMU to get it too, it could
                     # die first and the host report a reset link instead of the interruption. It stays
-                    # in the session, and dies with the host (_die_with_parent).
+                    # in the session, and dies with the host (die_with_parent).
                     process_group=0,
                 )
             except FileNotFoundError:

@@ -93,7 +93,7 @@ def test_the_emulators_port_in_use_is_one_line_and_leaves_nothing(tmp_path, caps
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        monkeypatch.setattr(emulator_module, "_free_port", lambda: port)
+        monkeypatch.setattr(emulator_module, "free_port", lambda: port)
         report = tmp_path / "report"
         assert main(["demo", "--plan", "demo", "--limit", "20", "--test-limit", "10", "--no-baseline",
                      "--no-progress", "--report", str(report)]) == 5

@@ -6,6 +6,8 @@ bench train    instructions, MACs and peak SRAM of one training step, per layer
                (host_tools/bench_train.py).
 bench accuracy accuracy after training on the device, beside the golden reference, the fp32
                yardstick and the same run without QAS (host_tools/device_training.py).
+bench fleet    a fleet's global accuracy after its rounds against one device trained on all the
+               same samples, and the fp32 yardstick (host_tools/bench_fleet.py).
 bench link     frames and payload bytes per second of the serial link, and the share of a
                training step's wall time the host and the link take (host_tools/protocol/bench_link.py).
 bench plan     what `mcutrain plan` costs (analysis and search seconds) and what its plans give
@@ -67,6 +69,21 @@ def register(subparsers) -> None:
     conformance.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     conformance.add_argument("--no-progress", action="store_true", help="no progress bar")
     conformance.set_defaults(func=run_conformance)
+
+    fleet = benches.add_parser("fleet", help="a fleet's global accuracy against one device trained on all the same "
+                                             "samples, and the fp32 yardstick")
+    fleet.add_argument("--board", choices=EMULATED, default="qemu-m7")
+    fleet.add_argument("--model", default="ref", choices=("ref",), help="the model (ref: Fashion-MNIST -> mnist5k)")
+    fleet.add_argument("--plan", default="demo", help="the training plan, a file or a name (default demo)")
+    fleet.add_argument("--devices", type=positive_int, default=4, help="emulated devices (default 4)")
+    fleet.add_argument("--rounds", type=positive_int, default=5, help="rounds (default 5)")
+    fleet.add_argument("--local-epochs", type=positive_int, default=1, help="passes over its shard per round (default 1)")
+    fleet.add_argument("--partition", default="dirichlet:0.5", help="iid|dirichlet:ALPHA|by-class (default dirichlet:0.5)")
+    fleet.add_argument("--limit", type=positive_int, default=250, help="train samples per device (default 250)")
+    fleet.add_argument("--test-limit", type=positive_int, default=500, help="test samples (default 500)")
+    fleet.add_argument("--seed", type=int, default=1, help="partition, shuffle and rounding seed (default 1)")
+    fleet.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    fleet.set_defaults(func=run_fleet_bench)
 
     link = benches.add_parser("link", help="frames/s, payload bytes/s and host overhead of the serial link")
     add_device_arguments(link)
@@ -167,14 +184,28 @@ def run_train(args) -> int:
     return 0
 
 
-def run_accuracy(args) -> int:
-    figures = accuracy_figures(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
+def _figures(args, compute) -> dict:
+    """compute(args, say) -> figures, progress to stderr under --json; prints them as JSON or a table."""
+    figures = compute(args, (lambda text: print(text, file=sys.stderr)) if args.json else print)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
+        width = max(map(len, figures)) + 2
         for key, value in figures.items():
-            print(f"{key:<26} {value}")
+            print(f"{key:<{width}} {value}")
+    return figures
+
+
+def run_accuracy(args) -> int:
+    figures = _figures(args, accuracy_figures)
     return 0 if figures["golden_bit_exact"] and figures["qas_off_golden_bit_exact"] else 1
+
+
+def run_fleet_bench(args) -> int:
+    from host_tools.bench_fleet import fleet_figures
+
+    _figures(args, fleet_figures)
+    return 0
 
 
 def accuracy_figures(args, say) -> dict:
