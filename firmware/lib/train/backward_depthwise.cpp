@@ -11,6 +11,28 @@ namespace dsp = kernels::dsp;
 /// Taps a channel quad's gradients hold (3x3 filters and smaller; larger ones run channel by channel).
 constexpr int32_t kQuadTaps = 9;
 
+/// v[n, iy, ix, c] of README "DEPTHWISE_CONV_2D" 1: the channel's taps that read this element.
+int32_t gathered(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+                 int32_t n, int32_t iy, int32_t ix, int32_t c) {
+  const int32_t channels = g.in.c;
+  int32_t sum = 0;
+  for (int32_t i = 0; i < g.kh; ++i) {
+    const int32_t oy = output_index(iy, g.stride_h, i, g.pad_top, g.out.h);
+    if (oy < 0) continue;
+    for (int32_t j = 0; j < g.kw; ++j) {
+      const int32_t ox = output_index(ix, g.stride_w, j, g.pad_left, g.out.w);
+      if (ox < 0) continue;
+      const int32_t h = channel_scaled(e[((n * g.out.h + oy) * g.out.w + ox) * channels + c], back_multiplier[c]);
+      sum += filter[(i * g.kw + j) * channels + c] * h;
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+namespace {
+
 /// Filters up to this many taps gather through a list of the taps that read each input element;
 /// larger ones gather tap by tap.
 constexpr int32_t kListedTaps = 25;
@@ -36,7 +58,7 @@ int32_t readers_of(const ConvGeometry& g, int32_t n, int32_t iy, int32_t ix, Rea
   return count;
 }
 
-/// v[n, iy, ix, c] of README "DEPTHWISE_CONV_2D" 1 for channel c from a reader list. channel_scaled's (e * bm + 2^26) >> 27 is
+/// gathered() of channel c from a reader list. channel_scaled's (e * bm + 2^26) >> 27 is
 /// (32 e * bm + 2^31) >> 32: one SMMULR, exact.
 inline int32_t gathered_from(const Reader* readers, int32_t count, const int8_t* e, const int8_t* filter,
                              const int32_t* back_multiplier, int32_t c) {
@@ -77,8 +99,24 @@ int listed_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* fil
 
 int depthwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
                           const int32_t* back_multiplier, int8_t* in_error) {
-  if (g.kh * g.kw <= kListedTaps && !is_spread(g)) return listed_input_error(g, e, filter, back_multiplier, in_error);
-  return gathered_input_error(g, e, filter, back_multiplier, in_error);
+  if (is_spread(g)) return spread_input_error(g, e, filter, back_multiplier, in_error);
+  if (g.kh * g.kw <= kListedTaps) return listed_input_error(g, e, filter, back_multiplier, in_error);
+  uint32_t peak = 0;
+  for (int32_t n = 0; n < g.in.n; ++n)
+    for (int32_t iy = 0; iy < g.in.h; ++iy)
+      for (int32_t ix = 0; ix < g.in.w; ++ix)
+        for (int32_t c = 0; c < g.in.c; ++c) {
+          const uint32_t m = magnitude(gathered(g, e, filter, back_multiplier, n, iy, ix, c));
+          peak = m > peak ? m : peak;
+        }
+  const int shift = normalise_shift(peak);
+  int8_t* out = in_error;
+  for (int32_t n = 0; n < g.in.n; ++n)
+    for (int32_t iy = 0; iy < g.in.h; ++iy)
+      for (int32_t ix = 0; ix < g.in.w; ++ix)
+        for (int32_t c = 0; c < g.in.c; ++c)
+          *out++ = normalised(gathered(g, e, filter, back_multiplier, n, iy, ix, c), shift);
+  return shift;
 }
 
 namespace {

@@ -40,9 +40,9 @@ inline int32_t output_index(int32_t at, int32_t stride, int32_t tap, int32_t pad
 /// a dilation (the reader lists and channel quads assume neither).
 inline bool is_spread(const ConvGeometry& g) { return g.out.c != g.in.c || g.dilation_h != 1 || g.dilation_w != 1; }
 
-/// depthwise_input_error of a spread layer or a filter over 25 taps: each input element's taps
-/// gathered one by one, over its channel's M output channels and taps dilation apart.
-int gathered_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+/// depthwise_input_error of a spread layer: each input element's taps gathered one by one, over its
+/// channel's M output channels and taps dilation apart.
+int spread_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                        int8_t* in_error);
 
 /// depthwise_weight_update of a spread layer: each planned output channel's taps one by one.

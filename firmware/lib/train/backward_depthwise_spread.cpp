@@ -1,7 +1,6 @@
-// DEPTHWISE_CONV_2D's backward kernels for a depth multiplier M > 1 or a dilation, and the input
-// error of filters over 25 taps (README.md beside this file, "DEPTHWISE_CONV_2D"): portable C++ in a
-// translation unit of its own, so that the reader lists and channel quads of backward_depthwise.cpp
-// compile as they did. Output channel o = c * M + m
+// DEPTHWISE_CONV_2D's backward kernels for a depth multiplier M > 1 or a dilation (README.md beside
+// this file, "DEPTHWISE_CONV_2D"): portable C++ in a translation unit of its own, so that the reader
+// lists and channel quads of backward_depthwise.cpp compile as they did. Output channel o = c * M + m
 // reads input channel c; filter [1, KH, KW, C * M].
 #include "backward_depthwise.h"
 
@@ -52,7 +51,7 @@ int32_t tap_gradient(const ConvGeometry& g, const int8_t* e, const int8_t* x, in
 
 }  // namespace
 
-int gathered_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+int spread_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                        int8_t* in_error) {
   uint32_t peak = 0;
   for (int32_t n = 0; n < g.in.n; ++n)
