@@ -53,22 +53,10 @@ int32_t tap_gradient(const ConvGeometry& g, const int8_t* e, const int8_t* x, in
 
 int spread_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                        int8_t* in_error) {
-  uint32_t peak = 0;
-  for (int32_t n = 0; n < g.in.n; ++n)
-    for (int32_t iy = 0; iy < g.in.h; ++iy)
-      for (int32_t ix = 0; ix < g.in.w; ++ix)
-        for (int32_t c = 0; c < g.in.c; ++c) {
-          const uint32_t m = magnitude(gathered(g, e, filter, back_multiplier, n, iy, ix, c));
-          peak = m > peak ? m : peak;
-        }
-  const int shift = normalise_shift(peak);
-  int8_t* out = in_error;
-  for (int32_t n = 0; n < g.in.n; ++n)
-    for (int32_t iy = 0; iy < g.in.h; ++iy)
-      for (int32_t ix = 0; ix < g.in.w; ++ix)
-        for (int32_t c = 0; c < g.in.c; ++c)
-          *out++ = normalised(gathered(g, e, filter, back_multiplier, n, iy, ix, c), shift);
-  return shift;
+  return gather_normalised(
+      g.in,
+      [&](int32_t n, int32_t iy, int32_t ix, int32_t c) { return gathered(g, e, filter, back_multiplier, n, iy, ix, c); },
+      in_error);
 }
 
 void spread_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backward_s8.h"
 #include "numerics.h"
 
 namespace train {
@@ -72,26 +73,6 @@ int32_t gathered(const kernels::PoolParams& p, const kernels::Dims& in, const ke
     for (int32_t ox = ox0; ox <= ox1; ++ox)
       if (holds_window_max(p, in, x, n, oy, ox, c, iy, ix)) sum += e[((n * out.h + oy) * out.w + ox) * out.c + c];
   return sum;
-}
-
-/// The two passes of a pool's input error: the peak of value(n, iy, ix, c) (an int32 gathered
-/// from the output error) over the input, then each value normalised into `to`. Returns the shift.
-template <typename Value>
-int gather_normalised(const kernels::Dims& in, Value value, int8_t* to) {
-  uint32_t peak = 0;
-  for (int32_t n = 0; n < in.n; ++n)
-    for (int32_t iy = 0; iy < in.h; ++iy)
-      for (int32_t ix = 0; ix < in.w; ++ix)
-        for (int32_t c = 0; c < in.c; ++c) {
-          const uint32_t m = magnitude(value(n, iy, ix, c));
-          peak = m > peak ? m : peak;
-        }
-  const int shift = normalise_shift(peak);
-  for (int32_t n = 0; n < in.n; ++n)
-    for (int32_t iy = 0; iy < in.h; ++iy)
-      for (int32_t ix = 0; ix < in.w; ++ix)
-        for (int32_t c = 0; c < in.c; ++c) *to++ = normalised(value(n, iy, ix, c), shift);
-  return shift;
 }
 
 }  // namespace

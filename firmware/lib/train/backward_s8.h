@@ -75,6 +75,27 @@ void conv_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x,
 void update_weights(int8_t* w, int32_t stride, const int32_t* gradient, int32_t gradient_stride, int32_t count,
                     FixedFactor f, int k, Xorshift32& rng);
 
+/// The two passes of an input error gathered per element (no scratch): the peak of value(n, iy, ix,
+/// c), an int32 gathered from the output error, over the input `in`, then each value normalised
+/// into `to` ([N, H, W, C]). Returns the shift.
+template <typename Value>
+int gather_normalised(const kernels::Dims& in, Value value, int8_t* to) {
+  uint32_t peak = 0;
+  for (int32_t n = 0; n < in.n; ++n)
+    for (int32_t iy = 0; iy < in.h; ++iy)
+      for (int32_t ix = 0; ix < in.w; ++ix)
+        for (int32_t c = 0; c < in.c; ++c) {
+          const uint32_t m = magnitude(value(n, iy, ix, c));
+          peak = m > peak ? m : peak;
+        }
+  const int shift = normalise_shift(peak);
+  for (int32_t n = 0; n < in.n; ++n)
+    for (int32_t iy = 0; iy < in.h; ++iy)
+      for (int32_t ix = 0; ix < in.w; ++ix)
+        for (int32_t c = 0; c < in.c; ++c) *to++ = normalised(value(n, iy, ix, c), shift);
+  return shift;
+}
+
 /// MEAN over H and W: e [N, C] -> in_error [N, H, W, C], every position e * reciprocal.
 /// Returns the normalisation shift.
 int mean_input_error(const int8_t* e, const kernels::Dims& in, int32_t reciprocal, int8_t* in_error);
