@@ -126,21 +126,22 @@ DERIVATIVE = [
 
 
 # The portable paths of dilation, depth multipliers and strides 3 and 4 (backward_s8.cpp's row
-# loops, backward_depthwise.cpp's gathered and tap_gradient), over the cases that take them.
+# loops, backward_depthwise_spread.cpp), over the cases that take them.
 OPTION_CASES = ("t50_conv_dilated", "t51_dw_multiplier2", "t52_dw_dilated_multiplier_stride4",
                 "t53_conv_stride3_stride4", "t54_pools_stride3")
+SPREAD = "train/backward_depthwise_spread.cpp"
 OPTIONS = [
     Mutant("conv-error-undilated-rows", S8, "i * g.dilation_h, g.pad_top, g.in.h);\n          if (iy < 0)",
            "i, g.pad_top, g.in.h);\n          if (iy < 0)"),
     Mutant("conv-gradient-dilation-axis", S8, "j * g.dilation_w, g.pad_left, g.in.w);\n              if (ix < 0)",
            "j * g.dilation_h, g.pad_left, g.in.w);\n              if (ix < 0)"),
-    Mutant("depthwise-error-undilated-rows", DW, "output_index(iy, g.stride_h, i * g.dilation_h,",
+    Mutant("depthwise-error-undilated-rows", SPREAD, "output_index(iy, g.stride_h, i * g.dilation_h,",
            "output_index(iy, g.stride_h, i,"),
-    Mutant("depthwise-error-first-output-channel", DW, "first = c * multiplier,", "first = c,"),
-    Mutant("depthwise-error-one-output-channel", DW, "end = first + multiplier;", "end = first + 1;"),
-    Mutant("depthwise-gradient-multiplier-channel-map", DW, "const int32_t c = o / (g.out.c / g.in.c);",
+    Mutant("depthwise-error-first-output-channel", SPREAD, "first = c * multiplier,", "first = c,"),
+    Mutant("depthwise-error-one-output-channel", SPREAD, "end = first + multiplier;", "end = first + 1;"),
+    Mutant("depthwise-gradient-multiplier-channel-map", SPREAD, "const int32_t c = o / (g.out.c / g.in.c);",
            "const int32_t c = o % g.in.c;"),
-    Mutant("depthwise-gradient-undilated-columns", DW, "j * g.dilation_w - g.pad_left;", "j - g.pad_left;"),
+    Mutant("depthwise-gradient-undilated-columns", SPREAD, "j * g.dilation_w - g.pad_left;", "j - g.pad_left;"),
 ]
 
 

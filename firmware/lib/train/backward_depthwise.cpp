@@ -11,39 +11,23 @@ namespace dsp = kernels::dsp;
 /// Taps a channel quad's gradients hold (3x3 filters and smaller; larger ones run channel by channel).
 constexpr int32_t kQuadTaps = 9;
 
-/// The output index whose tap `tap` reads input index `at`, -1 when none does (between strides or
-/// outside the output).
-inline int32_t output_index(int32_t at, int32_t stride, int32_t tap, int32_t pad, int32_t size) {
-  const int32_t shifted = at + pad - tap;
-  if (shifted < 0 || shifted % stride != 0) return -1;
-  const int32_t out = shifted / stride;
-  return out < size ? out : -1;
-}
-
-/// v[n, iy, ix, c] of README "DEPTHWISE_CONV_2D" 1: the taps of the channel's M output channels
-/// c * M .. c * M + M - 1 that read this element (taps dilation apart). The portable path of large
-/// filters, dilation and depth multipliers.
+/// v[n, iy, ix, c] of README "DEPTHWISE_CONV_2D" 1: the channel's taps that read this element.
 int32_t gathered(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
                  int32_t n, int32_t iy, int32_t ix, int32_t c) {
-  const int32_t channels = g.out.c, multiplier = g.out.c / g.in.c;
-  const int32_t first = c * multiplier, end = first + multiplier;
+  const int32_t channels = g.in.c;
   int32_t sum = 0;
   for (int32_t i = 0; i < g.kh; ++i) {
-    const int32_t oy = output_index(iy, g.stride_h, i * g.dilation_h, g.pad_top, g.out.h);
+    const int32_t oy = output_index(iy, g.stride_h, i, g.pad_top, g.out.h);
     if (oy < 0) continue;
     for (int32_t j = 0; j < g.kw; ++j) {
-      const int32_t ox = output_index(ix, g.stride_w, j * g.dilation_w, g.pad_left, g.out.w);
+      const int32_t ox = output_index(ix, g.stride_w, j, g.pad_left, g.out.w);
       if (ox < 0) continue;
-      const int8_t* e_at = e + ((n * g.out.h + oy) * g.out.w + ox) * channels;
-      const int8_t* w_at = filter + (i * g.kw + j) * channels;
-      for (int32_t o = first; o < end; ++o) sum += w_at[o] * channel_scaled(e_at[o], back_multiplier[o]);
+      const int32_t h = channel_scaled(e[((n * g.out.h + oy) * g.out.w + ox) * channels + c], back_multiplier[c]);
+      sum += filter[(i * g.kw + j) * channels + c] * h;
     }
   }
   return sum;
 }
-
-/// Whether a layer takes the portable paths: a depth multiplier or a dilation.
-inline bool is_spread(const ConvGeometry& g) { return g.out.c != g.in.c || g.dilation_h != 1 || g.dilation_w != 1; }
 
 }  // namespace
 
@@ -115,7 +99,8 @@ int listed_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* fil
 
 int depthwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter,
                           const int32_t* back_multiplier, int8_t* in_error) {
-  if (g.kh * g.kw <= kListedTaps && !is_spread(g)) return listed_input_error(g, e, filter, back_multiplier, in_error);
+  if (is_spread(g)) return spread_input_error(g, e, filter, back_multiplier, in_error);
+  if (g.kh * g.kw <= kListedTaps) return listed_input_error(g, e, filter, back_multiplier, in_error);
   uint32_t peak = 0;
   for (int32_t n = 0; n < g.in.n; ++n)
     for (int32_t iy = 0; iy < g.in.h; ++iy)
@@ -145,21 +130,20 @@ inline void inside_range(int32_t tap, int32_t stride, int32_t pad, int32_t size,
   if (*end > out_size) *end = out_size;
 }
 
-/// g[i, j, o] of README "DEPTHWISE_CONV_2D" 3 for one output channel o and tap: e's channel o
-/// against x's channel o / M, the tap dilation apart.
-int32_t tap_gradient(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point, int32_t o,
+/// g[i, j, c] of README "DEPTHWISE_CONV_2D" 3 for one channel and tap.
+int32_t tap_gradient(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point, int32_t c,
                      int32_t i, int32_t j) {
-  const int32_t c = o / (g.out.c / g.in.c);
+  const int32_t channels = g.in.c;
   int32_t sum = 0;
   for (int32_t n = 0; n < g.out.n; ++n)
     for (int32_t oy = 0; oy < g.out.h; ++oy) {
-      const int32_t iy = oy * g.stride_h + i * g.dilation_h - g.pad_top;
+      const int32_t iy = oy * g.stride_h + i - g.pad_top;
       if (iy < 0 || iy >= g.in.h) continue;
       for (int32_t ox = 0; ox < g.out.w; ++ox) {
-        const int32_t ix = ox * g.stride_w + j * g.dilation_w - g.pad_left;
+        const int32_t ix = ox * g.stride_w + j - g.pad_left;
         if (ix < 0 || ix >= g.in.w) continue;
-        sum += e[((n * g.out.h + oy) * g.out.w + ox) * g.out.c + o] *
-               (x[((n * g.in.h + iy) * g.in.w + ix) * g.in.c + c] - x_zero_point);
+        sum += e[((n * g.out.h + oy) * g.out.w + ox) * channels + c] *
+               (x[((n * g.in.h + iy) * g.in.w + ix) * channels + c] - x_zero_point);
       }
     }
   return sum;
@@ -208,8 +192,9 @@ void quad_gradients(const ConvGeometry& g, const int8_t* e, const int8_t* x, int
 
 void depthwise_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
                              int8_t* filter, const ChannelUpdate& u, Xorshift32& rng) {
-  const int32_t channels = g.out.c, taps = g.kh * g.kw;
-  const bool quads = taps <= kQuadTaps && !is_spread(g);  // the spread ones channel by channel
+  if (is_spread(g)) return spread_weight_update(g, e, x, x_zero_point, filter, u, rng);
+  const int32_t channels = g.in.c, taps = g.kh * g.kw;
+  const bool quads = taps <= kQuadTaps;
   int32_t gradient[4 * kQuadTaps];  // a channel quad's gradients, lane-major (144 bytes)
   int32_t quad = -1;                // the first channel of the quad they belong to
   for (int32_t k = 0; k < u.count; ++k) {

@@ -27,4 +27,26 @@ int depthwise_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* 
 void depthwise_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
                              int8_t* filter, const ChannelUpdate& u, Xorshift32& rng);
 
+/// The output index whose tap offset `tap` (its index times the dilation) reads input index `at`,
+/// -1 when none does (between strides or outside the output).
+inline int32_t output_index(int32_t at, int32_t stride, int32_t tap, int32_t pad, int32_t size) {
+  const int32_t shifted = at + pad - tap;
+  if (shifted < 0 || shifted % stride != 0) return -1;
+  const int32_t out = shifted / stride;
+  return out < size ? out : -1;
+}
+
+/// Whether a layer takes the portable paths of backward_depthwise_spread.cpp: a depth multiplier or
+/// a dilation (the reader lists and channel quads assume neither).
+inline bool is_spread(const ConvGeometry& g) { return g.out.c != g.in.c || g.dilation_h != 1 || g.dilation_w != 1; }
+
+/// depthwise_input_error of a spread layer: each input element's taps gathered one by one, over its
+/// channel's M output channels and taps dilation apart.
+int spread_input_error(const ConvGeometry& g, const int8_t* e, const int8_t* filter, const int32_t* back_multiplier,
+                       int8_t* in_error);
+
+/// depthwise_weight_update of a spread layer: each planned output channel's taps one by one.
+void spread_weight_update(const ConvGeometry& g, const int8_t* e, const int8_t* x, int32_t x_zero_point,
+                          int8_t* filter, const ChannelUpdate& u, Xorshift32& rng);
+
 }  // namespace train

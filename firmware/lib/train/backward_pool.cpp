@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backward_s8.h"
 #include "numerics.h"
 
 namespace train {
