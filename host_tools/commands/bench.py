@@ -7,7 +7,8 @@ bench train    instructions, MACs and peak SRAM of one training step, per layer
 bench accuracy accuracy after training on the device, beside the golden reference, the fp32
                yardstick and the same run without QAS (host_tools/device_training.py).
 bench fleet    a fleet's global accuracy after its rounds against one device trained on all the
-               same samples, and the fp32 yardstick (host_tools/bench_fleet.py).
+               same samples for a fleet device's steps, and for as many passes as the fleet made,
+               and the fp32 yardstick (host_tools/bench_fleet.py).
 bench link     frames and payload bytes per second of the serial link, and the share of a
                training step's wall time the host and the link take (host_tools/protocol/bench_link.py).
 bench plan     what `mcutrain plan` costs (analysis and search seconds) and what its plans give
@@ -71,7 +72,7 @@ def register(subparsers) -> None:
     conformance.set_defaults(func=run_conformance)
 
     fleet = benches.add_parser("fleet", help="a fleet's global accuracy against one device trained on all the same "
-                                             "samples, and the fp32 yardstick")
+                                             "samples (a fleet device's steps; as many passes), and the fp32 yardstick")
     fleet.add_argument("--board", choices=EMULATED, default="qemu-m7")
     fleet.add_argument("--model", default="ref", choices=("ref",), help="the model (ref: Fashion-MNIST -> mnist5k)")
     fleet.add_argument("--plan", default="demo", help="the training plan, a file or a name (default demo)")
