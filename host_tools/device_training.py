@@ -60,7 +60,7 @@ def run_on_emulator(board: str, model, train, test, plan, epochs: int, seed: int
     result = build_with_model(board, model.tflite, model.name, model.origin, plan=model.plan)
     say(f"built {result.usage_line()}")
     layout = lower_tflite(model.tflite, model.name, plan=model.plan).trainable_layout
-    golden = _Forked(_simulate, model.tflite, plan, layout, read_header(model.blob)["trainable_size"], train.x,
+    golden = _Forked(simulate_golden_run, model.tflite, plan, layout, read_header(model.blob)["trainable_size"], train.x,
                      train.y, order, seed, test.x, test.y)
     with golden:
         with Emulator(board, result.elf) as emulator:
@@ -126,9 +126,9 @@ def _send_result(send, fn, args) -> None:
         send.send((False, f"{type(err).__name__}: {err}"))
 
 
-def _simulate(tflite, plan, layout, region_size, x, y, order, seed, test_x, test_y) -> dict:
-    """The golden run (a worker process): per-step losses and predictions, the final region's CRC,
-    and the trained golden model's test accuracy."""
+def simulate_golden_run(tflite, plan, layout, region_size, x, y, order, seed, test_x, test_y) -> dict:
+    """The golden run (run_on_emulator's worker process; `bench fleet --golden`): per-step losses and
+    predictions, the final region's CRC, and the trained golden model's test accuracy."""
     from quantize.training.simulate import golden_accuracy, simulate_training
 
     run = simulate_training(tflite, plan, layout, region_size, x, y, order, plan.lr_at, seed, plan.qas)

@@ -119,7 +119,6 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
     # gRPC's own log (a note at every fork of a client process) stays quiet; set before it loads.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import flwr as fl
-    from flwr.common import ndarrays_to_parameters
     from tqdm import tqdm
 
     from host_tools.commands.checkpoint import Checkpoint
@@ -153,19 +152,7 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
         bar.set_postfix(acc=accuracy, dropped=len(record.dropped), refresh=False)
         bar.update(1)
 
-    base = {"fedavg": fl.server.strategy.FedAvg, "fedadam": fl.server.strategy.FedAdam}[settings.strategy]
-    # Every round waits for all devices to be connected and samples them all; a device that fails in
-    # the round is left out of its average (accept_failures) and reported as dropped.
-    everyone = settings.devices
-    options = dict(fraction_fit=1.0, fraction_evaluate=1.0, min_fit_clients=everyone, min_evaluate_clients=everyone,
-                   min_available_clients=everyone, accept_failures=True,
-                   initial_parameters=ndarrays_to_parameters(dequantize(tensors, initial)),
-                   on_fit_config_fn=lambda r: {"server_round": r},
-                   on_evaluate_config_fn=lambda r: {"server_round": r},
-                   fit_metrics_aggregation_fn=lambda metrics: {},
-                   evaluate_metrics_aggregation_fn=lambda metrics: {})
-    if settings.strategy == "fedadam":
-        options.update(eta=1e-2, eta_l=rate, tau=1e-9)
+    base, options = strategy_options(settings.strategy, settings.devices, dequantize(tensors, initial), rate)
     strategy = _recording_strategy(base, records, save, settings.devices, progress)(**options)
 
     from host_tools.emulator import free_port
@@ -208,6 +195,27 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
     _plot(settings.out / "fleet.png", records, settings.devices)
     (settings.out / "fleet.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def strategy_options(name: str, devices: int, initial: list[np.ndarray], rate: float) -> tuple[type, dict]:
+    """Flower's strategy class `name` ("fedavg" | "fedadam") and its settings for a fleet of
+    `devices` starting from `initial` (the region's real values), `rate` the devices' learning rate."""
+    import flwr as fl
+    from flwr.common import ndarrays_to_parameters
+
+    base = {"fedavg": fl.server.strategy.FedAvg, "fedadam": fl.server.strategy.FedAdam}[name]
+    # Every round waits for all devices to be connected and samples them all; a device that fails in
+    # the round is left out of its average (accept_failures) and reported as dropped.
+    options = dict(fraction_fit=1.0, fraction_evaluate=1.0, min_fit_clients=devices, min_evaluate_clients=devices,
+                   min_available_clients=devices, accept_failures=True,
+                   initial_parameters=ndarrays_to_parameters(initial),
+                   on_fit_config_fn=lambda r: {"server_round": r},
+                   on_evaluate_config_fn=lambda r: {"server_round": r},
+                   fit_metrics_aggregation_fn=lambda metrics: {},
+                   evaluate_metrics_aggregation_fn=lambda metrics: {})
+    if name == "fedadam":
+        options.update(eta=1e-2, eta_l=rate, tau=1e-9)
+    return base, options
 
 
 def quiet_flower() -> None:

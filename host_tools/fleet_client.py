@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,6 +29,18 @@ from host_tools.protocol.workload import Samples
 # Fault injection (--kill-round, for the dropout test and demonstrations): after this fraction of
 # its shard, the device's emulator is killed (SIGKILL), as a crash or a pulled cable would.
 KILL_AFTER_FRACTION = 0.5
+
+
+def local_seed(seed: int, device_id: int, server_round: int) -> int:
+    """The shuffle and rounding seed of a device's training in a round (SET_CONFIG's; never 0)."""
+    return (seed * 7919 + device_id * 104729 + server_round) % (2 ** 32) or 1
+
+
+def local_rates(lr_at: Callable[[int], float], server_round: int, steps_per_round: int) -> Callable[[int], float]:
+    """The learning rate of each step of a device's training in a round: the plan's schedule runs
+    over the device's steps in all rounds, so round R continues where round R - 1 stopped."""
+    offset = (server_round - 1) * steps_per_round
+    return lambda step: lr_at(offset + step)
 
 
 class DeviceSlot:
@@ -89,10 +102,8 @@ def _client_class():
             server_round = int(config["server_round"])
             started = time.monotonic()
             written = self._load(parameters, server_round - 1)
-            device_seed = (self.seed * 7919 + self.device_id * 104729 + server_round) % (2 ** 32) or 1
-            # The plan's schedule runs over this device's steps in all rounds: it continues here.
-            offset = (server_round - 1) * len(self.shard) * self.epochs
-            lr_at = lambda step: self.lr_at(offset + step)  # noqa: E731
+            device_seed = local_seed(self.seed, self.device_id, server_round)
+            lr_at = local_rates(self.lr_at, server_round, len(self.shard) * self.epochs)
             if self.kill_round == server_round:
                 self._kill_midway(device_seed, lr_at)
             run = train_on_device(self.slot.session, self.slot.info, self.shard, self.epochs, lr_at, device_seed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -69,7 +70,8 @@ def _documented_average(regions: list[bytes], weights: list[int], server_round: 
 
 def _leftover_processes() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in ps if "host_tools.fleet_client" in line]
+    # This checkout's clients only (its interpreter): another checkout's fleet may be running.
+    return [line for line in ps if "host_tools.fleet_client" in line and line.startswith(sys.executable)]
 
 
 @pytest.mark.emulator
@@ -90,6 +92,24 @@ def test_global_parameters_are_the_documented_average_of_the_devices(capsys, tmp
     assert (tmp_path / "fleet.png").stat().st_size > 0
     assert len((tmp_path / "fleet.csv").read_text().splitlines()) == 1 + 2 * 2
     assert _leftover_processes() == []
+    # The golden reference's fleet (host_tools/fleet_golden.py) trains the same shards to the same
+    # regions and reaches the same global model and accuracy, round after round.
+    golden = _golden_fleet(devices=2, rounds=2, limit=PER_DEVICE, test_limit=20)
+    for r, g in zip(report["rounds"], golden["rounds"]):
+        trained = {d: _region(tmp_path / f"device-{d}-round-{r['round']}.ckpt") for d in (0, 1)}
+        assert g["device_crcs"] == {str(d): f"0x{zlib.crc32(region):08x}" for d, region in trained.items()}
+        assert (g["global_crc"], g["global_accuracy"]) == (r["global_crc"], r["global_accuracy"])
+
+
+def _golden_fleet(devices: int, rounds: int, limit: int, test_limit: int) -> dict:
+    from host_tools.fleet_golden import simulate_fleet
+    from host_tools.protocol.device import host_model
+    from host_tools.protocol.workload import load_samples
+
+    model = host_model("ref", "demo")
+    train = load_samples(model, "mnist5k", "train", limit * devices)
+    test = load_samples(model, "mnist5k", "test", test_limit)
+    return simulate_fleet(model, train, test, devices, rounds, 1, None, SEED, "fedavg", parse_partition("iid"))
 
 
 @pytest.mark.emulator

@@ -83,6 +83,9 @@ def register(subparsers) -> None:
     fleet.add_argument("--limit", type=positive_int, default=250, help="train samples per device (default 250)")
     fleet.add_argument("--test-limit", type=positive_int, default=500, help="test samples (default 500)")
     fleet.add_argument("--seed", type=int, default=1, help="partition, shuffle and rounding seed (default 1)")
+    fleet.add_argument("--golden", action="store_true",
+                       help="simulate the fleet and the central runs with the golden reference on the host (bit-exact "
+                            "with the devices, no emulator)")
     fleet.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     fleet.set_defaults(func=run_fleet_bench)
 

@@ -68,6 +68,15 @@ class GoldenTrainer:
             self.prng = Xorshift32(seed)
         self.seed = seed
 
+    def load_region(self, layout: list[tuple[int, int, int]], region: bytes) -> None:
+        """CHECKPOINT_WRITE: the trained tensors take their values from the device's trainable region
+        (trainable_region's inverse)."""
+        for tensor, offset, _ in layout:
+            if tensor in self.params:
+                held = self.params[tensor]
+                self.params[tensor] = np.frombuffer(region, held.dtype.newbyteorder("<"), held.size,
+                                                    offset).reshape(held.shape).astype(held.dtype)
+
     def forward(self, x: np.ndarray) -> dict[int, np.ndarray]:
         return golden.run_forward(self.graph, x, self.params)
 
