@@ -108,10 +108,14 @@ def test_ctrl_c_in_the_middle_of_training_stops_everything_and_writes_no_report(
     report = tmp_path / "report"
     # PYTHONFAULTHANDLER: should the demo hang, SIGABRT prints where each thread is (in the failure).
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
-    demo = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--plan", "demo", "--limit", "3000",
-                             "--test-limit", "20", "--no-baseline", "--no-progress", "--report", str(report)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    # stderr in a file, not a pipe: a child that outlives the demo (its forked golden worker) would
+    # hold a pipe open, and the stack dump of a hang would be lost waiting for its end.
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        demo = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--plan", "demo", "--limit", "3000",
+                                 "--test-limit", "20", "--no-baseline", "--no-progress", "--report", str(report)],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                                start_new_session=True)  # its own process group, as a terminal's foreground job
     try:
         metrics = None
         deadline = time.monotonic() + 300
@@ -123,18 +127,22 @@ def test_ctrl_c_in_the_middle_of_training_stops_everything_and_writes_no_report(
             time.sleep(0.5)
         if metrics is None:
             demo.kill()
-            raise AssertionError(f"training did not start (exit {demo.poll()}): {demo.communicate()[1][-2000:]}")
+            demo.wait()
+            raise AssertionError(f"training did not start (exit {demo.returncode}): "
+                                 f"{stderr_path.read_text()[-2000:]}")
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
         try:
-            out, err = demo.communicate(timeout=60)
+            demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
             tree = _session_processes(demo.pid)
-            demo.send_signal(signal.SIGABRT)
+            demo.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack into stderr
+            demo.wait(timeout=30)
             raise AssertionError(f"no exit 60 s after Ctrl-C; processes: {tree}; "
-                                 f"stacks: {demo.communicate(timeout=30)[1][-4000:]}") from None
+                                 f"stacks: {stderr_path.read_text()[-6000:]}") from None
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
+    err = stderr_path.read_text()
     assert demo.returncode == 130, err
     assert err.strip().splitlines()[-1] == "mcutrain: interrupted"
     time.sleep(0.5)

@@ -159,7 +159,12 @@ def test_emulate_prints_url_serves_banner_and_stops_on_ctrl_c(firmware, command)
             banner, _ = read_banner(link)
         assert banner["board"] == "qemu-m7"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            tree = subprocess.run(["ps", "-o", "pid=,stat=,wchan:24=,args=", "-s", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.strip()
+            raise AssertionError(f"no exit 15 s after Ctrl-C; processes: {tree}") from None
         assert _wait_gone(qemu[0]), "QEMU survived Ctrl-C"
     finally:
         if proc.poll() is None:
