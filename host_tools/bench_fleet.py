@@ -103,11 +103,10 @@ def _device_central(args, model, samples, test, plan, passes: int, say) -> dict:
 def _golden_central(args, model, samples, test, plan, passes: int, say) -> dict:
     from host_tools.commands.train import sample_order
     from host_tools.device_training import simulate_golden_run
-    from quantize.blob import read_header
-    from quantize.lower import lower_tflite
+    from quantize.fleet_average import fleet_region
 
-    layout = lower_tflite(model.tflite, model.name, plan=model.plan).trainable_layout
+    region = fleet_region(model.tflite, model.name, model.plan)
     order = sample_order(len(samples), passes, args.seed, True)
-    run = simulate_golden_run(model.tflite, plan, layout, read_header(model.blob)["trainable_size"], samples.x,
-                              samples.y, order, args.seed, test.x, test.y)
+    run = simulate_golden_run(model.tflite, plan, region.layout, region.size, samples.x, samples.y, order, args.seed,
+                              test.x, test.y)
     return {"accuracy": run["accuracy"]}

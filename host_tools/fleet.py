@@ -123,17 +123,10 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
 
     from host_tools.commands.checkpoint import Checkpoint
     from host_tools.fleet_partition import partition
-    from quantize.blob import read_header
-    from quantize.fleet_average import dequantize, region_tensors, requantize
-    from quantize.lower import lower_tflite
-    from quantize.tflite_model import parse_tflite
-    from quantize.training.step import trainable_region
+    from quantize.fleet_average import dequantize, fleet_region, requantize
 
-    graph = parse_tflite(model.tflite)
-    lowered = lower_tflite(model.tflite, model.name, plan=model.plan)
-    region_size = int(read_header(lowered.blob)["trainable_size"])
-    tensors = region_tensors(graph, lowered.trainable_layout)
-    initial = trainable_region(lowered.trainable_layout, region_size, {}, graph)
+    trainable = fleet_region(model.tflite, model.name, model.plan)
+    tensors, region_size = trainable.tensors, trainable.size
     rate = settings.lr if settings.lr is not None else model.training_plan.lr
     shares = partition(train.y, settings.devices, *partition_scheme, settings.seed)
     test_shares = np.array_split(np.arange(len(test)), settings.devices)
@@ -152,7 +145,8 @@ def run_fleet(settings: FleetSettings, model, train, test, partition_scheme: tup
         bar.set_postfix(acc=accuracy, dropped=len(record.dropped), refresh=False)
         bar.update(1)
 
-    base, options = strategy_options(settings.strategy, settings.devices, dequantize(tensors, initial), rate)
+    base, options = strategy_options(settings.strategy, settings.devices, dequantize(tensors, trainable.initial()),
+                                     rate)
     strategy = _recording_strategy(base, records, save, settings.devices, progress)(**options)
 
     from host_tools.emulator import free_port

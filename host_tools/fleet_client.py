@@ -161,16 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     from host_tools.commands.train import run_plan
     from host_tools.fleet import quiet_flower
     from host_tools.protocol.device import host_model
-    from quantize.fleet_average import region_tensors
-    from quantize.lower import lower_tflite
-    from quantize.tflite_model import parse_tflite
+    from quantize.fleet_average import fleet_region
 
     model = host_model(args.model, args.plan)
-    lowered = lower_tflite(model.tflite, model.name, plan=model.plan)
-    tensors = region_tensors(parse_tflite(model.tflite), lowered.trainable_layout)
-    from quantize.blob import read_header
-
-    region_size = int(read_header(lowered.blob)["trainable_size"])
+    region = fleet_region(model.tflite, model.name, model.plan)
     quiet_flower()
     slot = DeviceSlot(args.board, args.elf, args.port, model)
     try:
@@ -178,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"device": args.device_id, "ready": True, "model_hash": slot.info.model_hash}), flush=True)
         shard = _samples(args.shard, "train")
         plan = run_plan(model.training_plan, args.lr, None, args.rounds * len(shard) * args.local_epochs)
-        client = _client_class()(args.device_id, slot, shard, _samples(args.shard, "test"), tensors, region_size,
+        client = _client_class()(args.device_id, slot, shard, _samples(args.shard, "test"), region.tensors, region.size,
                                  args.seed, args.local_epochs, plan.lr_at, args.kill_round)
         fl.client.start_client(server_address=args.server, client=client.to_client(), insecure=True)
     finally:

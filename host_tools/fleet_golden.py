@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
-
 
 def simulate_fleet(model, train, test, devices: int, rounds: int, local_epochs: int, lr: float | None, seed: int,
                    strategy: str, partition_scheme: tuple[str, float | None]) -> dict:
@@ -26,49 +24,43 @@ def simulate_fleet(model, train, test, devices: int, rounds: int, local_epochs: 
     from host_tools.fleet import strategy_options
     from host_tools.fleet_client import local_rates, local_seed
     from host_tools.fleet_partition import partition
-    from quantize.blob import read_header
-    from quantize.fleet_average import dequantize, region_tensors, requantize
-    from quantize.lower import lower_tflite
-    from quantize.tflite_model import parse_tflite
+    from quantize.fleet_average import dequantize, fleet_region, requantize
     from quantize.training.program import derive_program
     from quantize.training.schedule import segment_rate
     from quantize.training.simulate import golden_accuracy
     from quantize.training.step import GoldenTrainer, trainable_region
 
-    graph = parse_tflite(model.tflite)
-    lowered = lower_tflite(model.tflite, model.name, plan=model.plan)
-    layout = lowered.trainable_layout
-    size = int(read_header(lowered.blob)["trainable_size"])
-    tensors = region_tensors(graph, layout)
+    region = fleet_region(model.tflite, model.name, model.plan)
+    graph, layout, size, tensors = region.graph, region.layout, region.size, region.tensors
     program = derive_program(graph, model.training_plan, model.training_plan.qas)
     rate = lr if lr is not None else model.training_plan.lr
     shares = partition(train.y, devices, *partition_scheme, seed)
-    base, options = strategy_options(strategy, devices, dequantize(tensors, trainable_region(layout, size, {}, graph)),
-                                     rate)
+    global_region = region.initial()
+    base, options = strategy_options(strategy, devices, dequantize(tensors, global_region), rate)
     server = base(**options)
+    # Each device's schedule runs over its steps in all rounds (as its client's run_plan).
+    device_rates = [run_plan(model.training_plan, lr, None, rounds * len(share) * local_epochs).lr_at
+                    for share in shares]
 
-    def trainer_holding(region: bytes) -> GoldenTrainer:
+    def trainer_holding(trained: bytes) -> GoldenTrainer:
         trainer = GoldenTrainer(graph, program, 1)
-        trainer.load_region(layout, region)
+        trainer.load_region(layout, trained)
         return trainer
 
-    global_region = trainable_region(layout, size, {}, graph)
     report = []
     for server_round in range(1, rounds + 1):
         fits, device_crcs = [], {}
         for device, share in enumerate(shares):
             x, y = train.x[share], train.y[share]
-            steps = len(share) * local_epochs
-            plan = run_plan(model.training_plan, lr, None, rounds * steps)
-            lr_at = local_rates(plan.lr_at, server_round, steps)
+            lr_at = local_rates(device_rates[device], server_round, len(share) * local_epochs)
             trainer = trainer_holding(global_region)
             device_seed = local_seed(seed, device, server_round)
             trainer.configure(device_seed)
             for step, index in enumerate(sample_order(len(share), local_epochs, device_seed, True)):
                 trainer.step(x[index], int(y[index]), segment_rate(lr_at, step))
-            region = trainable_region(layout, size, trainer.params, graph)
-            device_crcs[device] = zlib.crc32(region)
-            fits.append((None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(dequantize(tensors, region)),
+            trained = trainable_region(layout, size, trainer.params, graph)
+            device_crcs[device] = zlib.crc32(trained)
+            fits.append((None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(dequantize(tensors, trained)),
                                       len(share), {})))
         aggregated, _ = server.aggregate_fit(server_round, fits, [])
         global_region = requantize(tensors, parameters_to_ndarrays(aggregated), size, seed, server_round)

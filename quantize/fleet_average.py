@@ -43,6 +43,33 @@ class RegionTensor:
         return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
 
 
+@dataclass(frozen=True)
+class FleetRegion:
+    """A model's trainable region as a fleet moves it: where its tensors lie, their scales, and
+    the values the model starts from."""
+    graph: Graph
+    layout: list[tuple[int, int, int]]   # LoweredModel.trainable_layout
+    size: int                            # bytes (the blob header's trainable_size)
+    tensors: list[RegionTensor]
+
+    def initial(self) -> bytes:
+        from quantize.training.step import trainable_region
+
+        return trainable_region(self.layout, self.size, {}, self.graph)
+
+
+def fleet_region(tflite: bytes, name: str, plan) -> FleetRegion:
+    """The trainable region of `tflite` lowered with training plan `plan`."""
+    from quantize.blob import read_header
+    from quantize.lower import lower_tflite
+    from quantize.tflite_model import parse_tflite
+
+    graph = parse_tflite(tflite)
+    lowered = lower_tflite(tflite, name, plan=plan)
+    return FleetRegion(graph, lowered.trainable_layout, int(read_header(lowered.blob)["trainable_size"]),
+                       region_tensors(graph, lowered.trainable_layout))
+
+
 def region_tensors(graph: Graph, layout: list[tuple[int, int, int]]) -> list[RegionTensor]:
     """The trainable region's tensors with their scales (layout: LoweredModel.trainable_layout)."""
     tensors = []
